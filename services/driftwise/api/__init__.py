@@ -1,0 +1,1 @@
+"""The gRPC layer: thin servicers (validate -> call the engine -> convert) and the server."""

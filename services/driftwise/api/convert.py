@@ -1,0 +1,235 @@
+"""Protobuf messages <-> engine values, with request validation.
+
+Validation collects every violation of a request (field paths like "events[3].user_id") and raises
+one InvalidArgumentError, so a caller sees all problems at once and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from google.protobuf import timestamp_pb2
+
+from driftwise.engine import NewItem, Recommendations, RecommendQuery
+from driftwise.errors import FieldViolation, InvalidArgumentError
+from driftwise.model.events import Event, EventType
+from driftwise.model.profile import UserProfile
+from driftwise.model.ranking import Ranked, explain
+from driftwise.model.topics import TopicModel
+from driftwise.settings import LimitSettings
+from driftwise.storage.event_log import LoggedEvent
+from driftwise.storage.vector_store import StoredItem
+from driftwise.v1 import common_pb2, profile_service_pb2, ranking_service_pb2
+
+_EVENT_TYPES = {t.value for t in EventType}
+
+
+class Violations:
+    """Collects field violations; `raise_if_any` ends validation."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def check_id(self, field: str, value: str, limits: LimitSettings, *, required: bool = True) -> None:
+        if required and not value:
+            self.add(field, "is required")
+        elif len(value) > limits.max_id_chars:
+            self.add(field, f"is longer than {limits.max_id_chars} characters")
+
+    def check_text(self, field: str, value: str, limits: LimitSettings) -> None:
+        if len(value) > limits.max_text_chars:
+            self.add(field, f"is longer than {limits.max_text_chars} characters")
+
+    def check_batch(self, field: str, size: int, limits: LimitSettings) -> None:
+        if size == 0:
+            self.add(field, "must not be empty")
+        elif size > limits.max_batch:
+            self.add(field, f"has {size} entries; at most {limits.max_batch} are allowed")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidArgumentError(self.items)
+
+
+def seconds(ts: timestamp_pb2.Timestamp) -> float:
+    return ts.seconds + ts.nanos / 1e9
+
+
+def timestamp(value: float) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(round(value * 1e9)))
+    return ts
+
+
+# -- ingest ---------------------------------------------------------------------------------------
+
+
+def items_from_proto(items: Sequence[common_pb2.Item], limits: LimitSettings) -> list[NewItem]:
+    v = Violations()
+    v.check_batch("items", len(items), limits)
+    seen: set[str] = set()
+    for i, it in enumerate(items):
+        f = f"items[{i}]"
+        v.check_id(f"{f}.item_id", it.item_id, limits)
+        if it.item_id in seen:
+            v.add(f"{f}.item_id", f"item {it.item_id!r} appears twice in the batch")
+        seen.add(it.item_id)
+        if not it.title.strip():
+            v.add(f"{f}.title", "is required")
+        v.check_text(f"{f}.title", it.title, limits)
+        v.check_text(f"{f}.description", it.description, limits)
+        v.check_text(f"{f}.tags", ", ".join(it.tags), limits)
+        v.check_id(f"{f}.category", it.category, limits, required=False)
+    v.raise_if_any()
+    return [
+        NewItem(it.item_id, it.title, it.description, tuple(it.tags), it.category,
+                seconds(it.create_time) if it.HasField("create_time") else None, dict(it.attributes))
+        for it in items
+    ]
+
+
+def item_ids_from_proto(item_ids: Sequence[str], limits: LimitSettings) -> list[str]:
+    v = Violations()
+    v.check_batch("item_ids", len(item_ids), limits)
+    for i, item_id in enumerate(item_ids):
+        v.check_id(f"item_ids[{i}]", item_id, limits)
+    v.raise_if_any()
+    return list(item_ids)
+
+
+def events_from_proto(
+    events: Sequence[common_pb2.Event], limits: LimitSettings, now: float, *, prefix: str = "events",
+    indexed: bool = True,
+) -> list[LoggedEvent]:
+    v = Violations()
+    if indexed:
+        v.check_batch(prefix, len(events), limits)
+    for i, e in enumerate(events):
+        _check_event(v, f"{prefix}[{i}]" if indexed else prefix, e, limits, now)
+    v.raise_if_any()
+    return [
+        LoggedEvent(
+            Event(e.event_id, e.user_id, EventType(e.type), seconds(e.event_time), e.item_id, e.text,
+                  e.dwell.ToTimedelta().total_seconds() if e.HasField("dwell") else 0.0, e.impression_id),
+            {k: val for k, val in (("device", e.context.device), ("surface", e.context.surface),
+                                   ("locale", e.context.locale)) if val},
+        )
+        for e in events
+    ]
+
+
+def _check_event(v: Violations, f: str, e: common_pb2.Event, limits: LimitSettings, now: float) -> None:
+    v.check_id(f"{f}.event_id", e.event_id, limits)
+    v.check_id(f"{f}.user_id", e.user_id, limits)
+    if e.type not in _EVENT_TYPES:
+        v.add(f"{f}.type", "is required" if e.type == 0 else f"unknown event type {e.type}")
+    if not e.HasField("event_time"):
+        v.add(f"{f}.event_time", "is required")
+    elif seconds(e.event_time) <= 0:
+        v.add(f"{f}.event_time", "must be after 1970-01-01")
+    elif seconds(e.event_time) > now + limits.max_future_seconds:
+        v.add(f"{f}.event_time", f"is more than {limits.max_future_seconds:.0f} s in the future")
+    if not e.item_id and not e.text.strip():
+        v.add(f"{f}.item_id", "an event needs an item_id, a text, or both")
+    v.check_id(f"{f}.item_id", e.item_id, limits, required=False)
+    v.check_text(f"{f}.text", e.text, limits)
+    if e.HasField("dwell") and e.dwell.ToTimedelta().total_seconds() < 0:
+        v.add(f"{f}.dwell", "must not be negative")
+    v.check_id(f"{f}.impression_id", e.impression_id, limits, required=False)
+
+
+# -- profiles ---------------------------------------------------------------------------------
+
+
+def profile_to_proto(
+    profile: UserProfile, topics: TopicModel, *, tau: float, at: float, top_topics: int, recent: int
+) -> profile_service_pb2.Profile:
+    layers = []
+    for layer, state in sorted(profile.layers.items()):
+        weights = state.topic_weights(tau)
+        affinity = state.topic_affinity()
+        best = weights.argsort()[::-1][:top_topics]
+        layers.append(profile_service_pb2.LayerState(
+            layer=int(layer),
+            half_life_seconds=state.half_life_seconds,
+            mass=state.mass_at(at),
+            last_event_time=timestamp(state.last_time) if state.last_time is not None else None,
+            top_topics=[profile_service_pb2.TopicWeight(topic=topics.labels[k], weight=float(weights[k]),
+                                                        affinity=float(affinity[k])) for k in best]
+            if state.mass > 0 else [],
+        ))
+    return profile_service_pb2.Profile(
+        user_id=profile.user_id,
+        version=profile.version,
+        update_time=timestamp(profile.updated_at),
+        layers=layers,
+        recent_events=[
+            profile_service_pb2.RecentEvent(event_id=r.event_id, type=int(r.type), event_time=timestamp(r.time),
+                                            item_id=r.item_id, text=r.text, weight=r.weight)
+            for r in profile.recent[:recent]
+        ],
+        event_count=profile.event_count,
+    )
+
+
+# -- ranking ----------------------------------------------------------------------------------
+
+
+def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: LimitSettings) -> RecommendQuery:
+    v = Violations()
+    v.check_id("user_id", request.user_id, limits)
+    if not 0 <= request.count <= limits.max_count:
+        v.add("count", f"must be between 0 and {limits.max_count}")
+    if not 0.0 <= request.diversity <= 1.0:
+        v.add("diversity", "must be between 0 and 1")
+    if len(request.exclude_item_ids) > limits.max_batch:
+        v.add("exclude_item_ids", f"at most {limits.max_batch} ids")
+    flt = request.filter
+    if flt.HasField("created_after") and flt.HasField("created_before") and (
+        seconds(flt.created_after) >= seconds(flt.created_before)
+    ):
+        v.add("filter.created_before", "must be after filter.created_after")
+    v.raise_if_any()
+    return RecommendQuery(
+        user_id=request.user_id,
+        count=request.count or 10,
+        categories=tuple(flt.categories),
+        created_after=seconds(flt.created_after) if flt.HasField("created_after") else None,
+        created_before=seconds(flt.created_before) if flt.HasField("created_before") else None,
+        exclude_item_ids=tuple(request.exclude_item_ids),
+        include_seen=request.include_seen,
+        diversity=request.diversity,
+        as_of=seconds(request.as_of_time) if request.HasField("as_of_time") else None,
+    )
+
+
+def recommendations_to_proto(
+    recs: Recommendations, topics: TopicModel
+) -> ranking_service_pb2.RecommendResponse:
+    return ranking_service_pb2.RecommendResponse(
+        items=[_scored_item(r, recs.items[r.item_id], topics) for r in recs.ranked],
+        recommendation_id=recs.recommendation_id,
+        profile_version=recs.profile_version,
+        source=ranking_service_pb2.RECOMMENDATION_SOURCE_COLD_START if recs.cold_start
+        else ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED,
+    )
+
+
+def _scored_item(r: Ranked, item: StoredItem, topics: TopicModel) -> ranking_service_pb2.ScoredItem:
+    return ranking_service_pb2.ScoredItem(
+        item_id=item.item_id, title=item.title, category=item.category, score=r.score,
+        attributes=item.attributes,
+        explanation=ranking_service_pb2.Explanation(
+            layer=int(r.layer) if r.layer is not None else 0,
+            topic=topics.labels[r.topic],
+            topic_weight=r.topic_weight,
+            similarity=r.similarity,
+            evidence=[ranking_service_pb2.Evidence(event_id=ev.event_id, item_id=ev.item_id, text=ev.text,
+                                                   similarity=sim) for ev, sim in r.evidence],
+            summary=explain(r, topics),
+        ),
+    )
+

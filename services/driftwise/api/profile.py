@@ -1,0 +1,52 @@
+"""ProfileService: show and forget what Driftwise knows about a user."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from driftwise.api import convert
+from driftwise.engine import Engine
+from driftwise.v1 import profile_service_pb2 as pb
+from driftwise.v1 import profile_service_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._limits = engine.settings.limits
+
+    async def GetProfile(self, request: pb.GetProfileRequest, context: Context) -> pb.GetProfileResponse:
+        v = convert.Violations()
+        v.check_id("user_id", request.user_id, self._limits)
+        if not 0 <= request.top_topics <= 50:
+            v.add("top_topics", "must be between 0 and 50")
+        if not 0 <= request.recent_events <= 100:
+            v.add("recent_events", "must be between 0 and 100")
+        v.raise_if_any()
+        profile = await self._engine.get_profile(request.user_id)
+        at = convert.seconds(request.as_of_time) if request.HasField("as_of_time") else time.time()
+        return pb.GetProfileResponse(profile=convert.profile_to_proto(
+            profile, self._engine.topic_model, tau=self._engine.settings.interest.topic_temperature,
+            at=at, top_topics=request.top_topics or 5, recent=request.recent_events or 10,
+        ))
+
+    async def WatchProfile(
+        self, request: pb.WatchProfileRequest, context: Context
+    ) -> AsyncIterator[pb.WatchProfileResponse]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "WatchProfile is not implemented yet")
+        yield pb.WatchProfileResponse()  # unreachable: makes this an async generator
+
+    async def DeleteUserData(
+        self, request: pb.DeleteUserDataRequest, context: Context
+    ) -> pb.DeleteUserDataResponse:
+        v = convert.Violations()
+        v.check_id("user_id", request.user_id, self._limits)
+        v.raise_if_any()
+        deleted, existed = await self._engine.delete_user(request.user_id)
+        return pb.DeleteUserDataResponse(deleted_event_count=deleted, profile_deleted=existed)

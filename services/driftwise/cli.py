@@ -1,0 +1,54 @@
+"""The `driftwise` command: `serve` the all-in-one process, or run the MovieLens `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from driftwise.datasets.movielens import DEFAULT_PATH
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="driftwise", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML settings file (same as DRIFTWISE_CONFIG)")
+    parser.add_argument("--data-dir", type=Path, help="where state lives (DRIFTWISE_DATA_DIR)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run Triton + the three gRPC services")
+    serve.add_argument("--port", type=int, help="gRPC port (DRIFTWISE_SERVER__PORT, default 50051)")
+    demo = commands.add_parser("demo", help="load MovieLens over gRPC and show interests and recommendations")
+    demo.add_argument("--dataset", type=Path, default=DEFAULT_PATH, help="ml-latest-small folder")
+    demo.add_argument("--users", default="1,68,414", help="comma-separated user ids to show")
+    demo.add_argument("--keep", action="store_true", help="keep the data directory of an earlier run")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.config:
+        os.environ["DRIFTWISE_CONFIG"] = str(args.config)
+    from driftwise.settings import Settings  # after DRIFTWISE_CONFIG is set
+
+    overrides: dict[str, object] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if args.command == "serve":
+        from driftwise.server import serve as run_server
+
+        settings = Settings(**overrides)
+        if args.port is not None:
+            settings = settings.model_copy(update={"server": settings.server.model_copy(update={"port": args.port})})
+        asyncio.run(run_server(settings))
+    else:
+        from driftwise.demo import run_demo
+
+        overrides.setdefault("data_dir", Path(".driftwise-demo"))
+        settings = Settings(**overrides)
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update={"port": 0})})
+        asyncio.run(run_demo(settings, args.dataset, args.users.split(","), fresh=not args.keep))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Readers for public datasets used by the demo and the evaluation."""

@@ -1,0 +1,337 @@
+"""The Driftwise engine: what the three services do, free of gRPC.
+
+It ties the interest model (driftwise.model) to the encoder (Triton), the vector store (Milvus)
+and the event log (SQLite). Servicers validate and convert messages, then call one method here.
+
+One writer: every profile update goes through `_write_lock`, so events for a user are applied in
+one place and never race (DESIGN §5; on a cluster, one profile shard owns each user).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from driftwise.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
+from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder
+from driftwise.model.events import Event
+from driftwise.model.layers import Vector
+from driftwise.model.profile import UserProfile
+from driftwise.model.ranking import Candidate, Ranked, rank_cold_start, rank_for_profile
+from driftwise.model.topics import TopicModel, normalize_rows
+from driftwise.settings import Settings
+from driftwise.storage.event_log import EventLog, LoggedEvent
+from driftwise.storage.serial import SerialWorker
+from driftwise.storage.vector_store import (
+    UNKNOWN_TIME,
+    InterestRow,
+    MilvusVectorStore,
+    StoredItem,
+    item_filter,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item to upsert, as the API gave it."""
+
+    item_id: str
+    title: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    category: str = ""
+    create_time: float | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The text that is encoded: title, description and tags."""
+        parts = [self.title, self.description, ", ".join(self.tags)]
+        return ". ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    event_id: str
+    duplicate: bool
+    profile_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendQuery:
+    user_id: str
+    count: int = 10
+    categories: tuple[str, ...] = ()
+    created_after: float | None = None
+    created_before: float | None = None
+    exclude_item_ids: tuple[str, ...] = ()
+    include_seen: bool = False
+    diversity: float = 0.0
+    as_of: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendations:
+    ranked: list[Ranked]
+    items: dict[str, StoredItem]
+    recommendation_id: str
+    profile_version: int
+    cold_start: bool
+
+
+class Engine:
+    def __init__(self, settings: Settings, encoder: TextEncoder, store: MilvusVectorStore) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.store = store
+        self.log = EventLog(settings.data_dir / "events.sqlite")
+        self._log_thread = SerialWorker("event-log")
+        self._write_lock = asyncio.Lock()
+        self._profiles: OrderedDict[str, UserProfile] = OrderedDict()  # LRU cache of the log's snapshots
+        self._cache_size = 10_000
+        self.topics: TopicModel | None = None
+
+    @classmethod
+    async def open(cls, settings: Settings, encoder: TextEncoder) -> Engine:
+        store = MilvusVectorStore(
+            settings.milvus_uri, encoder.dimension, token=settings.milvus.token,
+            index_type=settings.milvus.index_type,
+        )
+        await store.open()
+        engine = cls(settings, encoder, store)
+        labels = settings.interest.topics
+        engine.topics = TopicModel(labels, await engine._encode(list(labels)),
+                                   settings.interest.assignment_temperature)
+        return engine
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self._log_thread.run(self.log.close)
+        self._log_thread.shutdown()
+
+    @property
+    def topic_model(self) -> TopicModel:
+        if self.topics is None:
+            raise RuntimeError("engine is not open")
+        return self.topics
+
+    async def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        try:
+            return await self.encoder.encode(texts)
+        except EncoderUnavailableError as exc:
+            raise UnavailableError(f"text encoder unavailable: {exc}") from exc
+
+    # -- items -----------------------------------------------------------------------------------
+
+    async def upsert_items(self, items: Sequence[NewItem]) -> int:
+        vectors = await self._encode([it.text() for it in items])
+        await self.store.upsert_items([
+            StoredItem(it.item_id, it.title, it.category,
+                       UNKNOWN_TIME if it.create_time is None else int(it.create_time),
+                       vectors[i], it.attributes)
+            for i, it in enumerate(items)
+        ])
+        return len(items)
+
+    async def delete_items(self, item_ids: Sequence[str]) -> int:
+        return await self.store.delete_items(item_ids)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def ingest_events(
+        self, events: Sequence[LoggedEvent], field_prefix: str = "events", indexed: bool = True
+    ) -> list[Ack]:
+        """Record and apply a validated batch atomically; unknown items reject the whole batch.
+
+        `field_prefix`/`indexed` name the request field in errors ("events[3]" or "event")."""
+        items = await self.store.get_items([le.event.item_id for le in events if le.event.item_id])
+        unknown = [
+            FieldViolation(f"{field_prefix}[{i}].item_id" if indexed else f"{field_prefix}.item_id",
+                           f"unknown item {le.event.item_id!r}")
+            for i, le in enumerate(events) if le.event.item_id and le.event.item_id not in items
+        ]
+        if unknown:
+            raise InvalidArgumentError(unknown)
+        vectors, texts = await self._event_vectors([le.event for le in events], items)
+
+        async with self._write_lock:
+            already = await self._log_thread.run(self.log.existing_event_ids,
+                                                 [le.event.event_id for le in events])
+            working: dict[str, UserProfile] = {}
+            fresh: list[LoggedEvent] = []
+            acks: list[tuple[str, str, bool]] = []  # (event_id, user_id, duplicate)
+            now = time.time()
+            for le, vector, text in zip(events, vectors, texts, strict=True):
+                e = le.event
+                duplicate = e.event_id in already
+                acks.append((e.event_id, e.user_id, duplicate))
+                if duplicate:
+                    continue
+                already.add(e.event_id)
+                if e.user_id not in working:
+                    current = await self._load_profile(e.user_id)
+                    working[e.user_id] = copy.deepcopy(current) if current else self._new_profile(e.user_id)
+                profile = working[e.user_id]
+                profile.apply(e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, now)
+                fresh.append(le)
+            if fresh:
+                snapshots = [(p.user_id, p.version, p.to_bytes()) for p in working.values()]
+                await self._log_thread.run(self.log.append, fresh, snapshots, now)
+                for profile in working.values():
+                    self._cache(profile)
+                await self._publish_interests(working.values())
+        versions = {uid: p.version for uid, p in self._profiles.items()}
+        return [Ack(eid, dup, versions.get(uid, 0)) for eid, uid, dup in acks]
+
+    async def _event_vectors(
+        self, events: Sequence[Event], items: dict[str, StoredItem]
+    ) -> tuple[list[Vector], list[str]]:
+        """Each event's unit vector and text: the stored item vector (not re-encoded), the
+        encoded free text, or the normalised sum of both."""
+        free_text = [e.text for e in events if e.text]
+        encoded = iter(await self._encode(free_text)) if free_text else iter(())
+        vectors: list[Vector] = []
+        texts: list[str] = []
+        for e in events:
+            parts = []
+            if e.item_id:
+                parts.append(items[e.item_id].vector.astype(np.float64))
+            if e.text:
+                parts.append(np.asarray(next(encoded), dtype=np.float64))
+            vectors.append(normalize_rows(np.sum(parts, axis=0))[0] if len(parts) > 1 else parts[0])
+            texts.append(" / ".join(t for t in (items[e.item_id].title if e.item_id else "", e.text) if t))
+        return vectors, texts
+
+    async def _publish_interests(self, profiles: Iterable[UserProfile]) -> None:
+        """Mirror layer directions into Milvus user_interests; derived data, so failures only log."""
+        rows = [
+            InterestRow(p.user_id, layer, direction.astype(np.float32), state.mass, int(p.updated_at))
+            for p in profiles
+            for layer, state in p.layers.items()
+            if (direction := state.direction()) is not None
+        ]
+        try:
+            await self.store.upsert_interests(rows)
+        except Exception:  # the event log is the source of truth; the mirror is rebuilt on replay
+            log.exception("could not mirror %d interest rows to Milvus", len(rows))
+
+    def _new_profile(self, user_id: str) -> UserProfile:
+        return UserProfile.new(user_id, self.settings.interest, self.encoder.dimension, self.topic_model.size)
+
+    def _cache(self, profile: UserProfile) -> None:
+        self._profiles[profile.user_id] = profile
+        self._profiles.move_to_end(profile.user_id)
+        while len(self._profiles) > self._cache_size:
+            self._profiles.popitem(last=False)
+
+    async def _load_profile(self, user_id: str) -> UserProfile | None:
+        profile = self._profiles.get(user_id)
+        if profile is None:
+            data = await self._log_thread.run(self.log.load_profile, user_id)
+            if data is None:
+                return None
+            profile = UserProfile.from_bytes(data)
+            self._cache(profile)
+        return profile
+
+    # -- profiles --------------------------------------------------------------------------------
+
+    async def get_profile(self, user_id: str) -> UserProfile:
+        profile = await self._load_profile(user_id)
+        if profile is None:
+            raise NotFoundError(f"user {user_id!r} has no events")
+        return profile
+
+    async def rebuild_profile(self, user_id: str) -> UserProfile:
+        """Replay the user's events from the log (the source of truth) into a new profile."""
+        logged = await self._log_thread.run(self.log.events_for_user, user_id)
+        if not logged:
+            raise NotFoundError(f"user {user_id!r} has no events")
+        events = [le.event for le in logged]
+        items = await self.store.get_items([e.item_id for e in events if e.item_id])
+        replayable = [e for e in events if not e.item_id or e.item_id in items]
+        if len(replayable) < len(events):
+            log.warning("user %s: %d events refer to deleted items", user_id, len(events) - len(replayable))
+        vectors, texts = await self._event_vectors(replayable, items)
+        profile = self._new_profile(user_id)
+        for e, vector, text in zip(replayable, vectors, texts, strict=True):
+            profile.apply(e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, 0.0)
+        return profile
+
+    async def delete_user(self, user_id: str) -> tuple[int, bool]:
+        async with self._write_lock:
+            deleted, existed = await self._log_thread.run(self.log.delete_user, user_id)
+            await self.store.delete_user(user_id)
+            self._profiles.pop(user_id, None)
+        return deleted, existed
+
+    # -- ranking ---------------------------------------------------------------------------------
+
+    async def recommend(self, query: RecommendQuery) -> Recommendations:
+        profile = await self._load_profile(query.user_id)
+        at = query.as_of if query.as_of is not None else time.time()
+        exclude = list(query.exclude_item_ids)
+        if not query.include_seen and profile is not None:
+            exclude += await self._log_thread.run(self.log.seen_item_ids, query.user_id)
+        expr = item_filter(
+            categories=query.categories, created_after=_opt_int(query.created_after),
+            created_before=_opt_int(query.created_before), exclude_ids=exclude,
+        )
+        directions = [] if profile is None else [
+            d for s in profile.layers.values() if (d := s.direction()) is not None
+        ]
+        if directions and profile is not None:
+            hits = await self.store.search_items(
+                np.stack(directions), self.settings.ranking.candidates_per_layer, expr
+            )
+            items = {item.item_id: item for layer_hits in hits for item, _ in layer_hits}
+            candidates = await self._candidates(items)
+            ranked = rank_for_profile(
+                profile, candidates, self.topic_model, at=at, count=query.count,
+                diversity=query.diversity, config=self.settings.ranking,
+                topic_temperature=self.settings.interest.topic_temperature,
+            )
+            return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
+        items = await self._cold_start_pool(expr, query.count)
+        ranked = rank_cold_start(await self._candidates(items), self.topic_model, now=at,
+                                 count=query.count, config=self.settings.ranking)
+        return Recommendations(ranked, items, uuid.uuid4().hex, 0 if profile is None else profile.version,
+                               cold_start=True)
+
+    async def _cold_start_pool(self, expr: str, count: int) -> dict[str, StoredItem]:
+        """Candidates for a user without a profile: items near each topic (variety), plus the
+        most popular items that pass the request's filter."""
+        per_topic = max(2, count // 2)
+        hits = await self.store.search_items(self.topic_model.centroids, per_topic, expr)
+        items = {item.item_id: item for topic_hits in hits for item, _ in topic_hits}
+        popular = await self._log_thread.run(self.log.popular_items, count * 5)
+        if popular:
+            ids = [item_id for item_id, _ in popular]
+            only_popular = item_filter(include_ids=ids)
+            allowed = await self.store.query_items(" and ".join(c for c in (expr, only_popular) if c))
+            items.update({item.item_id: item for item in allowed})
+        return items
+
+    async def _candidates(self, items: dict[str, StoredItem]) -> list[Candidate]:
+        popularity = await self._log_thread.run(self.log.item_popularity, list(items))
+        top = await self._log_thread.run(self.log.max_popularity)
+        scale = np.log1p(top) if top > 0 else 1.0
+        return [
+            Candidate(item_id, item.vector.astype(np.float64),
+                      float(np.log1p(popularity.get(item_id, 0)) / scale),
+                      None if item.create_time == UNKNOWN_TIME else float(item.create_time))
+            for item_id, item in items.items()
+        ]
+
+
+def _opt_int(value: float | None) -> int | None:
+    return None if value is None else int(value)

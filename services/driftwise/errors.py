@@ -1,0 +1,31 @@
+"""Errors the engine raises; the gRPC layer maps each to one status code (driftwise.api.errors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    field: str  # path in the request, e.g. "events[3].user_id"
+    description: str
+
+
+class DriftwiseError(Exception):
+    """Base of the errors below."""
+
+
+class InvalidArgumentError(DriftwiseError):
+    """The request is invalid; nothing was stored. Maps to INVALID_ARGUMENT."""
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        self.violations = violations
+        super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
+
+
+class NotFoundError(DriftwiseError):
+    """The named resource does not exist. Maps to NOT_FOUND."""
+
+
+class UnavailableError(DriftwiseError):
+    """A dependency (the encoder, the vector store) is down; retry later. Maps to UNAVAILABLE."""

@@ -1,0 +1,129 @@
+"""Tunable parameters of the interest model, with documented defaults.
+
+These are configuration, not constants: `driftwise.settings.Settings.interest` holds one of these
+and can be overridden by environment variables or a settings file.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from driftwise.model.events import EventType, Layer
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+# A general-purpose taxonomy, embedded zero-shot by the encoder to form topic centroids (DESIGN §4.2).
+DEFAULT_TOPICS: tuple[str, ...] = (
+    "action and adventure",
+    "animation and cartoons for kids",
+    "comedy and humor",
+    "crime and gangsters",
+    "documentary and true stories",
+    "drama and relationships",
+    "fantasy and magic",
+    "history and war",
+    "horror and monsters",
+    "music and musicals",
+    "mystery and detective",
+    "romance and love",
+    "science fiction and space",
+    "thriller and suspense",
+    "western and cowboys",
+    "sports and competition",
+    "family and children",
+    "politics and society",
+    "science and technology",
+    "travel and nature",
+)
+
+
+class InterestModelConfig(BaseModel):
+    """Parameters of DESIGN §4: layer half-lives, event weights, topic temperatures."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    half_life_seconds: dict[Layer, float] = Field(
+        default_factory=lambda: {Layer.SURFACE: 1 * HOUR, Layer.MIDDLE: 7 * DAY, Layer.DEEP: 180 * DAY},
+        description="Half-life of each layer's exponential decay.",
+    )
+    event_weights: dict[EventType, float] = Field(
+        default_factory=lambda: {
+            EventType.PURCHASE: 3.0,
+            EventType.LIKE: 2.0,
+            EventType.SHARE: 2.0,
+            EventType.COMMENT: 1.5,
+            EventType.CLICK: 1.0,
+            EventType.VIEW: 0.6,
+            EventType.SEARCH: 0.4,
+            EventType.SKIP: -0.3,
+            EventType.DISLIKE: -1.5,
+            EventType.HIDE: -2.0,
+        },
+        description="Signed weight per event type: purchase > like/share > comment > click > view "
+        "> search > 0 > negatives.",
+    )
+    dwell_saturation_seconds: float = Field(
+        120.0, gt=0, description="Dwell time at which a positive event's weight boost saturates."
+    )
+    dwell_max_boost: float = Field(
+        1.0, ge=0, description="Largest relative weight boost from dwell time (1.0 doubles it)."
+    )
+    topic_temperature: float = Field(
+        0.1, gt=0, description="tau: temperature of the softmax that turns topic affinities into "
+        "dynamic weights; smaller is more peaked."
+    )
+    assignment_temperature: float = Field(
+        0.05, gt=0, description="Temperature of the soft assignment of a vector to topics "
+        "(softmax over cosine similarity to topic centroids)."
+    )
+    recent_events: int = Field(20, ge=1, le=200, description="Events a profile remembers in full.")
+    topics: tuple[str, ...] = Field(DEFAULT_TOPICS, min_length=2, description="Topic labels.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> InterestModelConfig:
+        missing_layers = set(Layer) - set(self.half_life_seconds)
+        missing_types = set(EventType) - set(self.event_weights)
+        if missing_layers or missing_types:
+            raise ValueError(f"missing half-lives {missing_layers} or event weights {missing_types}")
+        if any(h <= 0 for h in self.half_life_seconds.values()):
+            raise ValueError("half-lives must be positive")
+        return self
+
+    def weight(self, event_type: EventType, dwell_seconds: float = 0.0) -> float:
+        """w(type, dwell): the signed weight of an event; dwell only boosts positive events."""
+        base = self.event_weights[event_type]
+        if base > 0 and dwell_seconds > 0:
+            base *= 1.0 + self.dwell_max_boost * min(1.0, dwell_seconds / self.dwell_saturation_seconds)
+        return base
+
+
+class RankingConfig(BaseModel):
+    """Parameters of the first ranking (DESIGN §6)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layer_priors: dict[Layer, float] = Field(
+        default_factory=lambda: {Layer.SURFACE: 1.0, Layer.MIDDLE: 1.0, Layer.DEEP: 1.0},
+        description="Weight of each layer when it has full evidence.",
+    )
+    evidence_scale: float = Field(
+        3.0, gt=0, description="Layer mass at which a layer gets 63% of its prior weight "
+        "(weight = prior * (1 - exp(-mass / evidence_scale)))."
+    )
+    topic_boost: float = Field(
+        0.2, ge=0, description="Weight of the user's dynamic weight for the item's topic in the score."
+    )
+    popularity_boost: float = Field(
+        0.05, ge=0, description="Weight of the item's popularity (0..1, log-scaled) in the score."
+    )
+    freshness_half_life_seconds: float = Field(
+        365 * DAY, gt=0, description="Half-life of the freshness prior used for cold start."
+    )
+    candidates_per_layer: int = Field(
+        200, ge=10, le=5000, description="Items retrieved per layer before scoring."
+    )
+    evidence_per_item: int = Field(2, ge=0, le=10, description="Past events shown per explanation.")
+    cold_start_diversity: float = Field(
+        0.3, ge=0, le=1, description="Diversity used for users without a profile."
+    )

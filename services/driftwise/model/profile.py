@@ -1,0 +1,113 @@
+"""A user's profile: the three layers, recent events and a version (DESIGN §3, §4)."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from driftwise.model.config import InterestModelConfig
+from driftwise.model.events import Event, EventType, Layer
+from driftwise.model.layers import LayerState, Vector
+
+
+@dataclass(frozen=True, slots=True)
+class RecentEvent:
+    """An applied event as the profile remembers it; its vector explains recommendations."""
+
+    event_id: str
+    type: EventType
+    time: float
+    item_id: str
+    text: str
+    weight: float
+    vector: Vector
+
+
+@dataclass
+class UserProfile:
+    user_id: str
+    layers: dict[Layer, LayerState]
+    version: int = 0
+    event_count: int = 0
+    updated_at: float = 0.0  # server clock of the last change
+    recent: list[RecentEvent] = field(default_factory=list)  # newest event time first
+
+    @classmethod
+    def new(cls, user_id: str, config: InterestModelConfig, dimension: int, n_topics: int) -> UserProfile:
+        layers = {
+            layer: LayerState.empty(config.half_life_seconds[layer], dimension, n_topics)
+            for layer in Layer
+        }
+        return cls(user_id, layers)
+
+    def apply(
+        self,
+        event: Event,
+        vector: Vector,
+        topic_probs: Vector,
+        text: str,
+        config: InterestModelConfig,
+        now: float,
+    ) -> float:
+        """Apply one event to every layer; returns the signed weight it was applied with."""
+        weight = config.weight(event.type, event.dwell_seconds)
+        for state in self.layers.values():
+            state.add(vector, weight, topic_probs, event.time)
+        self.recent.append(
+            RecentEvent(event.event_id, event.type, event.time, event.item_id, text, weight, vector)
+        )
+        self.recent.sort(key=lambda r: r.time, reverse=True)
+        del self.recent[config.recent_events :]
+        self.version += 1
+        self.event_count += 1
+        self.updated_at = now
+        return weight
+
+    @property
+    def last_event_time(self) -> float | None:
+        times = [s.last_time for s in self.layers.values() if s.last_time is not None]
+        return max(times) if times else None
+
+    # -- persistence: a compact binary snapshot (numpy .npz, no pickle) -------------------------
+
+    def to_bytes(self) -> bytes:
+        meta = {
+            "user_id": self.user_id,
+            "version": self.version,
+            "event_count": self.event_count,
+            "updated_at": self.updated_at,
+            "layers": {
+                int(layer): {"half_life": s.half_life_seconds, "mass": s.mass, "last_time": s.last_time}
+                for layer, s in self.layers.items()
+            },
+            "recent": [[r.event_id, int(r.type), r.time, r.item_id, r.text, r.weight] for r in self.recent],
+        }
+        arrays: dict[str, np.ndarray] = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
+        for layer, s in self.layers.items():
+            arrays[f"v{int(layer)}"] = s.vector
+            arrays[f"a{int(layer)}"] = s.affinity
+        if self.recent:
+            arrays["recent_vectors"] = np.stack([r.vector for r in self.recent]).astype(np.float32)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> UserProfile:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+            layers = {
+                Layer(int(k)): LayerState(
+                    v["half_life"], z[f"v{k}"].copy(), z[f"a{k}"].copy(), v["mass"], v["last_time"]
+                )
+                for k, v in meta["layers"].items()
+            }
+            vectors = z["recent_vectors"].astype(np.float64) if meta["recent"] else []
+            recent = [
+                RecentEvent(eid, EventType(t), time, item, text, w, vec)
+                for (eid, t, time, item, text, w), vec in zip(meta["recent"], vectors, strict=True)
+            ]
+        return cls(meta["user_id"], layers, meta["version"], meta["event_count"], meta["updated_at"], recent)

@@ -1,0 +1,100 @@
+"""The one typed settings object. Defaults run everything embedded on one machine.
+
+Override with environment variables (prefix DRIFTWISE_, nested with "__", for example
+DRIFTWISE_SERVER__PORT=6000 or DRIFTWISE_MILVUS__URI=http://milvus:19530) or with a TOML file named
+by DRIFTWISE_CONFIG (or `--config`). Environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from driftwise.model.config import InterestModelConfig, RankingConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
+    grace_seconds: float = Field(5.0, ge=0, description="Time in-flight calls get on shutdown.")
+
+
+class TritonSettings(_Section):
+    url: str = Field("", description="host:port of a running Triton's gRPC endpoint; empty starts "
+                     "the bundled tritonserver locally on free loopback ports.")
+    model_repository: Path = Field(REPO_ROOT / "model_repository", description="Repository served "
+                                   "by the local Triton.")
+    model_name: str = Field("text_encoder", description="Encoder model in the repository.")
+    startup_timeout_seconds: float = Field(180.0, gt=0, description="Wait for the local Triton.")
+    request_timeout_seconds: float = Field(30.0, gt=0, description="Deadline of one encode call.")
+    max_batch_size: int = Field(64, ge=1, description="Texts per Triton request.")
+
+
+class MilvusSettings(_Section):
+    uri: str = Field("", description="Milvus server URI (http://host:19530); empty uses Milvus Lite "
+                     "in <data_dir>/milvus.db.")
+    token: str = Field("", description="Milvus token, e.g. root:Milvus.")
+    index_type: str = Field("FLAT", description="Vector index: FLAT for Milvus Lite, HNSW for a server.")
+
+
+class LimitSettings(_Section):
+    max_batch: int = Field(1000, ge=1, description="Items or events per request.")
+    max_text_chars: int = Field(4096, ge=1, description="Characters of one text field.")
+    max_id_chars: int = Field(128, ge=1, description="Characters of an id.")
+    max_future_seconds: float = Field(300.0, ge=0, description="How far in the future an event may be.")
+    max_count: int = Field(100, ge=1, description="Items per Recommend.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTWISE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Field(Path(".driftwise"), description="Event log, Milvus Lite file, logs.")
+    server: ServerSettings = ServerSettings()
+    triton: TritonSettings = TritonSettings()
+    milvus: MilvusSettings = MilvusSettings()
+    limits: LimitSettings = LimitSettings()
+    interest: InterestModelConfig = InterestModelConfig()
+    ranking: RankingConfig = RankingConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("DRIFTWISE_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def milvus_uri(self) -> str:
+        return self.milvus.uri or str(self.data_dir / "milvus.db")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from (in increasing priority) defaults, the TOML file, the environment, overrides."""
+    if config_file is not None:
+        os.environ["DRIFTWISE_CONFIG"] = str(config_file)
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Storage adapters: the durable event log (SQLite) and the vector store (Milvus)."""

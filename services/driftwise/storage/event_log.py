@@ -1,0 +1,177 @@
+"""The durable event log, source of truth, with the profile snapshots derived from it.
+
+One SQLite file in WAL mode with synchronous=FULL: a transaction that returns has been fsynced,
+so an event is acknowledged only after it is on disk. Events and the profiles they produced are
+written in ONE transaction, so a crash leaves both or neither; profiles can always be rebuilt by
+replaying a user's events (`events_for_user`).
+
+All calls run on one worker thread (sqlite3 connections are not for concurrent use); the async
+wrappers in `driftwise.storage.serial` keep the event loop free.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from driftwise.model.events import NEGATIVE_TYPES, Event, EventType
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
+    event_id      TEXT NOT NULL UNIQUE,              -- idempotency key
+    user_id       TEXT NOT NULL,
+    type          INTEGER NOT NULL,
+    time          REAL NOT NULL,                     -- Unix seconds
+    item_id       TEXT NOT NULL,
+    text          TEXT NOT NULL,
+    dwell_seconds REAL NOT NULL,
+    impression_id TEXT NOT NULL,
+    context       TEXT NOT NULL,                     -- JSON
+    recorded_at   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, time);
+CREATE TABLE IF NOT EXISTS profiles (
+    user_id    TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL,
+    state      BLOB NOT NULL                         -- UserProfile.to_bytes()
+);
+CREATE TABLE IF NOT EXISTS item_stats (
+    item_id    TEXT PRIMARY KEY,
+    positives  INTEGER NOT NULL                      -- positive events about the item
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """An event as recorded, with the context the API sent."""
+
+    event: Event
+    context: dict[str, str]
+
+
+class EventLog:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(event_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
+            found.update(r[0] for r in rows)
+        return found
+
+    def append(
+        self,
+        events: Sequence[LoggedEvent],
+        profiles: Iterable[tuple[str, int, bytes]],
+        recorded_at: float,
+    ) -> None:
+        """Record events and the profiles (user_id, version, state) they produced, atomically."""
+        with _transaction(self._db):
+            self._db.executemany(
+                "INSERT INTO events (event_id, user_id, type, time, item_id, text, dwell_seconds,"
+                " impression_id, context, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (e.event_id, e.user_id, int(e.type), e.time, e.item_id, e.text, e.dwell_seconds,
+                     e.impression_id, json.dumps(le.context), recorded_at)
+                    for le in events
+                    for e in [le.event]
+                ],
+            )
+            self._db.executemany(
+                "INSERT INTO profiles (user_id, version, state) VALUES (?,?,?) ON CONFLICT(user_id)"
+                " DO UPDATE SET version=excluded.version, state=excluded.state",
+                list(profiles),
+            )
+            positives = [
+                (le.event.item_id,) for le in events
+                if le.event.item_id and le.event.type not in NEGATIVE_TYPES
+            ]
+            self._db.executemany(
+                "INSERT INTO item_stats (item_id, positives) VALUES (?, 1) ON CONFLICT(item_id)"
+                " DO UPDATE SET positives = positives + 1",
+                positives,
+            )
+
+    def load_profile(self, user_id: str) -> bytes | None:
+        row = self._db.execute("SELECT state FROM profiles WHERE user_id = ?", (user_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def events_for_user(self, user_id: str) -> list[LoggedEvent]:
+        """The user's events in arrival order (the order they were applied)."""
+        rows = self._db.execute(
+            "SELECT event_id, user_id, type, time, item_id, text, dwell_seconds, impression_id,"
+            " context FROM events WHERE user_id = ? ORDER BY seq",
+            (user_id,),
+        )
+        return [
+            LoggedEvent(Event(r[0], r[1], EventType(r[2]), r[3], r[4], r[5], r[6], r[7]), json.loads(r[8]))
+            for r in rows
+        ]
+
+    def seen_item_ids(self, user_id: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT DISTINCT item_id FROM events WHERE user_id = ? AND item_id != ''", (user_id,)
+        )
+        return [r[0] for r in rows]
+
+    def popular_items(self, limit: int) -> list[tuple[str, int]]:
+        rows = self._db.execute(
+            "SELECT item_id, positives FROM item_stats ORDER BY positives DESC, item_id LIMIT ?", (limit,)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def item_popularity(self, item_ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(item_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT item_id, positives FROM item_stats WHERE item_id IN ({marks})", chunk
+            )
+            out.update((r[0], r[1]) for r in rows)
+        return out
+
+    def max_popularity(self) -> int:
+        row = self._db.execute("SELECT MAX(positives) FROM item_stats").fetchone()
+        return int(row[0] or 0)
+
+    def delete_user(self, user_id: str) -> tuple[int, bool]:
+        """Delete the user's events and profile; returns (events deleted, profile existed)."""
+        with _transaction(self._db):
+            events = self._db.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
+            profile = self._db.execute("DELETE FROM profiles WHERE user_id = ?", (user_id,)).rowcount
+        return events, profile > 0
+
+    def user_ids(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT user_id FROM profiles ORDER BY user_id")]
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

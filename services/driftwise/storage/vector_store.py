@@ -1,0 +1,212 @@
+"""Item vectors and user interest vectors in Milvus (DESIGN §5).
+
+`MilvusVectorStore(uri)` works with Milvus Lite (a local path, the embedded default) and with a
+Milvus server (an http:// URI) alike. Milvus Lite silently loses rows under concurrent writers, so
+every call goes through one worker thread: calls are serialised and the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pymilvus import DataType, MilvusClient
+
+from driftwise.model.events import Layer
+from driftwise.storage.serial import SerialWorker
+
+UNKNOWN_TIME = -(2**62)  # create_time of items whose creation time is unknown
+ITEMS = "items"
+INTERESTS = "user_interests"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    item_id: str
+    title: str
+    category: str
+    create_time: int  # Unix seconds, UNKNOWN_TIME if unknown
+    vector: npt.NDArray[np.float32]
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InterestRow:
+    user_id: str
+    layer: Layer
+    vector: npt.NDArray[np.float32]  # unit direction of the layer
+    mass: float
+    updated_at: int
+
+
+class MilvusVectorStore:
+    def __init__(self, uri: str, dimension: int, *, token: str = "", index_type: str = "FLAT") -> None:
+        self.dimension = dimension
+        self._uri = uri
+        self._token = token
+        self._index_type = index_type
+        self._worker = SerialWorker("milvus")
+        self._client: MilvusClient | None = None
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await self._worker.run(fn, *args, **kwargs)
+
+    @property
+    def client(self) -> MilvusClient:
+        if self._client is None:
+            raise RuntimeError("vector store is not open")
+        return self._client
+
+    async def open(self) -> None:
+        await self._call(self._open)
+
+    def _open(self) -> None:
+        self._client = MilvusClient(uri=self._uri, token=self._token)
+        if not self.client.has_collection(ITEMS):
+            self._create(ITEMS, [
+                ("item_id", DataType.VARCHAR, {"is_primary": True, "max_length": 128}),
+                ("title", DataType.VARCHAR, {"max_length": 2048}),
+                ("category", DataType.VARCHAR, {"max_length": 128}),
+                ("create_time", DataType.INT64, {}),
+                ("attributes", DataType.JSON, {}),
+            ])
+        if not self.client.has_collection(INTERESTS):
+            self._create(INTERESTS, [
+                ("row_id", DataType.VARCHAR, {"is_primary": True, "max_length": 160}),
+                ("user_id", DataType.VARCHAR, {"max_length": 128}),
+                ("layer", DataType.INT64, {}),
+                ("mass", DataType.DOUBLE, {}),
+                ("updated_at", DataType.INT64, {}),
+            ])
+        for name in (ITEMS, INTERESTS):
+            self.client.load_collection(name)  # needed after reopening an existing store
+
+    def _create(self, name: str, fields: list[tuple[str, DataType, dict[str, Any]]]) -> None:
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        for field_name, dtype, kwargs in fields:
+            schema.add_field(field_name, dtype, **kwargs)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
+        index = self.client.prepare_index_params()
+        params = {"M": 16, "efConstruction": 200} if self._index_type == "HNSW" else {}
+        index.add_index(field_name="vector", index_type=self._index_type, metric_type="IP", params=params)
+        self.client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._call(self.client.close)
+            self._client = None
+        self._worker.shutdown()
+
+    # -- items ---------------------------------------------------------------------------------
+
+    async def upsert_items(self, items: Sequence[StoredItem]) -> None:
+        rows = [
+            {
+                "item_id": it.item_id, "title": it.title, "category": it.category,
+                "create_time": it.create_time, "attributes": it.attributes,
+                "vector": it.vector.astype(np.float32).tolist(),
+            }
+            for it in items
+        ]
+        await self._call(self.client.upsert, ITEMS, rows)
+
+    async def delete_items(self, item_ids: Sequence[str]) -> int:
+        existing = await self.get_items(item_ids, with_vectors=False)
+        if existing:
+            await self._call(self.client.delete, ITEMS, ids=list(existing))
+        return len(existing)
+
+    async def get_items(self, item_ids: Sequence[str], *, with_vectors: bool = True) -> dict[str, StoredItem]:
+        if not item_ids:
+            return {}
+        fields = ["title", "category", "create_time", "attributes"] + (["vector"] if with_vectors else [])
+        rows = await self._call(self.client.get, ITEMS, ids=list(dict.fromkeys(item_ids)), output_fields=fields)
+        return {row["item_id"]: self._item(row) for row in rows}
+
+    async def search_items(
+        self, queries: npt.NDArray[np.float64], limit: int, filter_expr: str = ""
+    ) -> list[list[tuple[StoredItem, float]]]:
+        """For each query vector, the `limit` nearest items (inner product) passing the filter."""
+        if len(queries) == 0:
+            return []
+        results = await self._call(
+            self.client.search, ITEMS, data=[q.astype(np.float32).tolist() for q in queries],
+            limit=limit, filter=filter_expr,
+            output_fields=["title", "category", "create_time", "attributes", "vector"],
+            search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
+        )
+        return [[(self._item({"item_id": hit["item_id"], **hit["entity"]}), float(hit["distance"]))
+                 for hit in hits] for hits in results]
+
+    async def query_items(self, filter_expr: str, limit: int = 1000) -> list[StoredItem]:
+        """Items passing a filter expression, with vectors, in no particular order."""
+        rows = await self._call(
+            self.client.query, ITEMS, filter=filter_expr, limit=limit,
+            output_fields=["item_id", "title", "category", "create_time", "attributes", "vector"],
+        )
+        return [self._item(row) for row in rows]
+
+    async def count_items(self) -> int:
+        rows = await self._call(self.client.query, ITEMS, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    @staticmethod
+    def _item(row: dict[str, Any]) -> StoredItem:
+        attributes = row.get("attributes") or {}
+        if isinstance(attributes, str):
+            attributes = json.loads(attributes)
+        vector = np.asarray(row.get("vector", ()), dtype=np.float32)
+        return StoredItem(row["item_id"], row["title"], row["category"], int(row["create_time"]), vector,
+                          {str(k): str(v) for k, v in attributes.items()})
+
+    # -- user interests ----------------------------------------------------------------------------
+
+    async def upsert_interests(self, rows: Sequence[InterestRow]) -> None:
+        if rows:
+            await self._call(self.client.upsert, INTERESTS, [
+                {"row_id": f"{r.user_id}#{int(r.layer)}", "user_id": r.user_id, "layer": int(r.layer),
+                 "mass": r.mass, "updated_at": r.updated_at, "vector": r.vector.astype(np.float32).tolist()}
+                for r in rows
+            ])
+
+    async def get_interests(self, user_id: str) -> list[InterestRow]:
+        rows = await self._call(
+            self.client.query, INTERESTS, filter=f"user_id == {json.dumps(user_id)}",
+            output_fields=["user_id", "layer", "mass", "updated_at", "vector"],
+        )
+        return [InterestRow(r["user_id"], Layer(r["layer"]), np.asarray(r["vector"], dtype=np.float32),
+                            float(r["mass"]), int(r["updated_at"])) for r in rows]
+
+    async def delete_user(self, user_id: str) -> None:
+        await self._call(self.client.delete, INTERESTS, filter=f"user_id == {json.dumps(user_id)}")
+
+
+def item_filter(
+    *,
+    categories: Sequence[str] = (),
+    created_after: int | None = None,
+    created_before: int | None = None,
+    include_ids: Sequence[str] = (),
+    exclude_ids: Sequence[str] = (),
+) -> str:
+    """A Milvus boolean expression for the items a request allows ("" allows all)."""
+    clauses = []
+    if categories:
+        clauses.append(f"category in {_string_list(categories)}")
+    if created_after is not None:
+        clauses.append(f"create_time >= {int(created_after)}")
+    if created_before is not None:
+        clauses.append(f"create_time < {int(created_before)}")
+    if include_ids:
+        clauses.append(f"item_id in {_string_list(include_ids)}")
+    if exclude_ids:
+        clauses.append(f"item_id not in {_string_list(exclude_ids)}")
+    return " and ".join(clauses)
+
+
+def _string_list(values: Sequence[str]) -> str:
+    return "[" + ",".join(json.dumps(v) for v in values) + "]"

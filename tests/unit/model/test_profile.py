@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+from driftwise.model.config import InterestModelConfig
+from driftwise.model.events import Event, EventType, Layer
+from driftwise.model.profile import UserProfile
+
+CONFIG = InterestModelConfig(recent_events=3)
+
+
+def event(i: int, t: float, type_: EventType = EventType.CLICK, dwell: float = 0.0) -> Event:
+    return Event(f"e{i}", "u", type_, t, item_id=f"i{i}", dwell_seconds=dwell)
+
+
+def vec(i: int, d: int = 8) -> np.ndarray:
+    v = np.random.default_rng(i).normal(size=d)
+    return v / np.linalg.norm(v)
+
+
+def test_weights_order_and_dwell_boost() -> None:
+    w = CONFIG.weight
+    assert w(EventType.PURCHASE) > w(EventType.LIKE) >= w(EventType.SHARE) > w(EventType.COMMENT)
+    assert w(EventType.COMMENT) > w(EventType.CLICK) > w(EventType.VIEW) > w(EventType.SEARCH) > 0
+    assert all(w(t) < 0 for t in (EventType.DISLIKE, EventType.SKIP, EventType.HIDE))
+    assert w(EventType.CLICK, dwell_seconds=60) > w(EventType.CLICK)
+    assert w(EventType.CLICK, dwell_seconds=10_000) == pytest.approx(w(EventType.CLICK) * 2)  # bounded
+    assert w(EventType.DISLIKE, dwell_seconds=60) == w(EventType.DISLIKE)
+
+
+def test_config_rejects_missing_weights() -> None:
+    with pytest.raises(ValueError):
+        InterestModelConfig(event_weights={EventType.LIKE: 1.0})
+
+
+def test_apply_updates_every_layer_version_and_recent_events() -> None:
+    p = UserProfile.new("u", CONFIG, dimension=8, n_topics=2)
+    for i, t in enumerate([100.0, 50.0, 300.0, 200.0]):
+        p.apply(event(i, t), vec(i), np.array([0.5, 0.5]), f"text {i}", CONFIG, now=1000.0 + i)
+    assert p.version == 4 and p.event_count == 4
+    assert [r.event_id for r in p.recent] == ["e2", "e3", "e0"]  # newest event time first, capped
+    assert p.last_event_time == 300.0
+    assert p.updated_at == 1003.0
+    for layer in Layer:
+        assert p.layers[layer].last_time == 300.0
+    # the surface layer (1 h) forgets faster than the deep layer (180 days)
+    assert p.layers[Layer.SURFACE].mass_at(300.0 + 86400) < p.layers[Layer.DEEP].mass_at(300.0 + 86400)
+
+
+def test_snapshot_round_trip() -> None:
+    p = UserProfile.new("u", CONFIG, dimension=8, n_topics=2)
+    for i in range(5):
+        p.apply(event(i, float(i)), vec(i), np.array([0.3, 0.7]), f"t{i}", CONFIG, now=9.0)
+    q = UserProfile.from_bytes(p.to_bytes())
+    assert (q.user_id, q.version, q.event_count, q.updated_at) == ("u", 5, 5, 9.0)
+    for layer in Layer:
+        np.testing.assert_allclose(q.layers[layer].vector, p.layers[layer].vector)
+        np.testing.assert_allclose(q.layers[layer].affinity, p.layers[layer].affinity)
+        assert q.layers[layer].mass == p.layers[layer].mass
+    assert [r.event_id for r in q.recent] == [r.event_id for r in p.recent]
+    np.testing.assert_allclose(q.recent[0].vector, p.recent[0].vector, atol=1e-6)
+
+
+def test_empty_profile_round_trip() -> None:
+    p = UserProfile.new("u", CONFIG, dimension=4, n_topics=2)
+    q = UserProfile.from_bytes(p.to_bytes())
+    assert q.version == 0 and q.recent == [] and q.last_event_time is None

@@ -1,0 +1,49 @@
+import sqlite3
+from pathlib import Path
+
+import pytest
+from driftwise.model.events import Event, EventType
+from driftwise.storage.event_log import EventLog, LoggedEvent
+
+
+def logged(event_id: str, user: str = "u1", item: str = "i1", type_: EventType = EventType.LIKE) -> LoggedEvent:
+    return LoggedEvent(Event(event_id, user, type_, 100.0, item_id=item), {"device": "tv"})
+
+
+def test_append_is_durable_across_reopen(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.sqlite")
+    log.append([logged("a"), logged("b", item="i2")], [("u1", 2, b"state")], recorded_at=1.0)
+    log.close()
+    log = EventLog(tmp_path / "events.sqlite")
+    assert [le.event.event_id for le in log.events_for_user("u1")] == ["a", "b"]
+    assert log.events_for_user("u1")[0].context == {"device": "tv"}
+    assert log.load_profile("u1") == b"state"
+    assert log.existing_event_ids(["a", "zzz"]) == {"a"}
+    assert sorted(log.seen_item_ids("u1")) == ["i1", "i2"]
+
+
+def test_a_failed_append_stores_nothing(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.sqlite")
+    log.append([logged("a")], [("u1", 1, b"v1")], recorded_at=1.0)
+    with pytest.raises(sqlite3.IntegrityError):  # "a" again: the whole transaction rolls back
+        log.append([logged("c"), logged("a")], [("u1", 3, b"v3")], recorded_at=2.0)
+    assert log.existing_event_ids(["c"]) == set()
+    assert log.load_profile("u1") == b"v1"
+    assert log.item_popularity(["i1"]) == {"i1": 1}
+
+
+def test_popularity_counts_positive_events_only(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.sqlite")
+    log.append([logged("a", "u1", "i1"), logged("b", "u2", "i1"), logged("c", "u2", "i2"),
+                logged("d", "u3", "i2", EventType.DISLIKE)], [], recorded_at=1.0)
+    assert log.popular_items(10) == [("i1", 2), ("i2", 1)]
+    assert log.max_popularity() == 2
+
+
+def test_delete_user_removes_events_and_profile(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.sqlite")
+    log.append([logged("a", "u1"), logged("b", "u2")], [("u1", 1, b"x"), ("u2", 1, b"y")], recorded_at=1.0)
+    assert log.delete_user("u1") == (1, True)
+    assert log.events_for_user("u1") == [] and log.load_profile("u1") is None
+    assert log.load_profile("u2") == b"y"
+    assert log.delete_user("u1") == (0, False)
