@@ -1,0 +1,408 @@
+"""Run the real ``tritonserver`` binary shipped in ``nvidia-pytriton`` as a child process.
+
+This is the "local Triton" used by tests, benchmarks and the all-in-one dev server; production
+runs Triton in its own container on the same ``model_repository/``. The launch recipe follows
+the project's TOOLCHAIN notes:
+
+* binary ``site-packages/pytriton/tritonserver/bin/tritonserver``;
+* a backend directory whose ``python/`` holds ``libtriton_python.so`` and
+  ``triton_python_backend_utils.py`` (from ``pytriton/tritonserver/backends/python/``) and the
+  stub ``pytriton/tritonserver/python_backend_stubs/3.11/triton_python_backend_stub``;
+* the running interpreter's ``bin`` first on ``PATH`` (the stub finds ``python3`` there),
+  ``LD_LIBRARY_PATH`` = ``sysconfig LIBDIR`` then ``site-packages/nvidia_pytriton.libs``;
+* ``--disable-auto-complete-config`` and loopback addresses.
+
+A broken stub makes Triton hang at "loading" instead of failing, so :meth:`LocalTritonServer.start`
+waits for readiness with a deadline and kills the server when it passes.
+
+The directory holding this ``driftwise`` package is added to the child's ``PYTHONPATH`` when it
+is not a site-packages directory, so the python stub imports the same ``driftwise`` code as the
+process that launched it (models import ``driftwise.inference.minilm``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import shutil
+import signal
+import site
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = ["LocalTritonServer", "TritonStartError", "TritonToolchain", "find_toolchain"]
+
+_log = logging.getLogger(__name__)
+
+_LOG_TAIL_BYTES = 8000
+_POLL_INTERVAL_S = 0.2
+
+
+class TritonStartError(RuntimeError):
+    """Triton did not become ready (early exit, timeout, missing files); includes the log tail."""
+
+
+class TritonToolchain:
+    """Locations of the Triton pieces inside the installed ``nvidia-pytriton`` wheel."""
+
+    def __init__(self, pytriton_dir: Path) -> None:
+        python_tag = f"{sys.version_info.major}.{sys.version_info.minor}"
+        server_dir = pytriton_dir / "tritonserver"
+        self.binary = server_dir / "bin" / "tritonserver"
+        self.python_backend_dir = server_dir / "backends" / "python"
+        self.stub = server_dir / "python_backend_stubs" / python_tag / "triton_python_backend_stub"
+        self.bundled_libs = pytriton_dir.parent / "nvidia_pytriton.libs"
+
+    def check(self) -> None:
+        """Raise :class:`TritonStartError` if a required file is missing."""
+        required = [
+            self.binary,
+            self.python_backend_dir / "libtriton_python.so",
+            self.python_backend_dir / "triton_python_backend_utils.py",
+            self.stub,
+            self.bundled_libs,
+        ]
+        missing = [str(path) for path in required if not path.exists()]
+        if missing:
+            raise TritonStartError(
+                "nvidia-pytriton's Triton files are missing (is nvidia-pytriton installed for "
+                f"this Python {sys.version_info.major}.{sys.version_info.minor}?): " + ", ".join(missing)
+            )
+
+
+def find_toolchain() -> TritonToolchain:
+    """Locate the ``pytriton`` package without importing it (its import is heavy)."""
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise TritonStartError("nvidia-pytriton is not installed: no 'pytriton' package found")
+    toolchain = TritonToolchain(Path(next(iter(spec.submodule_search_locations))))
+    toolchain.check()
+    return toolchain
+
+
+def _free_ports(host: str, count: int) -> list[int]:
+    """``count`` distinct ports free on ``host`` now (all bound at once, so never equal)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _prepend(value: str, existing: str | None) -> str:
+    return value if not existing else f"{value}{os.pathsep}{existing}"
+
+
+def _package_root() -> Path:
+    """The directory that contains the ``driftwise`` package this module belongs to."""
+    return Path(__file__).resolve().parents[2]
+
+
+class LocalTritonServer:
+    """A ``tritonserver`` child process serving ``model_repository`` on loopback.
+
+    Ports given as 0 are replaced by free ports chosen at :meth:`start`. Server output goes to
+    ``log_path`` or, if None, to a temporary file that :meth:`stop` removes (a failed
+    :meth:`start` keeps it and names it in the error); never to a pipe.
+    """
+
+    def __init__(
+        self,
+        model_repository: Path,
+        *,
+        host: str = "127.0.0.1",
+        grpc_port: int = 0,
+        http_port: int = 0,
+        metrics_port: int = 0,
+        startup_timeout_s: float = 180.0,
+        log_path: Path | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self._model_repository = Path(model_repository).resolve()
+        self._host = host
+        self._requested_ports = (grpc_port, http_port, metrics_port)
+        self._ports: tuple[int, int, int] | None = None
+        self._startup_timeout_s = startup_timeout_s
+        self._requested_log_path = Path(log_path) if log_path is not None else None
+        self._log_path: Path | None = None
+        self._owns_log = False
+        self._extra_args = tuple(extra_args)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: Path | None = None
+        self.startup_seconds: float | None = None
+        """Seconds from spawning the process until every model was ready (set by start)."""
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def model_repository(self) -> Path:
+        return self._model_repository
+
+    @property
+    def grpc_url(self) -> str:
+        """``host:port`` of the KServe v2 gRPC endpoint (what tritonclient.grpc expects)."""
+        return f"{self._host}:{self._port(0)}"
+
+    @property
+    def http_url(self) -> str:
+        return f"{self._host}:{self._port(1)}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self._host}:{self._port(2)}/metrics"
+
+    @property
+    def log_path(self) -> Path | None:
+        """Where the server's stdout and stderr go (None before start)."""
+        return self._log_path
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running server, None when not running."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def is_running(self) -> bool:
+        return self._process is not None and not self._leader_exited()
+
+    def _port(self, index: int) -> int:
+        if self._ports is None:
+            requested = self._requested_ports[index]
+            if requested:
+                return requested
+            raise RuntimeError("ports chosen at run time are known only after start()")
+        return self._ports[index]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the server and block until it is live and every model in the repository is
+        ready. Raises :class:`TritonStartError` (the child killed) on early exit or timeout."""
+        if self._process is not None:
+            raise RuntimeError("server already started")
+        if not self._model_repository.is_dir():
+            raise TritonStartError(f"model repository not found: {self._model_repository}")
+        toolchain = find_toolchain()
+        try:
+            started = self._spawn(toolchain)
+            self._wait_until_ready(started + self._startup_timeout_s)
+        except BaseException:
+            self._kill_now()
+            self._owns_log = False  # keep the log: the error names it
+            raise
+        self.startup_seconds = time.monotonic() - started
+        _log.info(
+            "tritonserver ready in %.1f s (grpc %s, http %s, metrics %s)",
+            self.startup_seconds,
+            self.grpc_url,
+            self.http_url,
+            self.metrics_url,
+        )
+
+    def _spawn(self, toolchain: TritonToolchain) -> float:
+        """Prepare the backend directory and log, start the process; return its start time."""
+        self._workdir = Path(tempfile.mkdtemp(prefix="driftwise-triton-"))
+        backend_dir = self._workdir / "backends"
+        python_dir = backend_dir / "python"
+        python_dir.mkdir(parents=True)
+        for name in ("libtriton_python.so", "triton_python_backend_utils.py"):
+            shutil.copy2(toolchain.python_backend_dir / name, python_dir / name)
+        shutil.copy2(toolchain.stub, python_dir / toolchain.stub.name)
+
+        if self._requested_log_path is not None:
+            self._log_path = self._requested_log_path
+            self._log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._owns_log = False
+        else:
+            handle, name = tempfile.mkstemp(prefix="driftwise-tritonserver-", suffix=".log")
+            os.close(handle)
+            self._log_path = Path(name)
+            self._owns_log = True
+
+        free = iter(_free_ports(self._host, 3))
+        grpc_req, http_req, metrics_req = self._requested_ports
+        self._ports = (grpc_req or next(free), http_req or next(free), metrics_req or next(free))
+        grpc_port, http_port, metrics_port = self._ports
+        command = [
+            str(toolchain.binary),
+            f"--model-repository={self._model_repository}",
+            f"--backend-directory={backend_dir}",
+            "--disable-auto-complete-config",
+            f"--grpc-address={self._host}",
+            f"--grpc-port={grpc_port}",
+            f"--http-address={self._host}",
+            f"--http-port={http_port}",
+            f"--metrics-address={self._host}",
+            f"--metrics-port={metrics_port}",
+            *self._extra_args,
+        ]
+        env = self._child_environment(toolchain)
+
+        started = time.monotonic()
+        with open(self._log_path, "ab") as log:
+            # Own process group, so stop() can also kill the python stubs.
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self._workdir,
+                start_new_session=True,
+            )
+        _log.info("started tritonserver pid %d: %s", self._process.pid, " ".join(command))
+        return started
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM the server, wait up to ``timeout_s``, then SIGKILL its process group.
+        Idempotent."""
+        process = self._process
+        if process is not None:
+            if not self._leader_exited():
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + timeout_s
+                while not self._leader_exited() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if not self._leader_exited():
+                    _log.warning("tritonserver pid %d ignored SIGTERM; killing it", process.pid)
+            # Kill whatever is left of the group (a hung server, orphaned python stubs) while
+            # the unreaped leader still reserves the group id, then reap.
+            self._signal_group(signal.SIGKILL)
+            process.wait()
+            self._process = None
+        self._cleanup_workdir()
+        if self._owns_log and self._log_path is not None:
+            self._log_path.unlink(missing_ok=True)
+            self._owns_log = False
+
+    def __enter__(self) -> LocalTritonServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        # Last resort: never leave a server behind when the owner forgot stop().
+        if getattr(self, "_process", None) is not None:
+            with contextlib.suppress(Exception):
+                self._kill_now()
+
+    # ------------------------------------------------------------------ internals
+
+    def _child_environment(self, toolchain: TritonToolchain) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PATH"] = _prepend(str(Path(sys.executable).parent), env.get("PATH"))
+        libdir = sysconfig.get_config_var("LIBDIR")
+        libs = [str(libdir)] if libdir else []
+        libs.append(str(toolchain.bundled_libs))
+        env["LD_LIBRARY_PATH"] = _prepend(os.pathsep.join(libs), env.get("LD_LIBRARY_PATH"))
+        root = _package_root()
+        site_dirs = {Path(p).resolve() for p in site.getsitepackages()}
+        if root not in site_dirs:
+            env["PYTHONPATH"] = _prepend(str(root), env.get("PYTHONPATH"))
+        return env
+
+    def _leader_exited(self) -> bool:
+        """True once the server process has exited; does not reap it (keeps its pgid valid)."""
+        process = self._process
+        if process is None:
+            return True
+        if process.returncode is not None:
+            return True
+        try:
+            info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+
+    def _kill_now(self) -> None:
+        if self._process is not None:
+            self._signal_group(signal.SIGKILL)
+            self._process.wait()
+            self._process = None
+        self._cleanup_workdir()
+
+    def _cleanup_workdir(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def _log_tail(self) -> str:
+        if self._log_path is None or not self._log_path.exists():
+            return "(no log)"
+        with open(self._log_path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            size = log.tell()
+            log.seek(max(0, size - _LOG_TAIL_BYTES))
+            return log.read().decode("utf-8", errors="replace")
+
+    def _fail(self, reason: str) -> TritonStartError:
+        return TritonStartError(
+            f"{reason} (model repository {self._model_repository}, log {self._log_path}); "
+            f"log tail:\n{self._log_tail()}"
+        )
+
+    def _expected_models(self) -> set[str]:
+        return {
+            entry.name
+            for entry in self._model_repository.iterdir()
+            if entry.is_dir() and (entry / "config.pbtxt").is_file()
+        }
+
+    def _wait_until_ready(self, deadline: float) -> None:
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        expected = self._expected_models()
+        client = grpcclient.InferenceServerClient(self.grpc_url)
+        try:
+            while True:
+                if self._leader_exited():
+                    code = self._process.wait() if self._process is not None else None
+                    raise self._fail(f"tritonserver exited with code {code} during startup")
+                if time.monotonic() >= deadline:
+                    raise self._fail(
+                        f"tritonserver not ready after {self._startup_timeout_s:.0f} s "
+                        "(a broken python stub hangs at model loading)"
+                    )
+                try:
+                    if client.is_server_live(client_timeout=1.0) and self._models_ready(client, expected):
+                        return
+                except InferenceServerException:
+                    pass  # not listening yet, or still loading
+                time.sleep(_POLL_INTERVAL_S)
+        finally:
+            client.close()
+
+    @staticmethod
+    def _models_ready(client: Any, expected: set[str]) -> bool:
+        index = client.get_model_repository_index(as_json=True, client_timeout=2.0)
+        names = expected | {str(model["name"]) for model in index.get("models", [])}
+        return all(client.is_model_ready(name, client_timeout=2.0) for name in sorted(names))
