@@ -25,28 +25,36 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--keep", action="store_true", help="keep the data directory of an earlier run")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.config:
         os.environ["DRIFTWISE_CONFIG"] = str(args.config)
     from driftwise.settings import Settings  # after DRIFTWISE_CONFIG is set
 
-    overrides: dict[str, object] = {}
-    if args.data_dir:
-        overrides["data_dir"] = args.data_dir
+    settings = Settings()
     if args.command == "serve":
         from driftwise.server import serve as run_server
 
-        settings = Settings(**overrides)
-        if args.port is not None:
-            settings = settings.model_copy(update={"server": settings.server.model_copy(update={"port": args.port})})
+        port = settings.server.port if args.port is None else args.port
+        settings = settings.model_copy(
+            update={
+                "data_dir": args.data_dir or settings.data_dir,
+                "server": settings.server.model_copy(update={"port": port}),
+            }
+        )
         asyncio.run(run_server(settings))
     else:
         from driftwise.demo import run_demo
 
-        overrides.setdefault("data_dir", Path(".driftwise-demo"))
-        settings = Settings(**overrides)
-        settings = settings.model_copy(update={"server": settings.server.model_copy(update={"port": 0})})
+        # the demo owns its own data directory (wiped unless --keep) and a free port
+        settings = settings.model_copy(
+            update={
+                "data_dir": args.data_dir or Path(".driftwise-demo"),
+                "server": settings.server.model_copy(update={"port": 0}),
+            }
+        )
         asyncio.run(run_demo(settings, args.dataset, args.users.split(","), fresh=not args.keep))
 
 

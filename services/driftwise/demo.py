@@ -55,44 +55,81 @@ async def _load(channel: grpc.aio.Channel, dataset: Path) -> None:
     with tqdm(total=len(movies), desc="items (encoded by Triton)", unit="item") as bar:
         for i in range(0, len(movies), ITEM_BATCH):
             batch = movies[i : i + ITEM_BATCH]
-            await ingest.UpsertItems(ingest_service_pb2.UpsertItemsRequest(items=[
-                common_pb2.Item(item_id=m.item_id, title=m.title, tags=m.tags, category="movie",
-                                create_time=timestamp(m.create_time) if m.create_time is not None else None)
-                for m in batch
-            ]), timeout=300)
+            await ingest.UpsertItems(
+                ingest_service_pb2.UpsertItemsRequest(
+                    items=[
+                        common_pb2.Item(
+                            item_id=m.item_id,
+                            title=m.title,
+                            tags=m.tags,
+                            category="movie",
+                            create_time=timestamp(m.create_time) if m.create_time is not None else None,
+                        )
+                        for m in batch
+                    ]
+                ),
+                timeout=300,
+            )
             bar.update(len(batch))
     ratings = load_ratings(dataset)
     with tqdm(total=len(ratings), desc="ratings -> events", unit="event") as bar:
         for i in range(0, len(ratings), EVENT_BATCH):
-            batch = ratings[i : i + EVENT_BATCH]
-            await ingest.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=[
-                common_pb2.Event(event_id=r.event_id, user_id=r.user_id, type=int(r.type),
-                                 event_time=timestamp(r.time), item_id=r.item_id)
-                for r in batch
-            ]), timeout=120)
-            bar.update(len(batch))
+            chunk = ratings[i : i + EVENT_BATCH]
+            await ingest.IngestEvents(
+                ingest_service_pb2.IngestEventsRequest(
+                    events=[
+                        common_pb2.Event(
+                            event_id=r.event_id,
+                            user_id=r.user_id,
+                            type=common_pb2.EventType.ValueType(r.type),
+                            event_time=timestamp(r.time),
+                            item_id=r.item_id,
+                        )
+                        for r in chunk
+                    ]
+                ),
+                timeout=120,
+            )
+            bar.update(len(chunk))
 
 
 async def _show_user(channel: grpc.aio.Channel, user_id: str) -> None:
     profiles = profile_service_pb2_grpc.ProfileServiceStub(channel)
     ranking = ranking_service_pb2_grpc.RankingServiceStub(channel)
-    profile = (await profiles.GetProfile(profile_service_pb2.GetProfileRequest(
-        user_id=user_id, top_topics=3, recent_events=5))).profile
+    profile = (
+        await profiles.GetProfile(
+            profile_service_pb2.GetProfileRequest(user_id=user_id, top_topics=3, recent_events=5)
+        )
+    ).profile
     as_of = profile.recent_events[0].event_time  # replaying history: evaluate at the last rating
-    profile = (await profiles.GetProfile(profile_service_pb2.GetProfileRequest(
-        user_id=user_id, top_topics=3, recent_events=5, as_of_time=as_of))).profile
-    print(f"\n=== user {user_id}: {profile.event_count} ratings, profile version {profile.version}, "
-          f"as of {as_of.ToDatetime():%Y-%m-%d}")
-    print("last ratings: " + "; ".join(
-        f"{common_pb2.EventType.Name(e.type).removeprefix('EVENT_TYPE_').lower()} {e.text}"
-        for e in profile.recent_events))
+    profile = (
+        await profiles.GetProfile(
+            profile_service_pb2.GetProfileRequest(
+                user_id=user_id, top_topics=3, recent_events=5, as_of_time=as_of
+            )
+        )
+    ).profile
+    print(
+        f"\n=== user {user_id}: {profile.event_count} ratings, profile version {profile.version}, "
+        f"as of {as_of.ToDatetime():%Y-%m-%d}"
+    )
+    print(
+        "last ratings: "
+        + "; ".join(
+            f"{common_pb2.EventType.Name(e.type).removeprefix('EVENT_TYPE_').lower()} {e.text}"
+            for e in profile.recent_events
+        )
+    )
     for layer in profile.layers:
         topics = ", ".join(f"{t.topic} {t.weight:.0%}" for t in layer.top_topics)
         name = common_pb2.InterestLayer.Name(layer.layer).removeprefix("INTEREST_LAYER_").lower()
-        print(f"  {name:<7} (half-life {_duration(layer.half_life_seconds)}, evidence {layer.mass:6.1f}): {topics}")
-    recs = await ranking.Recommend(ranking_service_pb2.RecommendRequest(
-        user_id=user_id, count=10, diversity=0.2, as_of_time=as_of))
-    print(f"top-10 recommendations ({ranking_service_pb2.RecommendationSource.Name(recs.source).split('_')[-1].lower()}):")
+        half_life = _duration(layer.half_life_seconds)
+        print(f"  {name:<7} (half-life {half_life}, evidence {layer.mass:6.1f}): {topics}")
+    recs = await ranking.Recommend(
+        ranking_service_pb2.RecommendRequest(user_id=user_id, count=10, diversity=0.2, as_of_time=as_of)
+    )
+    source = ranking_service_pb2.RecommendationSource.Name(recs.source).split("_")[-1].lower()
+    print(f"top-10 recommendations ({source}):")
     for rank, item in enumerate(recs.items, 1):
         print(f"  {rank:2}. {item.title:<50.50} {item.score:5.3f}  {item.explanation.summary}")
 

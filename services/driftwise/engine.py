@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from driftwise.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
 from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder
@@ -103,14 +104,17 @@ class Engine:
     @classmethod
     async def open(cls, settings: Settings, encoder: TextEncoder) -> Engine:
         store = MilvusVectorStore(
-            settings.milvus_uri, encoder.dimension, token=settings.milvus.token,
+            settings.milvus_uri,
+            encoder.dimension,
+            token=settings.milvus.token,
             index_type=settings.milvus.index_type,
         )
         await store.open()
         engine = cls(settings, encoder, store)
         labels = settings.interest.topics
-        engine.topics = TopicModel(labels, await engine._encode(list(labels)),
-                                   settings.interest.assignment_temperature)
+        engine.topics = TopicModel(
+            labels, await engine._encode(list(labels)), settings.interest.assignment_temperature
+        )
         return engine
 
     async def close(self) -> None:
@@ -124,7 +128,7 @@ class Engine:
             raise RuntimeError("engine is not open")
         return self.topics
 
-    async def _encode(self, texts: Sequence[str]) -> np.ndarray:
+    async def _encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         try:
             return await self.encoder.encode(texts)
         except EncoderUnavailableError as exc:
@@ -134,12 +138,19 @@ class Engine:
 
     async def upsert_items(self, items: Sequence[NewItem]) -> int:
         vectors = await self._encode([it.text() for it in items])
-        await self.store.upsert_items([
-            StoredItem(it.item_id, it.title, it.category,
-                       UNKNOWN_TIME if it.create_time is None else int(it.create_time),
-                       vectors[i], it.attributes)
-            for i, it in enumerate(items)
-        ])
+        await self.store.upsert_items(
+            [
+                StoredItem(
+                    it.item_id,
+                    it.title,
+                    it.category,
+                    UNKNOWN_TIME if it.create_time is None else int(it.create_time),
+                    vectors[i],
+                    it.attributes,
+                )
+                for i, it in enumerate(items)
+            ]
+        )
         return len(items)
 
     async def delete_items(self, item_ids: Sequence[str]) -> int:
@@ -155,17 +166,21 @@ class Engine:
         `field_prefix`/`indexed` name the request field in errors ("events[3]" or "event")."""
         items = await self.store.get_items([le.event.item_id for le in events if le.event.item_id])
         unknown = [
-            FieldViolation(f"{field_prefix}[{i}].item_id" if indexed else f"{field_prefix}.item_id",
-                           f"unknown item {le.event.item_id!r}")
-            for i, le in enumerate(events) if le.event.item_id and le.event.item_id not in items
+            FieldViolation(
+                f"{field_prefix}[{i}].item_id" if indexed else f"{field_prefix}.item_id",
+                f"unknown item {le.event.item_id!r}",
+            )
+            for i, le in enumerate(events)
+            if le.event.item_id and le.event.item_id not in items
         ]
         if unknown:
             raise InvalidArgumentError(unknown)
         vectors, texts = await self._event_vectors([le.event for le in events], items)
 
         async with self._write_lock:
-            already = await self._log_thread.run(self.log.existing_event_ids,
-                                                 [le.event.event_id for le in events])
+            already = await self._log_thread.run(
+                self.log.existing_event_ids, [le.event.event_id for le in events]
+            )
             working: dict[str, UserProfile] = {}
             fresh: list[LoggedEvent] = []
             acks: list[tuple[str, str, bool]] = []  # (event_id, user_id, duplicate)
@@ -181,7 +196,9 @@ class Engine:
                     current = await self._load_profile(e.user_id)
                     working[e.user_id] = copy.deepcopy(current) if current else self._new_profile(e.user_id)
                 profile = working[e.user_id]
-                profile.apply(e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, now)
+                profile.apply(
+                    e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, now
+                )
                 fresh.append(le)
             if fresh:
                 snapshots = [(p.user_id, p.version, p.to_bytes()) for p in working.values()]
@@ -283,12 +300,16 @@ class Engine:
         if not query.include_seen and profile is not None:
             exclude += await self._log_thread.run(self.log.seen_item_ids, query.user_id)
         expr = item_filter(
-            categories=query.categories, created_after=_opt_int(query.created_after),
-            created_before=_opt_int(query.created_before), exclude_ids=exclude,
+            categories=query.categories,
+            created_after=_opt_int(query.created_after),
+            created_before=_opt_int(query.created_before),
+            exclude_ids=exclude,
         )
-        directions = [] if profile is None else [
-            d for s in profile.layers.values() if (d := s.direction()) is not None
-        ]
+        directions = (
+            []
+            if profile is None
+            else [d for s in profile.layers.values() if (d := s.direction()) is not None]
+        )
         if directions and profile is not None:
             hits = await self.store.search_items(
                 np.stack(directions), self.settings.ranking.candidates_per_layer, expr
@@ -296,16 +317,27 @@ class Engine:
             items = {item.item_id: item for layer_hits in hits for item, _ in layer_hits}
             candidates = await self._candidates(items)
             ranked = rank_for_profile(
-                profile, candidates, self.topic_model, at=at, count=query.count,
-                diversity=query.diversity, config=self.settings.ranking,
+                profile,
+                candidates,
+                self.topic_model,
+                at=at,
+                count=query.count,
+                diversity=query.diversity,
+                config=self.settings.ranking,
                 topic_temperature=self.settings.interest.topic_temperature,
             )
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
         items = await self._cold_start_pool(expr, query.count)
-        ranked = rank_cold_start(await self._candidates(items), self.topic_model, now=at,
-                                 count=query.count, config=self.settings.ranking)
-        return Recommendations(ranked, items, uuid.uuid4().hex, 0 if profile is None else profile.version,
-                               cold_start=True)
+        ranked = rank_cold_start(
+            await self._candidates(items),
+            self.topic_model,
+            now=at,
+            count=query.count,
+            config=self.settings.ranking,
+        )
+        return Recommendations(
+            ranked, items, uuid.uuid4().hex, 0 if profile is None else profile.version, cold_start=True
+        )
 
     async def _cold_start_pool(self, expr: str, count: int) -> dict[str, StoredItem]:
         """Candidates for a user without a profile: items near each topic (variety), plus the
@@ -326,9 +358,12 @@ class Engine:
         top = await self._log_thread.run(self.log.max_popularity)
         scale = np.log1p(top) if top > 0 else 1.0
         return [
-            Candidate(item_id, item.vector.astype(np.float64),
-                      float(np.log1p(popularity.get(item_id, 0)) / scale),
-                      None if item.create_time == UNKNOWN_TIME else float(item.create_time))
+            Candidate(
+                item_id,
+                item.vector.astype(np.float64),
+                float(np.log1p(popularity.get(item_id, 0)) / scale),
+                None if item.create_time == UNKNOWN_TIME else float(item.create_time),
+            )
             for item_id, item in items.items()
         ]
 

@@ -94,7 +94,9 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
             stack.callback(triton.stop)
             url = triton.grpc_url
         encoder = TritonTextEncoder(
-            url, model_name=settings.triton.model_name, timeout_s=settings.triton.request_timeout_seconds,
+            url,
+            model_name=settings.triton.model_name,
+            timeout_s=settings.triton.request_timeout_seconds,
             max_batch_size=settings.triton.max_batch_size,
         )
         stack.push_async_callback(encoder.close)

@@ -35,10 +35,14 @@ class ServerSettings(_Section):
 
 
 class TritonSettings(_Section):
-    url: str = Field("", description="host:port of a running Triton's gRPC endpoint; empty starts "
-                     "the bundled tritonserver locally on free loopback ports.")
-    model_repository: Path = Field(REPO_ROOT / "model_repository", description="Repository served "
-                                   "by the local Triton.")
+    url: str = Field(
+        "",
+        description="host:port of a running Triton's gRPC endpoint; empty starts "
+        "the bundled tritonserver locally on free loopback ports.",
+    )
+    model_repository: Path = Field(
+        REPO_ROOT / "model_repository", description="Repository served by the local Triton."
+    )
     model_name: str = Field("text_encoder", description="Encoder model in the repository.")
     startup_timeout_seconds: float = Field(180.0, gt=0, description="Wait for the local Triton.")
     request_timeout_seconds: float = Field(30.0, gt=0, description="Deadline of one encode call.")
@@ -46,8 +50,10 @@ class TritonSettings(_Section):
 
 
 class MilvusSettings(_Section):
-    uri: str = Field("", description="Milvus server URI (http://host:19530); empty uses Milvus Lite "
-                     "in <data_dir>/milvus.db.")
+    uri: str = Field(
+        "",
+        description="Milvus server URI (http://host:19530); empty uses Milvus Lite in <data_dir>/milvus.db.",
+    )
     token: str = Field("", description="Milvus token, e.g. root:Milvus.")
     index_type: str = Field("FLAT", description="Vector index: FLAT for Milvus Lite, HNSW for a server.")
 

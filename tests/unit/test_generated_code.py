@@ -13,13 +13,18 @@ GENERATED = ROOT / "services" / "driftwise" / "v1"
 
 
 def test_generated_code_is_fresh(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     fresh = tmp_path / "driftwise" / "v1"
     names = sorted(p.name for p in fresh.iterdir() if p.is_file())
     assert names == sorted(p.name for p in GENERATED.iterdir() if p.is_file() and p.suffix in {".py", ".pyi"})
-    match, mismatch, errors = filecmp.cmpfiles(fresh, GENERATED, names, shallow=False)
-    assert not mismatch and not errors, f"stale generated code, run scripts/gen_protos.py: {mismatch + errors}"
+    _match, mismatch, errors = filecmp.cmpfiles(fresh, GENERATED, names, shallow=False)
+    assert not mismatch and not errors, (
+        f"stale generated code, run scripts/gen_protos.py: {mismatch + errors}"
+    )
 
 
 @pytest.mark.parametrize("args", [["lint"], ["format", "-d", "--exit-code"]])

@@ -16,9 +16,11 @@ def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "driftwise.toml"
-    config.write_text('data_dir = "/srv/dw"\n[server]\nport = 7000\n[interest]\ntopic_temperature = 0.5\n'
-                      '[interest.event_weights]\n1 = 0.1\n2 = 1\n3 = 0.2\n4 = 2\n5 = 1.5\n6 = 2\n7 = 3\n'
-                      '8 = -1\n9 = -0.2\n10 = -2\n')
+    config.write_text(
+        'data_dir = "/srv/dw"\n[server]\nport = 7000\n[interest]\ntopic_temperature = 0.5\n'
+        "[interest.event_weights]\n1 = 0.1\n2 = 1\n3 = 0.2\n4 = 2\n5 = 1.5\n6 = 2\n7 = 3\n"
+        "8 = -1\n9 = -0.2\n10 = -2\n"
+    )
     monkeypatch.setenv("DRIFTWISE_CONFIG", str(config))
     monkeypatch.setenv("DRIFTWISE_SERVER__PORT", "7001")
     s = Settings()

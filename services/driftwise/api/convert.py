@@ -60,7 +60,7 @@ def seconds(ts: timestamp_pb2.Timestamp) -> float:
 
 def timestamp(value: float) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
-    ts.FromNanoseconds(int(round(value * 1e9)))
+    ts.FromNanoseconds(round(value * 1e9))
     return ts
 
 
@@ -85,8 +85,15 @@ def items_from_proto(items: Sequence[common_pb2.Item], limits: LimitSettings) ->
         v.check_id(f"{f}.category", it.category, limits, required=False)
     v.raise_if_any()
     return [
-        NewItem(it.item_id, it.title, it.description, tuple(it.tags), it.category,
-                seconds(it.create_time) if it.HasField("create_time") else None, dict(it.attributes))
+        NewItem(
+            it.item_id,
+            it.title,
+            it.description,
+            tuple(it.tags),
+            it.category,
+            seconds(it.create_time) if it.HasField("create_time") else None,
+            dict(it.attributes),
+        )
         for it in items
     ]
 
@@ -101,7 +108,11 @@ def item_ids_from_proto(item_ids: Sequence[str], limits: LimitSettings) -> list[
 
 
 def events_from_proto(
-    events: Sequence[common_pb2.Event], limits: LimitSettings, now: float, *, prefix: str = "events",
+    events: Sequence[common_pb2.Event],
+    limits: LimitSettings,
+    now: float,
+    *,
+    prefix: str = "events",
     indexed: bool = True,
 ) -> list[LoggedEvent]:
     v = Violations()
@@ -112,10 +123,25 @@ def events_from_proto(
     v.raise_if_any()
     return [
         LoggedEvent(
-            Event(e.event_id, e.user_id, EventType(e.type), seconds(e.event_time), e.item_id, e.text,
-                  e.dwell.ToTimedelta().total_seconds() if e.HasField("dwell") else 0.0, e.impression_id),
-            {k: val for k, val in (("device", e.context.device), ("surface", e.context.surface),
-                                   ("locale", e.context.locale)) if val},
+            Event(
+                e.event_id,
+                e.user_id,
+                EventType(e.type),
+                seconds(e.event_time),
+                e.item_id,
+                e.text,
+                e.dwell.ToTimedelta().total_seconds() if e.HasField("dwell") else 0.0,
+                e.impression_id,
+            ),
+            {
+                k: val
+                for k, val in (
+                    ("device", e.context.device),
+                    ("surface", e.context.surface),
+                    ("locale", e.context.locale),
+                )
+                if val
+            },
         )
         for e in events
     ]
@@ -152,23 +178,36 @@ def profile_to_proto(
         weights = state.topic_weights(tau)
         affinity = state.topic_affinity()
         best = weights.argsort()[::-1][:top_topics]
-        layers.append(profile_service_pb2.LayerState(
-            layer=int(layer),
-            half_life_seconds=state.half_life_seconds,
-            mass=state.mass_at(at),
-            last_event_time=timestamp(state.last_time) if state.last_time is not None else None,
-            top_topics=[profile_service_pb2.TopicWeight(topic=topics.labels[k], weight=float(weights[k]),
-                                                        affinity=float(affinity[k])) for k in best]
-            if state.mass > 0 else [],
-        ))
+        layers.append(
+            profile_service_pb2.LayerState(
+                layer=common_pb2.InterestLayer.ValueType(layer),
+                half_life_seconds=state.half_life_seconds,
+                mass=state.mass_at(at),
+                last_event_time=timestamp(state.last_time) if state.last_time is not None else None,
+                top_topics=[
+                    profile_service_pb2.TopicWeight(
+                        topic=topics.labels[k], weight=float(weights[k]), affinity=float(affinity[k])
+                    )
+                    for k in best
+                ]
+                if state.mass > 0
+                else [],
+            )
+        )
     return profile_service_pb2.Profile(
         user_id=profile.user_id,
         version=profile.version,
         update_time=timestamp(profile.updated_at),
         layers=layers,
         recent_events=[
-            profile_service_pb2.RecentEvent(event_id=r.event_id, type=int(r.type), event_time=timestamp(r.time),
-                                            item_id=r.item_id, text=r.text, weight=r.weight)
+            profile_service_pb2.RecentEvent(
+                event_id=r.event_id,
+                type=common_pb2.EventType.ValueType(r.type),
+                event_time=timestamp(r.time),
+                item_id=r.item_id,
+                text=r.text,
+                weight=r.weight,
+            )
             for r in profile.recent[:recent]
         ],
         event_count=profile.event_count,
@@ -188,8 +227,10 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
     if len(request.exclude_item_ids) > limits.max_batch:
         v.add("exclude_item_ids", f"at most {limits.max_batch} ids")
     flt = request.filter
-    if flt.HasField("created_after") and flt.HasField("created_before") and (
-        seconds(flt.created_after) >= seconds(flt.created_before)
+    if (
+        flt.HasField("created_after")
+        and flt.HasField("created_before")
+        and (seconds(flt.created_after) >= seconds(flt.created_before))
     ):
         v.add("filter.created_before", "must be after filter.created_after")
     v.raise_if_any()
@@ -213,23 +254,30 @@ def recommendations_to_proto(
         items=[_scored_item(r, recs.items[r.item_id], topics) for r in recs.ranked],
         recommendation_id=recs.recommendation_id,
         profile_version=recs.profile_version,
-        source=ranking_service_pb2.RECOMMENDATION_SOURCE_COLD_START if recs.cold_start
+        source=ranking_service_pb2.RECOMMENDATION_SOURCE_COLD_START
+        if recs.cold_start
         else ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED,
     )
 
 
 def _scored_item(r: Ranked, item: StoredItem, topics: TopicModel) -> ranking_service_pb2.ScoredItem:
     return ranking_service_pb2.ScoredItem(
-        item_id=item.item_id, title=item.title, category=item.category, score=r.score,
+        item_id=item.item_id,
+        title=item.title,
+        category=item.category,
+        score=r.score,
         attributes=item.attributes,
         explanation=ranking_service_pb2.Explanation(
-            layer=int(r.layer) if r.layer is not None else 0,
+            layer=common_pb2.InterestLayer.ValueType(r.layer or 0),
             topic=topics.labels[r.topic],
             topic_weight=r.topic_weight,
             similarity=r.similarity,
-            evidence=[ranking_service_pb2.Evidence(event_id=ev.event_id, item_id=ev.item_id, text=ev.text,
-                                                   similarity=sim) for ev, sim in r.evidence],
+            evidence=[
+                ranking_service_pb2.Evidence(
+                    event_id=ev.event_id, item_id=ev.item_id, text=ev.text, similarity=sim
+                )
+                for ev, sim in r.evidence
+            ],
             summary=explain(r, topics),
         ),
     )
-

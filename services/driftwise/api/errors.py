@@ -44,14 +44,21 @@ def rich_status(exc: DriftwiseError) -> grpc.Status:
     """A status whose trailing metadata carries google.rpc ErrorInfo (+ BadRequest)."""
     code = status_code(exc)
     details = []
-    info = error_details_pb2.ErrorInfo(reason=type(exc).__name__.removesuffix("Error").upper(),
-                                       domain=ERROR_DOMAIN)
+    info = error_details_pb2.ErrorInfo(
+        reason=type(exc).__name__.removesuffix("Error").upper(), domain=ERROR_DOMAIN
+    )
     details.append(_pack(info))
     if isinstance(exc, InvalidArgumentError):
-        details.append(_pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in exc.violations
-        ])))
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                        for v in exc.violations
+                    ]
+                )
+            )
+        )
     status = status_pb2.Status(code=code.value[0], message=str(exc), details=details)
     return rpc_status.to_status(status)
 
@@ -60,9 +67,11 @@ def error_message(exc: DriftwiseError) -> common_pb2.Error:
     """The per-message error of a stream, for the same exception."""
     violations = exc.violations if isinstance(exc, InvalidArgumentError) else []
     return common_pb2.Error(
-        code=status_code(exc).value[0], message=str(exc),
-        field_violations=[common_pb2.FieldViolation(field=v.field, description=v.description)
-                          for v in violations],
+        code=status_code(exc).value[0],
+        message=str(exc),
+        field_violations=[
+            common_pb2.FieldViolation(field=v.field, description=v.description) for v in violations
+        ],
     )
 
 
@@ -77,9 +86,13 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException
         status = rich_status(exc)
         await context.abort(status.code, status.details, status.trailing_metadata)
     log.exception("unhandled error", exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error",
-                        rpc_status.to_status(status_pb2.Status(
-                            code=code_pb2.INTERNAL, message="internal error")).trailing_metadata)
+    await context.abort(
+        grpc.StatusCode.INTERNAL,
+        "internal error",
+        rpc_status.to_status(
+            status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+        ).trailing_metadata,
+    )
 
 
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -110,18 +123,21 @@ def _wrap_stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., A
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        kwargs = {"request_deserializer": handler.request_deserializer,
-                  "response_serializer": handler.response_serializer}
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **kwargs)
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **kwargs)
+        # the grpc stubs type streaming behaviours as sync iterators; grpc.aio takes async ones
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream), **kwargs)
+            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream), **kwargs)  # type: ignore[arg-type]
+        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream), **kwargs)  # type: ignore[arg-type]

@@ -35,7 +35,9 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
         item_ids = convert.item_ids_from_proto(request.item_ids, self._limits)
         return pb.DeleteItemsResponse(deleted_count=await self._engine.delete_items(item_ids))
 
-    async def IngestEvents(self, request: pb.IngestEventsRequest, context: Context) -> pb.IngestEventsResponse:
+    async def IngestEvents(
+        self, request: pb.IngestEventsRequest, context: Context
+    ) -> pb.IngestEventsResponse:
         events = convert.events_from_proto(request.events, self._limits, time.time())
         return pb.IngestEventsResponse(acks=[_ack(a) for a in await self._engine.ingest_events(events)])
 

@@ -31,10 +31,16 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
         v.raise_if_any()
         profile = await self._engine.get_profile(request.user_id)
         at = convert.seconds(request.as_of_time) if request.HasField("as_of_time") else time.time()
-        return pb.GetProfileResponse(profile=convert.profile_to_proto(
-            profile, self._engine.topic_model, tau=self._engine.settings.interest.topic_temperature,
-            at=at, top_topics=request.top_topics or 5, recent=request.recent_events or 10,
-        ))
+        return pb.GetProfileResponse(
+            profile=convert.profile_to_proto(
+                profile,
+                self._engine.topic_model,
+                tau=self._engine.settings.interest.topic_temperature,
+                at=at,
+                top_topics=request.top_topics or 5,
+                recent=request.recent_events or 10,
+            )
+        )
 
     async def WatchProfile(
         self, request: pb.WatchProfileRequest, context: Context

@@ -71,8 +71,14 @@ def load_ratings(path: Path = DEFAULT_PATH) -> list[Rating]:
     """All ratings in time order (ties in file order)."""
     with open(path / "ratings.csv", newline="", encoding="utf-8") as f:
         rows = [
-            Rating(f"ml-{r['userId']}-{r['movieId']}", r["userId"], r["movieId"], float(r["rating"]),
-                   float(r["timestamp"]), event_type(float(r["rating"])))
+            Rating(
+                f"ml-{r['userId']}-{r['movieId']}",
+                r["userId"],
+                r["movieId"],
+                float(r["rating"]),
+                float(r["timestamp"]),
+                event_type(float(r["rating"])),
+            )
             for r in csv.DictReader(f)
         ]
     return sorted(rows, key=lambda r: r.time)  # sorted() is stable: ties keep file order

@@ -70,12 +70,16 @@ class InterestModelConfig(BaseModel):
         1.0, ge=0, description="Largest relative weight boost from dwell time (1.0 doubles it)."
     )
     topic_temperature: float = Field(
-        0.1, gt=0, description="tau: temperature of the softmax that turns topic affinities into "
-        "dynamic weights; smaller is more peaked."
+        0.1,
+        gt=0,
+        description="tau: temperature of the softmax that turns topic affinities into "
+        "dynamic weights; smaller is more peaked.",
     )
     assignment_temperature: float = Field(
-        0.05, gt=0, description="Temperature of the soft assignment of a vector to topics "
-        "(softmax over cosine similarity to topic centroids)."
+        0.05,
+        gt=0,
+        description="Temperature of the soft assignment of a vector to topics "
+        "(softmax over cosine similarity to topic centroids).",
     )
     recent_events: int = Field(20, ge=1, le=200, description="Events a profile remembers in full.")
     topics: tuple[str, ...] = Field(DEFAULT_TOPICS, min_length=2, description="Topic labels.")
@@ -108,8 +112,10 @@ class RankingConfig(BaseModel):
         description="Weight of each layer when it has full evidence.",
     )
     evidence_scale: float = Field(
-        3.0, gt=0, description="Layer mass at which a layer gets 63% of its prior weight "
-        "(weight = prior * (1 - exp(-mass / evidence_scale)))."
+        3.0,
+        gt=0,
+        description="Layer mass at which a layer gets 63% of its prior weight "
+        "(weight = prior * (1 - exp(-mass / evidence_scale))).",
     )
     topic_boost: float = Field(
         0.2, ge=0, description="Weight of the user's dynamic weight for the item's topic in the score."

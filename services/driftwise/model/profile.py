@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from driftwise.model.config import InterestModelConfig
 from driftwise.model.events import Event, EventType, Layer
@@ -38,8 +40,7 @@ class UserProfile:
     @classmethod
     def new(cls, user_id: str, config: InterestModelConfig, dimension: int, n_topics: int) -> UserProfile:
         layers = {
-            layer: LayerState.empty(config.half_life_seconds[layer], dimension, n_topics)
-            for layer in Layer
+            layer: LayerState.empty(config.half_life_seconds[layer], dimension, n_topics) for layer in Layer
         }
         return cls(user_id, layers)
 
@@ -85,7 +86,9 @@ class UserProfile:
             },
             "recent": [[r.event_id, int(r.type), r.time, r.item_id, r.text, r.weight] for r in self.recent],
         }
-        arrays: dict[str, np.ndarray] = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        }
         for layer, s in self.layers.items():
             arrays[f"v{int(layer)}"] = s.vector
             arrays[f"a{int(layer)}"] = s.affinity

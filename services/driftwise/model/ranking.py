@@ -54,6 +54,13 @@ def layer_weights(profile: UserProfile, at: float, config: RankingConfig) -> dic
     return {layer: float(w / total) for layer, w in raw.items()}
 
 
+def _direction(profile: UserProfile, layer: Layer) -> Vector:
+    direction = profile.layers[layer].direction()
+    if direction is None:
+        raise ValueError(f"layer {layer.name} has no direction")
+    return direction
+
+
 def mmr_order(scores: Vector, vectors: Matrix, diversity: float, count: int) -> list[int]:
     """Greedy maximal marginal relevance with lambda = 1 - diversity; returns indices."""
     order = list(np.argsort(-scores, kind="stable"))
@@ -105,7 +112,7 @@ def rank_for_profile(
         return []
     layers = list(weights)
     pi = np.array([weights[layer] for layer in layers])
-    directions = np.stack([profile.layers[layer].direction() for layer in layers])  # (L, d)
+    directions = np.stack([_direction(profile, layer) for layer in layers])  # (L, d)
     topic_w = np.stack([profile.layers[layer].topic_weights(topic_temperature) for layer in layers])
     vectors = normalize_rows(np.stack([c.vector for c in candidates]))  # (n, d)
     sims = vectors @ directions.T  # (n, L)
@@ -141,7 +148,8 @@ def rank_cold_start(
     vectors = normalize_rows(np.stack([c.vector for c in candidates]))
     freshness = np.array(
         [
-            0.0 if c.created_at is None
+            0.0
+            if c.created_at is None
             else decay_factor(now - c.created_at, config.freshness_half_life_seconds)
             for c in candidates
         ]

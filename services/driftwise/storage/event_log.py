@@ -85,8 +85,18 @@ class EventLog:
                 "INSERT INTO events (event_id, user_id, type, time, item_id, text, dwell_seconds,"
                 " impression_id, context, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (e.event_id, e.user_id, int(e.type), e.time, e.item_id, e.text, e.dwell_seconds,
-                     e.impression_id, json.dumps(le.context), recorded_at)
+                    (
+                        e.event_id,
+                        e.user_id,
+                        int(e.type),
+                        e.time,
+                        e.item_id,
+                        e.text,
+                        e.dwell_seconds,
+                        e.impression_id,
+                        json.dumps(le.context),
+                        recorded_at,
+                    )
                     for le in events
                     for e in [le.event]
                 ],
@@ -97,7 +107,8 @@ class EventLog:
                 list(profiles),
             )
             positives = [
-                (le.event.item_id,) for le in events
+                (le.event.item_id,)
+                for le in events
                 if le.event.item_id and le.event.type not in NEGATIVE_TYPES
             ]
             self._db.executemany(

@@ -67,21 +67,27 @@ class MilvusVectorStore:
     def _open(self) -> None:
         self._client = MilvusClient(uri=self._uri, token=self._token)
         if not self.client.has_collection(ITEMS):
-            self._create(ITEMS, [
-                ("item_id", DataType.VARCHAR, {"is_primary": True, "max_length": 128}),
-                ("title", DataType.VARCHAR, {"max_length": 2048}),
-                ("category", DataType.VARCHAR, {"max_length": 128}),
-                ("create_time", DataType.INT64, {}),
-                ("attributes", DataType.JSON, {}),
-            ])
+            self._create(
+                ITEMS,
+                [
+                    ("item_id", DataType.VARCHAR, {"is_primary": True, "max_length": 128}),
+                    ("title", DataType.VARCHAR, {"max_length": 2048}),
+                    ("category", DataType.VARCHAR, {"max_length": 128}),
+                    ("create_time", DataType.INT64, {}),
+                    ("attributes", DataType.JSON, {}),
+                ],
+            )
         if not self.client.has_collection(INTERESTS):
-            self._create(INTERESTS, [
-                ("row_id", DataType.VARCHAR, {"is_primary": True, "max_length": 160}),
-                ("user_id", DataType.VARCHAR, {"max_length": 128}),
-                ("layer", DataType.INT64, {}),
-                ("mass", DataType.DOUBLE, {}),
-                ("updated_at", DataType.INT64, {}),
-            ])
+            self._create(
+                INTERESTS,
+                [
+                    ("row_id", DataType.VARCHAR, {"is_primary": True, "max_length": 160}),
+                    ("user_id", DataType.VARCHAR, {"max_length": 128}),
+                    ("layer", DataType.INT64, {}),
+                    ("mass", DataType.DOUBLE, {}),
+                    ("updated_at", DataType.INT64, {}),
+                ],
+            )
         for name in (ITEMS, INTERESTS):
             self.client.load_collection(name)  # needed after reopening an existing store
 
@@ -106,8 +112,11 @@ class MilvusVectorStore:
     async def upsert_items(self, items: Sequence[StoredItem]) -> None:
         rows = [
             {
-                "item_id": it.item_id, "title": it.title, "category": it.category,
-                "create_time": it.create_time, "attributes": it.attributes,
+                "item_id": it.item_id,
+                "title": it.title,
+                "category": it.category,
+                "create_time": it.create_time,
+                "attributes": it.attributes,
                 "vector": it.vector.astype(np.float32).tolist(),
             }
             for it in items
@@ -124,7 +133,9 @@ class MilvusVectorStore:
         if not item_ids:
             return {}
         fields = ["title", "category", "create_time", "attributes"] + (["vector"] if with_vectors else [])
-        rows = await self._call(self.client.get, ITEMS, ids=list(dict.fromkeys(item_ids)), output_fields=fields)
+        rows = await self._call(
+            self.client.get, ITEMS, ids=list(dict.fromkeys(item_ids)), output_fields=fields
+        )
         return {row["item_id"]: self._item(row) for row in rows}
 
     async def search_items(
@@ -134,18 +145,29 @@ class MilvusVectorStore:
         if len(queries) == 0:
             return []
         results = await self._call(
-            self.client.search, ITEMS, data=[q.astype(np.float32).tolist() for q in queries],
-            limit=limit, filter=filter_expr,
+            self.client.search,
+            ITEMS,
+            data=[q.astype(np.float32).tolist() for q in queries],
+            limit=limit,
+            filter=filter_expr,
             output_fields=["title", "category", "create_time", "attributes", "vector"],
             search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
         )
-        return [[(self._item({"item_id": hit["item_id"], **hit["entity"]}), float(hit["distance"]))
-                 for hit in hits] for hits in results]
+        return [
+            [
+                (self._item({"item_id": hit["item_id"], **hit["entity"]}), float(hit["distance"]))
+                for hit in hits
+            ]
+            for hits in results
+        ]
 
     async def query_items(self, filter_expr: str, limit: int = 1000) -> list[StoredItem]:
         """Items passing a filter expression, with vectors, in no particular order."""
         rows = await self._call(
-            self.client.query, ITEMS, filter=filter_expr, limit=limit,
+            self.client.query,
+            ITEMS,
+            filter=filter_expr,
+            limit=limit,
             output_fields=["item_id", "title", "category", "create_time", "attributes", "vector"],
         )
         return [self._item(row) for row in rows]
@@ -160,26 +182,52 @@ class MilvusVectorStore:
         if isinstance(attributes, str):
             attributes = json.loads(attributes)
         vector = np.asarray(row.get("vector", ()), dtype=np.float32)
-        return StoredItem(row["item_id"], row["title"], row["category"], int(row["create_time"]), vector,
-                          {str(k): str(v) for k, v in attributes.items()})
+        return StoredItem(
+            row["item_id"],
+            row["title"],
+            row["category"],
+            int(row["create_time"]),
+            vector,
+            {str(k): str(v) for k, v in attributes.items()},
+        )
 
     # -- user interests ----------------------------------------------------------------------------
 
     async def upsert_interests(self, rows: Sequence[InterestRow]) -> None:
         if rows:
-            await self._call(self.client.upsert, INTERESTS, [
-                {"row_id": f"{r.user_id}#{int(r.layer)}", "user_id": r.user_id, "layer": int(r.layer),
-                 "mass": r.mass, "updated_at": r.updated_at, "vector": r.vector.astype(np.float32).tolist()}
-                for r in rows
-            ])
+            await self._call(
+                self.client.upsert,
+                INTERESTS,
+                [
+                    {
+                        "row_id": f"{r.user_id}#{int(r.layer)}",
+                        "user_id": r.user_id,
+                        "layer": int(r.layer),
+                        "mass": r.mass,
+                        "updated_at": r.updated_at,
+                        "vector": r.vector.astype(np.float32).tolist(),
+                    }
+                    for r in rows
+                ],
+            )
 
     async def get_interests(self, user_id: str) -> list[InterestRow]:
         rows = await self._call(
-            self.client.query, INTERESTS, filter=f"user_id == {json.dumps(user_id)}",
+            self.client.query,
+            INTERESTS,
+            filter=f"user_id == {json.dumps(user_id)}",
             output_fields=["user_id", "layer", "mass", "updated_at", "vector"],
         )
-        return [InterestRow(r["user_id"], Layer(r["layer"]), np.asarray(r["vector"], dtype=np.float32),
-                            float(r["mass"]), int(r["updated_at"])) for r in rows]
+        return [
+            InterestRow(
+                r["user_id"],
+                Layer(r["layer"]),
+                np.asarray(r["vector"], dtype=np.float32),
+                float(r["mass"]),
+                int(r["updated_at"]),
+            )
+            for r in rows
+        ]
 
     async def delete_user(self, user_id: str) -> None:
         await self._call(self.client.delete, INTERESTS, filter=f"user_id == {json.dumps(user_id)}")

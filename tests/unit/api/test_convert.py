@@ -14,8 +14,13 @@ NOW = time.time()
 
 
 def good_event(**overrides: object) -> common_pb2.Event:
-    e = common_pb2.Event(event_id="e1", user_id="u1", type=common_pb2.EVENT_TYPE_LIKE, item_id="i1",
-                         event_time=convert.timestamp(NOW - 10))
+    e = common_pb2.Event(
+        event_id="e1",
+        user_id="u1",
+        type=common_pb2.EVENT_TYPE_LIKE,
+        item_id="i1",
+        event_time=convert.timestamp(NOW - 10),
+    )
     for k, v in overrides.items():
         if v is None:
             e.ClearField(k)
@@ -72,8 +77,11 @@ def test_stream_events_are_named_without_index() -> None:
 
 
 def test_items_need_ids_and_titles_once() -> None:
-    items = [common_pb2.Item(item_id="a", title="A"), common_pb2.Item(item_id="a", title=""),
-             common_pb2.Item(item_id="", title="B")]
+    items = [
+        common_pb2.Item(item_id="a", title="A"),
+        common_pb2.Item(item_id="a", title=""),
+        common_pb2.Item(item_id="", title="B"),
+    ]
     with pytest.raises(InvalidArgumentError) as info:
         convert.items_from_proto(items, LIMITS)
     fields = {v.field for v in info.value.violations}

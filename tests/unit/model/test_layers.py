@@ -37,8 +37,10 @@ def test_mass_halves_per_half_life_and_never_grows_into_the_past() -> None:
 
 def test_order_of_arrival_does_not_matter() -> None:
     rng = np.random.default_rng(1)
-    events = [(unit(*rng.normal(size=4)), float(w), rng.dirichlet([1, 1, 1]), float(t))
-              for w, t in zip([1.0, -0.5, 2.0, 0.7], [10.0, 250.0, 40.0, 130.0], strict=True)]
+    events = [
+        (unit(*rng.normal(size=4)), float(w), rng.dirichlet([1, 1, 1]), float(t))
+        for w, t in zip([1.0, -0.5, 2.0, 0.7], [10.0, 250.0, 40.0, 130.0], strict=True)
+    ]
     states = []
     for order in itertools.permutations(events):
         s = LayerState.empty(HL, 4, 3)

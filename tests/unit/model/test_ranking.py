@@ -25,8 +25,14 @@ def unit(v: list[float]) -> np.ndarray:
 def profile_liking(vectors: list[np.ndarray], times: list[float]) -> UserProfile:
     p = UserProfile.new("u", CONFIG, dimension=4, n_topics=4)
     for i, (v, t) in enumerate(zip(vectors, times, strict=True)):
-        p.apply(Event(f"e{i}", "u", EventType.LIKE, t, item_id=f"seen{i}"), v, TOPICS.assign_one(v),
-                f"liked {i}", CONFIG, now=t)
+        p.apply(
+            Event(f"e{i}", "u", EventType.LIKE, t, item_id=f"seen{i}"),
+            v,
+            TOPICS.assign_one(v),
+            f"liked {i}",
+            CONFIG,
+            now=t,
+        )
     return p
 
 
@@ -41,11 +47,22 @@ def test_layer_weights_follow_evidence() -> None:
 
 def test_ranks_items_near_the_users_interests_first_and_explains_them() -> None:
     p = profile_liking([unit([1, 0.1, 0, 0]), unit([1, 0, 0.1, 0])], [0.0, 10.0])
-    cands = [Candidate("cook", unit([0, 1, 0, 0])), Candidate("space", unit([1, 0, 0, 0.05])),
-             Candidate("sport", unit([0, 0, 0, 1]))]
-    ranked = rank_for_profile(p, cands, TOPICS, at=10.0, count=3, diversity=0.0, config=RANKING,
-                              topic_temperature=CONFIG.topic_temperature)
-    assert [r.item_id for r in ranked][0] == "space"
+    cands = [
+        Candidate("cook", unit([0, 1, 0, 0])),
+        Candidate("space", unit([1, 0, 0, 0.05])),
+        Candidate("sport", unit([0, 0, 0, 1])),
+    ]
+    ranked = rank_for_profile(
+        p,
+        cands,
+        TOPICS,
+        at=10.0,
+        count=3,
+        diversity=0.0,
+        config=RANKING,
+        topic_temperature=CONFIG.topic_temperature,
+    )
+    assert next(r.item_id for r in ranked) == "space"
     top = ranked[0]
     assert TOPICS.labels[top.topic] == "space" and top.topic_weight > 0.5
     assert top.layer in set(Layer) and top.similarity > 0.9
@@ -56,12 +73,34 @@ def test_ranks_items_near_the_users_interests_first_and_explains_them() -> None:
 
 def test_disliked_direction_ranks_lower() -> None:
     p = profile_liking([unit([1, 0, 0, 0]), unit([0, 1, 0, 0])], [0.0, 1.0])
-    base = rank_for_profile(p, [Candidate("cook", unit([0, 1, 0, 0]))], TOPICS, at=1.0, count=1,
-                            diversity=0.0, config=RANKING, topic_temperature=0.1)[0].score
-    p.apply(Event("n", "u", EventType.DISLIKE, 2.0, item_id="x"), unit([0, 1, 0, 0]),
-            TOPICS.assign_one(unit([0, 1, 0, 0])), "bad", CONFIG, now=2.0)
-    after = rank_for_profile(p, [Candidate("cook", unit([0, 1, 0, 0]))], TOPICS, at=2.0, count=1,
-                             diversity=0.0, config=RANKING, topic_temperature=0.1)[0].score
+    base = rank_for_profile(
+        p,
+        [Candidate("cook", unit([0, 1, 0, 0]))],
+        TOPICS,
+        at=1.0,
+        count=1,
+        diversity=0.0,
+        config=RANKING,
+        topic_temperature=0.1,
+    )[0].score
+    p.apply(
+        Event("n", "u", EventType.DISLIKE, 2.0, item_id="x"),
+        unit([0, 1, 0, 0]),
+        TOPICS.assign_one(unit([0, 1, 0, 0])),
+        "bad",
+        CONFIG,
+        now=2.0,
+    )
+    after = rank_for_profile(
+        p,
+        [Candidate("cook", unit([0, 1, 0, 0]))],
+        TOPICS,
+        at=2.0,
+        count=1,
+        diversity=0.0,
+        config=RANKING,
+        topic_temperature=0.1,
+    )[0].score
     assert after < base
 
 
@@ -73,10 +112,12 @@ def test_mmr_trades_relevance_for_variety() -> None:
 
 
 def test_cold_start_prefers_popular_and_fresh_items_and_diversifies() -> None:
-    cands = [Candidate("old-popular", unit([1, 0, 0, 0]), popularity=1.0, created_at=0.0),
-             Candidate("near-dup", unit([1, 0.01, 0, 0]), popularity=0.95, created_at=0.0),
-             Candidate("new", unit([0, 0, 1, 0]), popularity=0.2, created_at=1e9),
-             Candidate("obscure", unit([0, 0, 0, 1]), popularity=0.0, created_at=None)]
+    cands = [
+        Candidate("old-popular", unit([1, 0, 0, 0]), popularity=1.0, created_at=0.0),
+        Candidate("near-dup", unit([1, 0.01, 0, 0]), popularity=0.95, created_at=0.0),
+        Candidate("new", unit([0, 0, 1, 0]), popularity=0.2, created_at=1e9),
+        Candidate("obscure", unit([0, 0, 0, 1]), popularity=0.0, created_at=None),
+    ]
     ranked = rank_cold_start(cands, TOPICS, now=1e9, count=3, config=RANKING)
     ids = [r.item_id for r in ranked]
     assert ids[0] == "old-popular" and "new" in ids and "near-dup" not in ids[:2]

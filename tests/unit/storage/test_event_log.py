@@ -6,7 +6,9 @@ from driftwise.model.events import Event, EventType
 from driftwise.storage.event_log import EventLog, LoggedEvent
 
 
-def logged(event_id: str, user: str = "u1", item: str = "i1", type_: EventType = EventType.LIKE) -> LoggedEvent:
+def logged(
+    event_id: str, user: str = "u1", item: str = "i1", type_: EventType = EventType.LIKE
+) -> LoggedEvent:
     return LoggedEvent(Event(event_id, user, type_, 100.0, item_id=item), {"device": "tv"})
 
 
@@ -34,8 +36,16 @@ def test_a_failed_append_stores_nothing(tmp_path: Path) -> None:
 
 def test_popularity_counts_positive_events_only(tmp_path: Path) -> None:
     log = EventLog(tmp_path / "events.sqlite")
-    log.append([logged("a", "u1", "i1"), logged("b", "u2", "i1"), logged("c", "u2", "i2"),
-                logged("d", "u3", "i2", EventType.DISLIKE)], [], recorded_at=1.0)
+    log.append(
+        [
+            logged("a", "u1", "i1"),
+            logged("b", "u2", "i1"),
+            logged("c", "u2", "i2"),
+            logged("d", "u3", "i2", EventType.DISLIKE),
+        ],
+        [],
+        recorded_at=1.0,
+    )
     assert log.popular_items(10) == [("i1", 2), ("i2", 1)]
     assert log.max_popularity() == 2
 

