@@ -21,10 +21,13 @@ INIT_TEXT = '"""Generated from protos/driftwise/v1 by scripts/gen_protos.py. Do 
 def generate(out: Path) -> None:
     protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / "driftwise/v1").glob("*.proto"))
     well_known = Path(protoc.__file__).parent / "_proto"
+    bin_dir = Path(sys.executable).parent  # mypy-protobuf's plugins, also when .venv is not activated
     args = [
         "protoc",
         f"-I{PROTO_ROOT}",
         f"-I{well_known}",
+        f"--plugin=protoc-gen-mypy={bin_dir / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={bin_dir / 'protoc-gen-mypy_grpc'}",
         f"--python_out={out}",
         f"--grpc_python_out={out}",
         f"--mypy_out={out}",

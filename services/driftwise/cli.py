@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Milvus Lite runs a synchronous gRPC server in this process and logs every call it does not
+    # implement at ERROR through grpc._server; Driftwise's own server is grpc.aio and logs elsewhere.
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     if args.config:
         os.environ["DRIFTWISE_CONFIG"] = str(args.config)
     from driftwise.settings import Settings  # after DRIFTWISE_CONFIG is set

@@ -206,8 +206,12 @@ class Engine:
                 for profile in working.values():
                     self._cache(profile)
                 await self._publish_interests(working.values())
-        versions = {uid: p.version for uid, p in self._profiles.items()}
-        return [Ack(eid, dup, versions.get(uid, 0)) for eid, uid, dup in acks]
+            versions = {uid: p.version for uid, p in working.items()}
+            for _, uid, _ in acks:  # users with only duplicates in this batch
+                if uid not in versions:
+                    current = await self._load_profile(uid)
+                    versions[uid] = current.version if current else 0
+        return [Ack(eid, dup, versions[uid]) for eid, uid, dup in acks]
 
     async def _event_vectors(
         self, events: Sequence[Event], items: dict[str, StoredItem]
