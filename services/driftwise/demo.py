@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from tqdm import tqdm
 
 from driftwise.api.convert import timestamp
-from driftwise.datasets.movielens import DEFAULT_PATH, load_movies, load_ratings
+from driftwise.datasets.movielens import DEFAULT_PATH, Movie, Rating, load_movies, load_ratings
 from driftwise.server import running_app
 from driftwise.settings import Settings
 from driftwise.v1 import (
@@ -31,6 +32,7 @@ from driftwise.v1 import (
 ITEM_BATCH = 256
 EVENT_BATCH = 1000
 DEFAULT_USERS = ("1", "68", "414")
+T = TypeVar("T")
 
 
 async def run_demo(
@@ -49,48 +51,41 @@ async def run_demo(
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
 
 
+def item_message(movie: Movie) -> common_pb2.Item:
+    """A MovieLens movie as an API item."""
+    created = timestamp(movie.create_time) if movie.create_time is not None else None
+    return common_pb2.Item(
+        item_id=movie.item_id, title=movie.title, tags=movie.tags, category="movie", create_time=created
+    )
+
+
+def event_message(rating: Rating) -> common_pb2.Event:
+    """A MovieLens rating as an API event."""
+    return common_pb2.Event(
+        event_id=rating.event_id,
+        user_id=rating.user_id,
+        type=common_pb2.EventType.ValueType(rating.type),
+        event_time=timestamp(rating.time),
+        item_id=rating.item_id,
+    )
+
+
+def _batches(rows: Sequence[T], size: int, desc: str, unit: str) -> Iterator[Sequence[T]]:
+    """Consecutive slices of `rows`, with a progress bar."""
+    with tqdm(total=len(rows), desc=desc, unit=unit) as bar:
+        for i in range(0, len(rows), size):
+            yield rows[i : i + size]
+            bar.update(len(rows[i : i + size]))
+
+
 async def _load(channel: grpc.aio.Channel, dataset: Path) -> None:
     ingest = ingest_service_pb2_grpc.IngestServiceStub(channel)
-    movies = load_movies(dataset)
-    with tqdm(total=len(movies), desc="items (encoded by Triton)", unit="item") as bar:
-        for i in range(0, len(movies), ITEM_BATCH):
-            batch = movies[i : i + ITEM_BATCH]
-            await ingest.UpsertItems(
-                ingest_service_pb2.UpsertItemsRequest(
-                    items=[
-                        common_pb2.Item(
-                            item_id=m.item_id,
-                            title=m.title,
-                            tags=m.tags,
-                            category="movie",
-                            create_time=timestamp(m.create_time) if m.create_time is not None else None,
-                        )
-                        for m in batch
-                    ]
-                ),
-                timeout=300,
-            )
-            bar.update(len(batch))
-    ratings = load_ratings(dataset)
-    with tqdm(total=len(ratings), desc="ratings -> events", unit="event") as bar:
-        for i in range(0, len(ratings), EVENT_BATCH):
-            chunk = ratings[i : i + EVENT_BATCH]
-            await ingest.IngestEvents(
-                ingest_service_pb2.IngestEventsRequest(
-                    events=[
-                        common_pb2.Event(
-                            event_id=r.event_id,
-                            user_id=r.user_id,
-                            type=common_pb2.EventType.ValueType(r.type),
-                            event_time=timestamp(r.time),
-                            item_id=r.item_id,
-                        )
-                        for r in chunk
-                    ]
-                ),
-                timeout=120,
-            )
-            bar.update(len(chunk))
+    for movies in _batches(load_movies(dataset), ITEM_BATCH, "items (encoded by Triton)", "item"):
+        request = ingest_service_pb2.UpsertItemsRequest(items=[item_message(m) for m in movies])
+        await ingest.UpsertItems(request, timeout=300)
+    for ratings in _batches(load_ratings(dataset), EVENT_BATCH, "ratings -> events", "event"):
+        events = ingest_service_pb2.IngestEventsRequest(events=[event_message(r) for r in ratings])
+        await ingest.IngestEvents(events, timeout=120)
 
 
 async def _show_user(channel: grpc.aio.Channel, user_id: str) -> None:

@@ -90,19 +90,25 @@ class Recommendations:
 
 
 class Engine:
-    def __init__(self, settings: Settings, encoder: TextEncoder, store: MilvusVectorStore) -> None:
+    def __init__(
+        self, settings: Settings, encoder: TextEncoder, store: MilvusVectorStore, topics: TopicModel
+    ) -> None:
         self.settings = settings
         self.encoder = encoder
         self.store = store
+        self.topic_model = topics
         self.log = EventLog(settings.data_dir / "events.sqlite")
         self._log_thread = SerialWorker("event-log")
         self._write_lock = asyncio.Lock()
-        self._profiles: OrderedDict[str, UserProfile] = OrderedDict()  # LRU cache of the log's snapshots
+        # LRU cache of the log's profile snapshots; entries are replaced, never mutated in place
+        self._profiles: OrderedDict[str, UserProfile] = OrderedDict()
         self._cache_size = 10_000
-        self.topics: TopicModel | None = None
 
     @classmethod
     async def open(cls, settings: Settings, encoder: TextEncoder) -> Engine:
+        """Open the stores and embed the topic labels (the zero-shot taxonomy) with the encoder."""
+        labels = settings.interest.topics
+        centroids = await _encode(encoder, list(labels))
         store = MilvusVectorStore(
             settings.milvus_uri,
             encoder.dimension,
@@ -110,29 +116,17 @@ class Engine:
             index_type=settings.milvus.index_type,
         )
         await store.open()
-        engine = cls(settings, encoder, store)
-        labels = settings.interest.topics
-        engine.topics = TopicModel(
-            labels, await engine._encode(list(labels)), settings.interest.assignment_temperature
+        return cls(
+            settings, encoder, store, TopicModel(labels, centroids, settings.interest.assignment_temperature)
         )
-        return engine
 
     async def close(self) -> None:
         await self.store.close()
         await self._log_thread.run(self.log.close)
         self._log_thread.shutdown()
 
-    @property
-    def topic_model(self) -> TopicModel:
-        if self.topics is None:
-            raise RuntimeError("engine is not open")
-        return self.topics
-
     async def _encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        try:
-            return await self.encoder.encode(texts)
-        except EncoderUnavailableError as exc:
-            raise UnavailableError(f"text encoder unavailable: {exc}") from exc
+        return await _encode(self.encoder, texts)
 
     # -- items -----------------------------------------------------------------------------------
 
@@ -370,6 +364,13 @@ class Engine:
             )
             for item_id, item in items.items()
         ]
+
+
+async def _encode(encoder: TextEncoder, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    try:
+        return await encoder.encode(texts)
+    except EncoderUnavailableError as exc:
+        raise UnavailableError(f"text encoder unavailable: {exc}") from exc
 
 
 def _opt_int(value: float | None) -> int | None:

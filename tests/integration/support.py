@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from driftwise.api.convert import timestamp
 from driftwise.datasets.movielens import Movie
+from driftwise.demo import item_message
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.server import App, running_app
 from driftwise.settings import ServerSettings, Settings, TritonSettings
 from driftwise.v1 import (
-    common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
     profile_service_pb2_grpc,
@@ -43,21 +42,8 @@ class Client:
 
     async def upsert_movies(self, movies: list[Movie]) -> None:
         for i in range(0, len(movies), 200):
-            await self.ingest.UpsertItems(
-                ingest_service_pb2.UpsertItemsRequest(
-                    items=[
-                        common_pb2.Item(
-                            item_id=m.item_id,
-                            title=m.title,
-                            tags=m.tags,
-                            category="movie",
-                            create_time=timestamp(m.create_time) if m.create_time else None,
-                        )
-                        for m in movies[i : i + 200]
-                    ]
-                ),
-                timeout=120,
-            )
+            items = [item_message(m) for m in movies[i : i + 200]]
+            await self.ingest.UpsertItems(ingest_service_pb2.UpsertItemsRequest(items=items), timeout=120)
 
 
 def settings_for(data_dir: Path, triton: LocalTritonServer) -> Settings:
