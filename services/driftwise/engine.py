@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftwise.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
-from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder
+from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder, TextRole
 from driftwise.model.events import Event
 from driftwise.model.layers import Vector
 from driftwise.model.profile import UserProfile
@@ -108,7 +108,7 @@ class Engine:
     async def open(cls, settings: Settings, encoder: TextEncoder) -> Engine:
         """Open the stores and embed the topic labels (the zero-shot taxonomy) with the encoder."""
         labels = settings.interest.topics
-        centroids = await _encode(encoder, list(labels))
+        centroids = await _encode(encoder, list(labels), "query")
         store = MilvusVectorStore(
             settings.milvus_uri,
             encoder.dimension,
@@ -125,13 +125,13 @@ class Engine:
         await self._log_thread.run(self.log.close)
         self._log_thread.shutdown()
 
-    async def _encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        return await _encode(self.encoder, texts)
+    async def _encode(self, texts: Sequence[str], role: TextRole) -> npt.NDArray[np.float32]:
+        return await _encode(self.encoder, texts, role)
 
     # -- items -----------------------------------------------------------------------------------
 
     async def upsert_items(self, items: Sequence[NewItem]) -> int:
-        vectors = await self._encode([it.text() for it in items])
+        vectors = await self._encode([it.text() for it in items], "passage")
         await self.store.upsert_items(
             [
                 StoredItem(
@@ -213,7 +213,7 @@ class Engine:
         """Each event's unit vector and text: the stored item vector (not re-encoded), the
         encoded free text, or the normalised sum of both."""
         free_text = [e.text for e in events if e.text]
-        encoded = iter(await self._encode(free_text)) if free_text else iter(())
+        encoded = iter(await self._encode(free_text, "query")) if free_text else iter(())
         vectors: list[Vector] = []
         texts: list[str] = []
         for e in events:
@@ -366,9 +366,10 @@ class Engine:
         ]
 
 
-async def _encode(encoder: TextEncoder, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+async def _encode(encoder: TextEncoder, texts: Sequence[str], role: TextRole) -> npt.NDArray[np.float32]:
+    """Item texts are passages; what users type (searches, comments) and topic labels are queries."""
     try:
-        return await encoder.encode(texts)
+        return await encoder.encode(texts, role)
     except EncoderUnavailableError as exc:
         raise UnavailableError(f"text encoder unavailable: {exc}") from exc
 

@@ -98,6 +98,9 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
             model_name=settings.triton.model_name,
             timeout_s=settings.triton.request_timeout_seconds,
             max_batch_size=settings.triton.max_batch_size,
+            max_in_flight=settings.triton.max_in_flight,
+            cache_size=settings.triton.cache_size,
+            batch_window_s=settings.triton.batch_window_seconds,
         )
         stack.push_async_callback(encoder.close)
         await encoder.connect()

@@ -47,6 +47,11 @@ class TritonSettings(_Section):
     startup_timeout_seconds: float = Field(180.0, gt=0, description="Wait for the local Triton.")
     request_timeout_seconds: float = Field(30.0, gt=0, description="Deadline of one encode call.")
     max_batch_size: int = Field(64, ge=1, description="Texts per Triton request.")
+    max_in_flight: int = Field(4, ge=1, description="Triton requests in flight per process.")
+    cache_size: int = Field(10_000, ge=0, description="Embeddings kept in the LRU cache (0: none).")
+    batch_window_seconds: float = Field(
+        0.001, ge=0, description="How long concurrent encode calls wait to share a request."
+    )
 
 
 class MilvusSettings(_Section):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
 from driftwise.datasets.movielens import Movie, load_movies
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.server import App
 from driftwise.settings import REPO_ROOT
-
 from tests.integration.support import Client, app_and_client, settings_for
 
 CATALOGUE_SIZE = 400  # the first MovieLens movies: enough variety, encoded in seconds

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+
 from driftwise.datasets.movielens import Movie
 from driftwise.demo import item_message
 from driftwise.inference.triton_server import LocalTritonServer

@@ -13,6 +13,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
 from driftwise.api.convert import timestamp
 from driftwise.datasets.movielens import Movie
 from driftwise.inference.triton_server import LocalTritonServer
@@ -23,9 +26,6 @@ from driftwise.v1 import (
     profile_service_pb2,
     ranking_service_pb2,
 )
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
-
 from tests.integration.support import Client, app_and_client, settings_for
 
 pytestmark = pytest.mark.integration

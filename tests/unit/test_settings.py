@@ -1,9 +1,10 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from driftwise.model.events import EventType, Layer
 from driftwise.settings import Settings
-from pydantic import ValidationError
 
 
 def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch) -> None:

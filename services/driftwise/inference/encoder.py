@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +49,7 @@ _BACKOFF_BASE_S = 0.1
 _BACKOFF_MAX_S = 2.0
 
 Embeddings = npt.NDArray[np.float32]
+TextRole = Literal["query", "passage"]
 
 
 class EncoderUnavailableError(RuntimeError):
@@ -63,9 +66,11 @@ class TextEncoder(Protocol):
         """Length of each embedding."""
         ...
 
-    async def encode(self, texts: Sequence[str]) -> Embeddings:
+    async def encode(self, texts: Sequence[str], role: TextRole = "passage") -> Embeddings:
         """``(len(texts), dimension)`` float32, rows L2-normalised, in the order of ``texts``;
-        an empty input gives ``(0, dimension)``."""
+        an empty input gives ``(0, dimension)``. ``role`` says whether the texts are queries
+        (what a user searches or writes) or passages (item texts), for models that embed the
+        two differently."""
         ...
 
     async def close(self) -> None:
@@ -88,29 +93,38 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", errors="replace")
 
 
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    first = group.exceptions[0]
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    return first
-
-
 def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-class TritonTextEncoder:
-    """:class:`TextEncoder` backed by a Triton ``text_encoder`` model over gRPC (aio).
+@dataclass
+class EncoderStats:
+    """Counters of a TritonTextEncoder, for metrics and benchmarks."""
 
-    Args:
-        url: ``host:port`` of Triton's gRPC endpoint.
-        model_name: the model to call.
-        timeout_s: deadline of each gRPC call (each attempt of each chunk).
-        max_batch_size: texts per request; lowered to the model's ``max_batch_size``.
-        max_in_flight: concurrent requests from this encoder (shared by concurrent ``encode``
-            calls).
-        retries: extra attempts for a request answered ``UNAVAILABLE`` (connection refused,
-            server shutting down), with exponential backoff. Nothing else is retried.
+    texts: int = 0  # texts asked for
+    cache_hits: int = 0  # answered from the LRU cache
+    coalesced: int = 0  # answered by a request already queued or in flight for the same text
+    requests: int = 0  # inference requests sent to Triton
+    sent_texts: int = 0  # texts in those requests
+
+    @property
+    def mean_batch(self) -> float:
+        return self.sent_texts / self.requests if self.requests else 0.0
+
+
+class TritonTextEncoder:
+    """:class:`TextEncoder` backed by a Triton model over gRPC (``tritonclient.grpc.aio``).
+
+    Concurrent ``encode`` calls are coalesced: their texts join one queue, flushed after
+    ``batch_window_s`` (or at once when a full batch is waiting) into requests of at most
+    ``max_batch_size`` texts, at most ``max_in_flight`` of them at a time. A text already queued
+    or in flight is not sent twice, and an LRU cache keyed by (model, role, text) answers
+    repeated texts without a request. Each request has a deadline; only ``UNAVAILABLE`` is
+    retried, with exponential backoff and jitter; any failure becomes
+    :class:`EncoderUnavailableError` for every caller waiting on that request.
+
+    Models that need role prefixes (e5: "query: " / "passage: ") declare them as config
+    parameters ``query_prefix`` / ``passage_prefix``; :meth:`connect` reads them.
     """
 
     def __init__(
@@ -122,6 +136,8 @@ class TritonTextEncoder:
         max_batch_size: int = 64,
         max_in_flight: int = 4,
         retries: int = 2,
+        cache_size: int = 10_000,
+        batch_window_s: float = 0.001,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
@@ -131,15 +147,27 @@ class TritonTextEncoder:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
+        if cache_size < 0 or batch_window_s < 0:
+            raise ValueError("cache_size and batch_window_s must be >= 0")
         self._url = url
         self._model_name = model_name
         self._timeout_s = timeout_s
         self._max_batch_size = max_batch_size
         self._retries = retries
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._cache_size = cache_size
+        self._batch_window_s = batch_window_s
         self._client: Any = None
+        self._connect_lock = asyncio.Lock()
         self._dimension: int | None = None
+        self._prefixes: dict[TextRole, str] = {"query": "", "passage": ""}
         self._closed = False
+        self._cache: OrderedDict[str, Embeddings] = OrderedDict()  # sent text -> (d,) vector
+        self._waiting: dict[str, asyncio.Future[Embeddings]] = {}  # queued or in flight
+        self._queue: list[str] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._requests: set[asyncio.Task[None]] = set()
+        self.stats = EncoderStats()
 
     @property
     def url(self) -> str:
@@ -162,10 +190,8 @@ class TritonTextEncoder:
         return self._dimension
 
     async def connect(self) -> None:
-        """Check that the model is ready and read its metadata/config (dimension, batch size).
-
-        Raises :class:`EncoderUnavailableError` if the server or the model is not ready.
-        """
+        """Check that the model is ready and read its metadata/config (dimension, batch size,
+        role prefixes). Raises :class:`EncoderUnavailableError` if it is not ready."""
         if self._closed:
             raise RuntimeError("encoder is closed")
         from tritonclient.grpc.aio import InferenceServerClient
@@ -196,33 +222,88 @@ class TritonTextEncoder:
         if _OUTPUT not in outputs:
             raise EncoderUnavailableError(f"model {self._model_name!r} has no output {_OUTPUT!r}")
         self._dimension = int(outputs[_OUTPUT]["shape"][-1])
-        model_max_batch = int(config.get("config", {}).get("max_batch_size", 0))
+        model_config = config.get("config", {})
+        model_max_batch = int(model_config.get("max_batch_size", 0))
         if model_max_batch > 0:
             self._max_batch_size = min(self._max_batch_size, model_max_batch)
+        parameters = model_config.get("parameters", {})
+        for role in ("query", "passage"):
+            self._prefixes[role] = parameters.get(f"{role}_prefix", {}).get("string_value", "")
 
-    async def encode(self, texts: Sequence[str]) -> Embeddings:
+    async def encode(self, texts: Sequence[str], role: TextRole = "passage") -> Embeddings:
         batch = _validated(texts)
         if self._closed:
             raise RuntimeError("encoder is closed")
         if self._dimension is None:
-            await self.connect()
-        dimension = self.dimension
-        if not batch:
-            return np.zeros((0, dimension), dtype=np.float32)
-
-        chunks = _chunks(batch, self._max_batch_size)
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._encode_chunk(chunk)) for chunk in chunks]
-        except BaseExceptionGroup as group:
-            first = _first_leaf(group)
-            if isinstance(first, EncoderUnavailableError):
-                raise first from None
-            raise EncoderUnavailableError(f"encoding failed: {first!r}") from first
-        result: Embeddings = np.concatenate([task.result() for task in tasks], axis=0)
+            async with self._connect_lock:  # concurrent first calls connect once
+                if self._dimension is None:
+                    await self.connect()
+        result = np.zeros((len(batch), self.dimension), dtype=np.float32)
+        pending: dict[int, asyncio.Future[Embeddings]] = {}
+        prefix = self._prefixes[role]
+        self.stats.texts += len(batch)
+        for i, text in enumerate(batch):
+            sent = prefix + text
+            cached = self._cache.get(sent)
+            if cached is not None:
+                self._cache.move_to_end(sent)
+                self.stats.cache_hits += 1
+                result[i] = cached
+            elif sent in self._waiting:
+                self.stats.coalesced += 1
+                pending[i] = self._waiting[sent]
+            else:
+                pending[i] = self._enqueue(sent)
+        if pending:
+            # wait() does not cancel the shared futures if this caller is cancelled
+            await asyncio.wait(set(pending.values()))
+            for i, future in pending.items():
+                result[i] = future.result()  # raises EncoderUnavailableError on failure
         return result
 
-    async def _encode_chunk(self, chunk: list[str]) -> Embeddings:
+    def _enqueue(self, sent: str) -> asyncio.Future[Embeddings]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Embeddings] = loop.create_future()
+        self._waiting[sent] = future
+        self._queue.append(sent)
+        if len(self._queue) >= self._max_batch_size:
+            self._flush()
+        elif self._flush_handle is None:
+            self._flush_handle = loop.call_later(self._batch_window_s, self._flush)
+        return future
+
+    def _flush(self) -> None:
+        """Send everything queued, in requests of at most max_batch_size texts."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        while self._queue:
+            chunk, self._queue = self._queue[: self._max_batch_size], self._queue[self._max_batch_size :]
+            task = asyncio.get_running_loop().create_task(self._request(chunk))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
+
+    async def _request(self, chunk: list[str]) -> None:
+        try:
+            embeddings = await self._infer(chunk)
+        except Exception as exc:
+            error = exc if isinstance(exc, EncoderUnavailableError) else EncoderUnavailableError(repr(exc))
+            for sent in chunk:
+                future = self._waiting.pop(sent, None)
+                if future is not None and not future.done():
+                    future.set_exception(error)
+                    future.exception()  # marks it retrieved: a caller that went away is not an error
+            return
+        for sent, vector in zip(chunk, embeddings, strict=True):
+            if self._cache_size:
+                self._cache[sent] = vector
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+            future = self._waiting.pop(sent, None)
+            if future is not None and not future.done():
+                future.set_result(vector)
+
+    async def _infer(self, chunk: list[str]) -> Embeddings:
         from tritonclient.grpc import InferInput, InferRequestedOutput
         from tritonclient.utils import InferenceServerException
 
@@ -233,6 +314,8 @@ class TritonTextEncoder:
             infer_input.set_data_from_numpy(data)
             try:
                 async with self._in_flight:
+                    self.stats.requests += 1
+                    self.stats.sent_texts += len(chunk)
                     response = await self._client.infer(
                         self._model_name,
                         [infer_input],
@@ -268,6 +351,17 @@ class TritonTextEncoder:
 
     async def close(self) -> None:
         self._closed = True
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        for task in list(self._requests):
+            task.cancel()
+        for future in self._waiting.values():  # queued or in flight: nobody will answer them now
+            if not future.done():
+                future.set_exception(EncoderUnavailableError("encoder closed"))
+                future.exception()
+        self._waiting.clear()
+        self._queue = []
         client, self._client = self._client, None
         if client is not None:
             await client.close()
@@ -313,8 +407,8 @@ class InProcessTextEncoder:
     def dimension(self) -> int:
         return self._embedder.dimension
 
-    async def encode(self, texts: Sequence[str]) -> Embeddings:
-        batch = _validated(texts)
+    async def encode(self, texts: Sequence[str], role: TextRole = "passage") -> Embeddings:
+        batch = _validated(texts)  # MiniLM embeds queries and passages alike: role is unused
         if not batch:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._executor is None:

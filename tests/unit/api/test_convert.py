@@ -1,13 +1,14 @@
 import time
 
 import pytest
+from google.protobuf import duration_pb2
+from google.protobuf.message import Message
+
 from driftwise.api import convert
 from driftwise.errors import InvalidArgumentError
 from driftwise.model.events import EventType
 from driftwise.settings import LimitSettings
 from driftwise.v1 import common_pb2, ranking_service_pb2
-from google.protobuf import duration_pb2
-from google.protobuf.message import Message
 
 LIMITS = LimitSettings(max_text_chars=50, max_batch=3)
 NOW = time.time()

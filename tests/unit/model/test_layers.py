@@ -2,6 +2,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from driftwise.model.layers import LayerState, decay_factor, softmax
 
 HL = 100.0

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from driftwise.model.config import InterestModelConfig
 from driftwise.model.events import Event, EventType, Layer
 from driftwise.model.profile import UserProfile

@@ -1,4 +1,5 @@
 import numpy as np
+
 from driftwise.model.config import InterestModelConfig, RankingConfig
 from driftwise.model.events import Event, EventType, Layer
 from driftwise.model.profile import UserProfile

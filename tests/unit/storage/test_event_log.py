@@ -2,6 +2,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from driftwise.model.events import Event, EventType
 from driftwise.storage.event_log import EventLog, LoggedEvent
 
