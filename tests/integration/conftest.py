@@ -18,7 +18,9 @@ CATALOGUE_SIZE = 400  # the first MovieLens movies: enough variety, encoded in s
 @pytest.fixture(scope="session")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTritonServer]:
     server = LocalTritonServer(
-        REPO_ROOT / "model_repository", log_path=tmp_path_factory.mktemp("triton") / "triton.log"
+        REPO_ROOT / "model_repository",
+        models=["text_encoder"],
+        log_path=tmp_path_factory.mktemp("triton") / "triton.log",
     )
     server.start()
     yield server

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from driftwise.inference.encoder import (
     EncoderUnavailableError,
     InProcessTextEncoder,
@@ -61,7 +62,7 @@ def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def triton_server() -> Iterator[LocalTritonServer]:
-    server = LocalTritonServer(REPOSITORY, startup_timeout_s=180.0)
+    server = LocalTritonServer(REPOSITORY, models=["text_encoder"], startup_timeout_s=180.0)
     server.start()
     try:
         yield server
@@ -195,7 +196,7 @@ async def test_a_bad_request_fails_alone(triton_server: LocalTritonServer) -> No
 
 async def test_stopped_server_raises_unavailable_quickly() -> None:
     """Uses its own server, so the shared one stays up for the other tests."""
-    server = LocalTritonServer(REPOSITORY, startup_timeout_s=180.0)
+    server = LocalTritonServer(REPOSITORY, models=["text_encoder"], startup_timeout_s=180.0)
     server.start()
     pid = server.pid
     assert pid is not None

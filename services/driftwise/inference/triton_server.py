@@ -17,7 +17,12 @@ waits for readiness with a deadline and kills the server when it passes.
 
 The directory holding this ``driftwise`` package is added to the child's ``PYTHONPATH`` when it
 is not a site-packages directory, so the python stub imports the same ``driftwise`` code as the
-process that launched it (models import ``driftwise.inference.minilm``).
+process that launched it (models import ``driftwise.inference.triton_model``).
+
+By default every model in the repository is loaded (Triton's ``none`` model control mode). Given
+``models``, the server runs in ``explicit`` mode with one ``--load-model`` per name and is ready
+when exactly those are; ``config_name`` selects Triton's custom model configurations
+(``<model>/configs/<name>.pbtxt``, falling back to ``config.pbtxt``).
 """
 
 from __future__ import annotations
@@ -117,6 +122,11 @@ class LocalTritonServer:
     Ports given as 0 are replaced by free ports chosen at :meth:`start`. Server output goes to
     ``log_path`` or, if None, to a temporary file that :meth:`stop` removes (a failed
     :meth:`start` keeps it and names it in the error); never to a pipe.
+
+    ``models``: None serves every model folder in the repository; a sequence serves only those
+    (``--model-control-mode=explicit --load-model=NAME ...``), and :meth:`start` waits for exactly
+    them. ``config_name``: passed as ``--model-config-name`` (Triton then reads
+    ``<model>/configs/<config_name>.pbtxt`` where it exists, ``config.pbtxt`` elsewhere).
     """
 
     def __init__(
@@ -130,7 +140,18 @@ class LocalTritonServer:
         startup_timeout_s: float = 180.0,
         log_path: Path | None = None,
         extra_args: Sequence[str] = (),
+        models: Sequence[str] | None = None,
+        config_name: str | None = None,
     ) -> None:
+        if isinstance(models, str):
+            raise TypeError("models must be a sequence of model names, not a single str")
+        self._models = tuple(dict.fromkeys(models)) if models is not None else None
+        for name in self._models or ():
+            if not name or "/" in name or name.startswith("."):
+                raise ValueError(f"invalid model name {name!r}")
+        if config_name is not None and (not config_name or "/" in config_name):
+            raise ValueError(f"invalid config_name {config_name!r}")
+        self._config_name = config_name
         self._model_repository = Path(model_repository).resolve()
         self._host = host
         self._requested_ports = (grpc_port, http_port, metrics_port)
@@ -150,6 +171,16 @@ class LocalTritonServer:
     @property
     def model_repository(self) -> Path:
         return self._model_repository
+
+    @property
+    def models(self) -> tuple[str, ...] | None:
+        """The models loaded explicitly, or None for every model in the repository."""
+        return self._models
+
+    @property
+    def config_name(self) -> str | None:
+        """Triton's ``--model-config-name`` (custom model configuration), None for config.pbtxt."""
+        return self._config_name
 
     @property
     def grpc_url(self) -> str:
@@ -189,12 +220,19 @@ class LocalTritonServer:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Start the server and block until it is live and every model in the repository is
-        ready. Raises :class:`TritonStartError` (the child killed) on early exit or timeout."""
+        """Start the server and block until it is live and every model to serve (``models``, or
+        all in the repository) is ready. Raises :class:`TritonStartError` (the child killed) on
+        early exit or timeout."""
         if self._process is not None:
             raise RuntimeError("server already started")
         if not self._model_repository.is_dir():
             raise TritonStartError(f"model repository not found: {self._model_repository}")
+        missing = sorted(set(self._models or ()) - self._repository_models())
+        if missing:
+            raise TritonStartError(
+                f"models {missing} not in {self._model_repository} "
+                f"(it has {sorted(self._repository_models())})"
+            )
         toolchain = find_toolchain()
         try:
             started = self._spawn(toolchain)
@@ -247,8 +285,13 @@ class LocalTritonServer:
             f"--http-port={http_port}",
             f"--metrics-address={self._host}",
             f"--metrics-port={metrics_port}",
-            *self._extra_args,
         ]
+        if self._models is not None:
+            command.append("--model-control-mode=explicit")
+            command.extend(f"--load-model={name}" for name in self._models)
+        if self._config_name is not None:
+            command.append(f"--model-config-name={self._config_name}")
+        command.extend(self._extra_args)
         env = self._child_environment(toolchain)
 
         started = time.monotonic()
@@ -369,7 +412,7 @@ class LocalTritonServer:
             f"log tail:\n{self._log_tail()}"
         )
 
-    def _expected_models(self) -> set[str]:
+    def _repository_models(self) -> set[str]:
         return {
             entry.name
             for entry in self._model_repository.iterdir()
@@ -380,7 +423,8 @@ class LocalTritonServer:
         import tritonclient.grpc as grpcclient
         from tritonclient.utils import InferenceServerException
 
-        expected = self._expected_models()
+        expected = self._repository_models() if self._models is None else set(self._models)
+        explicit = self._models is not None
         client = grpcclient.InferenceServerClient(self.grpc_url)
         try:
             while True:
@@ -393,7 +437,8 @@ class LocalTritonServer:
                         "(a broken python stub hangs at model loading)"
                     )
                 try:
-                    if client.is_server_live(client_timeout=1.0) and self._models_ready(client, expected):
+                    live = client.is_server_live(client_timeout=1.0)
+                    if live and self._models_ready(client, expected, explicit):
                         return
                 except InferenceServerException:
                     pass  # not listening yet, or still loading
@@ -402,7 +447,9 @@ class LocalTritonServer:
             client.close()
 
     @staticmethod
-    def _models_ready(client: Any, expected: set[str]) -> bool:
-        index = client.get_model_repository_index(as_json=True, client_timeout=2.0)
-        names = expected | {str(model["name"]) for model in index.get("models", [])}
+    def _models_ready(client: Any, expected: set[str], explicit: bool) -> bool:
+        names = set(expected)
+        if not explicit:  # every model Triton found, even one without a config.pbtxt
+            index = client.get_model_repository_index(as_json=True, client_timeout=2.0)
+            names |= {str(model["name"]) for model in index.get("models", [])}
         return all(client.is_model_ready(name, client_timeout=2.0) for name in sorted(names))

