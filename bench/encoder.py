@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -178,7 +177,6 @@ def report(cells: list[Cell], agreement: dict[str, tuple[float, float]], names: 
             served, local = pick.get(f"triton {runtime}"), pick.get(f"in-process {runtime}")
             if served and local:
                 print(f"  {runtime:<10} batch {batch:>2}: Triton/in-process = {served / local:.2f}")
-    print(f"\n(median of all cells: {statistics.median(c.texts_per_s for c in cells):.1f} texts/s)")
 
 
 if __name__ == "__main__":
