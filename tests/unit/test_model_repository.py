@@ -172,7 +172,7 @@ def test_onnx_encoder_contract(name: str) -> None:
     options = EncoderOptions.from_config(_as_triton_json(config))
     assert options.runtime == "onnx"
     assert options.model_file == "model.onnx"
-    assert (options.num_threads, options.max_tokens, options.max_batch_tokens) == (1, 256, 1024)
+    assert (options.num_threads, options.max_tokens, options.max_batch_tokens) == (1, 256, 256)
     assert (REPOSITORY / name / "1" / "model.py").is_file()
 
 

