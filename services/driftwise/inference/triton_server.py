@@ -15,9 +15,9 @@ the project's TOOLCHAIN notes:
 A broken stub makes Triton hang at "loading" instead of failing, so :meth:`LocalTritonServer.start`
 waits for readiness with a deadline and kills the server when it passes.
 
-The directory holding this ``driftwise`` package is added to the child's ``PYTHONPATH`` when it
-is not a site-packages directory, so the python stub imports the same ``driftwise`` code as the
-process that launched it (models import ``driftwise.inference.triton_model``).
+The python stub embeds the venv's interpreter in isolated mode (``PYTHONPATH`` is ignored), so the
+models' ``import driftwise`` needs the package installed in that environment (``pip install -e .``
+here, ``pip install .`` in the Triton image).
 
 By default every model in the repository is loaded (Triton's ``none`` model control mode). Given
 ``models``, the server runs in ``explicit`` mode with one ``--load-model`` per name and is ready
@@ -33,7 +33,6 @@ import logging
 import os
 import shutil
 import signal
-import site
 import socket
 import subprocess
 import sys
@@ -109,11 +108,6 @@ def _free_ports(host: str, count: int) -> list[int]:
 
 def _prepend(value: str, existing: str | None) -> str:
     return value if not existing else f"{value}{os.pathsep}{existing}"
-
-
-def _package_root() -> Path:
-    """The directory that contains the ``driftwise`` package this module belongs to."""
-    return Path(__file__).resolve().parents[2]
 
 
 class LocalTritonServer:
@@ -359,10 +353,6 @@ class LocalTritonServer:
         libs = [str(libdir)] if libdir else []
         libs.append(str(toolchain.bundled_libs))
         env["LD_LIBRARY_PATH"] = _prepend(os.pathsep.join(libs), env.get("LD_LIBRARY_PATH"))
-        root = _package_root()
-        site_dirs = {Path(p).resolve() for p in site.getsitepackages()}
-        if root not in site_dirs:
-            env["PYTHONPATH"] = _prepend(str(root), env.get("PYTHONPATH"))
         return env
 
     def _leader_exited(self) -> bool:
