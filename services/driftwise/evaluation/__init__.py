@@ -1,0 +1,1 @@
+"""Offline evaluation: leave-one-out split, full-ranking metrics and baselines (numpy only)."""
