@@ -7,8 +7,12 @@ import asyncio
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from driftwise.datasets.movielens import DEFAULT_PATH
+
+if TYPE_CHECKING:
+    from driftwise.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,6 +27,13 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--dataset", type=Path, default=DEFAULT_PATH, help="ml-latest-small folder")
     demo.add_argument("--users", default="1,68,414", help="comma-separated user ids to show")
     demo.add_argument("--keep", action="store_true", help="keep the data directory of an earlier run")
+    evaluation = commands.add_parser("eval", help="offline evaluation on MovieLens-format data vs baselines")
+    evaluation.add_argument("--dataset", type=Path, default=DEFAULT_PATH, help="MovieLens-format folder")
+    evaluation.add_argument("--out", type=Path, default=Path("eval-results"), help="where results go")
+    evaluation.add_argument("--no-sasrec", action="store_true", help="skip the SASRec baseline")
+    evaluation.add_argument("--no-sequence-model", action="store_true", help="Driftwise without it")
+    evaluation.add_argument("--no-ablations", action="store_true")
+    evaluation.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -48,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
             }
         )
         asyncio.run(run_server(settings))
+    elif args.command == "eval":
+        run_eval(args, settings)
     else:
         from driftwise.demo import run_demo
 
@@ -59,6 +72,29 @@ def main(argv: list[str] | None = None) -> None:
             }
         )
         asyncio.run(run_demo(settings, args.dataset, args.users.split(","), fresh=not args.keep))
+
+
+def run_eval(args: argparse.Namespace, settings: Settings) -> None:
+    from driftwise.evaluation.report import markdown, plot
+    from driftwise.evaluation.run import EvalOptions, run_evaluation
+
+    options = EvalOptions(
+        dataset=args.dataset,
+        cache_dir=(args.data_dir or settings.data_dir) / "eval-cache",
+        sasrec=not args.no_sasrec,
+        sequence_model=not args.no_sequence_model,
+        ablations=not args.no_ablations,
+        seed=args.seed,
+        interest=settings.interest,
+        ranking=settings.ranking,
+    )
+    result = run_evaluation(options, report=lambda line: print(line, flush=True))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(result.to_json() + "\n")
+    (args.out / "results.md").write_text(markdown(result) + "\n")
+    plot(result, args.out / "metrics.png")
+    print(markdown(result))
+    print(f"wrote {args.out}/results.json, results.md, metrics.png")
 
 
 if __name__ == "__main__":

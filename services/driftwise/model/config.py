@@ -117,8 +117,48 @@ class RankingConfig(BaseModel):
         description="Layer mass at which a layer gets 63% of its prior weight "
         "(weight = prior * (1 - exp(-mass / evidence_scale))).",
     )
+    layer_boost: float = Field(
+        1.0, ge=0, description="Weight of the evidence-weighted similarity to the layers' queries."
+    )
     topic_boost: float = Field(
         0.2, ge=0, description="Weight of the user's dynamic weight for the item's topic in the score."
+    )
+    collaborative_boost: float = Field(
+        0.0,
+        ge=0,
+        description="Weight of co-occurrence with the user's recent events "
+        "(driftwise.model.collaborative; needs a co-occurrence model fitted on the event log).",
+    )
+    collaborative_half_life_events: float = Field(
+        3.0, gt=0, description="Recent events, newest first, weigh 0.5 ** (position / this)."
+    )
+    sequence_boost: float = Field(
+        0.0,
+        ge=0,
+        description="Weight of the similarity to the sequence model's next-item query "
+        "(needs a trained sequence model).",
+    )
+    new_item_slots: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="How many items nobody has interacted with yet get lifted into each list "
+        "(the best-scoring ones), so new items can be discovered.",
+    )
+    new_item_position: int = Field(
+        10, ge=1, description="1-based list position the lifted new items are placed at (or above)."
+    )
+    transition_mix: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="How far the surface layer's query leans towards the topic centroid the "
+        "transition model predicts next (0 = off).",
+    )
+    transition_user_prior: float = Field(
+        5.0,
+        gt=0,
+        description="Strength of the global transition matrix as a prior on a user's own transitions.",
     )
     popularity_boost: float = Field(
         0.05, ge=0, description="Weight of the item's popularity (0..1, log-scaled) in the score."

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from driftwise.model.config import RankingConfig
 from driftwise.model.events import Layer
@@ -95,6 +96,128 @@ def _evidence(
     return tuple((positives[i], float(sims[i])) for i in best)
 
 
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Per-request signals learned from the event log, aligned with the items being scored.
+
+    Any of them may be missing (a fresh deployment has no co-occurrence or sequence model yet).
+    """
+
+    popularity: Vector | None = None  # (n,) in [0, 1]
+    collaborative: Vector | None = None  # (n,) CoOccurrence.scores for these items
+    sequence_query: Vector | None = None  # (d,) the sequence model's next-item query vector
+    next_topics: Vector | None = None  # (K,) TopicTransitions.predict for this user
+
+
+@dataclass(frozen=True)
+class ItemScores:
+    """Scores of n items and the parts they are made of (for explanations and ablations)."""
+
+    total: Vector  # (n,) sum of weight * component
+    components: dict[str, Vector]  # name -> (n,), before weighting
+    layers: list[Layer]
+    layer_weights: Vector  # (L,) normalised evidence weight per layer
+    layer_sims: Matrix  # (n, L) cosine of each item to each layer's query
+    item_topics: Matrix  # (n, K)
+    topic_weights: Matrix  # (L, K) dynamic topic weights per layer
+
+
+COMPONENTS = ("layers", "topics", "collaborative", "sequence", "popularity")
+
+
+def component_weights(config: RankingConfig) -> dict[str, float]:
+    return {
+        "layers": config.layer_boost,
+        "topics": config.topic_boost,
+        "collaborative": config.collaborative_boost,
+        "sequence": config.sequence_boost,
+        "popularity": config.popularity_boost,
+    }
+
+
+def layer_queries(
+    profile: UserProfile, layers: Sequence[Layer], topics: TopicModel, next_topics: Vector | None, mix: float
+) -> Matrix:
+    """(L, d) unit query per layer; the surface one leans towards the predicted next topics."""
+    queries = np.stack([_direction(profile, layer) for layer in layers])
+    if next_topics is not None and mix > 0 and Layer.SURFACE in layers:
+        i = list(layers).index(Layer.SURFACE)
+        ahead = normalize_rows(next_topics @ topics.centroids)[0]
+        queries[i] = normalize_rows((1.0 - mix) * queries[i] + mix * ahead)[0]
+    return queries
+
+
+def score_items(
+    profile: UserProfile,
+    vectors: Matrix,
+    topics: TopicModel,
+    *,
+    at: float,
+    config: RankingConfig,
+    topic_temperature: float,
+    signals: Signals = Signals(),
+    item_topics: Matrix | None = None,
+) -> ItemScores | None:
+    """Score items (rows of unit ``vectors``) for a profile (DESIGN §6.2); None without any layer.
+
+    score = layer_boost * sum_l pi_l cos(item, query_l)        (pi: evidence weight per layer)
+          + topic_boost * sum_l pi_l weight_l(item's topics)   (dynamic topic weights)
+          + collaborative_boost * co-occurrence with recent events
+          + sequence_boost * cos(item, sequence model query)
+          + popularity_boost * popularity
+    """
+    weights = layer_weights(profile, at, config)
+    if not weights:
+        return None
+    layers = list(weights)
+    pi = np.array([weights[layer] for layer in layers])
+    queries = layer_queries(profile, layers, topics, signals.next_topics, config.transition_mix)
+    topic_w = np.stack([profile.layers[layer].topic_weights(topic_temperature) for layer in layers])
+    sims = vectors @ queries.T  # (n, L)
+    assigned = topics.assign(vectors) if item_topics is None else item_topics
+    n = vectors.shape[0]
+    zeros = np.zeros(n)
+    components = {
+        "layers": sims @ pi,
+        "topics": (assigned @ topic_w.T) @ pi,
+        "collaborative": zeros if signals.collaborative is None else signals.collaborative,
+        "sequence": zeros if signals.sequence_query is None else vectors @ signals.sequence_query,
+        "popularity": zeros if signals.popularity is None else signals.popularity,
+    }
+    total = np.zeros(n)
+    for name, weight in component_weights(config).items():
+        if weight:
+            total = total + weight * components[name]
+    return ItemScores(total, components, layers, pi, sims, assigned, topic_w)
+
+
+def promote_new_items(
+    scores: Vector, is_new: npt.NDArray[np.bool_], eligible: npt.NDArray[np.bool_], slots: int, position: int
+) -> Vector:
+    """Give the best ``slots`` new items (no interactions yet) a place at ``position`` (1-based).
+
+    Collaborative and popularity signals cannot see an item nobody has touched, so without help it
+    never reaches the top of a list and never gets the interactions it needs (DESIGN §4.4). The
+    ``slots`` eligible new items with the highest scores are lifted just above the established item
+    ranked ``position``, and only if they are below it; every other score is unchanged.
+    """
+    if slots <= 0 or position <= 0:
+        return scores
+    new = np.flatnonzero(is_new & eligible)
+    established = np.flatnonzero(~is_new & eligible)
+    if not len(new) or len(established) < position:
+        return scores
+    bar = np.partition(scores[established], len(established) - position)[len(established) - position]
+    best_new = new[np.argsort(-scores[new], kind="stable")[:slots]]
+    lifted = best_new[scores[best_new] < bar]
+    if not len(lifted):
+        return scores
+    out = scores.copy()
+    # keep their order among themselves, all just above the bar
+    out[lifted] = bar + 1e-6 * (1.0 + scores[lifted] - scores[lifted].min())
+    return out
+
+
 def rank_for_profile(
     profile: UserProfile,
     candidates: Sequence[Candidate],
@@ -105,34 +228,42 @@ def rank_for_profile(
     diversity: float,
     config: RankingConfig,
     topic_temperature: float,
+    signals: Signals | None = None,
 ) -> list[Ranked]:
     """Score candidates against every layer, re-rank for diversity, explain each item."""
-    weights = layer_weights(profile, at, config)
-    if not candidates or not weights:
+    if not candidates:
         return []
-    layers = list(weights)
-    pi = np.array([weights[layer] for layer in layers])
-    directions = np.stack([_direction(profile, layer) for layer in layers])  # (L, d)
-    topic_w = np.stack([profile.layers[layer].topic_weights(topic_temperature) for layer in layers])
     vectors = normalize_rows(np.stack([c.vector for c in candidates]))  # (n, d)
-    sims = vectors @ directions.T  # (n, L)
-    item_topics = topics.assign(vectors)  # (n, K)
-    topic_affinity = item_topics @ topic_w.T  # (n, L): the user's weight for the item's topics
     popularity = np.array([c.popularity for c in candidates])
-    scores = sims @ pi + config.topic_boost * (topic_affinity @ pi) + config.popularity_boost * popularity
-
+    if signals is None:
+        signals = Signals()
+    scored = score_items(
+        profile,
+        vectors,
+        topics,
+        at=at,
+        config=config,
+        topic_temperature=topic_temperature,
+        signals=Signals(popularity, signals.collaborative, signals.sequence_query, signals.next_topics),
+    )
+    if scored is None:
+        return []
+    everything = np.ones(len(candidates), dtype=bool)
+    total = promote_new_items(
+        scored.total, popularity <= 0, everything, config.new_item_slots, config.new_item_position
+    )
     ranked = []
-    for i in mmr_order(scores, vectors, diversity, count):
-        best_layer = int(np.argmax(sims[i] * pi))
-        topic = int(np.argmax(item_topics[i]))
+    for i in mmr_order(total, vectors, diversity, count):
+        best_layer = int(np.argmax(scored.layer_sims[i] * scored.layer_weights))
+        topic = int(np.argmax(scored.item_topics[i]))
         ranked.append(
             Ranked(
                 item_id=candidates[i].item_id,
-                score=float(scores[i]),
-                layer=layers[best_layer],
+                score=float(total[i]),
+                layer=scored.layers[best_layer],
                 topic=topic,
-                topic_weight=float(topic_w[best_layer, topic]),
-                similarity=float(sims[i, best_layer]),
+                topic_weight=float(scored.topic_weights[best_layer, topic]),
+                similarity=float(scored.layer_sims[i, best_layer]),
                 evidence=_evidence(vectors[i], profile.recent, config.evidence_per_item),
             )
         )

@@ -46,3 +46,38 @@ class TopicModel:
 
     def assign_one(self, vector: Vector) -> Vector:
         return np.asarray(self.assign(vector)[0], dtype=np.float64)
+
+
+def kmeans_centroids(vectors: npt.ArrayLike, k: int, *, seed: int = 0, iterations: int = 25) -> Matrix:
+    """Spherical k-means (cosine) over unit rows: the data-driven alternative to a taxonomy.
+
+    Starts from k rows chosen with k-means++ seeding (deterministic for a seed); an emptied
+    cluster is re-seeded with the row farthest from its centroid.
+    """
+    x = normalize_rows(vectors)
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}], got {k}")
+    rng = np.random.default_rng(seed)
+    centroids = [x[rng.integers(n)]]
+    closest = 1.0 - x @ centroids[0]
+    for _ in range(1, k):
+        p = np.maximum(closest, 0.0) ** 2
+        pick = int(rng.choice(n, p=p / p.sum())) if p.sum() > 0 else int(rng.integers(n))
+        centroids.append(x[pick])
+        closest = np.minimum(closest, 1.0 - x @ x[pick])
+    c = np.stack(centroids)
+    for _ in range(iterations):
+        sims = x @ c.T
+        labels = sims.argmax(axis=1)
+        best = sims[np.arange(n), labels]
+        for j in range(k):
+            members = labels == j
+            if members.any():
+                c[j] = x[members].sum(axis=0)
+            else:  # re-seed with the worst-served row
+                worst = int(best.argmin())
+                c[j], best[worst] = x[worst], 1.0
+        c = normalize_rows(c)
+    result: Matrix = c
+    return result

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from driftwise.datasets.movielens import DEFAULT_PATH, load_ratings
-from driftwise.evaluation.baselines import ItemKNN, _top_k_columns, item_knn, popularity, popularity_counts
+from driftwise.evaluation.baselines import ItemKNN, item_knn, popularity, popularity_counts
 from driftwise.evaluation.protocol import Split, evaluate, leave_one_out
 
 
@@ -71,14 +71,6 @@ def test_item_knn_keeps_the_top_neighbours_ties_by_index() -> None:
     assert model.neighbour_index[[a, b, c], 0].tolist() == [b, a, b]
     scores = model.scores(("a",))
     assert scores[[a, b, c]] == pytest.approx([0.0, 2 / math.sqrt(6), 0.0])
-
-
-def test_top_k_columns_matches_a_stable_sort() -> None:
-    rng = np.random.default_rng(1)
-    values = rng.integers(0, 4, size=(50, 40)).astype(np.float32)  # many ties
-    for k in (1, 5, 39, 40):
-        expected = np.sort(np.argsort(-values, axis=1, kind="stable")[:, :k], axis=1)
-        assert np.array_equal(_top_k_columns(values, k), expected)
 
 
 @pytest.mark.skipif(not (DEFAULT_PATH / "ratings.csv").exists(), reason="ml-latest-small not shipped")

@@ -124,3 +124,24 @@ def test_cold_start_prefers_popular_and_fresh_items_and_diversifies() -> None:
     assert ids[0] == "old-popular" and "new" in ids and "near-dup" not in ids[:2]
     assert all(r.layer is None for r in ranked)
     assert explain(ranked[0], TOPICS).startswith("popular or new")
+
+
+def test_the_best_new_item_is_lifted_to_its_position_and_nothing_else_moves() -> None:
+    from driftwise.model.ranking import promote_new_items
+
+    scores = np.array([9.0, 8.0, 7.0, 6.0, 1.0, 0.5, 0.2])
+    is_new = np.array([False, False, False, False, True, True, False])
+    everyone = np.ones(7, dtype=bool)
+    out = promote_new_items(scores, is_new, everyone, slots=1, position=3)
+    order = list(np.argsort(-out, kind="stable"))
+    assert order[:4] == [0, 1, 4, 2]  # the better new item (4) now ranks 3rd
+    assert out[5] == scores[5] and out[3] == scores[3]
+    # not eligible (already seen) -> the next new item is lifted instead
+    seen = everyone.copy()
+    seen[4] = False
+    assert list(np.argsort(-promote_new_items(scores, is_new, seen, 1, 3), kind="stable"))[2] == 5
+    # a new item already above the bar stays where it is; slots=0 changes nothing
+    high = scores.copy()
+    high[4] = 8.5
+    assert np.array_equal(promote_new_items(high, is_new, everyone, 1, 3), high)
+    assert np.array_equal(promote_new_items(scores, is_new, everyone, 0, 3), scores)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from driftwise.model.topics import TopicModel
+from driftwise.model.topics import TopicModel, kmeans_centroids
 
 
 def test_soft_assignment_prefers_the_nearest_centroid_and_sums_to_one() -> None:
@@ -22,3 +22,19 @@ def test_temperature_controls_how_soft_the_assignment_is() -> None:
 def test_labels_and_centroids_must_match() -> None:
     with pytest.raises(ValueError):
         TopicModel(["a", "b"], np.eye(3), temperature=0.1)
+
+
+def test_kmeans_finds_separated_clusters() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.eye(3, 8)
+    x = np.concatenate([c + 0.05 * rng.normal(size=(30, 8)) for c in centres])
+    found = kmeans_centroids(x, 3, seed=1)
+    # each true centre is matched by one found centroid (cosine > 0.99)
+    assert sorted((found @ centres.T).argmax(axis=0).tolist()) == [0, 1, 2]
+    assert ((found @ centres.T).max(axis=0) > 0.99).all()
+    assert np.array_equal(found, kmeans_centroids(x, 3, seed=1))  # deterministic
+
+
+def test_kmeans_rejects_more_clusters_than_rows() -> None:
+    with pytest.raises(ValueError, match="k must be"):
+        kmeans_centroids(np.eye(2), 3)
