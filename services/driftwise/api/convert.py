@@ -158,7 +158,9 @@ def _check_event(v: Violations, f: str, e: common_pb2.Event, limits: LimitSettin
         v.add(f"{f}.event_time", "must be after 1970-01-01")
     elif seconds(e.event_time) > now + limits.max_future_seconds:
         v.add(f"{f}.event_time", f"is more than {limits.max_future_seconds:.0f} s in the future")
-    if not e.item_id and not e.text.strip():
+    if e.type == common_pb2.EVENT_TYPE_STATED_INTEREST and not e.text.strip():
+        v.add(f"{f}.text", "a stated interest needs the user's text")
+    elif not e.item_id and not e.text.strip():
         v.add(f"{f}.item_id", "an event needs an item_id, a text, or both")
     v.check_id(f"{f}.item_id", e.item_id, limits, required=False)
     v.check_text(f"{f}.text", e.text, limits)

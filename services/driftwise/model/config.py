@@ -6,7 +6,9 @@ and can be overridden by environment variables or a settings file.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from driftwise.model.events import EventType, Layer
 
@@ -59,9 +61,10 @@ class InterestModelConfig(BaseModel):
             EventType.SKIP: -0.3,
             EventType.DISLIKE: -1.5,
             EventType.HIDE: -2.0,
+            EventType.STATED_INTEREST: 2.0,
         },
         description="Signed weight per event type: purchase > like/share > comment > click > view "
-        "> search > 0 > negatives.",
+        "> search > 0 > negatives. A stated interest (cold start) goes to the deep layer only.",
     )
     dwell_saturation_seconds: float = Field(
         120.0, gt=0, description="Dwell time at which a positive event's weight boost saturates."
@@ -83,6 +86,18 @@ class InterestModelConfig(BaseModel):
     )
     recent_events: int = Field(20, ge=1, le=200, description="Events a profile remembers in full.")
     topics: tuple[str, ...] = Field(DEFAULT_TOPICS, min_length=2, description="Topic labels.")
+
+    @field_validator("event_weights", "half_life_seconds", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any, info: Any) -> Any:
+        """A partial mapping overrides the defaults it names and keeps the others (a settings file
+        that tunes one weight must not have to repeat them all)."""
+        if not isinstance(value, dict):
+            return value
+        default = cls.model_fields[info.field_name].default_factory
+        merged = {int(k): v for k, v in default().items()} if callable(default) else {}
+        merged.update({int(k) if str(k).isdigit() else k: v for k, v in value.items()})
+        return merged
 
     @model_validator(mode="after")
     def _complete(self) -> InterestModelConfig:

@@ -19,6 +19,7 @@ class EventType(enum.IntEnum):
     DISLIKE = 8
     SKIP = 9
     HIDE = 10
+    STATED_INTEREST = 11  # free text the user wrote about themselves: deep layer only
 
 
 NEGATIVE_TYPES = frozenset({EventType.DISLIKE, EventType.SKIP, EventType.HIDE})

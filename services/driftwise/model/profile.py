@@ -55,7 +55,10 @@ class UserProfile:
     ) -> float:
         """Apply one event to every layer; returns the signed weight it was applied with."""
         weight = config.weight(event.type, event.dwell_seconds)
-        for state in self.layers.values():
+        for layer, state in self.layers.items():
+            # what a user says about themselves is who they are, not what they do this hour
+            if event.type is EventType.STATED_INTEREST and layer is not Layer.DEEP:
+                continue
             state.add(vector, weight, topic_probs, event.time)
         self.recent.append(
             RecentEvent(event.event_id, event.type, event.time, event.item_id, text, weight, vector)

@@ -49,6 +49,10 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """The user skipped an item that was shown (weak negative)."""
     EVENT_TYPE_HIDE: _EventType.ValueType  # 10
     """The user asked to hide an item (strong negative)."""
+    EVENT_TYPE_STATED_INTEREST: _EventType.ValueType  # 11
+    """The user stated an interest in their own words (at sign-up, in settings); the text is
+    required. It seeds the deep layer only, so a new user starts from what they said.
+    """
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """EventType is what a user did. Positive types raise interest in the event's text,
@@ -78,6 +82,10 @@ EVENT_TYPE_SKIP: EventType.ValueType  # 9
 """The user skipped an item that was shown (weak negative)."""
 EVENT_TYPE_HIDE: EventType.ValueType  # 10
 """The user asked to hide an item (strong negative)."""
+EVENT_TYPE_STATED_INTEREST: EventType.ValueType  # 11
+"""The user stated an interest in their own words (at sign-up, in settings); the text is
+required. It seeds the deep layer only, so a new user starts from what they said.
+"""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _InterestLayer:

@@ -57,6 +57,7 @@ def test_valid_event_converts() -> None:
         ({"event_time": convert.timestamp(NOW + 3600)}, "events[1].event_time"),
         ({"text": "x" * 51}, "events[1].text"),
         ({"item_id": "", "text": ""}, "events[1].item_id"),
+        ({"type": common_pb2.EVENT_TYPE_STATED_INTEREST, "text": " "}, "events[1].text"),
         ({"dwell": duration_pb2.Duration(seconds=-1)}, "events[1].dwell"),
     ],
 )

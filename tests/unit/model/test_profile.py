@@ -27,9 +27,13 @@ def test_weights_order_and_dwell_boost() -> None:
     assert w(EventType.DISLIKE, dwell_seconds=60) == w(EventType.DISLIKE)
 
 
-def test_config_rejects_missing_weights() -> None:
-    with pytest.raises(ValueError):
-        InterestModelConfig(event_weights={EventType.LIKE: 1.0})
+def test_config_overrides_merge_with_the_defaults() -> None:
+    config = InterestModelConfig(event_weights={EventType.LIKE: 5.0}, half_life_seconds={Layer.DEEP: 60.0})
+    assert config.weight(EventType.LIKE) == 5.0
+    assert config.weight(EventType.CLICK) == InterestModelConfig().weight(EventType.CLICK)
+    assert config.half_life_seconds[Layer.DEEP] == 60.0 and len(config.half_life_seconds) == 3
+    with pytest.raises(ValueError, match="positive"):
+        InterestModelConfig(half_life_seconds={Layer.DEEP: 0.0})
 
 
 def test_apply_updates_every_layer_version_and_recent_events() -> None:
@@ -64,3 +68,13 @@ def test_empty_profile_round_trip() -> None:
     p = UserProfile.new("u", CONFIG, dimension=4, n_topics=2)
     q = UserProfile.from_bytes(p.to_bytes())
     assert q.version == 0 and q.recent == [] and q.last_event_time is None
+
+
+def test_a_stated_interest_seeds_the_deep_layer_only() -> None:
+    p = UserProfile.new("u", CONFIG, dimension=8, n_topics=2)
+    stated = Event("s1", "u", EventType.STATED_INTEREST, 100.0, text="I love old westerns")
+    weight = p.apply(stated, vec(1), np.array([1.0, 0.0]), stated.text, CONFIG, now=100.0)
+    assert weight > 0
+    deep = p.layers[Layer.DEEP].direction()
+    assert deep is not None and np.allclose(deep, vec(1))
+    assert p.layers[Layer.SURFACE].direction() is None and p.layers[Layer.MIDDLE].direction() is None
