@@ -94,8 +94,8 @@ class InterestModelConfig(BaseModel):
         that tunes one weight must not have to repeat them all)."""
         if not isinstance(value, dict):
             return value
-        default = cls.model_fields[info.field_name].default_factory
-        merged = {int(k): v for k, v in default().items()} if callable(default) else {}
+        default = cls.model_fields[info.field_name].get_default(call_default_factory=True)
+        merged = {int(k): v for k, v in default.items()}
         merged.update({int(k) if str(k).isdigit() else k: v for k, v in value.items()})
         return merged
 
