@@ -30,8 +30,6 @@ def main(argv: list[str] | None = None) -> None:
     evaluation = commands.add_parser("eval", help="offline evaluation on MovieLens-format data vs baselines")
     evaluation.add_argument("--dataset", type=Path, default=DEFAULT_PATH, help="MovieLens-format folder")
     evaluation.add_argument("--out", type=Path, default=Path("eval-results"), help="where results go")
-    evaluation.add_argument("--no-sasrec", action="store_true", help="skip the SASRec baseline")
-    evaluation.add_argument("--no-sequence-model", action="store_true", help="Driftwise without it")
     evaluation.add_argument("--no-ablations", action="store_true")
     evaluation.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -81,8 +79,6 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> None:
     options = EvalOptions(
         dataset=args.dataset,
         cache_dir=(args.data_dir or settings.data_dir) / "eval-cache",
-        sasrec=not args.no_sasrec,
-        sequence_model=not args.no_sequence_model,
         ablations=not args.no_ablations,
         seed=args.seed,
         interest=settings.interest,

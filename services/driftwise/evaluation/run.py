@@ -1,7 +1,7 @@
 """`driftwise eval`: every method on one leave-one-out split of a MovieLens-format dataset.
 
 Methods, all on the same split (``protocol``): popularity, item-to-item co-occurrence (ItemKNN),
-SASRec (``sasrec``), and Driftwise (``interest_model``) with its component weights tuned on the
+and Driftwise (``interest_model``) with its component weights tuned on the
 validation phase only (coordinate ascent on NDCG@10 over a fixed grid), then reported on test.
 Ablations switch one part of the tuned Driftwise off at a time (the others keep their weights).
 
@@ -46,8 +46,6 @@ Report = Callable[[str], None]
 class EvalOptions:
     dataset: Path
     cache_dir: Path
-    sasrec: bool = True
-    sequence_model: bool = True
     ablations: bool = True
     cold_fraction: float = 0.1
     seed: int = 0
@@ -168,26 +166,16 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
 
     timed("popularity", lambda: baseline("popularity", popularity))
     timed("item_knn", lambda: baseline("item_knn", item_knn))
-    if options.sasrec:
-        from driftwise.evaluation.sasrec import sasrec
-
-        timed("sasrec", lambda: baseline("sasrec", sasrec))
 
     topics = cluster_topics(vectors, ordered, options.seed)
-    queries: dict[Phase, dict[str, npt.NDArray[np.float32]]] = {}
-    if options.sequence_model:
-        timed("sequence_model", lambda: queries.update(sequence_queries(split, vectors)))
     model = DriftwiseUnderTest(split, vectors, topics, options.interest, options.ranking)
 
     def driftwise() -> None:
-        validation = model.components("validation", queries.get("validation"))
-        start = component_weights(options.ranking)
-        if queries:
-            start = {**start, "sequence": 1.0}
-        weights = tune(validation, split, start)
+        validation = model.components("validation")
+        weights = tune(validation, split, component_weights(options.ranking))
         result.tuned_weights = weights
         result.validation["driftwise"] = evaluate(validation.score_fn(weights), split, "validation", vectors)
-        test = model.components("test", queries.get("test"))
+        test = model.components("test")
         result.test["driftwise"] = evaluate(test.score_fn(weights), split, "test", vectors)
         if not options.ablations:
             return
@@ -198,7 +186,7 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
                     test.score_fn(off), split, "test", vectors
                 )
         no_transitions = options.ranking.model_copy(update={"transition_mix": 0.0})
-        plain = model.components("test", queries.get("test"), ranking=no_transitions)
+        plain = model.components("test", ranking=no_transitions)
         result.test["driftwise without transitions"] = evaluate(
             plain.score_fn(weights), split, "test", vectors
         )
@@ -210,9 +198,7 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
         result.cold["popularity"] = cold_hit_rate(popularity(cold_data, "test"), cold_data, cold_items)
         result.cold["item_knn"] = cold_hit_rate(item_knn(cold_data, "test"), cold_data, cold_items)
         cold_model = DriftwiseUnderTest(cold_data, vectors, topics, options.interest, options.ranking)
-        # the sequence model is retrained without the cold items: it must not have seen them
-        cold_queries = sequence_queries(cold_data, vectors)["test"] if queries else None
-        components = cold_model.components("test", cold_queries)
+        components = cold_model.components("test")
         result.cold["driftwise"] = cold_hit_rate(
             components.score_fn(result.tuned_weights), cold_data, cold_items
         )
@@ -221,19 +207,3 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
     timed("cold_items", cold)
     result.seconds["total"] = time.perf_counter() - started
     return result
-
-
-def sequence_queries(
-    split: Split, vectors: npt.NDArray[np.float64]
-) -> dict[Phase, dict[str, npt.NDArray[np.float32]]]:
-    """Train the content sequence model on the split (validation protocol) and give each evaluated
-    user's next-item query vector for both phases."""
-    from driftwise.evaluation.sasrec import content_sequence_model, phase_histories
-
-    model = content_sequence_model(split, vectors)
-    out: dict[Phase, dict[str, npt.NDArray[np.float32]]] = {}
-    for phase in ("validation", "test"):
-        users, histories, _ = phase_histories(split, phase)
-        q = model.query_vectors([vectors[h] for h in histories])
-        out[phase] = {u: q[row] for row, u in enumerate(users)}
-    return out

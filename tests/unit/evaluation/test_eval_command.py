@@ -40,8 +40,7 @@ def write_dataset(folder: Path) -> None:
 def test_eval_writes_every_method_a_table_and_a_plot(tmp_path: Path) -> None:
     dataset, out = tmp_path / "ml", tmp_path / "out"
     write_dataset(dataset)
-    main(["--data-dir", str(tmp_path / "state"), "eval", "--dataset", str(dataset), "--out", str(out),
-          "--no-sasrec", "--no-sequence-model"])  # fmt: skip
+    main(["--data-dir", str(tmp_path / "state"), "eval", "--dataset", str(dataset), "--out", str(out)])
     result = json.loads((out / "results.json").read_text())
     assert {"popularity", "item_knn", "driftwise"} <= set(result["test"])
     assert result["users"] == 12 and result["items"] == 40
