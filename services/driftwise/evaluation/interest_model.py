@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from driftwise.datasets.movielens import event_type
 from driftwise.evaluation.protocol import Interaction, Phase, ScoreFn, Split
-from driftwise.model.collaborative import CoOccurrence
+from driftwise.model.collaborative import SequentialCoOccurrence
 from driftwise.model.config import InterestModelConfig, RankingConfig
 from driftwise.model.events import Event
 from driftwise.model.profile import UserProfile
@@ -109,20 +109,28 @@ class DriftwiseUnderTest:
             )
         return profiles
 
-    def fit_signals(self, phase: Phase) -> tuple[CoOccurrence, TopicTransitions, npt.NDArray[np.float64]]:
+    def fit_signals(
+        self, phase: Phase, ranking: RankingConfig
+    ) -> tuple[SequentialCoOccurrence, TopicTransitions, npt.NDArray[np.float64]]:
         """Co-occurrence, topic transitions and popularity learned from the phase's training data."""
-        training = self.split.training(phase)
-        cooccurrence = CoOccurrence.fit(
-            ((e.user_id, e.item_id) for e in training), self.split.items, vectors=self.vectors
+        sequences: dict[str, list[str]] = {}
+        for e in self.split.training(phase):
+            sequences.setdefault(e.user_id, []).append(e.item_id)
+        cooccurrence = SequentialCoOccurrence.fit(
+            sequences.values(),
+            self.split.items,
+            window=ranking.cooccurrence_window,
+            backward=ranking.cooccurrence_backward,
+            popularity_exponent=ranking.cooccurrence_popularity_exponent,
+            neighbours=ranking.cooccurrence_neighbours,
+            vectors=self.vectors,
         )
-        sequences: dict[str, list[int]] = {}
-        for e in training:
-            sequences.setdefault(e.user_id, []).append(self.split.item_index[e.item_id])
+        index = self.split.item_index
         transitions = TopicTransitions.fit(
-            (self.item_topics[seq] for seq in sequences.values()), self.topics.size
+            (self.item_topics[[index[i] for i in seq]] for seq in sequences.values()), self.topics.size
         )
         counts = np.bincount(
-            [self.split.item_index[e.item_id] for e in training], minlength=self.split.n_items
+            [index[i] for seq in sequences.values() for i in seq], minlength=self.split.n_items
         ).astype(np.float64)
         popularity = np.log1p(counts) / max(np.log1p(counts.max()), 1e-12)
         return cooccurrence, transitions, popularity
@@ -137,7 +145,7 @@ class DriftwiseUnderTest:
         """Every score component for every evaluated user of a phase, as of their target's time."""
         ranking = ranking or self.ranking
         profiles = self.replay(phase)
-        cooccurrence, transitions, popularity = self.fit_signals(phase)
+        cooccurrence, transitions, popularity = self.fit_signals(phase, ranking)
         targets = self.split.validation_events if phase == "validation" else self.split.test_events
         users = tuple(u for u in self.split.users if u in targets)
         parts = {name: np.zeros((len(users), self.split.n_items), dtype=np.float32) for name in COMPONENTS}
@@ -147,7 +155,8 @@ class DriftwiseUnderTest:
             signals = Signals(
                 popularity=popularity,
                 collaborative=cooccurrence.scores(
-                    [(r.item_id, r.weight) for r in recent], ranking.collaborative_half_life_events
+                    [(r.item_id, r.weight if ranking.collaborative_negatives_push else 1.0) for r in recent],
+                    ranking.collaborative_half_life_events,
                 ),
                 sequence_query=None if sequence_queries is None else _as_float64(sequence_queries.get(user)),
                 next_topics=transitions.predict(

@@ -135,3 +135,143 @@ class CoOccurrence:
         if total == 0:
             return np.zeros(len(self.items))
         return self.scores_for(self.history_weights(weights)) / total
+
+
+class SequentialCoOccurrence:
+    """Which items follow which: co-occurrence within a window of each user's sequence (DESIGN §4.3).
+
+    Fit (``fit``)
+        For every user's items in time order and every gap g = 1..``window``, the pair
+        (earlier -> later) adds 1 / g and the pair (later -> earlier) adds ``backward`` / g: what
+        comes soon after an item says most, what came just before says something too. The total
+        T[j -> i] is divided by (n_j * n_i) ** ``popularity_exponent`` (n: the items' interaction
+        counts), a mild discount of popular items (0 keeps raw counts, 0.5 is a cosine). Each item
+        keeps its ``neighbours`` strongest followers. Items with no interactions (new items) are
+        reached by text: each interacted item j gets an edge j -> new item i with weight
+        ``content_discount * max(cos(i, j), 0) ** content_power`` times j's strongest edge, for the
+        ``content_neighbours`` most similar interacted items j of every new item.
+        Pairs are counted by sorting, so memory grows with the number of distinct pairs, not n^2.
+
+    Score (``scores``)
+        Recent events, newest first, weigh 0.5 ** (position / half_life_events) with the sign of
+        the event's weight; item i scores sum_j weight_j * T[j -> i] / sum_j |weight_j|.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[str],
+        indptr: npt.NDArray[np.intp],
+        targets: npt.NDArray[np.intp],
+        weights: FloatArray,
+    ) -> None:
+        self.items = tuple(items)
+        self.item_index = {item: i for i, item in enumerate(self.items)}
+        self.indptr = indptr  # CSR over source items: followers of j are targets[indptr[j]:indptr[j+1]]
+        self.targets = targets
+        self.weights = weights
+
+    @classmethod
+    def fit(
+        cls,
+        sequences: Iterable[Sequence[str]],
+        items: Sequence[str],
+        *,
+        window: int = 10,
+        backward: float = 0.5,
+        popularity_exponent: float = 0.2,
+        neighbours: int = 200,
+        vectors: npt.ArrayLike | None = None,
+        content_discount: float = 0.5,
+        content_power: float = 3.0,
+        content_neighbours: int = 20,
+    ) -> SequentialCoOccurrence:
+        """Fit on each user's item ids in time order; ``vectors`` (unit rows) reach new items."""
+        item_index = {item: i for i, item in enumerate(items)}
+        n = len(items)
+        counts = np.zeros(n)
+        sources, targets, weights = [], [], []
+        for sequence in sequences:
+            s = np.fromiter((item_index[i] for i in sequence), dtype=np.int64)
+            np.add.at(counts, s, 1.0)
+            for gap in range(1, min(window, len(s) - 1) + 1):
+                sources += [s[:-gap], s[gap:]]
+                targets += [s[gap:], s[:-gap]]
+                weights += [np.full(len(s) - gap, 1.0 / gap), np.full(len(s) - gap, backward / gap)]
+        src = np.concatenate(sources) if sources else np.zeros(0, dtype=np.int64)
+        dst = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
+        w = np.concatenate(weights) if weights else np.zeros(0)
+        keep = src != dst
+        pair = src[keep] * n + dst[keep]
+        order = np.argsort(pair, kind="stable")
+        pair, w = pair[order], w[order]
+        unique, first = np.unique(pair, return_index=True)
+        total = np.add.reduceat(w, first) if len(unique) else np.zeros(0)
+        src, dst = unique // n, unique % n
+        total = total / (counts[src] * counts[dst]) ** popularity_exponent
+        if vectors is not None and content_neighbours > 0:
+            src, dst, total = _with_text_edges(
+                src, dst, total, counts, np.asarray(vectors, dtype=np.float32),
+                content_discount, content_power, content_neighbours,
+            )  # fmt: skip
+        return cls(items, *_top_per_row(src, dst, total, n, neighbours))
+
+    def scores(self, recent: Sequence[tuple[str, float]], half_life_events: float) -> FloatArray:
+        """Scores for every item from recent (item_id, signed event weight) pairs, newest first."""
+        scores = np.zeros(len(self.items))
+        total = 0.0
+        for position, (item, event_weight) in enumerate(recent):
+            j = self.item_index.get(item)
+            if j is None:  # text-only events and unknown items have no followers
+                continue
+            weight = 0.5 ** (position / half_life_events) * float(np.sign(event_weight))
+            start, stop = self.indptr[j], self.indptr[j + 1]
+            scores[self.targets[start:stop]] += weight * self.weights[start:stop]
+            total += abs(weight)
+        return scores / total if total else scores
+
+
+def _with_text_edges(
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    weight: FloatArray,
+    counts: FloatArray,
+    vectors: npt.NDArray[np.float32],
+    discount: float,
+    power: float,
+    k: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]:
+    """Add edges from the most text-similar interacted items to every item without interactions."""
+    new, warm = np.flatnonzero(counts == 0), np.flatnonzero(counts > 0)
+    if not len(new) or len(warm) < k:
+        return src, dst, weight
+    strongest = np.zeros(len(counts))
+    np.maximum.at(strongest, src, weight)
+    extra_src, extra_dst, extra_w = [], [], []
+    for start in range(0, len(new), _BLOCK):
+        rows = new[start : start + _BLOCK]
+        sim = vectors[rows] @ vectors[warm].T
+        best = top_k_columns(sim, k)
+        cos = np.maximum(np.take_along_axis(sim, best, axis=1), 0.0)
+        sources = warm[best]
+        extra_src.append(sources.ravel())
+        extra_dst.append(np.repeat(rows, k))
+        extra_w.append((discount * cos**power * strongest[sources]).ravel())
+    return (
+        np.concatenate([src, *extra_src]),
+        np.concatenate([dst, *extra_dst]),
+        np.concatenate([weight, *extra_w]),
+    )
+
+
+def _top_per_row(
+    src: npt.NDArray[np.int64], dst: npt.NDArray[np.int64], weight: FloatArray, n: int, k: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], FloatArray]:
+    """CSR (indptr, targets, weights) keeping each source's ``k`` heaviest edges, heaviest first."""
+    order = np.lexsort((-weight, src))  # by source, then heaviest first
+    src, dst, weight = src[order], dst[order], weight[order]
+    starts = np.searchsorted(src, np.arange(n))
+    rank = np.arange(len(src)) - starts[src]
+    keep = rank < k
+    src, dst, weight = src[keep], dst[keep], weight[keep]
+    indptr = np.searchsorted(src, np.arange(n + 1)).astype(np.intp)
+    return indptr, dst.astype(np.intp), weight.astype(np.float64)

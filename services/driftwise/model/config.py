@@ -142,11 +142,26 @@ class RankingConfig(BaseModel):
         0.0,
         ge=0,
         description="Weight of co-occurrence with the user's recent events "
-        "(driftwise.model.collaborative; needs a co-occurrence model fitted on the event log).",
+        "(driftwise.model.collaborative.SequentialCoOccurrence, fitted on the event log).",
     )
     collaborative_half_life_events: float = Field(
-        3.0, gt=0, description="Recent events, newest first, weigh 0.5 ** (position / this)."
+        2.0, gt=0, description="Recent events, newest first, weigh 0.5 ** (position / this)."
     )
+    collaborative_negatives_push: bool = Field(
+        True,
+        description="A rejected recent item pulls its followers down (True) or, like any other "
+        "consumed item, up (False: where a rejection still means the user watched it).",
+    )
+    cooccurrence_window: int = Field(
+        10, ge=1, le=100, description="Items within this many positions of each other co-occur."
+    )
+    cooccurrence_backward: float = Field(
+        0.5, ge=0, description="Weight of 'i came before j' relative to 'j came after i'."
+    )
+    cooccurrence_popularity_exponent: float = Field(
+        0.2, ge=0, le=1, description="Co-occurrence is divided by (n_i * n_j) ** this (0.5 = cosine)."
+    )
+    cooccurrence_neighbours: int = Field(200, ge=1, le=5000, description="Followers kept per item.")
     sequence_boost: float = Field(
         0.0,
         ge=0,

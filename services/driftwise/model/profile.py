@@ -60,10 +60,11 @@ class UserProfile:
             if event.type is EventType.STATED_INTEREST and layer is not Layer.DEEP:
                 continue
             state.add(vector, weight, topic_probs, event.time)
-        self.recent.append(
-            RecentEvent(event.event_id, event.type, event.time, event.item_id, text, weight, vector)
+        # newest first; among events with the same time the one applied last counts as newest
+        self.recent.insert(
+            0, RecentEvent(event.event_id, event.type, event.time, event.item_id, text, weight, vector)
         )
-        self.recent.sort(key=lambda r: r.time, reverse=True)
+        self.recent.sort(key=lambda r: r.time, reverse=True)  # stable: keeps that tie order
         del self.recent[config.recent_events :]
         self.version += 1
         self.event_count += 1

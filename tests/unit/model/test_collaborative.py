@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from driftwise.model.collaborative import CoOccurrence, top_k_columns
+from driftwise.model.collaborative import CoOccurrence, SequentialCoOccurrence, top_k_columns
 
 
 def test_top_k_columns_matches_a_stable_sort() -> None:
@@ -41,3 +41,48 @@ def test_a_rejected_item_pulls_its_neighbours_down(model: CoOccurrence) -> None:
 def test_no_known_recent_items_scores_zero(model: CoOccurrence) -> None:
     assert not model.scores([("unknown", 1.0)], half_life_events=3.0).any()
     assert not model.scores([], half_life_events=3.0).any()
+
+
+def _weight(model: SequentialCoOccurrence, source: str, target: str) -> float:
+    j, i = model.item_index[source], model.item_index[target]
+    start, stop = model.indptr[j], model.indptr[j + 1]
+    hits = model.weights[start:stop][model.targets[start:stop] == i]
+    return float(hits.sum())
+
+
+def test_followers_weigh_by_order_and_gap() -> None:
+    model = SequentialCoOccurrence.fit(
+        [["a", "b", "c"]], ["a", "b", "c", "d"], window=10, backward=0.5, popularity_exponent=0.0
+    )
+    assert _weight(model, "a", "b") == 1.0  # right after
+    assert _weight(model, "a", "c") == 0.5  # two steps later: 1 / gap
+    assert _weight(model, "b", "a") == 0.5  # came just before: backward / gap
+    assert _weight(model, "c", "a") == 0.25
+    assert _weight(model, "a", "d") == 0.0 and _weight(model, "a", "a") == 0.0
+
+
+def test_window_popularity_discount_and_pruning() -> None:
+    sequences = [["a", "b", "c"], ["a", "b"], ["a", "c"]]
+    narrow = SequentialCoOccurrence.fit(sequences, ["a", "b", "c"], window=1, backward=0.0)
+    assert _weight(narrow, "a", "c") == pytest.approx(1.0 / (3 * 2) ** 0.2)  # only u3's a->c is adjacent
+    raw = SequentialCoOccurrence.fit(sequences, ["a", "b", "c"], popularity_exponent=0.0, neighbours=1)
+    assert _weight(raw, "a", "b") == 2.0 and _weight(raw, "a", "c") == 0.0  # only the strongest kept
+
+
+def test_new_items_are_reached_through_their_text() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6]])  # "new" is close to "a" by text
+    model = SequentialCoOccurrence.fit(
+        [["a", "b"], ["b", "a"]], ["a", "b", "new"], vectors=vectors, content_neighbours=1
+    )
+    scores = model.scores([("a", 1.0)], half_life_events=2.0)
+    assert scores[model.item_index["new"]] > 0
+    assert scores[model.item_index["new"]] < scores[model.item_index["b"]]  # a discount, not a takeover
+
+
+def test_sequential_scores_follow_the_newest_events_and_signs() -> None:
+    model = SequentialCoOccurrence.fit([["a", "b"], ["c", "d"]], ["a", "b", "c", "d"], backward=0.0)
+    after_c = model.scores([("c", 1.0), ("a", 1.0)], half_life_events=1.0)
+    assert after_c[model.item_index["d"]] > after_c[model.item_index["b"]] > 0
+    rejected = model.scores([("a", -1.0)], half_life_events=1.0)
+    assert rejected[model.item_index["b"]] < 0
+    assert not model.scores([("unknown", 1.0)], half_life_events=1.0).any()

@@ -78,3 +78,10 @@ def test_a_stated_interest_seeds_the_deep_layer_only() -> None:
     deep = p.layers[Layer.DEEP].direction()
     assert deep is not None and np.allclose(deep, vec(1))
     assert p.layers[Layer.SURFACE].direction() is None and p.layers[Layer.MIDDLE].direction() is None
+
+
+def test_among_events_at_the_same_time_the_last_applied_is_newest() -> None:
+    p = UserProfile.new("u", CONFIG, dimension=8, n_topics=2)
+    for i in range(3):
+        p.apply(event(i, 100.0), vec(i), np.array([0.5, 0.5]), "", CONFIG, now=0.0)
+    assert [r.event_id for r in p.recent] == ["e2", "e1", "e0"]
