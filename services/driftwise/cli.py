@@ -30,6 +30,15 @@ def main(argv: list[str] | None = None) -> None:
     evaluation = commands.add_parser("eval", help="offline evaluation on MovieLens-format data vs baselines")
     evaluation.add_argument("--dataset", type=Path, default=DEFAULT_PATH, help="MovieLens-format folder")
     evaluation.add_argument("--out", type=Path, default=Path("eval-results"), help="where results go")
+    evaluation.add_argument(
+        "--sasrec", action="store_true", help="add the SASRec baseline (trains a transformer: slow)"
+    )
+    evaluation.add_argument(
+        "--sequence-model",
+        action="store_true",
+        help="train the sequence model and let tuning mix it in (slow)",
+    )
+    evaluation.add_argument("--sequence-epochs", type=int, help="cap on training epochs of both")
     evaluation.add_argument("--no-ablations", action="store_true")
     evaluation.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -79,6 +88,9 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> None:
     options = EvalOptions(
         dataset=args.dataset,
         cache_dir=(args.data_dir or settings.data_dir) / "eval-cache",
+        sasrec=args.sasrec,
+        sequence_model=args.sequence_model,
+        sequence_epochs=args.sequence_epochs,
         ablations=not args.no_ablations,
         seed=args.seed,
         interest=settings.interest,

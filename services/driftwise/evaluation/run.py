@@ -1,8 +1,10 @@
 """`driftwise eval`: every method on one leave-one-out split of a MovieLens-format dataset.
 
 Methods, all on the same split (``protocol``): popularity, item-to-item co-occurrence (ItemKNN),
-and Driftwise (``interest_model``) with its component weights tuned on the
+optionally SASRec (``sasrec``), and Driftwise (``interest_model``) with its component weights tuned on the
 validation phase only (coordinate ascent on NDCG@10 over a fixed grid), then reported on test.
+With ``sequence_model`` the content sequence model is trained (validation protocol, see
+``sasrec``) and its next-item query is one more component for the tuning to weigh.
 Ablations switch one part of the tuned Driftwise off at a time (the others keep their weights).
 
 Cold items: a seeded random ``cold_fraction`` of the items that are someone's test target is
@@ -24,17 +26,21 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from driftwise.datasets.movielens import Movie, load_movies, load_ratings
 from driftwise.evaluation.baselines import item_knn, popularity
-from driftwise.evaluation.interest_model import Components, DriftwiseUnderTest
+from driftwise.evaluation.interest_model import Components, DriftwiseUnderTest, SequenceQueries
 from driftwise.evaluation.protocol import Phase, ScoreFn, Split, evaluate, leave_one_out
 from driftwise.model.config import InterestModelConfig, RankingConfig
 from driftwise.model.ranking import COMPONENTS, component_weights
 from driftwise.model.topics import TopicModel, kmeans_centroids, normalize_rows
+
+if TYPE_CHECKING:  # torch is imported only when a transformer is trained
+    from driftwise.sequence.transformer import SequenceModelConfig
 
 GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 OBJECTIVE = "ndcg@10"
@@ -46,6 +52,9 @@ Report = Callable[[str], None]
 class EvalOptions:
     dataset: Path
     cache_dir: Path
+    sasrec: bool = False  # opt-in: minutes of training on 2 cores
+    sequence_model: bool = False  # opt-in: minutes of training on 2 cores
+    sequence_epochs: int | None = None  # cap for both transformers; None: SequenceModelConfig's
     ablations: bool = True
     cold_fraction: float = 0.1
     seed: int = 0
@@ -125,7 +134,11 @@ def with_weights(ranking: RankingConfig, weights: Mapping[str, float]) -> Rankin
 
 
 def tune_driftwise(
-    split: Split, vectors: npt.NDArray[np.float64], topics: TopicModel, options: EvalOptions
+    split: Split,
+    vectors: npt.NDArray[np.float64],
+    topics: TopicModel,
+    options: EvalOptions,
+    queries: SequenceQueries | None = None,
 ) -> tuple[RankingConfig, Components]:
     """The ranking configuration that scores best on validation, and its validation components.
 
@@ -137,9 +150,12 @@ def tune_driftwise(
     for push in (True, False):
         ranking = options.ranking.model_copy(update={"collaborative_negatives_push": push})
         components = DriftwiseUnderTest(split, vectors, topics, options.interest, ranking).components(
-            "validation"
+            "validation", queries
         )
-        weights = tune(components, split, component_weights(ranking))
+        start = component_weights(ranking)
+        if queries is not None:
+            start["sequence"] = 1.0
+        weights = tune(components, split, start)
         value = evaluate(components.score_fn(weights), split, "validation")[OBJECTIVE]
         if best is None or value > best[0]:
             best = (value, with_weights(ranking, weights), components)
@@ -189,19 +205,30 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
 
     timed("popularity", lambda: baseline("popularity", popularity))
     timed("item_knn", lambda: baseline("item_knn", item_knn))
+    if options.sasrec:
+        from driftwise.evaluation.sasrec import sasrec
+
+        config = sequence_config(options)
+        timed("sasrec", lambda: baseline("sasrec", lambda data, phase: sasrec(data, phase, config)))
 
     topics = cluster_topics(vectors, ordered, options.seed)
+    queries: dict[Phase, SequenceQueries] = {}
+    if options.sequence_model:
+        timed(
+            "sequence_model",
+            lambda: queries.update(sequence_queries(split, vectors, sequence_config(options))),
+        )
 
     tuned: list[RankingConfig] = []  # filled by driftwise(), used by cold()
 
     def driftwise() -> None:
-        ranking, validation = tune_driftwise(split, vectors, topics, options)
+        ranking, validation = tune_driftwise(split, vectors, topics, options, queries.get("validation"))
         tuned.append(ranking)
         weights = component_weights(ranking)
         result.tuned_weights = {**weights, "negatives_push": float(ranking.collaborative_negatives_push)}
         result.validation["driftwise"] = evaluate(validation.score_fn(weights), split, "validation", vectors)
         model = DriftwiseUnderTest(split, vectors, topics, options.interest, ranking)
-        test = model.components("test")
+        test = model.components("test", queries.get("test"))
         result.test["driftwise"] = evaluate(test.score_fn(weights), split, "test", vectors)
         if not options.ablations:
             return
@@ -211,7 +238,8 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
                 result.test[f"driftwise without {name}"] = evaluate(
                     test.score_fn(off), split, "test", vectors
                 )
-        plain = model.components("test", ranking=ranking.model_copy(update={"transition_mix": 0.0}))
+        no_transitions = ranking.model_copy(update={"transition_mix": 0.0})
+        plain = model.components("test", queries.get("test"), ranking=no_transitions)
         result.test["driftwise without transitions"] = evaluate(
             plain.score_fn(weights), split, "test", vectors
         )
@@ -222,6 +250,7 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
         cold_data, cold_items = cold_split(split, options.cold_fraction, options.seed)
         result.cold["popularity"] = cold_hit_rate(popularity(cold_data, "test"), cold_data, cold_items)
         result.cold["item_knn"] = cold_hit_rate(item_knn(cold_data, "test"), cold_data, cold_items)
+        # without the sequence model: it was trained with the cold items, which would leak them
         cold_model = DriftwiseUnderTest(cold_data, vectors, topics, options.interest, tuned[0])
         components = cold_model.components("test")
         result.cold["driftwise"] = cold_hit_rate(
@@ -232,3 +261,27 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
     timed("cold_items", cold)
     result.seconds["total"] = time.perf_counter() - started
     return result
+
+
+def sequence_config(options: EvalOptions) -> SequenceModelConfig:
+    from driftwise.sequence.transformer import SequenceModelConfig
+
+    if options.sequence_epochs is None:
+        return SequenceModelConfig()
+    return SequenceModelConfig(max_epochs=options.sequence_epochs)
+
+
+def sequence_queries(
+    split: Split, vectors: npt.NDArray[np.float64], config: SequenceModelConfig
+) -> dict[Phase, SequenceQueries]:
+    """Train the content sequence model on ``split`` (validation protocol) and give every evaluated
+    user's next-item query vector for both phases."""
+    from driftwise.evaluation.sasrec import content_sequence_model, phase_histories
+
+    model = content_sequence_model(split, vectors, config)
+    out: dict[Phase, SequenceQueries] = {}
+    for phase in ("validation", "test"):
+        users, histories, _ = phase_histories(split, phase)
+        q = model.query_vectors([vectors[h] for h in histories])
+        out[phase] = {u: q[row] for row, u in enumerate(users)}
+    return out
