@@ -46,6 +46,10 @@ async def run_demo(
         print(f"ready in {time.perf_counter() - started:.0f} s; serving on {app.target}", flush=True)
         async with grpc.aio.insecure_channel(app.target) as channel:
             await _load(channel, dataset)
+            # what the periodic refit (ranking.refit_seconds) would do: learn from the loaded log
+            t = time.perf_counter()
+            await app.engine.refit_learned_models()
+            print(f"co-occurrence and transitions fitted in {time.perf_counter() - t:.1f} s", flush=True)
             for user in users:
                 await _show_user(channel, user)
     print(f"demo finished in {time.perf_counter() - started:.0f} s")

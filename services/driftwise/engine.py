@@ -10,6 +10,7 @@ one place and never race (DESIGN §5; on a cluster, one profile shard owns each 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import time
@@ -23,11 +24,13 @@ import numpy.typing as npt
 
 from driftwise.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
 from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder, TextRole
+from driftwise.model.collaborative import SequentialCoOccurrence
 from driftwise.model.events import Event
 from driftwise.model.layers import Vector
 from driftwise.model.profile import UserProfile
-from driftwise.model.ranking import Candidate, Ranked, rank_cold_start, rank_for_profile
+from driftwise.model.ranking import Candidate, Ranked, Signals, rank_cold_start, rank_for_profile
 from driftwise.model.topics import TopicModel, normalize_rows
+from driftwise.model.transitions import TopicTransitions
 from driftwise.settings import Settings
 from driftwise.storage.event_log import EventLog, LoggedEvent
 from driftwise.storage.serial import SerialWorker
@@ -103,6 +106,11 @@ class Engine:
         # LRU cache of the log's profile snapshots; entries are replaced, never mutated in place
         self._profiles: OrderedDict[str, UserProfile] = OrderedDict()
         self._cache_size = 10_000
+        # learned from the whole event log, refitted in the background (refit_learned_models)
+        self.cooccurrence: SequentialCoOccurrence | None = None
+        self.transitions: TopicTransitions | None = None
+        self._fitted_events = 0
+        self._refit_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings, encoder: TextEncoder) -> Engine:
@@ -116,11 +124,18 @@ class Engine:
             index_type=settings.milvus.index_type,
         )
         await store.open()
-        return cls(
+        engine = cls(
             settings, encoder, store, TopicModel(labels, centroids, settings.interest.assignment_temperature)
         )
+        await engine.refit_learned_models()
+        engine._refit_task = asyncio.create_task(engine._refit_periodically())
+        return engine
 
     async def close(self) -> None:
+        if self._refit_task is not None:
+            self._refit_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refit_task
         await self.store.close()
         await self._log_thread.run(self.log.close)
         self._log_thread.shutdown()
@@ -289,6 +304,65 @@ class Engine:
             self._profiles.pop(user_id, None)
         return deleted, existed
 
+    # -- models learned from the event log -------------------------------------------------------
+
+    async def refit_learned_models(self) -> bool:
+        """Fit item co-occurrence and topic transitions on the whole event log, if it grew.
+
+        Derived state like the profiles: rebuilt from the log, swapped in whole (readers never see
+        a half-fitted model). Returns whether anything was refitted.
+        """
+        count = await self._log_thread.run(self.log.event_count)
+        if count == self._fitted_events:
+            return False
+        sequences = await self._log_thread.run(self.log.item_sequences)
+        items = sorted({i for seq in sequences.values() for i in seq})
+        stored = await self.store.get_items(items)
+        config = self.settings.ranking
+        cooccurrence = await asyncio.to_thread(
+            SequentialCoOccurrence.fit,
+            sequences.values(),
+            items,
+            window=config.cooccurrence_window,
+            backward=config.cooccurrence_backward,
+            popularity_exponent=config.cooccurrence_popularity_exponent,
+            neighbours=config.cooccurrence_neighbours,
+        )
+        known = list(stored)
+        topic_of: dict[str, Vector] = {}
+        if known:
+            probs = self.topic_model.assign(np.stack([stored[i].vector for i in known]))
+            topic_of = dict(zip(known, probs, strict=True))
+        topic_sequences = [[topic_of[i] for i in seq if i in topic_of] for seq in sequences.values()]
+        transitions = await asyncio.to_thread(TopicTransitions.fit, topic_sequences, self.topic_model.size)
+        self.cooccurrence, self.transitions, self._fitted_events = cooccurrence, transitions, count
+        log.info("refitted co-occurrence and transitions on %d events, %d items", count, len(items))
+        return True
+
+    async def _refit_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.ranking.refit_seconds)
+            try:
+                await self.refit_learned_models()
+            except Exception:  # a failed refit keeps the previous models; the next one retries
+                log.exception("refitting the learned models failed")
+
+    def _signals(self, profile: UserProfile) -> tuple[Signals, dict[str, float]]:
+        """The learned signals for a profile, and the co-occurrence score of every item it reaches."""
+        config = self.settings.ranking
+        recent = profile.recent
+        collaborative: dict[str, float] = {}
+        if self.cooccurrence is not None:
+            pairs = [(r.item_id, r.weight if config.collaborative_negatives_push else 1.0) for r in recent]
+            scores = self.cooccurrence.scores(pairs, config.collaborative_half_life_events)
+            best = np.argsort(-scores, kind="stable")[: config.collaborative_candidates]
+            collaborative = {self.cooccurrence.items[i]: float(scores[i]) for i in best if scores[i] > 0}
+        next_topics = None
+        if self.transitions is not None and recent:
+            probs = self.topic_model.assign(np.stack([r.vector for r in recent]))
+            next_topics = self.transitions.predict(list(probs), config.transition_user_prior)
+        return Signals(next_topics=next_topics), collaborative
+
     # -- ranking ---------------------------------------------------------------------------------
 
     async def recommend(self, query: RecommendQuery) -> Recommendations:
@@ -313,6 +387,12 @@ class Engine:
                 np.stack(directions), self.settings.ranking.candidates_per_layer, expr
             )
             items = {item.item_id: item for layer_hits in hits for item, _ in layer_hits}
+            signals, collaborative = self._signals(profile)
+            missing = [i for i in collaborative if i not in items]
+            if missing:  # what usually follows the recent events, within the same filter
+                ids = item_filter(include_ids=missing)
+                followers = await self.store.query_items(" and ".join(c for c in (expr, ids) if c))
+                items.update({item.item_id: item for item in followers})
             candidates = await self._candidates(items)
             ranked = rank_for_profile(
                 profile,
@@ -323,6 +403,10 @@ class Engine:
                 diversity=query.diversity,
                 config=self.settings.ranking,
                 topic_temperature=self.settings.interest.topic_temperature,
+                signals=Signals(
+                    collaborative=np.array([collaborative.get(c.item_id, 0.0) for c in candidates]),
+                    next_topics=signals.next_topics,
+                ),
             )
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
         items = await self._cold_start_pool(expr, query.count)

@@ -324,6 +324,8 @@ async def test_restart_on_the_same_data_keeps_items_and_profiles(
             )
         )
         profile = await get_profile(client, user, at=NOW)
+        # a restarted engine fits co-occurrence and transitions on the log at once: do it here too
+        await app.engine.refit_learned_models()
         request = ranking_service_pb2.RecommendRequest(user_id=user, count=5, as_of_time=timestamp(NOW))
         recs = await client.ranking.Recommend(request)
         count = await app.engine.store.count_items()
@@ -339,3 +341,55 @@ async def test_restart_on_the_same_data_keeps_items_and_profiles(
             )
         ).acks[0]
         assert ack.profile_version == 9
+
+
+async def test_what_usually_comes_next_is_recommended_after_a_refit(
+    loaded: tuple[App, Client], movies: list[Movie]
+) -> None:
+    app, client = loaded
+    # many users watch a western and then, right after, a particular documentary
+    western = next(m for m in movies if "Western" in m.tags)
+    documentary = next(m for m in movies if "Documentary" in m.tags)
+    crowd = [new_user() for _ in range(5)]
+    events = [
+        event(u, m.item_id, at=NOW - 900 + 10 * k, type_=common_pb2.EVENT_TYPE_VIEW)
+        for u in crowd
+        for k, m in enumerate((western, documentary))
+    ]
+    await client.ingest.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=events))
+    assert await app.engine.refit_learned_models()
+    assert not await app.engine.refit_learned_models()  # nothing new since: nothing to do
+
+    user = new_user()
+    await client.ingest.IngestEvents(
+        ingest_service_pb2.IngestEventsRequest(events=[event(user, western.item_id)])
+    )
+    recs = await client.ranking.Recommend(ranking_service_pb2.RecommendRequest(user_id=user, count=10))
+    assert documentary.item_id in [i.item_id for i in recs.items]
+
+
+async def test_a_stated_interest_alone_personalises_a_new_user(
+    loaded: tuple[App, Client], movies: list[Movie]
+) -> None:
+    _, client = loaded
+    user = new_user()
+    stated = event(user, text="animated films for children", type_=common_pb2.EVENT_TYPE_STATED_INTEREST)
+    await client.ingest.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=[stated]))
+    profile = await get_profile(client, user)
+    masses = {layer.layer: layer.mass for layer in profile.layers}
+    assert masses[common_pb2.INTEREST_LAYER_DEEP] > 0
+    assert masses[common_pb2.INTEREST_LAYER_SURFACE] == 0 and masses[common_pb2.INTEREST_LAYER_MIDDLE] == 0
+    recs = await client.ranking.Recommend(ranking_service_pb2.RecommendRequest(user_id=user, count=10))
+    assert recs.source == ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED
+    catalogue = {m.item_id: m for m in movies}
+    kids = [{"Animation", "Children"} & set(catalogue[i.item_id].tags) for i in recs.items]
+    assert sum(map(bool, kids)) >= 5, [catalogue[i.item_id].title for i in recs.items]
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:  # a stated interest without words
+        await client.ingest.IngestEvents(
+            ingest_service_pb2.IngestEventsRequest(
+                events=[event(new_user(), text=" ", type_=common_pb2.EVENT_TYPE_STATED_INTEREST)]
+            )
+        )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(info.value) == ["events[0].text"]

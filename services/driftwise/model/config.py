@@ -132,6 +132,7 @@ class RankingConfig(BaseModel):
         description="Layer mass at which a layer gets 63% of its prior weight "
         "(weight = prior * (1 - exp(-mass / evidence_scale))).",
     )
+    # Defaults of the score weights: tuned on ml-latest-small validation (docs/evaluation.md).
     layer_boost: float = Field(
         1.0, ge=0, description="Weight of the evidence-weighted similarity to the layers' queries."
     )
@@ -139,7 +140,7 @@ class RankingConfig(BaseModel):
         0.2, ge=0, description="Weight of the user's dynamic weight for the item's topic in the score."
     )
     collaborative_boost: float = Field(
-        0.0,
+        1.0,
         ge=0,
         description="Weight of co-occurrence with the user's recent events "
         "(driftwise.model.collaborative.SequentialCoOccurrence, fitted on the event log).",
@@ -162,6 +163,19 @@ class RankingConfig(BaseModel):
         0.2, ge=0, le=1, description="Co-occurrence is divided by (n_i * n_j) ** this (0.5 = cosine)."
     )
     cooccurrence_neighbours: int = Field(200, ge=1, le=5000, description="Followers kept per item.")
+    collaborative_candidates: int = Field(
+        200,
+        ge=0,
+        le=5000,
+        description="Items retrieved by co-occurrence with recent events, beside "
+        "the layers' vector searches.",
+    )
+    refit_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="How often the co-occurrence and transition models are refitted on "
+        "the event log when new events arrived.",
+    )
     sequence_boost: float = Field(
         0.0,
         ge=0,
@@ -191,7 +205,7 @@ class RankingConfig(BaseModel):
         description="Strength of the global transition matrix as a prior on a user's own transitions.",
     )
     popularity_boost: float = Field(
-        0.05, ge=0, description="Weight of the item's popularity (0..1, log-scaled) in the score."
+        0.03, ge=0, description="Weight of the item's popularity (0..1, log-scaled) in the score."
     )
     freshness_half_life_seconds: float = Field(
         365 * DAY, gt=0, description="Half-life of the freshness prior used for cold start."

@@ -133,6 +133,19 @@ class EventLog:
             for r in rows
         ]
 
+    def item_sequences(self) -> dict[str, list[str]]:
+        """Every user's item ids in time order (ties in arrival order): what co-occurrence learns from."""
+        sequences: dict[str, list[str]] = {}
+        rows = self._db.execute(
+            "SELECT user_id, item_id FROM events WHERE item_id != '' ORDER BY user_id, time, seq"
+        )
+        for user_id, item_id in rows:
+            sequences.setdefault(user_id, []).append(item_id)
+        return sequences
+
+    def event_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
     def seen_item_ids(self, user_id: str) -> list[str]:
         rows = self._db.execute(
             "SELECT DISTINCT item_id FROM events WHERE user_id = ? AND item_id != ''", (user_id,)
