@@ -52,7 +52,7 @@ class ItemKNN:
         self.neighbour_sim = self.model.neighbour_sim
 
     def scores(self, history: Sequence[str]) -> npt.NDArray[np.float64]:
-        return self.model.scores_for(self.model.history_weights(dict.fromkeys(history, 1.0)))
+        return self.model.scores(history)
 
 
 def item_knn(split: Split, phase: Phase, neighbours: int = NEIGHBOURS) -> ScoreFn:

@@ -1,29 +1,14 @@
-"""Collaborative signal: item-to-item co-occurrence, weighted by how recent each event is (DESIGN §6).
+"""Collaborative signals: what other people's histories say about an item (DESIGN §6).
 
-Neighbours (``CoOccurrence.fit``)
-    X is the binary user x item matrix of the interactions it is fitted on (1 if the user
-    interacted with the item at least once, whatever the event type). The similarity of items i
-    and j is the cosine between their columns, |U_i & U_j| / sqrt(|U_i| |U_j|), with the item
-    itself excluded; each item keeps its ``neighbours`` most similar items (ties: lower index).
-    Computed in blocks with numpy so the dense item x item matrix is never held whole.
-    Items nobody has interacted with yet (new items) borrow neighbours by text instead: given
-    ``vectors``, such an item's neighbours are the interacted items most similar to it by cosine,
-    with similarity ``content_discount * max(cos, 0) ** content_power`` (DESIGN §4.4: a new item
-    is recommendable at once; here it also reaches the collaborative signal).
-
-Score (``CoOccurrence.scores``)
-    A user's recent events, newest first, get a weight 0.5 ** (position / half_life_events)
-    (the sign of the event's weight is kept, so a rejected item pulls its neighbours down). The
-    score of item i is sum_j weight_j * sim(i, j) over the recent items j that are among i's
-    neighbours, divided by the sum of |weight_j| over the recent items it knows. Recency by
-    position rather than by clock time, because people rate and watch in bursts: the last few
-    items say most about the next one (half-life 3 events measured best on ml-latest-small
-    validation; docs/evaluation.md).
+``CoOccurrence`` is plain item-to-item similarity over users (the ItemKNN baseline of the
+evaluation). ``SequentialCoOccurrence`` is Driftwise's signal: which items FOLLOW which within
+users' sequences, read from the user's last few events (DESIGN §4.3, temporal dependency). On
+ml-latest-small it carries most of the ranking quality (docs/evaluation.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +32,14 @@ def top_k_columns(values: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.int
 
 
 class CoOccurrence:
-    """Item neighbourhoods by co-occurrence (cosine over users), and recency-weighted scores."""
+    """Item neighbourhoods by co-occurrence: cosine over users.
+
+    X is the binary user x item matrix of the interactions it is fitted on (1 if the user
+    interacted with the item at least once, whatever the event type). The similarity of items i
+    and j is the cosine between their columns, |U_i & U_j| / sqrt(|U_i| |U_j|), with the item
+    itself excluded; each item keeps its ``neighbours`` most similar items (ties: lower index).
+    Computed in blocks with numpy so the dense item x item matrix is never held whole.
+    """
 
     def __init__(
         self, items: Sequence[str], neighbour_index: npt.NDArray[np.intp], neighbour_sim: FloatArray
@@ -59,19 +51,9 @@ class CoOccurrence:
 
     @classmethod
     def fit(
-        cls,
-        interactions: Iterable[tuple[str, str]],
-        items: Sequence[str],
-        neighbours: int = 100,
-        *,
-        vectors: npt.ArrayLike | None = None,
-        content_discount: float = 0.5,
-        content_power: float = 3.0,
+        cls, interactions: Iterable[tuple[str, str]], items: Sequence[str], neighbours: int = 100
     ) -> CoOccurrence:
-        """Fit on (user_id, item_id) pairs; ``items`` is the catalogue (unknown items are an error).
-
-        ``vectors`` (unit rows aligned with ``items``) gives items without interactions text neighbours.
-        """
+        """Fit on (user_id, item_id) pairs; ``items`` is the catalogue (unknown items are an error)."""
         item_index = {item: i for i, item in enumerate(items)}
         users: dict[str, int] = {}
         rows: list[int] = []
@@ -96,45 +78,14 @@ class CoOccurrence:
             values = np.take_along_axis(sim, best, axis=1)
             neighbour_index[start:stop] = best
             neighbour_sim[start:stop] = np.where(values > 0, values, 0.0)
-        if vectors is not None and k:
-            unit = np.asarray(vectors, dtype=np.float32)
-            new = np.flatnonzero(norms == 0)
-            warm = np.flatnonzero(norms > 0)
-            if len(new) and len(warm) >= k:
-                for start in range(0, len(new), _BLOCK):
-                    block_rows = new[start : start + _BLOCK]
-                    sim = unit[block_rows] @ unit[warm].T
-                    best = top_k_columns(sim, k)
-                    values = np.take_along_axis(sim, best, axis=1)
-                    neighbour_index[block_rows] = warm[best]
-                    neighbour_sim[block_rows] = content_discount * np.maximum(values, 0.0) ** content_power
         return cls(items, neighbour_index, neighbour_sim)
 
-    def history_weights(self, item_weights: Mapping[str, float]) -> FloatArray:
-        """A dense (n_items,) vector from item id -> weight; items it does not know are ignored."""
-        w = np.zeros(len(self.items))
-        for item, weight in item_weights.items():
-            index = self.item_index.get(item)
-            if index is not None:
-                w[index] += weight
-        return w
-
-    def scores_for(self, weights: FloatArray) -> FloatArray:
-        """sum_j weights[j] * sim(i, j) over i's neighbours j, for every item i."""
-        scores: FloatArray = (self.neighbour_sim * weights[self.neighbour_index]).sum(axis=1)
+    def scores(self, history: Iterable[str]) -> FloatArray:
+        """Score of item i: the sum of its similarities to those of its neighbours in ``history``."""
+        in_history = np.zeros(len(self.items), dtype=bool)
+        in_history[[self.item_index[i] for i in history if i in self.item_index]] = True
+        scores: FloatArray = np.where(in_history[self.neighbour_index], self.neighbour_sim, 0.0).sum(axis=1)
         return scores
-
-    def scores(self, recent: Sequence[tuple[str, float]], half_life_events: float) -> FloatArray:
-        """Scores for every item from recent (item_id, signed event weight) pairs, newest first."""
-        weights: dict[str, float] = {}
-        for position, (item, event_weight) in enumerate(recent):
-            if item in self.item_index:  # text-only events and unknown items have no neighbours
-                decayed = 0.5 ** (position / half_life_events) * float(np.sign(event_weight))
-                weights[item] = weights.get(item, 0.0) + decayed
-        total = sum(abs(w) for w in weights.values())
-        if total == 0:
-            return np.zeros(len(self.items))
-        return self.scores_for(self.history_weights(weights)) / total
 
 
 class SequentialCoOccurrence:
