@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import logging
 import time
 import uuid
@@ -27,7 +28,7 @@ from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder, Te
 from driftwise.model.collaborative import SequentialCoOccurrence
 from driftwise.model.events import Event
 from driftwise.model.layers import Vector
-from driftwise.model.profile import UserProfile
+from driftwise.model.profile import RecentEvent, UserProfile
 from driftwise.model.ranking import Candidate, Ranked, Signals, rank_cold_start, rank_for_profile
 from driftwise.model.topics import TopicModel, normalize_rows
 from driftwise.model.transitions import TopicTransitions
@@ -361,7 +362,24 @@ class Engine:
         if self.transitions is not None and recent:
             probs = self.topic_model.assign(np.stack([r.vector for r in recent]))
             next_topics = self.transitions.predict(list(probs), config.transition_user_prior)
-        return Signals(next_topics=next_topics), collaborative
+        cooccurrence = self.cooccurrence
+
+        def followed(item_id: str) -> list[tuple[RecentEvent, float]]:
+            """The recent events ``item_id`` often follows, by their share of its score."""
+            if cooccurrence is None:
+                return []
+            shares = [
+                (
+                    r,
+                    0.5 ** (position / config.collaborative_half_life_events)
+                    * cooccurrence.edge(r.item_id, item_id),
+                )
+                for position, r in enumerate(recent)
+            ]
+            total = sum(share for _, share in shares)
+            return sorted(((r, share / total) for r, share in shares if share > 0), key=lambda p: -p[1])
+
+        return Signals(next_topics=next_topics, followed=followed), collaborative
 
     # -- ranking ---------------------------------------------------------------------------------
 
@@ -403,9 +421,8 @@ class Engine:
                 diversity=query.diversity,
                 config=self.settings.ranking,
                 topic_temperature=self.settings.interest.topic_temperature,
-                signals=Signals(
-                    collaborative=np.array([collaborative.get(c.item_id, 0.0) for c in candidates]),
-                    next_topics=signals.next_topics,
+                signals=dataclasses.replace(
+                    signals, collaborative=np.array([collaborative.get(c.item_id, 0.0) for c in candidates])
                 ),
             )
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)

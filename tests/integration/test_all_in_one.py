@@ -365,7 +365,10 @@ async def test_what_usually_comes_next_is_recommended_after_a_refit(
         ingest_service_pb2.IngestEventsRequest(events=[event(user, western.item_id)])
     )
     recs = await client.ranking.Recommend(ranking_service_pb2.RecommendRequest(user_id=user, count=10))
-    assert documentary.item_id in [i.item_id for i in recs.items]
+    (next_one,) = [i for i in recs.items if i.item_id == documentary.item_id]
+    assert next_one.explanation.reason == ranking_service_pb2.EXPLANATION_REASON_SEQUENCE
+    assert [e.item_id for e in next_one.explanation.evidence] == [western.item_id]
+    assert next_one.explanation.summary == f"often chosen right after \u201c{western.title}\u201d"
 
 
 async def test_a_stated_interest_alone_personalises_a_new_user(

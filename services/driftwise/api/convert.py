@@ -281,5 +281,6 @@ def _scored_item(r: Ranked, item: StoredItem, topics: TopicModel) -> ranking_ser
                 for ev, sim in r.evidence
             ],
             summary=explain(r, topics),
+            reason=ranking_service_pb2.ExplanationReason.ValueType(r.reason),
         ),
     )

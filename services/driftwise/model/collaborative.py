@@ -166,6 +166,15 @@ class SequentialCoOccurrence:
             )  # fmt: skip
         return cls(items, *_top_per_row(src, dst, total, n, neighbours))
 
+    def edge(self, source: str, target: str) -> float:
+        """T[source -> target]: 0 where ``target`` is not among ``source``'s kept followers."""
+        j, i = self.item_index.get(source), self.item_index.get(target)
+        if j is None or i is None:
+            return 0.0
+        start, stop = self.indptr[j], self.indptr[j + 1]
+        hits = self.weights[start:stop][self.targets[start:stop] == i]
+        return float(hits[0]) if len(hits) else 0.0
+
     def scores(self, recent: Sequence[tuple[str, float]], half_life_events: float) -> FloatArray:
         """Scores for every item from recent (item_id, signed event weight) pairs, newest first."""
         scores = np.zeros(len(self.items))

@@ -6,7 +6,9 @@ and turns them into an ordered, explained list.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +31,15 @@ class Candidate:
     created_at: float | None = None
 
 
+class Reason(enum.IntEnum):
+    """What contributed most to an item's score. Numbers match driftwise.v1.ExplanationReason."""
+
+    INTEREST = 1  # close to an interest layer
+    SEQUENCE = 2  # often comes right after the user's recent events
+    NEW_ITEM = 3  # lifted into a place kept for new items
+    POPULAR = 4  # cold start: popular or fresh
+
+
 @dataclass(frozen=True, slots=True)
 class Ranked:
     """A scored item and why it scored: the layer and topic that drove it, and past events."""
@@ -40,6 +51,7 @@ class Ranked:
     topic_weight: float
     similarity: float
     evidence: tuple[tuple[RecentEvent, float], ...] = field(default=())
+    reason: Reason = Reason.INTEREST
 
 
 def layer_weights(profile: UserProfile, at: float, config: RankingConfig) -> dict[Layer, float]:
@@ -104,7 +116,9 @@ class Signals:
     """
 
     popularity: Vector | None = None  # (n,) in [0, 1]
-    collaborative: Vector | None = None  # (n,) CoOccurrence.scores for these items
+    collaborative: Vector | None = None  # (n,) SequentialCoOccurrence.scores for these items
+    # item_id -> the recent events it follows, with each one's share of its co-occurrence score
+    followed: Callable[[str], list[tuple[RecentEvent, float]]] | None = None
     sequence_query: Vector | None = None  # (d,) the sequence model's next-item query vector
     next_topics: Vector | None = None  # (K,) TopicTransitions.predict for this user
 
@@ -244,7 +258,7 @@ def rank_for_profile(
         at=at,
         config=config,
         topic_temperature=topic_temperature,
-        signals=Signals(popularity, signals.collaborative, signals.sequence_query, signals.next_topics),
+        signals=dataclasses.replace(signals, popularity=popularity),
     )
     if scored is None:
         return []
@@ -252,19 +266,30 @@ def rank_for_profile(
     total = promote_new_items(
         scored.total, popularity <= 0, everything, config.new_item_slots, config.new_item_position
     )
+    by_sequence = config.collaborative_boost * scored.components["collaborative"] > (
+        config.layer_boost * scored.components["layers"]
+    )
     ranked = []
     for i in mmr_order(total, vectors, diversity, count):
+        item_id = candidates[i].item_id
         best_layer = int(np.argmax(scored.layer_sims[i] * scored.layer_weights))
         topic = int(np.argmax(scored.item_topics[i]))
+        evidence = _evidence(vectors[i], profile.recent, config.evidence_per_item)
+        reason = Reason.NEW_ITEM if total[i] != scored.total[i] else Reason.INTEREST
+        if reason is Reason.INTEREST and by_sequence[i] and signals.followed is not None:
+            followed = signals.followed(item_id)[: config.evidence_per_item]
+            if followed:
+                reason, evidence = Reason.SEQUENCE, tuple(followed)
         ranked.append(
             Ranked(
-                item_id=candidates[i].item_id,
+                item_id=item_id,
                 score=float(total[i]),
                 layer=scored.layers[best_layer],
                 topic=topic,
                 topic_weight=float(scored.topic_weights[best_layer, topic]),
                 similarity=float(scored.layer_sims[i, best_layer]),
-                evidence=_evidence(vectors[i], profile.recent, config.evidence_per_item),
+                evidence=evidence,
+                reason=reason,
             )
         )
     return ranked
@@ -288,7 +313,15 @@ def rank_cold_start(
     scores = np.array([c.popularity for c in candidates]) + 0.5 * freshness
     item_topics = topics.assign(vectors)
     return [
-        Ranked(candidates[i].item_id, float(scores[i]), None, int(np.argmax(item_topics[i])), 0.0, 0.0)
+        Ranked(
+            candidates[i].item_id,
+            float(scores[i]),
+            None,
+            int(np.argmax(item_topics[i])),
+            0.0,
+            0.0,
+            reason=Reason.POPULAR,
+        )
         for i in mmr_order(scores, vectors, config.cold_start_diversity, count)
     ]
 
@@ -298,6 +331,12 @@ def explain(ranked: Ranked, topics: TopicModel) -> str:
     topic = topics.labels[ranked.topic]
     if ranked.layer is None:
         return f"popular or new in {topic}"
+    if ranked.reason is Reason.SEQUENCE and ranked.evidence:
+        return f"often chosen right after \u201c{ranked.evidence[0][0].text}\u201d"
+    if ranked.reason is Reason.NEW_ITEM:
+        return f"new in {topic}" + (
+            f"; like \u201c{ranked.evidence[0][0].text}\u201d" if ranked.evidence else ""
+        )
     text = f"{ranked.layer.name.lower()} interest in {topic} ({ranked.topic_weight:.0%})"
     if ranked.evidence:
         text += f"; like \u201c{ranked.evidence[0][0].text}\u201d"

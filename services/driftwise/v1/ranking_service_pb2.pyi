@@ -45,6 +45,38 @@ RECOMMENDATION_SOURCE_COLD_START: RecommendationSource.ValueType  # 2
 """The user has no usable profile: popular and fresh items, diversified."""
 Global___RecommendationSource: _TypeAlias = RecommendationSource  # noqa: Y015
 
+class _ExplanationReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExplanationReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExplanationReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPLANATION_REASON_UNSPECIFIED: _ExplanationReason.ValueType  # 0
+    """Not set (older servers)."""
+    EXPLANATION_REASON_INTEREST: _ExplanationReason.ValueType  # 1
+    """Close to one of the user's interest layers."""
+    EXPLANATION_REASON_SEQUENCE: _ExplanationReason.ValueType  # 2
+    """People often choose it right after what the user just did (co-occurrence in sequences)."""
+    EXPLANATION_REASON_NEW_ITEM: _ExplanationReason.ValueType  # 3
+    """Nobody has interacted with it yet; it got one of the places kept for new items."""
+    EXPLANATION_REASON_POPULAR: _ExplanationReason.ValueType  # 4
+    """Popular or fresh, for a user without a profile."""
+
+class ExplanationReason(_ExplanationReason, metaclass=_ExplanationReasonEnumTypeWrapper):
+    """ExplanationReason is the main reason an item was recommended."""
+
+EXPLANATION_REASON_UNSPECIFIED: ExplanationReason.ValueType  # 0
+"""Not set (older servers)."""
+EXPLANATION_REASON_INTEREST: ExplanationReason.ValueType  # 1
+"""Close to one of the user's interest layers."""
+EXPLANATION_REASON_SEQUENCE: ExplanationReason.ValueType  # 2
+"""People often choose it right after what the user just did (co-occurrence in sequences)."""
+EXPLANATION_REASON_NEW_ITEM: ExplanationReason.ValueType  # 3
+"""Nobody has interacted with it yet; it got one of the places kept for new items."""
+EXPLANATION_REASON_POPULAR: ExplanationReason.ValueType  # 4
+"""Popular or fresh, for a user without a profile."""
+Global___ExplanationReason: _TypeAlias = ExplanationReason  # noqa: Y015
+
 @_typing.final
 class RecommendFilter(_message.Message):
     """RecommendFilter restricts which items may be recommended."""
@@ -255,6 +287,7 @@ class Explanation(_message.Message):
     SIMILARITY_FIELD_NUMBER: _builtins.int
     EVIDENCE_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     layer: _common_pb2.InterestLayer.ValueType
     """The layer that contributed most to the score."""
     topic: _builtins.str
@@ -265,9 +298,13 @@ class Explanation(_message.Message):
     """Cosine similarity of the item to that layer's interest direction."""
     summary: _builtins.str
     """One sentence for people, for example "deep interest in science fiction (42%); like Alien"."""
+    reason: Global___ExplanationReason.ValueType
+    """What contributed most to the score."""
     @_builtins.property
     def evidence(self) -> _containers.RepeatedCompositeFieldContainer[Global___Evidence]:
-        """The user's past events most similar to the item, most similar first."""
+        """The past events that made the item rank, strongest first: the most similar ones (reason
+        INTEREST), or the ones the item often comes right after (reason SEQUENCE).
+        """
 
     def __init__(
         self,
@@ -278,10 +315,11 @@ class Explanation(_message.Message):
         similarity: _builtins.float = ...,
         evidence: _abc.Iterable[Global___Evidence] | None = ...,
         summary: _builtins.str = ...,
+        reason: Global___ExplanationReason.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["evidence", b"evidence", "layer", b"layer", "similarity", b"similarity", "summary", b"summary", "topic", b"topic", "topic_weight", b"topic_weight"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evidence", b"evidence", "layer", b"layer", "reason", b"reason", "similarity", b"similarity", "summary", b"summary", "topic", b"topic", "topic_weight", b"topic_weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -304,7 +342,9 @@ class Evidence(_message.Message):
     text: _builtins.str
     """Text of the event."""
     similarity: _builtins.float
-    """Cosine similarity of the event's vector to the recommended item."""
+    """Reason INTEREST: cosine similarity of the event's vector to the recommended item.
+    Reason SEQUENCE: the event's share of the item's co-occurrence score, in (0, 1].
+    """
     def __init__(
         self,
         *,

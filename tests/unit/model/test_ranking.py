@@ -145,3 +145,36 @@ def test_the_best_new_item_is_lifted_to_its_position_and_nothing_else_moves() ->
     high[4] = 8.5
     assert np.array_equal(promote_new_items(high, is_new, everyone, 1, 3), high)
     assert np.array_equal(promote_new_items(scores, is_new, everyone, 0, 3), scores)
+
+
+def test_each_item_says_whether_interest_sequence_or_newness_ranked_it() -> None:
+    from driftwise.model.ranking import Reason, Signals
+
+    p = profile_liking([unit([1, 0.1, 0, 0])], [0.0])
+    cands = [
+        Candidate("space", unit([1, 0, 0, 0.05]), popularity=0.5),
+        Candidate("follows", unit([0, 1, 0, 0]), popularity=0.5),  # far by content, often comes next
+        Candidate("sport", unit([0, 0, 0, 1]), popularity=0.5),
+        Candidate("brand-new", unit([0, 0, 1, 0]), popularity=0.0),
+    ]
+    seen = p.recent[0]
+    signals = Signals(
+        collaborative=np.array([0.0, 2.0, 0.0, 0.0]),
+        followed=lambda item: [(seen, 1.0)] if item == "follows" else [],
+    )
+    config = RANKING.model_copy(update={"new_item_position": 3})
+    ranked = rank_for_profile(
+        p, cands, TOPICS, at=0.0, count=4, diversity=0.0, config=config,
+        topic_temperature=CONFIG.topic_temperature, signals=signals,
+    )  # fmt: skip
+    reasons = {r.item_id: r.reason for r in ranked}
+    assert reasons == {
+        "space": Reason.INTEREST,
+        "follows": Reason.SEQUENCE,
+        "brand-new": Reason.NEW_ITEM,
+        "sport": Reason.INTEREST,
+    }
+    follows = next(r for r in ranked if r.item_id == "follows")
+    assert follows.evidence == ((seen, 1.0),)
+    assert explain(follows, TOPICS) == "often chosen right after \u201cliked 0\u201d"
+    assert [r.item_id for r in ranked].index("brand-new") == 2  # lifted to position 3
