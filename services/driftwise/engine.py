@@ -248,7 +248,7 @@ class Engine:
             InterestRow(p.user_id, layer, direction.astype(np.float32), state.mass, int(p.updated_at))
             for p in profiles
             for layer, state in p.layers.items()
-            if (direction := state.direction()) is not None
+            if (direction := state.direction(self.settings.ranking.negative_max_push)) is not None
         ]
         try:
             await self.store.upsert_interests(rows)
@@ -398,7 +398,11 @@ class Engine:
         directions = (
             []
             if profile is None
-            else [d for s in profile.layers.values() if (d := s.direction()) is not None]
+            else [
+                d
+                for s in profile.layers.values()
+                if (d := s.direction(self.settings.ranking.negative_max_push)) is not None
+            ]
         )
         if directions and profile is not None:
             hits = await self.store.search_items(

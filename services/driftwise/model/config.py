@@ -182,6 +182,12 @@ class RankingConfig(BaseModel):
         description="Weight of the similarity to the sequence model's next-item query "
         "(needs a trained sequence model).",
     )
+    negative_max_push: float = Field(
+        0.5,
+        ge=0,
+        description="Rejections move a layer's query away from what was rejected by at most this "
+        "times the length of its positive evidence (bounded effect of negatives).",
+    )
     new_item_slots: int = Field(
         1,
         ge=0,

@@ -8,6 +8,10 @@ Each event is applied in O(d + K) with no history scan:
 
 An event older than `t_last` is decayed forward to `t_last` instead, so the final state is
 sum_i w_i * e_i * 0.5 ** ((t_max - t_i) / half_life) whatever the order of arrival.
+
+Negative events are also summed on their own (`rejected`, with |w|), so that their push can be
+bounded: the direction subtracts at most `max_push` times the length of the positive sum, however
+many rejections pile up (a burst of dislikes steers a profile, it does not turn it inside out).
 """
 
 from __future__ import annotations
@@ -41,18 +45,22 @@ class LayerState:
     affinity: Vector  # (K,) decayed sum of w * p_k(e): per-topic affinity
     mass: float = 0.0  # decayed sum of |w|: how much evidence the layer has
     last_time: float | None = None  # time of the newest event applied
+    rejected: Vector | None = None  # (d,) decayed sum of |w| * e over negative events
 
     @classmethod
     def empty(cls, half_life_seconds: float, dimension: int, n_topics: int) -> LayerState:
-        return cls(half_life_seconds, np.zeros(dimension), np.zeros(n_topics))
+        return cls(half_life_seconds, np.zeros(dimension), np.zeros(n_topics), rejected=np.zeros(dimension))
 
     def add(self, vector: Vector, weight: float, topic_probs: Vector, time: float) -> None:
+        if self.rejected is None:
+            self.rejected = np.zeros_like(self.vector)
         if self.last_time is None or time >= self.last_time:
             if self.last_time is not None:
                 decay = decay_factor(time - self.last_time, self.half_life_seconds)
                 self.vector *= decay
                 self.affinity *= decay
                 self.mass *= decay
+                self.rejected *= decay
             self.last_time = time
             scale = weight
         else:  # out of order: decay the late event forward to last_time
@@ -60,6 +68,8 @@ class LayerState:
         self.vector += scale * vector
         self.affinity += scale * topic_probs
         self.mass += abs(scale)
+        if scale < 0:
+            self.rejected += -scale * vector
 
     def mass_at(self, at: float) -> float:
         """Evidence left at time `at` (no decay before last_time)."""
@@ -67,12 +77,22 @@ class LayerState:
             return 0.0
         return self.mass * decay_factor(at - self.last_time, self.half_life_seconds)
 
-    def direction(self) -> Vector | None:
-        """Unit vector of the layer's interest, the retrieval query; None without evidence."""
-        norm = float(np.linalg.norm(self.vector))
+    def direction(self, max_push: float) -> Vector | None:
+        """Unit vector of the layer's interest, the retrieval query; None without evidence.
+
+        The rejected part is subtracted at most up to ``max_push`` times the positive part's length.
+        """
+        v = self.vector
+        if self.rejected is not None and self.rejected.any():
+            positive = self.vector + self.rejected
+            push = float(np.linalg.norm(self.rejected))
+            allowed = max_push * float(np.linalg.norm(positive))
+            if push > allowed:
+                v = positive - self.rejected * (allowed / push)
+        norm = float(np.linalg.norm(v))
         if norm < 1e-9:
             return None
-        return np.asarray(self.vector / norm, dtype=np.float64)
+        return np.asarray(v / norm, dtype=np.float64)
 
     def topic_affinity(self) -> Vector:
         """Affinity per unit of mass, in [-1, 1]; independent of when it is read."""

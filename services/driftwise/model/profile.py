@@ -96,6 +96,8 @@ class UserProfile:
         for layer, s in self.layers.items():
             arrays[f"v{int(layer)}"] = s.vector
             arrays[f"a{int(layer)}"] = s.affinity
+            if s.rejected is not None:
+                arrays[f"r{int(layer)}"] = s.rejected
         if self.recent:
             arrays["recent_vectors"] = np.stack([r.vector for r in self.recent]).astype(np.float32)
         buf = io.BytesIO()
@@ -108,7 +110,13 @@ class UserProfile:
             meta = json.loads(z["meta"].tobytes().decode())
             layers = {
                 Layer(int(k)): LayerState(
-                    v["half_life"], z[f"v{k}"].copy(), z[f"a{k}"].copy(), v["mass"], v["last_time"]
+                    v["half_life"],
+                    z[f"v{k}"].copy(),
+                    z[f"a{k}"].copy(),
+                    v["mass"],
+                    v["last_time"],
+                    # snapshots written before rejections were kept apart have none: zeros
+                    z[f"r{k}"].copy() if f"r{k}" in z.files else np.zeros_like(z[f"v{k}"]),
                 )
                 for k, v in meta["layers"].items()
             }

@@ -56,7 +56,9 @@ class Ranked:
 
 def layer_weights(profile: UserProfile, at: float, config: RankingConfig) -> dict[Layer, float]:
     """Normalised weight per layer with a direction: prior * (1 - exp(-mass / scale))."""
-    usable = {layer: s for layer, s in profile.layers.items() if s.direction() is not None}
+    usable = {
+        layer: s for layer, s in profile.layers.items() if s.direction(config.negative_max_push) is not None
+    }
     raw = {
         layer: config.layer_priors[layer] * (1.0 - np.exp(-s.mass_at(at) / config.evidence_scale))
         for layer, s in usable.items()
@@ -67,8 +69,8 @@ def layer_weights(profile: UserProfile, at: float, config: RankingConfig) -> dic
     return {layer: float(w / total) for layer, w in raw.items()}
 
 
-def _direction(profile: UserProfile, layer: Layer) -> Vector:
-    direction = profile.layers[layer].direction()
+def _direction(profile: UserProfile, layer: Layer, max_push: float) -> Vector:
+    direction = profile.layers[layer].direction(max_push)
     if direction is None:
         raise ValueError(f"layer {layer.name} has no direction")
     return direction
@@ -150,10 +152,15 @@ def component_weights(config: RankingConfig) -> dict[str, float]:
 
 
 def layer_queries(
-    profile: UserProfile, layers: Sequence[Layer], topics: TopicModel, next_topics: Vector | None, mix: float
+    profile: UserProfile,
+    layers: Sequence[Layer],
+    topics: TopicModel,
+    next_topics: Vector | None,
+    config: RankingConfig,
 ) -> Matrix:
     """(L, d) unit query per layer; the surface one leans towards the predicted next topics."""
-    queries = np.stack([_direction(profile, layer) for layer in layers])
+    queries = np.stack([_direction(profile, layer, config.negative_max_push) for layer in layers])
+    mix = config.transition_mix
     if next_topics is not None and mix > 0 and Layer.SURFACE in layers:
         i = list(layers).index(Layer.SURFACE)
         ahead = normalize_rows(next_topics @ topics.centroids)[0]
@@ -185,7 +192,7 @@ def score_items(
         return None
     layers = list(weights)
     pi = np.array([weights[layer] for layer in layers])
-    queries = layer_queries(profile, layers, topics, signals.next_topics, config.transition_mix)
+    queries = layer_queries(profile, layers, topics, signals.next_topics, config)
     topic_w = np.stack([profile.layers[layer].topic_weights(topic_temperature) for layer in layers])
     sims = vectors @ queries.T  # (n, L)
     assigned = topics.assign(vectors) if item_topics is None else item_topics

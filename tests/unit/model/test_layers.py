@@ -59,16 +59,16 @@ def test_negative_event_pushes_direction_away() -> None:
     s = layer()
     liked, disliked = unit(1, 1, 0), unit(0, 1, 0)
     s.add(liked, 1.0, np.array([0.5, 0.5]), 0.0)
-    before = float(s.direction() @ disliked)
+    before = float(s.direction(0.5) @ disliked)
     s.add(disliked, -0.5, np.array([0.0, 1.0]), 1.0)
-    after = float(s.direction() @ disliked)
+    after = float(s.direction(0.5) @ disliked)
     assert after < before
     assert s.mass == pytest.approx(1.0 * decay_factor(1.0, HL) + 0.5)  # |w| counts as evidence
 
 
 def test_empty_layer_has_no_direction_and_zero_mass() -> None:
     s = layer()
-    assert s.direction() is None
+    assert s.direction(0.5) is None
     assert s.mass_at(1e9) == 0.0
     np.testing.assert_allclose(s.topic_weights(0.1), [0.5, 0.5])
 
@@ -86,3 +86,17 @@ def test_topic_weights_are_a_tempered_softmax_of_affinity_per_mass() -> None:
     s2.add(unit(1, 0, 0), 1.0, np.array([0.7, 0.2, 0.1]), 0.0)
     s2.add(unit(1, 0, 0), 1.0, np.array([0.7, 0.2, 0.1]), 10 * HL)
     np.testing.assert_allclose(s2.topic_affinity(), [0.7, 0.2, 0.1])
+
+
+def test_many_rejections_push_only_up_to_the_bound() -> None:
+    s = layer()
+    liked, disliked = unit(1, 1, 0), unit(0, 1, 0)
+    s.add(liked, 1.0, np.array([0.5, 0.5]), 0.0)
+    for t in range(1, 50):  # a burst of dislikes of the same thing
+        s.add(disliked, -2.0, np.array([0.0, 1.0]), 0.0 + t * 1e-3)
+    unbounded = s.direction(max_push=1e9)
+    bounded = s.direction(max_push=0.5)
+    assert unbounded is not None and bounded is not None
+    assert float(unbounded @ liked) < 0  # unbounded: the profile turns against what was liked
+    assert float(bounded @ liked) > 0.5  # bounded: still points at it, pushed off the dislike
+    assert float(bounded @ disliked) < float(liked @ disliked)

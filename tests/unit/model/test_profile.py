@@ -75,9 +75,9 @@ def test_a_stated_interest_seeds_the_deep_layer_only() -> None:
     stated = Event("s1", "u", EventType.STATED_INTEREST, 100.0, text="I love old westerns")
     weight = p.apply(stated, vec(1), np.array([1.0, 0.0]), stated.text, CONFIG, now=100.0)
     assert weight > 0
-    deep = p.layers[Layer.DEEP].direction()
+    deep = p.layers[Layer.DEEP].direction(0.5)
     assert deep is not None and np.allclose(deep, vec(1))
-    assert p.layers[Layer.SURFACE].direction() is None and p.layers[Layer.MIDDLE].direction() is None
+    assert p.layers[Layer.SURFACE].direction(0.5) is None and p.layers[Layer.MIDDLE].direction(0.5) is None
 
 
 def test_among_events_at_the_same_time_the_last_applied_is_newest() -> None:
