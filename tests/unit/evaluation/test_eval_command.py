@@ -79,3 +79,18 @@ def test_cold_split_removes_cold_items_from_all_training_but_keeps_them_as_targe
     assert cold and cold <= set(split.test.values())
     assert not {e.item_id for e in cold_data.training("test")} & cold
     assert cold_data.test == split.test and cold_data.items == split.items
+
+
+def test_a_stale_item_vector_cache_is_encoded_again(tmp_path: Path) -> None:
+    from driftwise.datasets.movielens import Movie
+    from driftwise.evaluation.run import item_vectors
+
+    movies = [Movie(str(i), f"{g} story (1990)", (g,), None) for i, g in enumerate(GENRES)]
+    fresh = item_vectors(movies, tmp_path, lambda _: None)
+    (cache,) = tmp_path.glob("item-vectors-*.npy")
+    np.save(cache, np.random.default_rng(1).normal(size=fresh.shape).astype(np.float32))
+    messages: list[str] = []
+    again = item_vectors(movies, tmp_path, messages.append)
+    np.testing.assert_allclose(again, fresh, atol=1e-5)
+    assert any("stale" in m for m in messages)
+    np.testing.assert_allclose(np.load(cache), fresh, atol=1e-5)  # the cache was mended
