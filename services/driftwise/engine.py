@@ -3,8 +3,10 @@
 It ties the interest model (driftwise.model) to the encoder (Triton), the vector store (Milvus)
 and the event log (SQLite). Servicers validate and convert messages, then call one method here.
 
-One writer: every profile update goes through `_write_lock`, so events for a user are applied in
-one place and never race (DESIGN §5; on a cluster, one profile shard owns each user).
+One writer per user: every profile update holds that user's lock (`_writers`), so a user's events
+are applied in one place and never race, while different users are written concurrently (DESIGN
+§5; on a cluster, one profile shard owns each user). Each change is published to WatchProfile
+streams (`_watches`) and mirrored to Milvus behind the acknowledgement (`InterestMirror`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,20 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from driftwise.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
+from driftwise.concurrency import KeyedLocks, Watch, Watches
+from driftwise.errors import (
+    AbortedError,
+    FieldViolation,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+)
 from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder, TextRole
 from driftwise.model.collaborative import SequentialCoOccurrence
 from driftwise.model.events import Event
@@ -34,6 +43,7 @@ from driftwise.model.topics import TopicModel, normalize_rows
 from driftwise.model.transitions import TopicTransitions
 from driftwise.settings import Settings
 from driftwise.storage.event_log import EventLog, LoggedEvent
+from driftwise.storage.interest_mirror import InterestMirror
 from driftwise.storage.serial import SerialWorker
 from driftwise.storage.vector_store import (
     UNKNOWN_TIME,
@@ -103,7 +113,10 @@ class Engine:
         self.topic_model = topics
         self.log = EventLog(settings.data_dir / "events.sqlite")
         self._log_thread = SerialWorker("event-log")
-        self._write_lock = asyncio.Lock()
+        self._writers = KeyedLocks()
+        self._writing_event_ids: set[str] = set()  # claimed by a batch in flight
+        self._watches: Watches[UserProfile] = Watches()
+        self.interest_mirror = InterestMirror(store, self._interest_rows)
         # LRU cache of the log's profile snapshots; entries are replaced, never mutated in place
         self._profiles: OrderedDict[str, UserProfile] = OrderedDict()
         self._cache_size = 10_000
@@ -129,6 +142,7 @@ class Engine:
             settings, encoder, store, TopicModel(labels, centroids, settings.interest.assignment_temperature)
         )
         await engine.refit_learned_models()
+        engine.interest_mirror.start()
         engine._refit_task = asyncio.create_task(engine._refit_periodically())
         return engine
 
@@ -137,6 +151,7 @@ class Engine:
             self._refit_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refit_task
+        await self.interest_mirror.close()
         await self.store.close()
         await self._log_thread.run(self.log.close)
         self._log_thread.shutdown()
@@ -187,41 +202,64 @@ class Engine:
             raise InvalidArgumentError(unknown)
         vectors, texts = await self._event_vectors([le.event for le in events], items)
 
-        async with self._write_lock:
-            already = await self._log_thread.run(
-                self.log.existing_event_ids, [le.event.event_id for le in events]
-            )
-            working: dict[str, UserProfile] = {}
-            fresh: list[LoggedEvent] = []
-            acks: list[tuple[str, str, bool]] = []  # (event_id, user_id, duplicate)
-            now = time.time()
-            for le, vector, text in zip(events, vectors, texts, strict=True):
-                e = le.event
-                duplicate = e.event_id in already
-                acks.append((e.event_id, e.user_id, duplicate))
-                if duplicate:
-                    continue
-                already.add(e.event_id)
-                if e.user_id not in working:
-                    current = await self._load_profile(e.user_id)
-                    working[e.user_id] = copy.deepcopy(current) if current else self._new_profile(e.user_id)
-                profile = working[e.user_id]
-                profile.apply(
-                    e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, now
-                )
-                fresh.append(le)
-            if fresh:
-                snapshots = [(p.user_id, p.version, p.to_bytes()) for p in working.values()]
-                await self._log_thread.run(self.log.append, fresh, snapshots, now)
-                for profile in working.values():
-                    self._cache(profile)
-                await self._publish_interests(working.values())
+        async with self._writers.hold(le.event.user_id for le in events):
+            with self._claim_event_ids([le.event.event_id for le in events]):
+                acks, working = await self._apply_and_record(events, vectors, texts)
             versions = {uid: p.version for uid, p in working.items()}
             for _, uid, _ in acks:  # users with only duplicates in this batch
                 if uid not in versions:
                     current = await self._load_profile(uid)
                     versions[uid] = current.version if current else 0
         return [Ack(eid, dup, versions[uid]) for eid, uid, dup in acks]
+
+    @contextlib.contextmanager
+    def _claim_event_ids(self, event_ids: Sequence[str]) -> Iterator[None]:
+        """Batches of different users run concurrently; one event id must not be written by two
+        of them at once (the second would not see the first as a duplicate yet)."""
+        ids = set(event_ids)
+        if ids & self._writing_event_ids:
+            raise AbortedError("an event with the same event_id is being written by another request")
+        self._writing_event_ids |= ids
+        try:
+            yield
+        finally:
+            self._writing_event_ids -= ids
+
+    async def _apply_and_record(
+        self, events: Sequence[LoggedEvent], vectors: Sequence[Vector], texts: Sequence[str]
+    ) -> tuple[list[tuple[str, str, bool]], dict[str, UserProfile]]:
+        """Apply new events to copies of their profiles, then record events and profiles in one
+        transaction; only then do the copies replace the cached profiles (all or nothing).
+        Caller holds the users' writer locks. Returns (event_id, user_id, duplicate) per event."""
+        already = await self._log_thread.run(
+            self.log.existing_event_ids, [le.event.event_id for le in events]
+        )
+        working: dict[str, UserProfile] = {}
+        fresh: list[LoggedEvent] = []
+        acks: list[tuple[str, str, bool]] = []
+        now = time.time()
+        for le, vector, text in zip(events, vectors, texts, strict=True):
+            e = le.event
+            duplicate = e.event_id in already
+            acks.append((e.event_id, e.user_id, duplicate))
+            if duplicate:
+                continue
+            already.add(e.event_id)
+            if e.user_id not in working:
+                current = await self._load_profile(e.user_id)
+                working[e.user_id] = copy.deepcopy(current) if current else self._new_profile(e.user_id)
+            working[e.user_id].apply(
+                e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, now
+            )
+            fresh.append(le)
+        if fresh:
+            snapshots = [(p.user_id, p.version, p.to_bytes()) for p in working.values()]
+            await self._log_thread.run(self.log.append, fresh, snapshots, now)
+            for profile in working.values():
+                self._cache(profile)
+                self._watches.publish(profile.user_id, profile)
+            self.interest_mirror.mark(working.values())
+        return acks, working
 
     async def _event_vectors(
         self, events: Sequence[Event], items: dict[str, StoredItem]
@@ -242,18 +280,15 @@ class Engine:
             texts.append(" / ".join(t for t in (items[e.item_id].title if e.item_id else "", e.text) if t))
         return vectors, texts
 
-    async def _publish_interests(self, profiles: Iterable[UserProfile]) -> None:
-        """Mirror layer directions into Milvus user_interests; derived data, so failures only log."""
-        rows = [
-            InterestRow(p.user_id, layer, direction.astype(np.float32), state.mass, int(p.updated_at))
-            for p in profiles
-            for layer, state in p.layers.items()
+    def _interest_rows(self, profile: UserProfile) -> list[InterestRow]:
+        """The profile's layer directions as `user_interests` rows."""
+        return [
+            InterestRow(
+                profile.user_id, layer, direction.astype(np.float32), state.mass, int(profile.updated_at)
+            )
+            for layer, state in profile.layers.items()
             if (direction := state.direction(self.settings.ranking.negative_max_push)) is not None
         ]
-        try:
-            await self.store.upsert_interests(rows)
-        except Exception:  # the event log is the source of truth; the mirror is rebuilt on replay
-            log.exception("could not mirror %d interest rows to Milvus", len(rows))
 
     def _new_profile(self, user_id: str) -> UserProfile:
         return UserProfile.new(user_id, self.settings.interest, self.encoder.dimension, self.topic_model.size)
@@ -299,11 +334,26 @@ class Engine:
         return profile
 
     async def delete_user(self, user_id: str) -> tuple[int, bool]:
-        async with self._write_lock:
+        async with self._writers.hold([user_id]):
             deleted, existed = await self._log_thread.run(self.log.delete_user, user_id)
+            await self.interest_mirror.forget(user_id)
             await self.store.delete_user(user_id)
             self._profiles.pop(user_id, None)
+            self._watches.close(user_id)
         return deleted, existed
+
+    @contextlib.asynccontextmanager
+    async def watch_profile(
+        self, user_id: str
+    ) -> AsyncIterator[tuple[UserProfile | None, Watch[UserProfile]]]:
+        """The user's profile now (None without events) and a watch on its later changes.
+
+        The watch is registered before the profile is read, so no change is missed; a change may
+        arrive both ways (readers skip versions they have sent)."""
+        with self._watches.watch(user_id) as watch:
+            async with self._writers.hold([user_id]):
+                current = await self._load_profile(user_id)
+            yield current, watch
 
     # -- models learned from the event log -------------------------------------------------------
 

@@ -29,3 +29,7 @@ class NotFoundError(DriftwiseError):
 
 class UnavailableError(DriftwiseError):
     """A dependency (the encoder, the vector store) is down; retry later. Maps to UNAVAILABLE."""
+
+
+class AbortedError(DriftwiseError):
+    """A concurrent request holds the same resource (an event id being written); retry. Maps to ABORTED."""

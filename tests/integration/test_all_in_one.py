@@ -301,9 +301,14 @@ async def test_delete_user_data_removes_events_profile_and_vectors(
     await client.ingest.IngestEvents(
         ingest_service_pb2.IngestEventsRequest(events=[event(user, m.item_id) for m in movies[:4]])
     )
+    await app.engine.interest_mirror.flush()  # the mirror is written behind the acknowledgement
     assert len(await app.engine.store.get_interests(user)) == 3
+    await client.ingest.IngestEvents(  # a pending mirror write must not bring the rows back
+        ingest_service_pb2.IngestEventsRequest(events=[event(user, movies[5].item_id)])
+    )
     deleted = await client.profiles.DeleteUserData(profile_service_pb2.DeleteUserDataRequest(user_id=user))
-    assert deleted.deleted_event_count == 4 and deleted.profile_deleted
+    assert deleted.deleted_event_count == 5 and deleted.profile_deleted
+    await app.engine.interest_mirror.flush()
     assert app.engine.log.events_for_user(user) == [] and app.engine.log.load_profile(user) is None
     assert await app.engine.store.get_interests(user) == []
     with pytest.raises(grpc.aio.AioRpcError) as info:

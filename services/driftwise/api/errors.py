@@ -1,7 +1,8 @@
 """One interceptor maps engine errors to gRPC status codes with google.rpc details.
 
 InvalidArgumentError -> INVALID_ARGUMENT (+ BadRequest field violations), NotFoundError ->
-NOT_FOUND, UnavailableError -> UNAVAILABLE, anything else -> INTERNAL without internals.
+NOT_FOUND, UnavailableError -> UNAVAILABLE, AbortedError -> ABORTED, anything else -> INTERNAL
+without internals.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from driftwise.errors import (
+    AbortedError,
     DriftwiseError,
     InvalidArgumentError,
     NotFoundError,
@@ -30,6 +32,7 @@ _CODES: list[tuple[type[DriftwiseError], grpc.StatusCode]] = [
     (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (AbortedError, grpc.StatusCode.ABORTED),
 ]
 
 

@@ -1,0 +1,76 @@
+"""Mirror of the users' layer directions in Milvus `user_interests`, written behind the ack.
+
+The rows are derived data (the event log is the source of truth; they are rebuilt on replay), so
+an event need not wait for them: changed profiles are collected and written in one upsert per
+`interval_seconds`, the newest state of each user winning. This takes a Milvus write off every
+event's acknowledgement path and turns many small writes into few large ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+
+from driftwise.model.profile import UserProfile
+from driftwise.storage.vector_store import InterestRow, MilvusVectorStore
+
+log = logging.getLogger(__name__)
+
+
+class InterestMirror:
+    def __init__(
+        self,
+        store: MilvusVectorStore,
+        rows_of: Callable[[UserProfile], list[InterestRow]],
+        interval_seconds: float = 0.2,
+    ) -> None:
+        self._store = store
+        self._rows_of = rows_of
+        self._interval = interval_seconds
+        self._dirty: dict[str, UserProfile] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def mark(self, profiles: Iterable[UserProfile]) -> None:
+        """Profiles changed: their rows are written by the next flush."""
+        for p in profiles:
+            self._dirty[p.user_id] = p
+
+    async def forget(self, user_id: str) -> None:
+        """The user is being deleted: drop a pending write (it would bring the rows back), after
+        any flush in flight, whose retry could otherwise re-add it."""
+        async with self._flushing:
+            self._dirty.pop(user_id, None)
+
+    async def flush(self) -> None:
+        """Write every pending row now; failures are logged and the rows kept for the next try."""
+        async with self._flushing:
+            if not self._dirty:
+                return
+            pending, self._dirty = self._dirty, {}
+            rows = [row for p in pending.values() for row in self._rows_of(p)]
+            try:
+                await self._store.upsert_interests(rows)
+            except Exception:
+                log.exception("could not mirror %d interest rows to Milvus; retrying", len(rows))
+                for user_id, profile in pending.items():
+                    self._dirty.setdefault(user_id, profile)  # newer states that arrived meanwhile win
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.flush()
+
+    async def close(self) -> None:
+        """Stop the background writer after a last flush."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
