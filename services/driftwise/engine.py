@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,6 +92,7 @@ class RecommendQuery:
     include_seen: bool = False
     diversity: float = 0.0
     as_of: float | None = None
+    shown: tuple[str, ...] = ()  # items on earlier pages (page_token): excluded like exclude_item_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,21 +399,27 @@ class Engine:
             except Exception:  # a failed refit keeps the previous models; the next one retries
                 log.exception("refitting the learned models failed")
 
-    def _signals(self, profile: UserProfile) -> tuple[Signals, dict[str, float]]:
-        """The learned signals for a profile, and the co-occurrence score of every item it reaches."""
+    def _signals(self, profile: UserProfile) -> tuple[Signals, Callable[[Sequence[str]], Vector]]:
+        """The learned signals for a profile, and a function giving the co-occurrence score of
+        items with its recent events (0 for items the model does not know)."""
         config = self.settings.ranking
         recent = profile.recent
-        collaborative: dict[str, float] = {}
-        if self.cooccurrence is not None:
+        cooccurrence = self.cooccurrence
+        scores = np.zeros(0)
+        if cooccurrence is not None:
             pairs = [(r.item_id, r.weight if config.collaborative_negatives_push else 1.0) for r in recent]
-            scores = self.cooccurrence.scores(pairs, config.collaborative_half_life_events)
-            best = np.argsort(-scores, kind="stable")[: config.collaborative_candidates]
-            collaborative = {self.cooccurrence.items[i]: float(scores[i]) for i in best if scores[i] > 0}
+            scores = cooccurrence.scores(pairs, config.collaborative_half_life_events)
+
+        def collaborative(item_ids: Sequence[str]) -> Vector:
+            if cooccurrence is None:
+                return np.zeros(len(item_ids))
+            index = cooccurrence.item_index
+            return np.array([scores[index[i]] if i in index else 0.0 for i in item_ids])
+
         next_topics = None
         if self.transitions is not None and recent:
             probs = self.topic_model.assign(np.stack([r.vector for r in recent]))
             next_topics = self.transitions.predict(list(probs), config.transition_user_prior)
-        cooccurrence = self.cooccurrence
 
         def followed(item_id: str) -> list[tuple[RecentEvent, float]]:
             """The recent events ``item_id`` often follows, by their share of its score."""
@@ -431,12 +438,25 @@ class Engine:
 
         return Signals(next_topics=next_topics, followed=followed), collaborative
 
+    def _top_followers(self, profile: UserProfile) -> list[str]:
+        """The items that most often follow the user's recent events (collaborative retrieval)."""
+        if self.cooccurrence is None or not profile.recent:
+            return []
+        config = self.settings.ranking
+        pairs = [
+            (r.item_id, r.weight if config.collaborative_negatives_push else 1.0) for r in profile.recent
+        ]
+        scores = self.cooccurrence.scores(pairs, config.collaborative_half_life_events)
+        k = min(config.collaborative_candidates, len(scores))
+        best = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.intp)
+        return [self.cooccurrence.items[i] for i in best if scores[i] > 0]
+
     # -- ranking ---------------------------------------------------------------------------------
 
     async def recommend(self, query: RecommendQuery) -> Recommendations:
         profile = await self._load_profile(query.user_id)
         at = query.as_of if query.as_of is not None else time.time()
-        exclude = list(query.exclude_item_ids)
+        exclude = [*query.exclude_item_ids, *query.shown]
         if not query.include_seen and profile is not None:
             exclude += await self._log_thread.run(self.log.seen_item_ids, query.user_id)
         expr = item_filter(
@@ -445,40 +465,18 @@ class Engine:
             created_before=_opt_int(query.created_before),
             exclude_ids=exclude,
         )
-        directions = (
-            []
-            if profile is None
-            else [
-                d
-                for s in profile.layers.values()
-                if (d := s.direction(self.settings.ranking.negative_max_push)) is not None
-            ]
-        )
-        if directions and profile is not None:
+        directions = [] if profile is None else self._directions(profile)
+        if profile is not None and directions:
             hits = await self.store.search_items(
                 np.stack(directions), self.settings.ranking.candidates_per_layer, expr
             )
             items = {item.item_id: item for layer_hits in hits for item, _ in layer_hits}
-            signals, collaborative = self._signals(profile)
-            missing = [i for i in collaborative if i not in items]
+            missing = [i for i in self._top_followers(profile) if i not in items]
             if missing:  # what usually follows the recent events, within the same filter
                 ids = item_filter(include_ids=missing)
                 followers = await self.store.query_items(" and ".join(c for c in (expr, ids) if c))
                 items.update({item.item_id: item for item in followers})
-            candidates = await self._candidates(items)
-            ranked = rank_for_profile(
-                profile,
-                candidates,
-                self.topic_model,
-                at=at,
-                count=query.count,
-                diversity=query.diversity,
-                config=self.settings.ranking,
-                topic_temperature=self.settings.interest.topic_temperature,
-                signals=dataclasses.replace(
-                    signals, collaborative=np.array([collaborative.get(c.item_id, 0.0) for c in candidates])
-                ),
-            )
+            ranked = await self._rank_personal(profile, items, at, query.count, query.diversity)
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
         items = await self._cold_start_pool(expr, query.count)
         ranked = rank_cold_start(
@@ -490,6 +488,62 @@ class Engine:
         )
         return Recommendations(
             ranked, items, uuid.uuid4().hex, 0 if profile is None else profile.version, cold_start=True
+        )
+
+    async def rank(
+        self, user_id: str, item_ids: Sequence[str], as_of: float | None = None
+    ) -> Recommendations:
+        """Score the caller's candidates (known items) for the user, best first; all are returned."""
+        stored = await self.store.get_items(item_ids)
+        unknown = [
+            FieldViolation(f"candidate_item_ids[{i}]", f"unknown item {item_id!r}")
+            for i, item_id in enumerate(item_ids)
+            if item_id not in stored
+        ]
+        if unknown:
+            raise InvalidArgumentError(unknown)
+        items = {item_id: stored[item_id] for item_id in item_ids}  # the caller's order, no repeats
+        profile = await self._load_profile(user_id)
+        at = as_of if as_of is not None else time.time()
+        if profile is not None and self._directions(profile):
+            ranked = await self._rank_personal(profile, items, at, len(items), 0.0, keep_rejected=True)
+            return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
+        candidates = await self._candidates(items)
+        ranked = rank_cold_start(
+            candidates, self.topic_model, now=at, count=len(items), config=self.settings.ranking
+        )
+        return Recommendations(
+            ranked, items, uuid.uuid4().hex, 0 if profile is None else profile.version, cold_start=True
+        )
+
+    def _directions(self, profile: UserProfile) -> list[Vector]:
+        max_push = self.settings.ranking.negative_max_push
+        return [d for s in profile.layers.values() if (d := s.direction(max_push)) is not None]
+
+    async def _rank_personal(
+        self,
+        profile: UserProfile,
+        items: dict[str, StoredItem],
+        at: float,
+        count: int,
+        diversity: float,
+        keep_rejected: bool = False,
+    ) -> list[Ranked]:
+        candidates = await self._candidates(items)
+        signals, collaborative = self._signals(profile)
+        return rank_for_profile(
+            profile,
+            candidates,
+            self.topic_model,
+            at=at,
+            count=count,
+            diversity=diversity,
+            config=self.settings.ranking,
+            topic_temperature=self.settings.interest.topic_temperature,
+            signals=dataclasses.replace(
+                signals, collaborative=collaborative([c.item_id for c in candidates])
+            ),
+            keep_rejected=keep_rejected,
         )
 
     async def _cold_start_pool(self, expr: str, count: int) -> dict[str, StoredItem]:

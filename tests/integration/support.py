@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
+from driftwise.api.convert import timestamp
 from driftwise.datasets.movielens import Movie
 from driftwise.demo import item_message
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.server import App, running_app
 from driftwise.settings import ServerSettings, Settings, TritonSettings
 from driftwise.v1 import (
+    common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
+    profile_service_pb2,
     profile_service_pb2_grpc,
     ranking_service_pb2_grpc,
 )
@@ -61,3 +68,52 @@ async def app_and_client(settings: Settings) -> AsyncIterator[tuple[App, Client]
             yield app, client
         finally:
             await client.channel.close()
+
+
+_ids = itertools.count()
+NOW = time.time()
+
+
+def new_user() -> str:
+    return f"user-{next(_ids)}-{time.monotonic_ns()}"
+
+
+def event(
+    user: str,
+    item: str = "",
+    text: str = "",
+    type_: int = common_pb2.EVENT_TYPE_LIKE,
+    at: float | None = None,
+    event_id: str | None = None,
+) -> common_pb2.Event:
+    return common_pb2.Event(
+        event_id=event_id or f"ev-{next(_ids)}",
+        user_id=user,
+        type=type_,
+        item_id=item,
+        text=text,
+        event_time=timestamp(NOW - 60 if at is None else at),
+    )
+
+
+def animated(movies: list[Movie]) -> list[Movie]:
+    return [m for m in movies if "Animation" in m.tags]
+
+
+def bad_request_fields(err: grpc.aio.AioRpcError) -> list[str]:
+    status = rpc_status.from_call(err)
+    assert status is not None, "INVALID_ARGUMENT must carry google.rpc details"
+    fields = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            br = error_details_pb2.BadRequest()
+            detail.Unpack(br)
+            fields += [v.field for v in br.field_violations]
+    return fields
+
+
+async def get_profile(client: Client, user: str, at: float | None = None) -> profile_service_pb2.Profile:
+    request = profile_service_pb2.GetProfileRequest(user_id=user)
+    if at is not None:  # layer mass decays with time: fix the time to compare profiles
+        request.as_of_time.CopyFrom(timestamp(at))
+    return (await client.profiles.GetProfile(request)).profile

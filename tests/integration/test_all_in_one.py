@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import shutil
 import sys
@@ -13,8 +12,6 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from driftwise.api.convert import timestamp
 from driftwise.datasets.movielens import Movie
@@ -26,56 +23,19 @@ from driftwise.v1 import (
     profile_service_pb2,
     ranking_service_pb2,
 )
-from tests.integration.support import Client, app_and_client, settings_for
+from tests.integration.support import (
+    NOW,
+    Client,
+    animated,
+    app_and_client,
+    bad_request_fields,
+    event,
+    get_profile,
+    new_user,
+    settings_for,
+)
 
 pytestmark = pytest.mark.integration
-_ids = itertools.count()
-NOW = time.time()
-
-
-def new_user() -> str:
-    return f"user-{next(_ids)}-{time.monotonic_ns()}"
-
-
-def event(
-    user: str,
-    item: str = "",
-    text: str = "",
-    type_: int = common_pb2.EVENT_TYPE_LIKE,
-    at: float | None = None,
-    event_id: str | None = None,
-) -> common_pb2.Event:
-    return common_pb2.Event(
-        event_id=event_id or f"ev-{next(_ids)}",
-        user_id=user,
-        type=type_,
-        item_id=item,
-        text=text,
-        event_time=timestamp(NOW - 60 if at is None else at),
-    )
-
-
-def animated(movies: list[Movie]) -> list[Movie]:
-    return [m for m in movies if "Animation" in m.tags]
-
-
-def bad_request_fields(err: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(err)
-    assert status is not None, "INVALID_ARGUMENT must carry google.rpc details"
-    fields = []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            br = error_details_pb2.BadRequest()
-            detail.Unpack(br)
-            fields += [v.field for v in br.field_violations]
-    return fields
-
-
-async def get_profile(client: Client, user: str, at: float | None = None) -> profile_service_pb2.Profile:
-    request = profile_service_pb2.GetProfileRequest(user_id=user)
-    if at is not None:  # layer mass decays with time: fix the time to compare profiles
-        request.as_of_time.CopyFrom(timestamp(at))
-    return (await client.profiles.GetProfile(request)).profile
 
 
 async def grpcurl(*args: str) -> str:
@@ -254,15 +214,17 @@ async def test_recommend_filters_and_exclusions(loaded: tuple[App, Client], movi
     assert len(none.items) == 0
 
 
-async def test_unimplemented_rpcs_say_so(loaded: tuple[App, Client]) -> None:
+async def test_rank_and_watch_validate_their_requests(loaded: tuple[App, Client]) -> None:
     _, client = loaded
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await client.ranking.Rank(ranking_service_pb2.RankRequest(user_id="u"))
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(info.value) == ["candidate_item_ids"]
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        async for _ in client.profiles.WatchProfile(profile_service_pb2.WatchProfileRequest(user_id="u")):
+        async for _ in client.profiles.WatchProfile(profile_service_pb2.WatchProfileRequest(user_id="")):
             pass
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(info.value) == ["user_id"]
 
 
 async def test_profile_equals_a_replay_of_the_event_log(

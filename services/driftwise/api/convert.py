@@ -6,6 +6,9 @@ one InvalidArgumentError, so a caller sees all problems at once and nothing is s
 
 from __future__ import annotations
 
+import base64
+import json
+import zlib
 from collections.abc import Sequence
 
 from google.protobuf import timestamp_pb2
@@ -121,30 +124,52 @@ def events_from_proto(
     for i, e in enumerate(events):
         _check_event(v, f"{prefix}[{i}]" if indexed else prefix, e, limits, now)
     v.raise_if_any()
-    return [
-        LoggedEvent(
-            Event(
-                e.event_id,
-                e.user_id,
-                EventType(e.type),
-                seconds(e.event_time),
-                e.item_id,
-                e.text,
-                e.dwell.ToTimedelta().total_seconds() if e.HasField("dwell") else 0.0,
-                e.impression_id,
-            ),
-            {
-                k: val
-                for k, val in (
-                    ("device", e.context.device),
-                    ("surface", e.context.surface),
-                    ("locale", e.context.locale),
-                )
-                if val
-            },
-        )
-        for e in events
-    ]
+    return [_logged_event(e) for e in events]
+
+
+def _logged_event(e: common_pb2.Event) -> LoggedEvent:
+    return LoggedEvent(
+        Event(
+            e.event_id,
+            e.user_id,
+            EventType(e.type),
+            seconds(e.event_time),
+            e.item_id,
+            e.text,
+            e.dwell.ToTimedelta().total_seconds() if e.HasField("dwell") else 0.0,
+            e.impression_id,
+        ),
+        {
+            k: val
+            for k, val in (
+                ("device", e.context.device),
+                ("surface", e.context.surface),
+                ("locale", e.context.locale),
+            )
+            if val
+        },
+    )
+
+
+def feedback_from_proto(
+    request: ranking_service_pb2.StreamFeedbackRequest, limits: LimitSettings, now: float
+) -> tuple[LoggedEvent, int]:
+    """The feedback event of a StreamFeedback message and the number of items wanted back."""
+    v = Violations()
+    if not request.HasField("event"):
+        v.add("event", "is required")
+    else:
+        _check_event(v, "event", request.event, limits, now)
+        if not request.event.item_id:
+            v.add("event.item_id", "feedback is about a shown item: item_id is required")
+        if not request.event.impression_id:
+            v.add(
+                "event.impression_id", "the recommendation_id of the list the item was shown in is required"
+            )
+    if not 0 <= request.count <= limits.max_count:
+        v.add("count", f"must be between 0 and {limits.max_count}")
+    v.raise_if_any()
+    return _logged_event(request.event), request.count or 10
 
 
 def _check_event(v: Violations, f: str, e: common_pb2.Event, limits: LimitSettings, now: float) -> None:
@@ -235,9 +260,16 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
         and (seconds(flt.created_after) >= seconds(flt.created_before))
     ):
         v.add("filter.created_before", "must be after filter.created_after")
+    shown: tuple[str, ...] = ()
+    if request.page_token:
+        try:
+            shown = decode_page_token(request.page_token, request.user_id)
+        except ValueError as exc:
+            v.add("page_token", str(exc))
     v.raise_if_any()
     return RecommendQuery(
         user_id=request.user_id,
+        shown=shown,
         count=request.count or 10,
         categories=tuple(flt.categories),
         created_after=seconds(flt.created_after) if flt.HasField("created_after") else None,
@@ -250,8 +282,15 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
 
 
 def recommendations_to_proto(
-    recs: Recommendations, topics: TopicModel
+    recs: Recommendations, topics: TopicModel, query: RecommendQuery | None = None
 ) -> ranking_service_pb2.RecommendResponse:
+    """The response; with the query, a next_page_token when the page was full (and the list is
+    not yet MAX_PAGED_ITEMS long)."""
+    next_page_token = ""
+    if query is not None and len(recs.ranked) == query.count:
+        shown = (*query.shown, *(r.item_id for r in recs.ranked))
+        if len(shown) + query.count <= MAX_PAGED_ITEMS:
+            next_page_token = encode_page_token(query.user_id, shown)
     return ranking_service_pb2.RecommendResponse(
         items=[_scored_item(r, recs.items[r.item_id], topics) for r in recs.ranked],
         recommendation_id=recs.recommendation_id,
@@ -259,6 +298,49 @@ def recommendations_to_proto(
         source=ranking_service_pb2.RECOMMENDATION_SOURCE_COLD_START
         if recs.cold_start
         else ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED,
+        next_page_token=next_page_token,
+    )
+
+
+# Pages are stateless: the token carries the items already shown, which later pages exclude, so
+# any replica can serve the next page. It is opaque to callers but not secret (only the caller's
+# own exclusions are in it), hence no signature.
+MAX_PAGED_ITEMS = 500
+
+
+def encode_page_token(user_id: str, shown: Sequence[str]) -> str:
+    raw = json.dumps({"u": user_id, "s": list(shown)}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(zlib.compress(raw)).decode()
+
+
+def decode_page_token(token: str, user_id: str) -> tuple[str, ...]:
+    try:
+        data = json.loads(zlib.decompress(base64.urlsafe_b64decode(token.encode())))
+        token_user, shown = data["u"], data["s"]
+    except (ValueError, KeyError, TypeError, zlib.error) as exc:
+        raise ValueError("is not a token this service issued") from exc
+    if token_user != user_id or not isinstance(shown, list) or len(shown) > MAX_PAGED_ITEMS:
+        raise ValueError("belongs to another request (use it with the same user_id)")
+    return tuple(str(i) for i in shown)
+
+
+def rank_request(
+    request: ranking_service_pb2.RankRequest, limits: LimitSettings
+) -> tuple[str, list[str], float | None]:
+    """(user_id, candidate ids without repeats, as_of) of a valid RankRequest."""
+    v = Violations()
+    v.check_id("user_id", request.user_id, limits)
+    v.check_batch("candidate_item_ids", len(request.candidate_item_ids), limits)
+    for i, item_id in enumerate(request.candidate_item_ids):
+        v.check_id(f"candidate_item_ids[{i}]", item_id, limits)
+    v.raise_if_any()
+    as_of = seconds(request.as_of_time) if request.HasField("as_of_time") else None
+    return request.user_id, list(dict.fromkeys(request.candidate_item_ids)), as_of
+
+
+def rank_response(recs: Recommendations, topics: TopicModel) -> ranking_service_pb2.RankResponse:
+    return ranking_service_pb2.RankResponse(
+        items=[_scored_item(r, recs.items[r.item_id], topics) for r in recs.ranked]
     )
 
 

@@ -10,6 +10,8 @@ import grpc
 
 from driftwise.api import convert
 from driftwise.engine import Engine
+from driftwise.errors import NotFoundError
+from driftwise.model.profile import UserProfile
 from driftwise.v1 import profile_service_pb2 as pb
 from driftwise.v1 import profile_service_pb2_grpc
 
@@ -32,21 +34,37 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
         profile = await self._engine.get_profile(request.user_id)
         at = convert.seconds(request.as_of_time) if request.HasField("as_of_time") else time.time()
         return pb.GetProfileResponse(
-            profile=convert.profile_to_proto(
-                profile,
-                self._engine.topic_model,
-                tau=self._engine.settings.interest.topic_temperature,
-                at=at,
-                top_topics=request.top_topics or 5,
-                recent=request.recent_events or 10,
-            )
+            profile=self._to_proto(profile, at, request.top_topics or 5, request.recent_events or 10)
+        )
+
+    def _to_proto(self, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10) -> pb.Profile:
+        return convert.profile_to_proto(
+            profile,
+            self._engine.topic_model,
+            tau=self._engine.settings.interest.topic_temperature,
+            at=at,
+            top_topics=top_topics,
+            recent=recent,
         )
 
     async def WatchProfile(
         self, request: pb.WatchProfileRequest, context: Context
     ) -> AsyncIterator[pb.WatchProfileResponse]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "WatchProfile is not implemented yet")
-        yield pb.WatchProfileResponse()  # unreachable: makes this an async generator
+        """The profile now and after each change, newest only for a slow reader (never a backlog);
+        ends with NOT_FOUND when the user's data is deleted."""
+        v = convert.Violations()
+        v.check_id("user_id", request.user_id, self._limits)
+        v.raise_if_any()
+        async with self._engine.watch_profile(request.user_id) as (current, watch):
+            sent = -1
+            profile = current
+            while True:
+                if profile is not None and profile.version > sent:
+                    yield pb.WatchProfileResponse(profile=self._to_proto(profile, time.time()))
+                    sent = profile.version
+                profile = await watch.next()
+                if profile is None:
+                    raise NotFoundError(f"the data of user {request.user_id!r} was deleted")
 
     async def DeleteUserData(
         self, request: pb.DeleteUserDataRequest, context: Context

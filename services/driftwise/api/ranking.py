@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from driftwise.api import convert
-from driftwise.engine import Engine
+from driftwise.api.errors import error_message
+from driftwise.engine import Engine, RecommendQuery
+from driftwise.errors import DriftwiseError
 from driftwise.v1 import ranking_service_pb2 as pb
 from driftwise.v1 import ranking_service_pb2_grpc
 
@@ -22,14 +25,37 @@ class RankingServicer(ranking_service_pb2_grpc.RankingServiceServicer):
 
     async def Recommend(self, request: pb.RecommendRequest, context: Context) -> pb.RecommendResponse:
         query = convert.recommend_query(request, self._limits)
-        return convert.recommendations_to_proto(await self._engine.recommend(query), self._engine.topic_model)
+        recs = await self._engine.recommend(query)
+        return convert.recommendations_to_proto(recs, self._engine.topic_model, query)
 
     async def Rank(self, request: pb.RankRequest, context: Context) -> pb.RankResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Rank is not implemented yet")
-        raise AssertionError("unreachable")
+        user_id, item_ids, as_of = convert.rank_request(request, self._limits)
+        recs = await self._engine.rank(user_id, item_ids, as_of)
+        return convert.rank_response(recs, self._engine.topic_model)
 
     async def StreamFeedback(
         self, request_iterator: AsyncIterator[pb.StreamFeedbackRequest], context: Context
     ) -> AsyncIterator[pb.StreamFeedbackResponse]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "StreamFeedback is not implemented yet")
-        yield pb.StreamFeedbackResponse()  # unreachable: makes this an async generator
+        """One response per message, in order. Messages are handled one at a time and the next is
+        read only once the previous response is sent, so gRPC flow control holds back a client that
+        does not read: memory per stream stays bounded."""
+        async for request in request_iterator:
+            event_id = request.event.event_id
+            try:
+                event, count = convert.feedback_from_proto(request, self._limits, time.time())
+                (ack,) = await self._engine.ingest_events([event], "event", indexed=False)
+            except DriftwiseError as exc:  # one bad message gets its own error; the stream goes on
+                yield pb.StreamFeedbackResponse(event_id=event_id, error=error_message(exc))
+                continue
+            response = pb.StreamFeedbackResponse(
+                event_id=event_id, recorded=True, profile_version=ack.profile_version
+            )
+            try:
+                recs = await self._engine.recommend(RecommendQuery(event.event.user_id, count=count))
+            except DriftwiseError as exc:  # stored, but no recommendations now (e.g. Milvus down)
+                response.error.CopyFrom(error_message(exc))
+            else:
+                response.recommendations.CopyFrom(
+                    convert.recommendations_to_proto(recs, self._engine.topic_model)
+                )
+            yield response

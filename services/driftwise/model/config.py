@@ -220,6 +220,14 @@ class RankingConfig(BaseModel):
         200, ge=10, le=5000, description="Items retrieved per layer before scoring."
     )
     evidence_per_item: int = Field(2, ge=0, le=10, description="Past events shown per explanation.")
+    rejected_similarity: float = Field(
+        0.9,
+        ge=-1,
+        le=1,
+        description="Items at least this cosine-similar to an item the user recently rejected "
+        "(DISLIKE, SKIP, ... among the profile's recent events) are near-duplicates of it: "
+        "Recommend leaves them out, Rank puts them last.",
+    )
     cold_start_diversity: float = Field(
         0.3, ge=0, le=1, description="Diversity used for users without a profile."
     )

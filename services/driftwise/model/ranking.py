@@ -110,6 +110,15 @@ def _evidence(
     return tuple((positives[i], float(sims[i])) for i in best)
 
 
+def near_rejected(vectors: Matrix, recent: Sequence[RecentEvent], threshold: float) -> npt.NDArray[np.bool_]:
+    """Which items (unit rows) are near-duplicates of a recently rejected event's item or text."""
+    rejected = [r.vector for r in recent if r.weight < 0]
+    if not rejected:
+        return np.zeros(len(vectors), dtype=bool)
+    sims = vectors @ normalize_rows(np.stack(rejected)).T
+    return np.asarray(sims.max(axis=1) >= threshold)
+
+
 @dataclass(frozen=True, slots=True)
 class Signals:
     """Per-request signals learned from the event log, aligned with the items being scored.
@@ -123,6 +132,14 @@ class Signals:
     followed: Callable[[str], list[tuple[RecentEvent, float]]] | None = None
     sequence_query: Vector | None = None  # (d,) the sequence model's next-item query vector
     next_topics: Vector | None = None  # (K,) TopicTransitions.predict for this user
+
+    def subset(self, rows: npt.NDArray[np.intp]) -> Signals:
+        """The signals of the items at ``rows`` (per-item arrays sliced; the rest unchanged)."""
+        return dataclasses.replace(
+            self,
+            popularity=None if self.popularity is None else self.popularity[rows],
+            collaborative=None if self.collaborative is None else self.collaborative[rows],
+        )
 
 
 @dataclass(frozen=True)
@@ -250,11 +267,29 @@ def rank_for_profile(
     config: RankingConfig,
     topic_temperature: float,
     signals: Signals | None = None,
+    keep_rejected: bool = False,
 ) -> list[Ranked]:
-    """Score candidates against every layer, re-rank for diversity, explain each item."""
+    """Score candidates against every layer, re-rank for diversity, explain each item.
+
+    Near-duplicates of recently rejected items are left out, or with ``keep_rejected`` (a caller's
+    own candidates, `Rank`) put after every other item."""
     if not candidates:
         return []
     vectors = normalize_rows(np.stack([c.vector for c in candidates]))  # (n, d)
+    rejected = near_rejected(vectors, profile.recent, config.rejected_similarity)
+    if rejected.any() and not keep_rejected:
+        kept = np.flatnonzero(~rejected)
+        return rank_for_profile(
+            profile,
+            [candidates[i] for i in kept],
+            topics,
+            at=at,
+            count=count,
+            diversity=diversity,
+            config=config,
+            topic_temperature=topic_temperature,
+            signals=None if signals is None else signals.subset(kept),
+        )
     popularity = np.array([c.popularity for c in candidates])
     if signals is None:
         signals = Signals()
@@ -270,9 +305,12 @@ def rank_for_profile(
     if scored is None:
         return []
     everything = np.ones(len(candidates), dtype=bool)
-    total = promote_new_items(
+    promoted = promote_new_items(
         scored.total, popularity <= 0, everything, config.new_item_slots, config.new_item_position
     )
+    total = promoted
+    if rejected.any():  # below every other item, in their own order
+        total = np.where(rejected, total - (total.max() - total.min()) - 1.0, total)
     by_sequence = config.collaborative_boost * scored.components["collaborative"] > (
         config.layer_boost * scored.components["layers"]
     )
@@ -282,7 +320,7 @@ def rank_for_profile(
         best_layer = int(np.argmax(scored.layer_sims[i] * scored.layer_weights))
         topic = int(np.argmax(scored.item_topics[i]))
         evidence = _evidence(vectors[i], profile.recent, config.evidence_per_item)
-        reason = Reason.NEW_ITEM if total[i] != scored.total[i] else Reason.INTEREST
+        reason = Reason.NEW_ITEM if promoted[i] != scored.total[i] else Reason.INTEREST
         if reason is Reason.INTEREST and by_sequence[i] and signals.followed is not None:
             followed = signals.followed(item_id)[: config.evidence_per_item]
             if followed:

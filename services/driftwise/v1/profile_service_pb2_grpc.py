@@ -64,7 +64,9 @@ class ProfileServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchProfile(self, request, context):
-        """Streams the user's profile each time it changes.
+        """Streams the user's profile now (if it has events) and each time it changes. A reader slower
+        than the changes gets the newest profile and skips the versions in between. Ends with
+        NOT_FOUND when the user's data is deleted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -36,7 +36,10 @@ class ProfileServiceStub:
     GetProfile: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.GetProfileRequest, _profile_service_pb2.GetProfileResponse]
     """Returns the user's layered interests; NOT_FOUND if the user has no events."""
     WatchProfile: _grpc.UnaryStreamMultiCallable[_profile_service_pb2.WatchProfileRequest, _profile_service_pb2.WatchProfileResponse]
-    """Streams the user's profile each time it changes."""
+    """Streams the user's profile now (if it has events) and each time it changes. A reader slower
+    than the changes gets the newest profile and skips the versions in between. Ends with
+    NOT_FOUND when the user's data is deleted.
+    """
     DeleteUserData: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.DeleteUserDataRequest, _profile_service_pb2.DeleteUserDataResponse]
     """Deletes the user's events, profile and interest vectors everywhere (right to be forgotten)."""
 
@@ -48,7 +51,10 @@ class ProfileServiceAsyncStub(ProfileServiceStub):
     GetProfile: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.GetProfileRequest, _profile_service_pb2.GetProfileResponse]  # type: ignore[assignment]
     """Returns the user's layered interests; NOT_FOUND if the user has no events."""
     WatchProfile: _aio.UnaryStreamMultiCallable[_profile_service_pb2.WatchProfileRequest, _profile_service_pb2.WatchProfileResponse]  # type: ignore[assignment]
-    """Streams the user's profile each time it changes."""
+    """Streams the user's profile now (if it has events) and each time it changes. A reader slower
+    than the changes gets the newest profile and skips the versions in between. Ends with
+    NOT_FOUND when the user's data is deleted.
+    """
     DeleteUserData: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.DeleteUserDataRequest, _profile_service_pb2.DeleteUserDataResponse]  # type: ignore[assignment]
     """Deletes the user's events, profile and interest vectors everywhere (right to be forgotten)."""
 
@@ -69,7 +75,10 @@ class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _profile_service_pb2.WatchProfileRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_profile_service_pb2.WatchProfileResponse], _abc.AsyncIterator[_profile_service_pb2.WatchProfileResponse]]:
-        """Streams the user's profile each time it changes."""
+        """Streams the user's profile now (if it has events) and each time it changes. A reader slower
+        than the changes gets the newest profile and skips the versions in between. Ends with
+        NOT_FOUND when the user's data is deleted.
+        """
 
     @_abc_1.abstractmethod
     def DeleteUserData(

@@ -127,6 +127,7 @@ class RecommendRequest(_message.Message):
     CONTEXT_FIELD_NUMBER: _builtins.int
     DIVERSITY_FIELD_NUMBER: _builtins.int
     AS_OF_TIME_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """Id of the user. Required."""
     count: _builtins.int
@@ -136,6 +137,10 @@ class RecommendRequest(_message.Message):
     diversity: _builtins.float
     """Diversity in [0, 1]: 0 ranks by relevance alone, larger values trade relevance for
     variety (maximal marginal relevance with lambda = 1 - diversity).
+    """
+    page_token: _builtins.str
+    """RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
+    other fields must be the same as in the first request. Empty for the first page.
     """
     @_builtins.property
     def filter(self) -> Global___RecommendFilter:
@@ -164,10 +169,11 @@ class RecommendRequest(_message.Message):
         context: _common_pb2.Context | None = ...,
         diversity: _builtins.float = ...,
         as_of_time: _timestamp_pb2.Timestamp | None = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "context", b"context", "filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "context", b"context", "count", b"count", "diversity", b"diversity", "exclude_item_ids", b"exclude_item_ids", "filter", b"filter", "include_seen", b"include_seen", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "context", b"context", "count", b"count", "diversity", b"diversity", "exclude_item_ids", b"exclude_item_ids", "filter", b"filter", "include_seen", b"include_seen", "page_token", b"page_token", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -183,12 +189,17 @@ class RecommendResponse(_message.Message):
     RECOMMENDATION_ID_FIELD_NUMBER: _builtins.int
     PROFILE_VERSION_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     recommendation_id: _builtins.str
     """Id of this list; send it back as Event.impression_id with feedback on its items."""
     profile_version: _builtins.int
     """Version of the profile the list was made from (0 for a user without events)."""
     source: Global___RecommendationSource.ValueType
     """How the list was made."""
+    next_page_token: _builtins.str
+    """Token for the next page (RecommendRequest.page_token); empty when there are no more items.
+    Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+    """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredItem]:
         """Items, best first."""
@@ -200,10 +211,11 @@ class RecommendResponse(_message.Message):
         recommendation_id: _builtins.str = ...,
         profile_version: _builtins.int = ...,
         source: Global___RecommendationSource.ValueType = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "profile_version", b"profile_version", "recommendation_id", b"recommendation_id", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "next_page_token", b"next_page_token", "profile_version", b"profile_version", "recommendation_id", b"recommendation_id", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -437,7 +449,9 @@ class StreamFeedbackRequest(_message.Message):
     """Number of refreshed recommendations wanted (0 means 10)."""
     @_builtins.property
     def event(self) -> _common_pb2.Event:
-        """The feedback, with impression_id set to the list it is about."""
+        """The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
+        was shown in) are required.
+        """
 
     def __init__(
         self,
@@ -462,15 +476,23 @@ class StreamFeedbackResponse(_message.Message):
     EVENT_ID_FIELD_NUMBER: _builtins.int
     RECOMMENDATIONS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    RECORDED_FIELD_NUMBER: _builtins.int
+    PROFILE_VERSION_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Id of the event this answers."""
+    recorded: _builtins.bool
+    """True once the feedback is durably recorded and applied to the profile (also for a duplicate)."""
+    profile_version: _builtins.int
+    """Version of the profile after the feedback was applied."""
     @_builtins.property
     def recommendations(self) -> Global___RecommendResponse:
         """Recommendations refreshed after the feedback was applied."""
 
     @_builtins.property
     def error(self) -> _common_pb2.Error:
-        """The feedback was rejected; nothing of it was stored."""
+        """The feedback was rejected and nothing of it was stored, unless `recorded` is true: then
+        it was stored but the refreshed recommendations could not be made (code UNAVAILABLE).
+        """
 
     def __init__(
         self,
@@ -478,10 +500,12 @@ class StreamFeedbackResponse(_message.Message):
         event_id: _builtins.str = ...,
         recommendations: Global___RecommendResponse | None = ...,
         error: _common_pb2.Error | None = ...,
+        recorded: _builtins.bool = ...,
+        profile_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "recommendations", b"recommendations", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event_id", b"event_id", "recommendations", b"recommendations", "result", b"result"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event_id", b"event_id", "profile_version", b"profile_version", "recommendations", b"recommendations", "recorded", b"recorded", "result", b"result"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["recommendations", "error"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015

@@ -96,3 +96,13 @@ def test_recommend_request_validation_and_defaults() -> None:
     with pytest.raises(InvalidArgumentError) as info:
         convert.recommend_query(ranking_service_pb2.RecommendRequest(count=1000, diversity=2.0), LIMITS)
     assert {v.field for v in info.value.violations} == {"user_id", "count", "diversity"}
+
+
+def test_page_tokens_round_trip_and_belong_to_one_user() -> None:
+    from driftwise.api.convert import decode_page_token, encode_page_token
+
+    token = encode_page_token("alice", ["i1", "i2"])
+    assert decode_page_token(token, "alice") == ("i1", "i2")
+    for bad, user in ((token, "bob"), ("garbage", "alice"), (token[:-4], "alice")):
+        with pytest.raises(ValueError):
+            decode_page_token(bad, user)

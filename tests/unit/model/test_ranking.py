@@ -76,7 +76,7 @@ def test_disliked_direction_ranks_lower() -> None:
     p = profile_liking([unit([1, 0, 0, 0]), unit([0, 1, 0, 0])], [0.0, 1.0])
     base = rank_for_profile(
         p,
-        [Candidate("cook", unit([0, 1, 0, 0]))],
+        [Candidate("cook", unit([0.5, 1, 0, 0]))],  # related, not a near-duplicate
         TOPICS,
         at=1.0,
         count=1,
@@ -94,7 +94,7 @@ def test_disliked_direction_ranks_lower() -> None:
     )
     after = rank_for_profile(
         p,
-        [Candidate("cook", unit([0, 1, 0, 0]))],
+        [Candidate("cook", unit([0.5, 1, 0, 0]))],  # related, not a near-duplicate
         TOPICS,
         at=2.0,
         count=1,
@@ -178,3 +178,32 @@ def test_each_item_says_whether_interest_sequence_or_newness_ranked_it() -> None
     assert follows.evidence == ((seen, 1.0),)
     assert explain(follows, TOPICS) == "often chosen right after \u201cliked 0\u201d"
     assert [r.item_id for r in ranked].index("brand-new") == 2  # lifted to position 3
+
+
+def test_near_duplicates_of_a_rejected_item_are_left_out_or_ranked_last() -> None:
+    space, cooking = unit([1, 0, 0, 0]), unit([0, 1, 0, 0])
+    p = profile_liking([space, cooking], [0.0, 1.0])
+    p.apply(
+        Event("no", "u", EventType.DISLIKE, 2.0, item_id="c0"),
+        cooking,
+        TOPICS.assign_one(cooking),
+        "",
+        CONFIG,
+        2.0,
+    )
+    cands = [
+        Candidate("c1", unit([0.05, 1, 0, 0])),  # cos 0.999 to the disliked item: a near-duplicate
+        Candidate("c2", unit([0.6, 1, 0, 0])),  # cos 0.86: related, not a duplicate
+        Candidate("s1", unit([1, 0, 0.1, 0])),
+    ]
+
+    def rank(keep: bool) -> list[str]:
+        ranked = rank_for_profile(
+            p, cands, TOPICS, at=2.0, count=3, diversity=0.0, config=RANKING,
+            topic_temperature=CONFIG.topic_temperature, keep_rejected=keep,
+        )  # fmt: skip
+        return [r.item_id for r in ranked]
+
+    assert sorted(rank(keep=False)) == ["c2", "s1"]
+    assert rank(keep=True)[-1] == "c1" and len(rank(keep=True)) == 3
+    assert sorted(rank(keep=True)[:2]) == ["c2", "s1"]
