@@ -3,6 +3,13 @@
 `MilvusVectorStore(uri)` works with Milvus Lite (a local path, the embedded default) and with a
 Milvus server (an http:// URI) alike. Milvus Lite silently loses rows under concurrent writers, so
 every call goes through one worker thread: calls are serialised and the event loop stays free.
+
+Server differences handled here (checked against Milvus 2.3.5 standalone, see
+`driftwise.storage.milvus_server`): writes are upserts (an insert of an existing primary key would
+duplicate the row); every read passes consistency level Strong (a server's default is Bounded, so
+a read could miss a write just made); HNSW gets explicit M/efConstruction and `ef` >= limit at
+search; search hits from a 2.3 server carry no primary-key name, so the key is requested as an
+output field.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from driftwise.model.events import Layer
 from driftwise.storage.serial import SerialWorker
 
 UNKNOWN_TIME = -(2**62)  # create_time of items whose creation time is unknown
+STRONG = "Strong"  # consistency level of every read: it sees every write acknowledged before it
 ITEMS = "items"
 INTERESTS = "user_interests"
 
@@ -134,14 +142,24 @@ class MilvusVectorStore:
             return {}
         fields = ["title", "category", "create_time", "attributes"] + (["vector"] if with_vectors else [])
         rows = await self._call(
-            self.client.get, ITEMS, ids=list(dict.fromkeys(item_ids)), output_fields=fields
+            self.client.get,
+            ITEMS,
+            ids=list(dict.fromkeys(item_ids)),
+            output_fields=fields,
+            consistency_level=STRONG,
         )
         return {row["item_id"]: self._item(row) for row in rows}
 
     async def search_items(
-        self, queries: npt.NDArray[np.float64], limit: int, filter_expr: str = ""
+        self,
+        queries: npt.NDArray[np.float64],
+        limit: int,
+        filter_expr: str = "",
+        *,
+        with_vectors: bool = True,
     ) -> list[list[tuple[StoredItem, float]]]:
-        """For each query vector, the `limit` nearest items (inner product) passing the filter."""
+        """For each query vector, the `limit` nearest items (inner product) passing the filter.
+        Without `with_vectors` the items' vectors are empty (less to transfer and decode)."""
         if len(queries) == 0:
             return []
         results = await self._call(
@@ -150,30 +168,38 @@ class MilvusVectorStore:
             data=[q.astype(np.float32).tolist() for q in queries],
             limit=limit,
             filter=filter_expr,
-            output_fields=["title", "category", "create_time", "attributes", "vector"],
+            output_fields=_item_fields(with_vectors),
             search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
+            consistency_level=STRONG,
         )
+        # hit["item_id"]: top level from Milvus Lite, from the entity (an output field) on a server
         return [
             [
-                (self._item({"item_id": hit["item_id"], **hit["entity"]}), float(hit["distance"]))
+                (self._item({**hit["entity"], "item_id": hit["item_id"]}), float(hit["distance"]))
                 for hit in hits
             ]
             for hits in results
         ]
 
-    async def query_items(self, filter_expr: str, limit: int = 1000) -> list[StoredItem]:
-        """Items passing a filter expression, with vectors, in no particular order."""
+    async def query_items(
+        self, filter_expr: str, limit: int = 1000, *, with_vectors: bool = True
+    ) -> list[StoredItem]:
+        """Items passing a filter expression, in no particular order; vectors empty unless
+        `with_vectors`."""
         rows = await self._call(
             self.client.query,
             ITEMS,
             filter=filter_expr,
             limit=limit,
-            output_fields=["item_id", "title", "category", "create_time", "attributes", "vector"],
+            output_fields=_item_fields(with_vectors),
+            consistency_level=STRONG,
         )
         return [self._item(row) for row in rows]
 
     async def count_items(self) -> int:
-        rows = await self._call(self.client.query, ITEMS, filter="", output_fields=["count(*)"])
+        rows = await self._call(
+            self.client.query, ITEMS, filter="", output_fields=["count(*)"], consistency_level=STRONG
+        )
         return int(rows[0]["count(*)"])
 
     @staticmethod
@@ -217,6 +243,7 @@ class MilvusVectorStore:
             INTERESTS,
             filter=f"user_id == {json.dumps(user_id)}",
             output_fields=["user_id", "layer", "mass", "updated_at", "vector"],
+            consistency_level=STRONG,
         )
         return [
             InterestRow(
@@ -231,6 +258,11 @@ class MilvusVectorStore:
 
     async def delete_user(self, user_id: str) -> None:
         await self._call(self.client.delete, INTERESTS, filter=f"user_id == {json.dumps(user_id)}")
+
+
+def _item_fields(with_vectors: bool) -> list[str]:
+    fields = ["item_id", "title", "category", "create_time", "attributes"]
+    return [*fields, "vector"] if with_vectors else fields
 
 
 def item_filter(

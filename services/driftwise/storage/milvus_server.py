@@ -1,0 +1,369 @@
+"""Run the real Milvus standalone server of the PyPI package ``milvus`` (2.3.5) as a child process.
+
+Why: production stores vectors in a Milvus server, which differs from Milvus Lite (the embedded
+default) in ways that matter (consistency levels, index parameters, upsert semantics). This
+"local Milvus" lets tests and the serving benchmark run the production code path on one machine,
+the way :mod:`driftwise.inference.triton_server` does for Triton. The package is a dev dependency
+(``pip install -e .[dev]``); it is imported only by :meth:`LocalMilvusServer.start`.
+
+Launch recipe (what the package's ``milvus-server`` command does, minus its Python wrapper, so
+that there is one process to stop and every port is chosen here):
+
+* the package keeps the ``milvus`` binary and its libraries LZMA-compressed; they are unpacked
+  into ``<data_dir>/bin`` (about 250 MB and 5 s, skipped when already unpacked there);
+* ``milvus.MilvusServerConfig`` renders ``<data_dir>/configs/milvus.yaml`` from the package's
+  template with every ``*_port`` given (free ports picked here: proxy, proxy internal, the
+  coordinators and nodes), each role's ``ip`` set to 127.0.0.1 (the address it registers and
+  dials), and etcd, local storage, rocksmq and logs under ``data_dir``;
+* the embedded etcd would listen on 127.0.0.1:2379 and :2380 whatever the template says, so a
+  second instance could not start: ``ETCD_CONFIG_PATH`` names an etcd config with free ports;
+* the metrics and health HTTP server's port is ``METRICS_PORT`` (default 9091), also free here;
+* ``milvus run standalone`` in its own session, cwd and ``MILVUSCONF`` at the data directory,
+  ``LD_LIBRARY_PATH`` at the unpacked libraries, and a minimal environment (Milvus reads any
+  environment variable named like a config key, e.g. ``PROXY_PORT``, as an override).
+
+What cannot be changed: Milvus 2.3 listens on all interfaces (``:port``) for gRPC (proxy,
+coordinators, nodes) and the metrics/health HTTP server; only etcd is on loopback. Authorisation
+is off: any token (``root:Milvus`` here) is accepted. Run it on trusted machines only.
+
+Stopping: on SIGTERM Milvus cleans up within milliseconds and logs "All cleanup done", then the
+process often hangs instead of exiting. :meth:`LocalMilvusServer.stop` waits for the exit or that
+line (``stop_timeout_s`` at most), then SIGKILLs the process group and reaps it. Milvus keeps
+unflushed writes in its rocksmq log in the data directory (replayed at the next start; not
+checked here after a SIGKILL). A restart in the same data directory waits for the previous run's
+etcd sessions to expire (about 25 s with the 10 s session TTL set here; 55 s with the default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = ["LocalMilvusServer", "MilvusStartError"]
+
+_log = logging.getLogger(__name__)
+
+_HOST = "127.0.0.1"
+_TOKEN = "root:Milvus"
+_ROLES = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode")
+_CLEANUP_DONE = b"All cleanup done"
+# A restart in the same data directory waits until the previous run's sessions in etcd expire
+# (Milvus default 30 s, about 55 s in all); 10 s still leaves keep-alives (every ttl/3) slack.
+_SESSION_TTL_S = 10
+_LOG_TAIL_BYTES = 8000
+_POLL_INTERVAL_S = 0.2
+# Environment variables passed on to the server; anything else could override a config key.
+_INHERITED_ENV = ("HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "TZ", "USER")
+
+
+class MilvusStartError(RuntimeError):
+    """Milvus did not become ready (early exit, timeout, package missing); includes the log tail."""
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free now, on every interface (Milvus binds ``:port``)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _milvus_package() -> Any:
+    try:
+        return importlib.import_module("milvus")
+    except ImportError as exc:
+        raise MilvusStartError(
+            "the 'milvus' package (Milvus standalone) is not installed: pip install milvus==2.3.5 "
+            "(it is in the dev extra)"
+        ) from exc
+
+
+class LocalMilvusServer:
+    """A Milvus standalone child process on free ports, keeping everything in ``data_dir``.
+
+    ``data_dir`` holds the unpacked binary, the rendered config, etcd, segments, rocksmq and the
+    logs (the server's own output goes to ``log_path``, default ``<data_dir>/logs/milvus.log``).
+    Reusing a data directory keeps the collections. ``port`` 0 picks a free proxy port at start.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int = 0,
+        startup_timeout_s: float = 120.0,
+        stop_timeout_s: float = 5.0,
+        log_path: Path | None = None,
+    ) -> None:
+        self._data_dir = Path(data_dir).resolve()
+        self._requested_port = port
+        self._port: int | None = None
+        self._metrics_port: int | None = None
+        self._startup_timeout_s = startup_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self._log_path = Path(log_path) if log_path is not None else self._data_dir / "logs" / "milvus.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self.startup_seconds: float | None = None
+        """Seconds from spawning the process until a client could connect (set by start)."""
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    @property
+    def uri(self) -> str:
+        """``http://127.0.0.1:PORT``: what ``MilvusClient(uri=...)`` and ``MilvusSettings.uri`` take."""
+        if self._port is None:
+            if self._requested_port:
+                return f"http://{_HOST}:{self._requested_port}"
+            raise RuntimeError("the port is chosen at start(); uri is known only after it")
+        return f"http://{_HOST}:{self._port}"
+
+    @property
+    def token(self) -> str:
+        """The default credentials; accepted but not checked (authorisation is off)."""
+        return _TOKEN
+
+    @property
+    def health_url(self) -> str:
+        if self._metrics_port is None:
+            raise RuntimeError("the metrics port is chosen at start()")
+        return f"http://{_HOST}:{self._metrics_port}/healthz"
+
+    @property
+    def log_path(self) -> Path:
+        return self._log_path
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running server, None when not running."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def is_running(self) -> bool:
+        return self._process is not None and not self._leader_exited()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the server and block until a MilvusClient can list collections. Raises
+        :class:`MilvusStartError` (the child killed) on early exit or timeout."""
+        if self._process is not None:
+            raise RuntimeError("server already started")
+        started = time.monotonic()
+        try:
+            self._spawn()
+            self._wait_until_ready(started + self._startup_timeout_s)
+        except BaseException:
+            self._kill_now()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        _log.info("milvus ready in %.1f s at %s (data %s)", self.startup_seconds, self.uri, self._data_dir)
+
+    def _spawn(self) -> None:
+        """Unpack the binary, write the configs, start the process."""
+        package = _milvus_package()
+        config = package.MilvusServerConfig(data_dir=str(self._data_dir))
+        port_keys = sorted(key for key in config.configurable_items if key.endswith("_port"))
+        free = iter(_free_ports(len(port_keys) + 3))
+        ports = {key: next(free) for key in port_keys}
+        if self._requested_port:
+            ports["proxy_port"] = self._requested_port
+        etcd_peer_port, self._metrics_port = next(free), next(free)
+        config.update(**ports)
+        for role in _ROLES:
+            config.set(f"{role}.ip", _HOST)
+        config.set("common.session.ttl", _SESSION_TTL_S)
+        config.resolve()  # checks every port binds, writes configs/milvus.yaml, makes the dirs
+        self._port = int(config.get("proxy_port"))
+        package._initialize_data_files(str(self._data_dir))  # no-op when already unpacked
+
+        etcd_client = f"http://{_HOST}:{ports['etcd_port']}"
+        etcd_peer = f"http://{_HOST}:{etcd_peer_port}"
+        etcd_config = self._data_dir / "configs" / "embedEtcd.yaml"
+        etcd_config.write_text(
+            f"name: default\n"
+            f"listen-client-urls: {etcd_client}\n"
+            f"advertise-client-urls: {etcd_client}\n"
+            f"listen-peer-urls: {etcd_peer}\n"
+            f"initial-advertise-peer-urls: {etcd_peer}\n"
+            f"initial-cluster: default={etcd_peer}\n"
+            "quota-backend-bytes: 4294967296\n"
+            "auto-compaction-mode: revision\n"
+            "auto-compaction-retention: '1000'\n"
+        )
+        bin_dir = self._data_dir / "bin"
+        env = {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
+        env.update(
+            DEPLOY_MODE="STANDALONE",
+            MILVUSCONF=str(self._data_dir / "configs"),
+            ETCD_CONFIG_PATH=str(etcd_config),
+            METRICS_PORT=str(self._metrics_port),
+            MILVUS_RUN_DIR=str(self._data_dir / "run"),
+            LD_LIBRARY_PATH=str(bin_dir),
+        )
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [str(bin_dir / "milvus"), "run", "standalone"]
+        with open(self._log_path, "ab") as log:
+            # Own process group, so stop() can kill everything it leaves behind.
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self._data_dir,
+                start_new_session=True,
+            )
+        _log.info(
+            "started milvus pid %d on %s (etcd %s, metrics %d), log %s",
+            self._process.pid,
+            self.uri,
+            etcd_client,
+            self._metrics_port,
+            self._log_path,
+        )
+
+    def stop(self) -> None:
+        """SIGTERM the server, wait for its exit or its "cleanup done" line (``stop_timeout_s`` at
+        most), then SIGKILL the process group and reap it. Idempotent."""
+        process = self._process
+        if process is None:
+            return
+        if not self._leader_exited():
+            offset = self._log_size()
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + self._stop_timeout_s
+            while not self._leader_exited() and time.monotonic() < deadline:
+                if self._log_contains(_CLEANUP_DONE, offset):
+                    break
+                time.sleep(0.05)
+            else:
+                if not self._leader_exited():
+                    _log.info(
+                        "milvus pid %d still up %.0f s after SIGTERM (usual); killing it",
+                        process.pid,
+                        self._stop_timeout_s,
+                    )
+        self._kill_now()
+
+    def __enter__(self) -> LocalMilvusServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        # Last resort: never leave a server behind when the owner forgot stop().
+        if getattr(self, "_process", None) is not None:
+            with contextlib.suppress(Exception):
+                self._kill_now()
+
+    # ------------------------------------------------------------------ internals
+
+    def _leader_exited(self) -> bool:
+        """True once the server process has exited; does not reap it (keeps its pgid valid)."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return True
+        try:
+            info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
+
+    def _kill_now(self) -> None:
+        """SIGKILL the whole process group while the unreaped leader still holds its id; reap."""
+        process = self._process
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        self._process = None
+
+    def _log_size(self) -> int:
+        try:
+            return self._log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_contains(self, marker: bytes, offset: int) -> bool:
+        try:
+            with open(self._log_path, "rb") as log:
+                log.seek(offset)
+                return marker in log.read()
+        except OSError:
+            return False
+
+    def _log_tail(self) -> str:
+        size = self._log_size()
+        if not size:
+            return "(no log)"
+        with open(self._log_path, "rb") as log:
+            log.seek(max(0, size - _LOG_TAIL_BYTES))
+            return log.read().decode("utf-8", errors="replace")
+
+    def _fail(self, reason: str) -> MilvusStartError:
+        return MilvusStartError(
+            f"{reason} (data {self._data_dir}, log {self._log_path}); log tail:\n{self._log_tail()}"
+        )
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2.0) as response:
+                return b"OK" in response.read()
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def _client_connects(self) -> bool:
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import MilvusException
+
+        try:
+            client = MilvusClient(uri=self.uri, token=self.token, timeout=5.0)
+        except MilvusException:
+            return False
+        try:
+            client.list_collections()
+            return True
+        except MilvusException:
+            return False
+        finally:
+            client.close()
+
+    def _wait_until_ready(self, deadline: float) -> None:
+        while True:
+            if self._leader_exited():
+                code = self._process.wait() if self._process is not None else None
+                raise self._fail(f"milvus exited with code {code} during startup")
+            if time.monotonic() >= deadline:
+                raise self._fail(f"milvus not ready after {self._startup_timeout_s:.0f} s")
+            if self._healthy() and self._client_connects():
+                return
+            time.sleep(_POLL_INTERVAL_S)
