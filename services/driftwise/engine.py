@@ -44,13 +44,14 @@ from driftwise.model.transitions import TopicTransitions
 from driftwise.settings import Settings
 from driftwise.storage.event_log import EventLog, LoggedEvent
 from driftwise.storage.interest_mirror import InterestMirror
+from driftwise.storage.item_cache import ItemCache
 from driftwise.storage.serial import SerialWorker
 from driftwise.storage.vector_store import (
     UNKNOWN_TIME,
     InterestRow,
+    ItemFilter,
     MilvusVectorStore,
     StoredItem,
-    item_filter,
 )
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class Engine:
         self.encoder = encoder
         self.store = store
         self.topic_model = topics
+        self.items = ItemCache(store, settings.milvus.item_cache_size, settings.milvus.item_cache_ttl_seconds)
         self.log = EventLog(settings.data_dir / "events.sqlite")
         self._log_thread = SerialWorker("event-log")
         self._writers = KeyedLocks()
@@ -164,22 +166,23 @@ class Engine:
 
     async def upsert_items(self, items: Sequence[NewItem]) -> int:
         vectors = await self._encode([it.text() for it in items], "passage")
-        await self.store.upsert_items(
-            [
-                StoredItem(
-                    it.item_id,
-                    it.title,
-                    it.category,
-                    UNKNOWN_TIME if it.create_time is None else int(it.create_time),
-                    vectors[i],
-                    it.attributes,
-                )
-                for i, it in enumerate(items)
-            ]
-        )
+        stored = [
+            StoredItem(
+                it.item_id,
+                it.title,
+                it.category,
+                UNKNOWN_TIME if it.create_time is None else int(it.create_time),
+                vectors[i],
+                it.attributes,
+            )
+            for i, it in enumerate(items)
+        ]
+        await self.store.upsert_items(stored)
+        self.items.put(stored)
         return len(items)
 
     async def delete_items(self, item_ids: Sequence[str]) -> int:
+        self.items.drop(item_ids)
         return await self.store.delete_items(item_ids)
 
     # -- events ----------------------------------------------------------------------------------
@@ -190,7 +193,7 @@ class Engine:
         """Record and apply a validated batch atomically; unknown items reject the whole batch.
 
         `field_prefix`/`indexed` name the request field in errors ("events[3]" or "event")."""
-        items = await self.store.get_items([le.event.item_id for le in events if le.event.item_id])
+        items = await self.items.get([le.event.item_id for le in events if le.event.item_id])
         unknown = [
             FieldViolation(
                 f"{field_prefix}[{i}].item_id" if indexed else f"{field_prefix}.item_id",
@@ -324,7 +327,7 @@ class Engine:
         if not logged:
             raise NotFoundError(f"user {user_id!r} has no events")
         events = [le.event for le in logged]
-        items = await self.store.get_items([e.item_id for e in events if e.item_id])
+        items = await self.items.get([e.item_id for e in events if e.item_id])
         replayable = [e for e in events if not e.item_id or e.item_id in items]
         if len(replayable) < len(events):
             log.warning("user %s: %d events refer to deleted items", user_id, len(events) - len(replayable))
@@ -369,7 +372,7 @@ class Engine:
             return False
         sequences = await self._log_thread.run(self.log.item_sequences)
         items = sorted({i for seq in sequences.values() for i in seq})
-        stored = await self.store.get_items(items)
+        stored = await self.items.get(items)
         config = self.settings.ranking
         cooccurrence = await asyncio.to_thread(
             SequentialCoOccurrence.fit,
@@ -456,29 +459,31 @@ class Engine:
     async def recommend(self, query: RecommendQuery) -> Recommendations:
         profile = await self._load_profile(query.user_id)
         at = query.as_of if query.as_of is not None else time.time()
-        exclude = [*query.exclude_item_ids, *query.shown]
+        exclude = {*query.exclude_item_ids, *query.shown}
         if not query.include_seen and profile is not None:
-            exclude += await self._log_thread.run(self.log.seen_item_ids, query.user_id)
-        expr = item_filter(
+            exclude.update(await self._log_thread.run(self.log.seen_item_ids, query.user_id))
+        allowed = ItemFilter(
             categories=query.categories,
             created_after=_opt_int(query.created_after),
             created_before=_opt_int(query.created_before),
-            exclude_ids=exclude,
+            exclude_ids=frozenset(exclude),
         )
         directions = [] if profile is None else self._directions(profile)
         if profile is not None and directions:
+            # one Milvus search for all layers, ids only; the items come from the cache
             hits = await self.store.search_items(
-                np.stack(directions), self.settings.ranking.candidates_per_layer, expr
+                np.stack(directions),
+                self.settings.ranking.candidates_per_layer,
+                allowed.expression(),
+                with_vectors=False,
             )
-            items = {item.item_id: item for layer_hits in hits for item, _ in layer_hits}
-            missing = [i for i in self._top_followers(profile) if i not in items]
-            if missing:  # what usually follows the recent events, within the same filter
-                ids = item_filter(include_ids=missing)
-                followers = await self.store.query_items(" and ".join(c for c in (expr, ids) if c))
-                items.update({item.item_id: item for item in followers})
+            # with what usually follows the recent events, within the same filter
+            ids = [item.item_id for layer_hits in hits for item, _ in layer_hits]
+            found = await self.items.get([*ids, *self._top_followers(profile)])
+            items = {i: item for i, item in found.items() if allowed.allows(item)}
             ranked = await self._rank_personal(profile, items, at, query.count, query.diversity)
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
-        items = await self._cold_start_pool(expr, query.count)
+        items = await self._cold_start_pool(allowed, query.count)
         ranked = rank_cold_start(
             await self._candidates(items),
             self.topic_model,
@@ -494,7 +499,7 @@ class Engine:
         self, user_id: str, item_ids: Sequence[str], as_of: float | None = None
     ) -> Recommendations:
         """Score the caller's candidates (known items) for the user, best first; all are returned."""
-        stored = await self.store.get_items(item_ids)
+        stored = await self.items.get(item_ids)
         unknown = [
             FieldViolation(f"candidate_item_ids[{i}]", f"unknown item {item_id!r}")
             for i, item_id in enumerate(item_ids)
@@ -546,19 +551,17 @@ class Engine:
             keep_rejected=keep_rejected,
         )
 
-    async def _cold_start_pool(self, expr: str, count: int) -> dict[str, StoredItem]:
+    async def _cold_start_pool(self, allowed: ItemFilter, count: int) -> dict[str, StoredItem]:
         """Candidates for a user without a profile: items near each topic (variety), plus the
         most popular items that pass the request's filter."""
         per_topic = max(2, count // 2)
-        hits = await self.store.search_items(self.topic_model.centroids, per_topic, expr)
-        items = {item.item_id: item for topic_hits in hits for item, _ in topic_hits}
+        hits = await self.store.search_items(
+            self.topic_model.centroids, per_topic, allowed.expression(), with_vectors=False
+        )
         popular = await self._log_thread.run(self.log.popular_items, count * 5)
-        if popular:
-            ids = [item_id for item_id, _ in popular]
-            only_popular = item_filter(include_ids=ids)
-            allowed = await self.store.query_items(" and ".join(c for c in (expr, only_popular) if c))
-            items.update({item.item_id: item for item in allowed})
-        return items
+        ids = [item.item_id for topic_hits in hits for item, _ in topic_hits]
+        found = await self.items.get([*ids, *(item_id for item_id, _ in popular)])
+        return {i: item for i, item in found.items() if allowed.allows(item)}
 
     async def _candidates(self, items: dict[str, StoredItem]) -> list[Candidate]:
         popularity = await self._log_thread.run(self.log.item_popularity, list(items))

@@ -71,6 +71,12 @@ class MilvusSettings(_Section):
     )
     token: str = Field("", description="Milvus token, e.g. root:Milvus.")
     index_type: str = Field("FLAT", description="Vector index: FLAT for Milvus Lite, HNSW for a server.")
+    item_cache_size: int = Field(
+        100_000, ge=0, description="Items (fields and vector) cached in process for ranking (0: none)."
+    )
+    item_cache_ttl_seconds: float = Field(
+        300.0, gt=0, description="How long a cached item is trusted (upserts via other replicas)."
+    )
 
 
 class LimitSettings(_Section):

@@ -19,7 +19,9 @@ from driftwise.storage.milvus_server import LocalMilvusServer
 from driftwise.storage.vector_store import (
     INTERESTS,
     ITEMS,
+    STRONG,
     InterestRow,
+    ItemFilter,
     MilvusVectorStore,
     StoredItem,
     item_filter,
@@ -90,17 +92,22 @@ async def test_vector_store_contract(store: tuple[str, MilvusVectorStore]) -> No
     expr = item_filter(categories=["a", "c"], created_after=1003, exclude_ids=["i5"])
     allowed = {"i3", "i7", "i9"}  # odd k >= 3 but i5; i1 is now create_time 5
     query = items[7].vector.astype(np.float64)
-    [hits] = await vectors.search_items(np.stack([query]), 5, expr)
+    [hits] = await vectors.search_items(np.stack([query]), 5, expr, consistency=STRONG)
     assert hits[0][0].item_id == "i7" and {it.item_id for it, _ in hits} == allowed
     scores = [score for _, score in hits]
     assert scores == sorted(scores, reverse=True) and scores[0] == pytest.approx(1.0, abs=1e-5)
     assert all(it.vector.shape == (DIM,) and it.title for it, _ in hits)
-    [bare] = await vectors.search_items(np.stack([query]), 5, expr, with_vectors=False)
+    [bare] = await vectors.search_items(np.stack([query]), 5, expr, with_vectors=False, consistency=STRONG)
     assert [it.item_id for it, _ in bare] == [it.item_id for it, _ in hits]
     assert all(it.vector.size == 0 and it.attributes and it.category for it, _ in bare)
 
     queried = await vectors.query_items(expr)
     assert {it.item_id for it in queried} == allowed and all(it.vector.shape == (DIM,) for it in queried)
+    # the same filter checked in process (on cached items) agrees with Milvus
+    in_process = ItemFilter(categories=("a", "c"), created_after=1003, exclude_ids=frozenset({"i5"}))
+    assert in_process.expression() == expr
+    everything = await vectors.get_items([f"i{k}" for k in range(10)])
+    assert {i for i, it in everything.items() if in_process.allows(it)} == allowed
     queried_bare = await vectors.query_items(expr, with_vectors=False)
     assert {it.item_id for it in queried_bare} == allowed and all(it.vector.size == 0 for it in queried_bare)
 

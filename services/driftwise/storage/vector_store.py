@@ -6,9 +6,11 @@ every call goes through one worker thread: calls are serialised and the event lo
 
 Server differences handled here (checked against Milvus 2.3.5 standalone, see
 `driftwise.storage.milvus_server`): writes are upserts (an insert of an existing primary key would
-duplicate the row); every read passes consistency level Strong (a server's default is Bounded, so
-a read could miss a write just made); HNSW gets explicit M/efConstruction and `ef` >= limit at
-search; search hits from a 2.3 server carry no primary-key name, so the key is requested as an
+duplicate the row); reads pass consistency level Strong (a server's default, Bounded, could miss a
+write just made) except the searches of the ranking path: Strong waits for Milvus's next time tick
+(~200 ms per read on Milvus 2.3, measured by bench/serving.py), so they read Bounded and may miss
+an item upserted in the last moments (Session did not see deletes on 2.3.5); HNSW gets explicit
+M/efConstruction and `ef` >= limit at search; search hits from a 2.3 server carry no primary-key name, so the key is requested as an
 output field.
 """
 
@@ -27,7 +29,8 @@ from driftwise.model.events import Layer
 from driftwise.storage.serial import SerialWorker
 
 UNKNOWN_TIME = -(2**62)  # create_time of items whose creation time is unknown
-STRONG = "Strong"  # consistency level of every read: it sees every write acknowledged before it
+STRONG = "Strong"  # reads that must see every acknowledged write
+BOUNDED = "Bounded"  # ranking's searches: no wait for a time tick, staleness bounded by Milvus
 ITEMS = "items"
 INTERESTS = "user_interests"
 
@@ -107,7 +110,7 @@ class MilvusVectorStore:
         index = self.client.prepare_index_params()
         params = {"M": 16, "efConstruction": 200} if self._index_type == "HNSW" else {}
         index.add_index(field_name="vector", index_type=self._index_type, metric_type="IP", params=params)
-        self.client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+        self.client.create_collection(name, schema=schema, index_params=index, consistency_level=STRONG)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -157,9 +160,11 @@ class MilvusVectorStore:
         filter_expr: str = "",
         *,
         with_vectors: bool = True,
+        consistency: str = BOUNDED,
     ) -> list[list[tuple[StoredItem, float]]]:
         """For each query vector, the `limit` nearest items (inner product) passing the filter.
-        Without `with_vectors` the items' vectors are empty (less to transfer and decode)."""
+        Without `with_vectors` the items' vectors are empty (less to transfer and decode).
+        Bounded consistency by default (the ranking path); pass STRONG to see every write."""
         if len(queries) == 0:
             return []
         results = await self._call(
@@ -170,7 +175,7 @@ class MilvusVectorStore:
             filter=filter_expr,
             output_fields=_item_fields(with_vectors),
             search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
-            consistency_level=STRONG,
+            consistency_level=consistency,
         )
         # hit["item_id"]: top level from Milvus Lite, from the entity (an output field) on a server
         return [
@@ -263,6 +268,33 @@ class MilvusVectorStore:
 def _item_fields(with_vectors: bool) -> list[str]:
     fields = ["item_id", "title", "category", "create_time", "attributes"]
     return [*fields, "vector"] if with_vectors else fields
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """What a request allows: pushed into Milvus as an expression, or checked on cached items
+    (for candidates that do not come from a Milvus search, such as co-occurrence followers)."""
+
+    categories: tuple[str, ...] = ()
+    created_after: int | None = None
+    created_before: int | None = None
+    exclude_ids: frozenset[str] = frozenset()
+
+    def expression(self) -> str:
+        return item_filter(
+            categories=self.categories,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            exclude_ids=sorted(self.exclude_ids),
+        )
+
+    def allows(self, item: StoredItem) -> bool:
+        return (
+            (not self.categories or item.category in self.categories)
+            and (self.created_after is None or item.create_time >= self.created_after)
+            and (self.created_before is None or item.create_time < self.created_before)
+            and item.item_id not in self.exclude_ids
+        )
 
 
 def item_filter(

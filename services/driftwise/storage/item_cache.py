@@ -1,0 +1,70 @@
+"""A read-through cache of items (fields and vectors) in front of the vector store.
+
+Ranking needs the vectors and fields of a few hundred items per request. Fetching them from Milvus
+costs per row (Milvus Lite materialises each row in Python: ~0.5 ms a row, see TOOLCHAIN.md), so
+searches ask Milvus for ids and distances only, and the items come from here. Entries are put on
+upsert and dropped on delete by this process; `ttl_seconds` bounds how long an upsert made through
+another replica can go unseen. Bounded LRU: `size` items (about 1.6 KB each at 384 dimensions).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+
+from driftwise.storage.vector_store import MilvusVectorStore, StoredItem
+
+
+class ItemCache:
+    def __init__(
+        self,
+        store: MilvusVectorStore,
+        size: int,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._size = size
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, StoredItem]] = OrderedDict()  # id -> (expiry, item)
+        self.hits = 0
+        self.misses = 0
+
+    async def get(self, item_ids: Sequence[str]) -> dict[str, StoredItem]:
+        """The known items among `item_ids` (unknown ids are left out), misses in one store call."""
+        now = self._clock()
+        found: dict[str, StoredItem] = {}
+        missing: list[str] = []
+        for item_id in dict.fromkeys(item_ids):
+            entry = self._entries.get(item_id)
+            if entry is not None and entry[0] > now:
+                self._entries.move_to_end(item_id)
+                found[item_id] = entry[1]
+            else:
+                missing.append(item_id)
+        self.hits += len(found)
+        self.misses += len(missing)
+        if missing:
+            fetched = await self._store.get_items(missing)
+            self.put(fetched.values())
+            found.update(fetched)
+        return found
+
+    def put(self, items: Iterable[StoredItem]) -> None:
+        if self._size <= 0:
+            return
+        expiry = self._clock() + self._ttl
+        for item in items:
+            self._entries[item.item_id] = (expiry, item)
+            self._entries.move_to_end(item.item_id)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def drop(self, item_ids: Iterable[str]) -> None:
+        for item_id in item_ids:
+            self._entries.pop(item_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,51 @@
+from collections.abc import Sequence
+
+import numpy as np
+
+from driftwise.storage.item_cache import ItemCache
+from driftwise.storage.vector_store import MilvusVectorStore, StoredItem
+
+
+class CountingStore:
+    """Stands in for MilvusVectorStore.get_items only (the cache's one call), counting rows read."""
+
+    def __init__(self, items: dict[str, StoredItem]) -> None:
+        self.items = items
+        self.rows_read = 0
+
+    async def get_items(self, item_ids: Sequence[str]) -> dict[str, StoredItem]:
+        self.rows_read += len(item_ids)
+        return {i: self.items[i] for i in item_ids if i in self.items}
+
+
+def item(i: int) -> StoredItem:
+    return StoredItem(f"i{i}", f"t{i}", "c", 0, np.full(4, i, dtype=np.float32))
+
+
+async def test_reads_through_once_then_serves_from_memory_until_expiry_or_eviction() -> None:
+    store = CountingStore({f"i{i}": item(i) for i in range(5)})
+    now = [0.0]
+    cache = ItemCache(store, size=3, ttl_seconds=10, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert set(await cache.get(["i0", "i1", "nope"])) == {"i0", "i1"}
+    assert store.rows_read == 3
+    assert set(await cache.get(["i0", "i1"])) == {"i0", "i1"} and store.rows_read == 3  # hits
+    await cache.get(["i2", "i3"])  # size 3: i0 (least recently used) is evicted
+    assert len(cache) == 3
+    await cache.get(["i0"])
+    assert store.rows_read == 6
+    now[0] = 11.0  # expired: read again
+    await cache.get(["i0"])
+    assert store.rows_read == 7
+
+
+async def test_put_and_drop_follow_this_processs_writes() -> None:
+    store = CountingStore({})
+    cache = ItemCache(store, size=10, ttl_seconds=10)  # type: ignore[arg-type]
+    cache.put([item(1)])
+    assert (await cache.get(["i1"]))["i1"].title == "t1" and store.rows_read == 0
+    cache.drop(["i1"])
+    assert await cache.get(["i1"]) == {} and store.rows_read == 1
+
+
+def test_the_store_interface_matches() -> None:
+    assert MilvusVectorStore.get_items.__name__ == CountingStore.get_items.__name__
