@@ -1,0 +1,826 @@
+"""Serving benchmark: the real all-in-one process under Recommend and ingest load, per vector store.
+
+    .venv/bin/python bench/serving.py [--sizes 10000,100000] [--stores lite,server] [--users 1000]
+        [--requests 400] [--level-seconds 30] [--freshness-samples 100] [--quick]
+        [--out /tmp/driftwise-serving.json]
+
+For every (store, catalogue size) this script, a separate client process:
+
+1. writes the catalogue straight into the vector store with MilvusVectorStore (same schema as the
+   server): the 9,742 MovieLens movies with their real encoder vectors (the text the server encodes,
+   cached by `driftwise eval`), plus synthetic items up to the size, whose vectors are GENERATED
+   (a random real item's vector plus Gaussian noise, renormalised) because encoding 100k texts on
+   2 CPU cores takes hours. Milvus Lite allows one process per file, so it is closed before (4);
+2. starts `driftwise serve` as a subprocess (settings by environment variables, one shared local
+   Triton for the whole run) and waits for gRPC health SERVING;
+3. ingests the users' histories through IngestEvents (item-referencing events only) and reports
+   events/s: MovieLens ratings of the 610 real users, plus replays of real users' histories under
+   new ids with time shifts up to --users;
+4. restarts the server, so it fits co-occurrence and topic transitions on the log at start-up, as
+   a production process would have them;
+5. Recommend (count 10, random users): warm-up, then at each concurrency --requests calls or
+   --level-seconds of calls, whichever ends first (slow stores get fewer calls, so the run stays
+   ~15 min), latency per call measured here, client side: p50, p99 and QPS;
+6. freshness: one new event per sample via IngestEvents; from its acknowledgement (profile version
+   v) Recommend is called until a response has profile_version >= v; p50/p99 of that time
+   (same time budget).
+
+Targets (reported, never asserted): Recommend p99 <= 25 ms at 100k items with the Milvus server,
+<= 40 ms with Milvus Lite at 10k; freshness p99 <= 50 ms; ingest >= 5,000 events/s per process.
+Server, Triton, Milvus and this client share the machine, so on 2 cores they compete for CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from driftwise.datasets.movielens import Movie, Rating, load_movies, load_ratings
+from driftwise.demo import event_message
+from driftwise.evaluation.run import item_vectors
+from driftwise.inference.triton_server import LocalTritonServer
+from driftwise.model.events import EventType
+from driftwise.settings import REPO_ROOT
+from driftwise.storage.vector_store import INTERESTS, ITEMS, UNKNOWN_TIME, MilvusVectorStore, StoredItem
+from driftwise.v1 import (
+    common_pb2,
+    ingest_service_pb2,
+    ingest_service_pb2_grpc,
+    ranking_service_pb2,
+    ranking_service_pb2_grpc,
+)
+
+DIMENSION = 384  # all-MiniLM-L6-v2, the default text_encoder
+EVAL_CACHE = REPO_ROOT / ".driftwise" / "eval-cache"  # where `driftwise eval` caches item vectors
+CONCURRENCY = (1, 8, 32)
+UPSERT_BATCH = 2000
+DAY = 86400.0
+
+# Targets from the issue, only reported. (store, size or None for any size) -> Recommend p99 ms.
+P99_TARGETS_MS = {("server", 100_000): 25.0, ("lite", 10_000): 40.0}
+FRESHNESS_P99_TARGET_MS = 50.0
+INGEST_TARGET_EVENTS_S = 5000.0
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {
+        "sizes": "10000,100000",
+        "stores": "lite,server",
+        "users": 1000,
+        "requests": 400,
+        "level_seconds": 30.0,
+        "warmup": 40,
+        "freshness_samples": 100,
+        "max_history": 200,
+    },
+    "quick": {
+        "sizes": "2000",
+        "stores": "lite",
+        "users": 100,
+        "requests": 16,
+        "level_seconds": 3.0,
+        "warmup": 3,
+        "freshness_samples": 5,
+        "max_history": 50,
+    },
+}
+
+
+# -- results ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Latency:
+    """Client-side latency of one load level."""
+
+    concurrency: int
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    qps: float
+
+
+@dataclass
+class Freshness:
+    samples: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_recommend_calls: float  # Recommend calls until one reflected the event (1 = the first)
+    max_recommend_calls: int
+    ingest_ack_p50_ms: float  # IngestEvents round trip of the one-event request itself
+
+
+@dataclass
+class Row:
+    """Everything measured for one (store, catalogue size)."""
+
+    store: str
+    items: int
+    real_items: int
+    synthetic_items: int
+    populate_s: float
+    events: int
+    ingest_events_per_s: float
+    restart_s: float  # SIGTERM to SERVING again, including the model refit on the log
+    personalized_share: float  # share of Recommend responses with source PERSONALIZED
+    recommend: list[Latency] = field(default_factory=list)
+    freshness: Freshness | None = None
+
+
+# -- catalogue -------------------------------------------------------------------------------------
+
+
+def _category(movie: Movie) -> str:
+    """The first genre: categories matter for filters only, which the load below does not use."""
+    return movie.tags[0] if movie.tags else "movie"
+
+
+def real_time(movie: Movie) -> int:
+    return UNKNOWN_TIME if movie.create_time is None else int(movie.create_time)
+
+
+def build_catalogue(
+    movies: Sequence[Movie], vectors: npt.NDArray[np.float32], size: int, noise: float, seed: int
+) -> tuple[list[StoredItem], float]:
+    """`size` items: real movies first, then synthetic ones near random real ones.
+
+    Returns the items and the mean cosine of synthetic vectors to their source (nan if none)."""
+    real = [
+        StoredItem(
+            m.item_id,
+            m.title,
+            _category(m),
+            real_time(m),
+            vectors[i],
+        )
+        for i, m in enumerate(movies[:size])
+    ]
+    extra = size - len(real)
+    if extra <= 0:
+        return real, float("nan")
+    rng = np.random.default_rng(seed)
+    sources = rng.integers(0, len(movies), extra)
+    noisy = vectors[sources].astype(np.float64) + rng.normal(0.0, noise, (extra, vectors.shape[1]))
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    cosine = float(np.mean(np.sum(noisy * vectors[sources], axis=1)))
+    synthetic = [
+        StoredItem(
+            f"syn-{n}",
+            f"synthetic item {n}",
+            _category(movies[src]),
+            real_time(movies[src]),
+            noisy[n].astype(np.float32),
+        )
+        for n, src in enumerate(sources.tolist())
+    ]
+    return real + synthetic, cosine
+
+
+async def populate(uri: str, token: str, index_type: str, items: Sequence[StoredItem]) -> float:
+    """Write the catalogue into a fresh store (old collections dropped); seconds taken.
+
+    On a Milvus server the data is flushed and the HNSW index awaited, otherwise the first searches
+    would scan growing segments and look faster or slower than steady state."""
+    started = time.perf_counter()
+    server = uri.startswith("http")
+    if server:  # one server serves every size in turn
+        await asyncio.to_thread(_drop_collections, uri, token)
+    store = MilvusVectorStore(uri, DIMENSION, token=token, index_type=index_type)
+    await store.open()
+    try:
+        for i in range(0, len(items), UPSERT_BATCH):
+            await store.upsert_items(items[i : i + UPSERT_BATCH])
+    finally:
+        await store.close()
+    if server:
+        await asyncio.to_thread(_wait_for_index, uri, token, len(items))
+    else:  # Milvus Lite runs inside this process and holds the file's lock until released
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(uri)
+    return time.perf_counter() - started
+
+
+def _drop_collections(uri: str, token: str) -> None:
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri, token=token)
+    try:
+        for name in (ITEMS, INTERESTS):
+            if client.has_collection(name):
+                client.drop_collection(name)
+    finally:
+        client.close()
+
+
+def _wait_for_index(uri: str, token: str, rows: int, timeout_s: float = 600.0) -> None:
+    """Flush the items and wait until the vector index covers them all."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri, token=token)
+    try:
+        client.flush(ITEMS)
+        index = client.list_indexes(ITEMS)[0]
+        deadline = time.monotonic() + timeout_s
+        info: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            info = client.describe_index(ITEMS, index)
+            if "indexed_rows" not in info or int(info["indexed_rows"]) >= rows:
+                return
+            time.sleep(1.0)
+        print(f"  warning: index not complete after {timeout_s:.0f} s: {info}", flush=True)
+    finally:
+        client.close()
+
+
+# -- users and their events ------------------------------------------------------------------------
+
+
+def build_histories(
+    ratings: Sequence[Rating], known_items: set[str], users: int, max_history: int, seed: int, now: float
+) -> list[Rating]:
+    """The events to ingest, in time order, for `users` users (item-referencing ratings only).
+
+    Times are shifted so the data set's last rating lands an hour before `now` (surface and middle
+    layers then hold evidence, as for active users). Users beyond the 610 real ones replay a random
+    real user's history under a new id, shifted a further 0-30 days into the past. Each user keeps
+    the last `max_history` events (0: all), to bound the run time."""
+    rng = random.Random(seed)
+    by_user: dict[str, list[Rating]] = {}
+    for r in ratings:
+        if r.item_id in known_items:
+            by_user.setdefault(r.user_id, []).append(r)
+    real_ids = sorted(by_user, key=int)
+    shift = now - 3600.0 - max(r.time for r in ratings)
+    chosen = rng.sample(real_ids, users) if users < len(real_ids) else real_ids
+    plans = [(uid, uid, shift) for uid in chosen]
+    for n in range(users - len(plans)):
+        source = rng.choice(real_ids)
+        plans.append((f"replay-{n}-of-{source}", source, shift - rng.uniform(0.0, 30 * DAY)))
+    events: list[Rating] = []
+    for user_id, source, offset in plans:
+        history = by_user[source][-max_history:] if max_history else by_user[source]
+        events += [
+            dataclasses.replace(
+                r, event_id=f"bench-{user_id}-{r.item_id}", user_id=user_id, time=r.time + offset
+            )
+            for r in history
+        ]
+    return sorted(events, key=lambda r: r.time)
+
+
+# -- the server under test -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """`driftwise serve` as a subprocess; its output goes to <data_dir>/serve.log."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {**os.environ, **env, "DRIFTWISE_SERVER__PORT": str(self.port)}
+        self.log_path = data_dir / "serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self, timeout_s: float = 300.0) -> float:
+        """Start and wait for gRPC health SERVING; returns the seconds it took."""
+        started = time.perf_counter()
+        script = Path(sys.executable).with_name("driftwise")
+        command = (
+            [str(script), "serve"] if script.exists() else [sys.executable, "-m", "driftwise.cli", "serve"]
+        )
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        async with grpc.aio.insecure_channel(self.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"driftwise serve exited ({self.proc.returncode}):\n{self.log_tail()}")
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return time.perf_counter() - started
+                await asyncio.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"driftwise serve not SERVING after {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    async def stop(self, timeout_s: float = 60.0) -> None:
+        """SIGTERM (graceful: stores are closed, which Milvus Lite needs) and wait."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(self.proc.wait, timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        if self.proc.returncode not in (0, None):
+            print(f"  warning: serve exited with {self.proc.returncode}; see {self.log_path}", flush=True)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+@contextlib.asynccontextmanager
+async def serving(data_dir: Path, env: dict[str, str]) -> AsyncIterator[tuple[ServerProcess, float]]:
+    server = ServerProcess(data_dir, env)
+    try:
+        yield server, await server.start()
+    finally:
+        await server.stop()
+
+
+# -- load ------------------------------------------------------------------------------------------
+
+
+def _batches(rows: Sequence[Rating], size: int) -> Iterator[Sequence[Rating]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+async def ingest(channel: grpc.aio.Channel, events: Sequence[Rating], batch: int, concurrency: int) -> float:
+    """Send the events as IngestEvents batches from `concurrency` callers; returns events/s."""
+    stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
+    requests = iter(
+        [
+            ingest_service_pb2.IngestEventsRequest(events=[event_message(r) for r in b])
+            for b in _batches(events, batch)
+        ]
+    )  # built before the clock starts: protobuf construction is client cost, not server cost
+
+    async def caller() -> None:
+        for request in requests:
+            await stub.IngestEvents(request, timeout=300)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return len(events) / (time.perf_counter() - started)
+
+
+def _ms(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) * 1000.0
+
+
+async def recommend_load(
+    stub: ranking_service_pb2_grpc.RankingServiceStub,
+    users: Sequence[str],
+    requests: int,
+    budget_s: float,
+    concurrency: int,
+    rng: random.Random,
+    sources: list[int],
+) -> Latency:
+    """Up to `requests` Recommend calls for random users from `concurrency` callers (closed loop);
+    no new call starts after `budget_s`."""
+    queue = iter([rng.choice(users) for _ in range(requests)])
+    latencies: list[float] = []
+    deadline = time.perf_counter() + budget_s
+
+    async def caller() -> None:
+        for user in queue:
+            if time.perf_counter() > deadline:
+                return
+            started = time.perf_counter()
+            reply = await stub.Recommend(
+                ranking_service_pb2.RecommendRequest(user_id=user, count=10), timeout=60
+            )
+            latencies.append(time.perf_counter() - started)
+            sources.append(reply.source)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    done = len(latencies)
+    return Latency(concurrency, done, _ms(latencies, 50), _ms(latencies, 99), done / wall)
+
+
+async def freshness(
+    channel: grpc.aio.Channel,
+    users: Sequence[str],
+    item_ids: Sequence[str],
+    samples: int,
+    budget_s: float,
+    rng: random.Random,
+) -> Freshness:
+    """Time from an event's acknowledgement to the first Recommend that reflects it (one sample at
+    a time, up to `samples` or until `budget_s` passed, at least 3)."""
+    ingest_stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
+    ranking = ranking_service_pb2_grpc.RankingServiceStub(channel)
+    delays: list[float] = []
+    calls: list[int] = []
+    acks: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for n in range(samples):
+        if n >= 3 and time.perf_counter() > deadline:
+            break
+        user = rng.choice(users)
+        event = common_pb2.Event(
+            event_id=f"fresh-{n}-{uuid.uuid4().hex}",
+            user_id=user,
+            type=common_pb2.EventType.ValueType(EventType.VIEW),
+            item_id=rng.choice(item_ids),
+        )
+        event.event_time.GetCurrentTime()
+        sent = time.perf_counter()
+        reply = await ingest_stub.IngestEvents(
+            ingest_service_pb2.IngestEventsRequest(events=[event]), timeout=60
+        )
+        acked = time.perf_counter()
+        version = reply.acks[0].profile_version
+        request = ranking_service_pb2.RecommendRequest(user_id=user, count=10)
+        for attempt in range(1, 1001):
+            response = await ranking.Recommend(request, timeout=60)
+            if response.profile_version >= version:
+                delays.append(time.perf_counter() - acked)
+                calls.append(attempt)
+                break
+        else:
+            raise RuntimeError(f"profile version {version} of {user} never reached Recommend")
+        acks.append(acked - sent)
+    return Freshness(
+        len(delays),
+        _ms(delays, 50),
+        _ms(delays, 99),
+        max(delays) * 1000.0,
+        float(np.mean(calls)),
+        max(calls),
+        _ms(acks, 50),
+    )
+
+
+# -- one (store, size) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where the server keeps vectors: Milvus Lite in its data directory, or a Milvus server."""
+
+    name: str  # "lite" or "server"
+    uri: str  # "" for Lite: <data_dir>/milvus.db
+    token: str = ""
+
+    @property
+    def index_type(self) -> str:
+        return "FLAT" if self.name == "lite" else "HNSW"
+
+    def uri_for(self, data_dir: Path) -> str:
+        return self.uri or str(data_dir / "milvus.db")
+
+
+async def bench_one(
+    store: StoreTarget,
+    catalogue: Sequence[StoredItem],
+    real_items: int,
+    events: Sequence[Rating],
+    users: Sequence[str],
+    args: argparse.Namespace,
+    triton_url: str,
+    data_dir: Path,
+) -> Row:
+    size = len(catalogue)
+    print(f"\n== {store.name} ({store.index_type}), {size:,} items", flush=True)
+    shutil.rmtree(data_dir, ignore_errors=True)  # a reused --work-dir starts from scratch
+    data_dir.mkdir(parents=True)
+    populate_s = await populate(store.uri_for(data_dir), store.token, store.index_type, catalogue)
+    print(f"  catalogue written in {populate_s:.1f} s", flush=True)
+    env = {
+        "DRIFTWISE_DATA_DIR": str(data_dir),
+        "DRIFTWISE_TRITON__URL": triton_url,
+        "DRIFTWISE_MILVUS__URI": store.uri,
+        "DRIFTWISE_MILVUS__TOKEN": store.token,
+        "DRIFTWISE_MILVUS__INDEX_TYPE": store.index_type,
+    }
+    async with serving(data_dir, env) as (server, start_s):
+        print(f"  server SERVING in {start_s:.1f} s; ingesting {len(events):,} events ...", flush=True)
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            events_per_s = await ingest(channel, events, args.ingest_batch, args.ingest_concurrency)
+    print(f"  ingest: {events_per_s:,.0f} events/s; restarting to fit the learned models ...", flush=True)
+    row = Row(
+        store.name, size, real_items, size - real_items, populate_s, len(events), events_per_s, 0.0, 0.0
+    )
+    rng = random.Random(args.seed)
+    async with serving(data_dir, env) as (server, restart_s):
+        row.restart_s = restart_s
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            ranking = ranking_service_pb2_grpc.RankingServiceStub(channel)
+            sources: list[int] = []
+            await recommend_load(ranking, users, args.warmup, args.level_seconds, 4, rng, [])
+            for concurrency in CONCURRENCY:
+                level = await recommend_load(
+                    ranking, users, args.requests, args.level_seconds, concurrency, rng, sources
+                )
+                row.recommend.append(level)
+                print(
+                    f"  Recommend c={concurrency:>2}: p50 {level.p50_ms:6.1f} ms  p99 {level.p99_ms:6.1f} ms"
+                    f"  {level.qps:6.1f} QPS ({level.requests} calls)",
+                    flush=True,
+                )
+            row.personalized_share = sources.count(
+                ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED
+            ) / len(sources)
+            item_ids = [it.item_id for it in catalogue]
+            row.freshness = await freshness(
+                channel, users, item_ids, args.freshness_samples, args.level_seconds, rng
+            )
+            print(
+                f"  freshness: p50 {row.freshness.p50_ms:.1f} ms  p99 {row.freshness.p99_ms:.1f} ms  "
+                f"(mean {row.freshness.mean_recommend_calls:.2f} Recommend calls)",
+                flush=True,
+            )
+    return row
+
+
+@contextlib.asynccontextmanager
+async def milvus_server(args: argparse.Namespace, work: Path) -> AsyncIterator[StoreTarget]:
+    """The Milvus server: --milvus-uri if given, else a LocalMilvusServer for the whole run."""
+    if args.milvus_uri:
+        yield StoreTarget("server", args.milvus_uri, args.milvus_token)
+        return
+    try:
+        from driftwise.storage.milvus_server import LocalMilvusServer
+    except ImportError as exc:
+        raise SystemExit(
+            "no Milvus server: driftwise.storage.milvus_server is missing; pass --milvus-uri or --stores lite"
+        ) from exc
+    print("starting a local Milvus server ...", flush=True)
+    server = LocalMilvusServer(work / "milvus-server")
+    await asyncio.to_thread(server.start)
+    try:
+        yield StoreTarget("server", server.uri, server.token)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def commit_hash() -> str:
+    """HEAD's commit read from .git (no git process), or "unknown"."""
+    git = REPO_ROOT / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head.removeprefix("ref: ")
+        if (git / ref).exists():
+            return (git / ref).read_text().strip()
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine() -> str:
+    """CPU count and model (from /proc/cpuinfo where there is one)."""
+    model = platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}"
+
+
+def _mark(value: float, target: float, below: bool) -> str:
+    return "met" if (value <= target if below else value >= target) else "MISSED"
+
+
+def report(rows: list[Row], context: dict[str, Any]) -> None:
+    print(f"\n# Serving benchmark ({context['machine']}, commit {context['commit'][:12]})")
+    for line in context["composition"]:
+        print(f"- {line}")
+    head = "| store | items | ingest ev/s |"
+    rule = "|---|---:|---:|"
+    for c in CONCURRENCY:
+        head += f" c={c} p50 / p99 ms | c={c} QPS |"
+        rule += "---:|---:|"
+    head += " fresh p50 / p99 ms | p99 target ms |"
+    rule += "---:|---:|"
+    print(f"\n{head}\n{rule}")
+    for row in rows:
+        cells = [row.store, f"{row.items:,}", f"{row.ingest_events_per_s:,.0f}"]
+        for level in row.recommend:
+            cells += [f"{level.p50_ms:.1f} / {level.p99_ms:.1f}", f"{level.qps:.1f}"]
+        fresh = row.freshness
+        cells.append("-" if fresh is None else f"{fresh.p50_ms:.1f} / {fresh.p99_ms:.1f}")
+        target = P99_TARGETS_MS.get((row.store, row.items))
+        cells.append("-" if target is None else f"<= {target:.0f}")
+        print("| " + " | ".join(cells) + " |")
+    print("\nTargets (reported, not asserted):")
+    for row in rows:
+        target = P99_TARGETS_MS.get((row.store, row.items))
+        if target is not None:
+            levels = ", ".join(
+                f"c={lv.concurrency} {lv.p99_ms:.1f} ms {_mark(lv.p99_ms, target, True)}"
+                for lv in row.recommend
+            )
+            print(f"- Recommend p99 <= {target:.0f} ms, {row.store} {row.items:,} items: {levels}")
+    for row in rows:
+        fresh = row.freshness
+        if fresh is not None:
+            print(
+                f"- freshness p99 <= {FRESHNESS_P99_TARGET_MS:.0f} ms, {row.store} {row.items:,}: "
+                f"{fresh.p99_ms:.1f} ms {_mark(fresh.p99_ms, FRESHNESS_P99_TARGET_MS, True)} "
+                f"(mean {fresh.mean_recommend_calls:.2f}, max {fresh.max_recommend_calls} Recommend calls)"
+            )
+        print(
+            f"- ingest >= {INGEST_TARGET_EVENTS_S:,.0f} events/s, {row.store} {row.items:,}: "
+            f"{row.ingest_events_per_s:,.0f} {_mark(row.ingest_events_per_s, INGEST_TARGET_EVENTS_S, False)}"
+        )
+    print(
+        "\nLatency is per call, measured by this client over loopback gRPC; QPS = calls / wall time of a "
+        "closed loop with c callers. Freshness = ack of a one-event IngestEvents -> first Recommend "
+        "whose profile_version reaches the ack's. Restart (with model refit): "
+        + ", ".join(f"{r.store} {r.items:,} {r.restart_s:.1f} s" for r in rows)
+    )
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke-test preset: " + str(PRESETS["quick"]))
+    parser.add_argument("--sizes", help=f"catalogue sizes (default {PRESETS['full']['sizes']})")
+    parser.add_argument("--stores", help="lite and/or server (default lite,server)")
+    parser.add_argument("--users", type=int, help="users with histories (default 1000; 610 are real)")
+    parser.add_argument("--requests", type=int, help="most Recommend calls per concurrency (default 400)")
+    parser.add_argument(
+        "--level-seconds", type=float, help="time budget per concurrency level and for freshness (default 30)"
+    )
+    parser.add_argument("--warmup", type=int, help="Recommend calls before measuring (default 40)")
+    parser.add_argument("--freshness-samples", type=int, help="freshness samples (default 100)")
+    parser.add_argument("--max-history", type=int, help="last events kept per user, 0 = all (default 200)")
+    parser.add_argument("--ingest-batch", type=int, default=500, help="events per IngestEvents")
+    parser.add_argument("--ingest-concurrency", type=int, default=4, help="IngestEvents in flight")
+    parser.add_argument("--noise", type=float, default=0.025, help="per-dimension sigma of synthetic vectors")
+    parser.add_argument("--milvus-uri", default="", help="use this Milvus server instead of starting one")
+    parser.add_argument("--milvus-token", default="")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--work-dir", type=Path, help="data directories go here (default: a temp dir, removed)"
+    )
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "driftwise-serving.json")
+    args = parser.parse_args(argv)
+    for name, value in PRESETS["quick" if args.quick else "full"].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+async def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[str, Any]]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    stores = [s.strip() for s in args.stores.split(",")]
+    unknown = set(stores) - {"lite", "server"}
+    if unknown:
+        raise SystemExit(f"unknown store(s) {sorted(unknown)}: use lite and/or server")
+    movies = load_movies()
+    vectors = item_vectors(movies, EVAL_CACHE, lambda line: print(line, flush=True))
+    ratings = load_ratings()
+    now = time.time()
+    composition: list[str] = []
+    catalogues = {}
+    for size in sizes:
+        catalogue, cosine = build_catalogue(movies, vectors, size, args.noise, args.seed)
+        real = min(size, len(movies))
+        catalogues[size] = (catalogue, real)
+        line = f"{size:,} items: {real:,} real MovieLens movies with real encoder vectors"
+        if size > real:
+            line += (
+                f" + {size - real:,} synthetic items with GENERATED vectors (random real item's vector + "
+                f"N(0, {args.noise}^2) per dimension, renormalised; mean cosine to source {cosine:.3f})"
+            )
+        composition.append(line)
+    histories = {
+        size: build_histories(
+            ratings, {it.item_id for it in catalogues[size][0]}, args.users, args.max_history, args.seed, now
+        )
+        for size in sizes
+    }
+    users = sorted({r.user_id for r in histories[sizes[0]]})
+    real_users = sum(not u.startswith("replay-") for u in users)
+    composition.append(
+        f"{len(users):,} users: {real_users} real MovieLens users + {len(users) - real_users} replaying a "
+        f"random real user's history under a new id, shifted 0-30 days earlier; times shifted so the last "
+        f"rating was 1 h ago; last {args.max_history or 'all'} events per user; "
+        f"{', '.join(f'{len(h):,} events at {s:,} items' for s, h in histories.items())} "
+        f"(ratings -> VIEW/LIKE/SKIP/DISLIKE with item_id), IngestEvents x{args.ingest_batch}, "
+        f"{args.ingest_concurrency} in flight"
+    )
+    composition.append(
+        f"Recommend: count 10, random users, per concurrency {args.requests} calls or "
+        f"{args.level_seconds:g} s, whichever ends first, after {args.warmup} warm-up calls; "
+        f"up to {args.freshness_samples} freshness samples (same time budget)"
+    )
+    for line in composition:
+        print(line, flush=True)
+
+    print("starting the shared local Triton ...", flush=True)
+    triton = LocalTritonServer(
+        REPO_ROOT / "model_repository", models=["text_encoder"], log_path=work / "triton.log"
+    )
+    await asyncio.to_thread(triton.start)
+    rows: list[Row] = []
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            for store_name in stores:
+                if store_name == "lite":
+                    store = StoreTarget("lite", "")
+                else:
+                    store = await stack.enter_async_context(milvus_server(args, work))
+                for size in sizes:
+                    catalogue, real = catalogues[size]
+                    rows.append(
+                        await bench_one(
+                            store,
+                            catalogue,
+                            real,
+                            histories[size],
+                            users,
+                            args,
+                            triton.grpc_url,
+                            work / f"{store_name}-{size}",
+                        )
+                    )
+    finally:
+        await asyncio.to_thread(triton.stop)
+    context = {
+        "machine": machine(),
+        "commit": commit_hash(),
+        "composition": composition,
+    }
+    return rows, context
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="driftwise-serving-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    try:
+        rows, context = asyncio.run(run(args, work))
+    finally:
+        if args.work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    context["wall_s"] = round(time.perf_counter() - started, 1)
+    report(rows, context)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    payload = {
+        **context,
+        "options": options,
+        "targets": {
+            "recommend_p99_ms": {f"{store}@{size}": ms for (store, size), ms in P99_TARGETS_MS.items()},
+            "freshness_p99_ms": FRESHNESS_P99_TARGET_MS,
+            "ingest_events_per_s": INGEST_TARGET_EVENTS_S,
+        },
+        "rows": [dataclasses.asdict(r) for r in rows],
+    }
+    args.out.write_text(json.dumps(payload, indent=2))
+    print(f"\nJSON: {args.out}; whole run {context['wall_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""bench/serving.py end to end in its --quick preset on Milvus Lite: the numbers come out sane.
+
+It starts its own Triton and `driftwise serve` subprocesses, so it runs as a subprocess too.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from driftwise.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_quick_serving_bench_on_lite(tmp_path: Path) -> None:
+    out = tmp_path / "serving.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "serving.py"),
+            "--quick",
+            "--stores",
+            "lite",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "| store | items |" in result.stdout  # the table was printed
+
+    report = json.loads(out.read_text())
+    assert report["machine"] and report["composition"]
+    [row] = report["rows"]
+    assert row["store"] == "lite" and row["items"] == row["real_items"] + row["synthetic_items"] > 0
+    assert row["events"] > 0 and row["ingest_events_per_s"] > 0
+    assert row["personalized_share"] > 0.5  # users with histories get personalised lists
+    assert [level["concurrency"] for level in row["recommend"]] == [1, 8, 32]
+    for level in row["recommend"]:
+        assert level["requests"] > 0 and level["qps"] > 0
+        assert 0 < level["p50_ms"] <= level["p99_ms"]
+    fresh = row["freshness"]
+    assert fresh["samples"] >= 3
+    assert 0 < fresh["p50_ms"] <= fresh["p99_ms"] <= fresh["max_ms"]
+    assert fresh["mean_recommend_calls"] >= 1
