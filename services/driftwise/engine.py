@@ -105,6 +105,15 @@ class Recommendations:
     cold_start: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What the models learned from the log say about one profile's next items."""
+
+    signals: Signals
+    collaborative: Callable[[Sequence[str]], Vector]  # co-occurrence score of items (0 if unknown)
+    followers: list[str]  # the items that most often follow the recent events: candidates
+
+
 class Engine:
     def __init__(
         self, settings: Settings, encoder: TextEncoder, store: MilvusVectorStore, topics: TopicModel
@@ -116,6 +125,10 @@ class Engine:
         self.items = ItemCache(store, settings.milvus.item_cache_size, settings.milvus.item_cache_ttl_seconds)
         self.log = EventLog(settings.data_dir / "events.sqlite")
         self._log_thread = SerialWorker("event-log")
+        # a second connection for reads on its own thread: WAL lets them run beside a write, so
+        # ranking never waits behind an ingest batch's fsync
+        self._log_reads = EventLog(settings.data_dir / "events.sqlite")
+        self._read_thread = SerialWorker("event-log-reads")
         self._writers = KeyedLocks()
         self._writing_event_ids: set[str] = set()  # claimed by a batch in flight
         self._watches: Watches[UserProfile] = Watches()
@@ -156,6 +169,8 @@ class Engine:
                 await self._refit_task
         await self.interest_mirror.close()
         await self.store.close()
+        await self._read_thread.run(self._log_reads.close)
+        self._read_thread.shutdown()
         await self._log_thread.run(self.log.close)
         self._log_thread.shutdown()
 
@@ -212,7 +227,7 @@ class Engine:
             versions = {uid: p.version for uid, p in working.items()}
             for _, uid, _ in acks:  # users with only duplicates in this batch
                 if uid not in versions:
-                    current = await self._load_profile(uid)
+                    current = await self._load_profile(uid, writer=True)
                     versions[uid] = current.version if current else 0
         return [Ack(eid, dup, versions[uid]) for eid, uid, dup in acks]
 
@@ -238,31 +253,42 @@ class Engine:
         already = await self._log_thread.run(
             self.log.existing_event_ids, [le.event.event_id for le in events]
         )
-        working: dict[str, UserProfile] = {}
-        fresh: list[LoggedEvent] = []
         acks: list[tuple[str, str, bool]] = []
-        now = time.time()
-        for le, vector, text in zip(events, vectors, texts, strict=True):
+        fresh: list[int] = []  # positions of the events not recorded before
+        for i, le in enumerate(events):
             e = le.event
             duplicate = e.event_id in already
             acks.append((e.event_id, e.user_id, duplicate))
-            if duplicate:
-                continue
-            already.add(e.event_id)
-            if e.user_id not in working:
-                current = await self._load_profile(e.user_id)
-                working[e.user_id] = copy.deepcopy(current) if current else self._new_profile(e.user_id)
-            working[e.user_id].apply(
-                e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, now
+            if not duplicate:
+                already.add(e.event_id)
+                fresh.append(i)
+        if not fresh:
+            return acks, {}
+        by_user: dict[str, list[int]] = {}
+        for i in fresh:
+            by_user.setdefault(events[i].event.user_id, []).append(i)
+        matrix = np.stack([np.asarray(v, dtype=np.float64) for v in vectors])
+        probs = self.topic_model.assign(matrix)
+        working: dict[str, UserProfile] = {}
+        now = time.time()
+        for user_id, rows in by_user.items():
+            current = await self._load_profile(user_id, writer=True)
+            profile = copy.deepcopy(current) if current else self._new_profile(user_id)
+            profile.apply_many(
+                [events[i].event for i in rows],
+                matrix[rows],
+                probs[rows],
+                [texts[i] for i in rows],
+                self.settings.interest,
+                now,
             )
-            fresh.append(le)
-        if fresh:
-            snapshots = [(p.user_id, p.version, p.to_bytes()) for p in working.values()]
-            await self._log_thread.run(self.log.append, fresh, snapshots, now)
-            for profile in working.values():
-                self._cache(profile)
-                self._watches.publish(profile.user_id, profile)
-            self.interest_mirror.mark(working.values())
+            working[user_id] = profile
+        snapshots = [(p.user_id, p.version, p.to_bytes()) for p in working.values()]
+        await self._log_thread.run(self.log.append, [events[i] for i in fresh], snapshots, now)
+        for profile in working.values():
+            self._cache(profile)
+            self._watches.publish(profile.user_id, profile)
+        self.interest_mirror.mark(working.values())
         return acks, working
 
     async def _event_vectors(
@@ -303,14 +329,18 @@ class Engine:
         while len(self._profiles) > self._cache_size:
             self._profiles.popitem(last=False)
 
-    async def _load_profile(self, user_id: str) -> UserProfile | None:
+    async def _load_profile(self, user_id: str, *, writer: bool = False) -> UserProfile | None:
+        """The user's newest profile. Only a `writer` (holding the user's lock) fills the cache
+        from the log: a reader's snapshot may be overtaken by a write or a deletion while it is
+        being read, and must not replace what the writer cached."""
         profile = self._profiles.get(user_id)
         if profile is None:
-            data = await self._log_thread.run(self.log.load_profile, user_id)
+            data = await self._read_thread.run(self._log_reads.load_profile, user_id)
             if data is None:
                 return None
             profile = UserProfile.from_bytes(data)
-            self._cache(profile)
+            if writer:
+                self._cache(profile)
         return profile
 
     # -- profiles --------------------------------------------------------------------------------
@@ -323,7 +353,7 @@ class Engine:
 
     async def rebuild_profile(self, user_id: str) -> UserProfile:
         """Replay the user's events from the log (the source of truth) into a new profile."""
-        logged = await self._log_thread.run(self.log.events_for_user, user_id)
+        logged = await self._read_thread.run(self._log_reads.events_for_user, user_id)
         if not logged:
             raise NotFoundError(f"user {user_id!r} has no events")
         events = [le.event for le in logged]
@@ -367,10 +397,10 @@ class Engine:
         Derived state like the profiles: rebuilt from the log, swapped in whole (readers never see
         a half-fitted model). Returns whether anything was refitted.
         """
-        count = await self._log_thread.run(self.log.event_count)
+        count = await self._read_thread.run(self._log_reads.event_count)
         if count == self._fitted_events:
             return False
-        sequences = await self._log_thread.run(self.log.item_sequences)
+        sequences = await self._read_thread.run(self._log_reads.item_sequences)
         items = sorted({i for seq in sequences.values() for i in seq})
         stored = await self.items.get(items)
         config = self.settings.ranking
@@ -402,16 +432,19 @@ class Engine:
             except Exception:  # a failed refit keeps the previous models; the next one retries
                 log.exception("refitting the learned models failed")
 
-    def _signals(self, profile: UserProfile) -> tuple[Signals, Callable[[Sequence[str]], Vector]]:
-        """The learned signals for a profile, and a function giving the co-occurrence score of
-        items with its recent events (0 for items the model does not know)."""
+    def _signals(self, profile: UserProfile) -> Learned:
+        """The signals learned from the log, for one profile (computed once per request)."""
         config = self.settings.ranking
         recent = profile.recent
         cooccurrence = self.cooccurrence
         scores = np.zeros(0)
+        followers: list[str] = []
         if cooccurrence is not None:
             pairs = [(r.item_id, r.weight if config.collaborative_negatives_push else 1.0) for r in recent]
             scores = cooccurrence.scores(pairs, config.collaborative_half_life_events)
+            k = min(config.collaborative_candidates, len(scores))
+            best = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.intp)
+            followers = [cooccurrence.items[i] for i in best if scores[i] > 0]
 
         def collaborative(item_ids: Sequence[str]) -> Vector:
             if cooccurrence is None:
@@ -439,20 +472,7 @@ class Engine:
             total = sum(share for _, share in shares)
             return sorted(((r, share / total) for r, share in shares if share > 0), key=lambda p: -p[1])
 
-        return Signals(next_topics=next_topics, followed=followed), collaborative
-
-    def _top_followers(self, profile: UserProfile) -> list[str]:
-        """The items that most often follow the user's recent events (collaborative retrieval)."""
-        if self.cooccurrence is None or not profile.recent:
-            return []
-        config = self.settings.ranking
-        pairs = [
-            (r.item_id, r.weight if config.collaborative_negatives_push else 1.0) for r in profile.recent
-        ]
-        scores = self.cooccurrence.scores(pairs, config.collaborative_half_life_events)
-        k = min(config.collaborative_candidates, len(scores))
-        best = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.intp)
-        return [self.cooccurrence.items[i] for i in best if scores[i] > 0]
+        return Learned(Signals(next_topics=next_topics, followed=followed), collaborative, followers)
 
     # -- ranking ---------------------------------------------------------------------------------
 
@@ -461,7 +481,7 @@ class Engine:
         at = query.as_of if query.as_of is not None else time.time()
         exclude = {*query.exclude_item_ids, *query.shown}
         if not query.include_seen and profile is not None:
-            exclude.update(await self._log_thread.run(self.log.seen_item_ids, query.user_id))
+            exclude.update(await self._read_thread.run(self._log_reads.seen_item_ids, query.user_id))
         allowed = ItemFilter(
             categories=query.categories,
             created_after=_opt_int(query.created_after),
@@ -473,15 +493,16 @@ class Engine:
             # one Milvus search for all layers, ids only; the items come from the cache
             hits = await self.store.search_items(
                 np.stack(directions),
-                self.settings.ranking.candidates_per_layer,
+                self.settings.candidates_per_layer,
                 allowed.expression(),
                 with_vectors=False,
             )
             # with what usually follows the recent events, within the same filter
+            learned = self._signals(profile)
             ids = [item.item_id for layer_hits in hits for item, _ in layer_hits]
-            found = await self.items.get([*ids, *self._top_followers(profile)])
+            found = await self.items.get([*ids, *learned.followers])
             items = {i: item for i, item in found.items() if allowed.allows(item)}
-            ranked = await self._rank_personal(profile, items, at, query.count, query.diversity)
+            ranked = await self._rank_personal(profile, items, at, query.count, query.diversity, learned)
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
         items = await self._cold_start_pool(allowed, query.count)
         ranked = rank_cold_start(
@@ -511,7 +532,10 @@ class Engine:
         profile = await self._load_profile(user_id)
         at = as_of if as_of is not None else time.time()
         if profile is not None and self._directions(profile):
-            ranked = await self._rank_personal(profile, items, at, len(items), 0.0, keep_rejected=True)
+            learned = self._signals(profile)
+            ranked = await self._rank_personal(
+                profile, items, at, len(items), 0.0, learned, keep_rejected=True
+            )
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
         candidates = await self._candidates(items)
         ranked = rank_cold_start(
@@ -532,10 +556,10 @@ class Engine:
         at: float,
         count: int,
         diversity: float,
+        learned: Learned,
         keep_rejected: bool = False,
     ) -> list[Ranked]:
         candidates = await self._candidates(items)
-        signals, collaborative = self._signals(profile)
         return rank_for_profile(
             profile,
             candidates,
@@ -546,7 +570,7 @@ class Engine:
             config=self.settings.ranking,
             topic_temperature=self.settings.interest.topic_temperature,
             signals=dataclasses.replace(
-                signals, collaborative=collaborative([c.item_id for c in candidates])
+                learned.signals, collaborative=learned.collaborative([c.item_id for c in candidates])
             ),
             keep_rejected=keep_rejected,
         )
@@ -558,14 +582,14 @@ class Engine:
         hits = await self.store.search_items(
             self.topic_model.centroids, per_topic, allowed.expression(), with_vectors=False
         )
-        popular = await self._log_thread.run(self.log.popular_items, count * 5)
+        popular = await self._read_thread.run(self._log_reads.popular_items, count * 5)
         ids = [item.item_id for topic_hits in hits for item, _ in topic_hits]
         found = await self.items.get([*ids, *(item_id for item_id, _ in popular)])
         return {i: item for i, item in found.items() if allowed.allows(item)}
 
     async def _candidates(self, items: dict[str, StoredItem]) -> list[Candidate]:
-        popularity = await self._log_thread.run(self.log.item_popularity, list(items))
-        top = await self._log_thread.run(self.log.max_popularity)
+        popularity = await self._read_thread.run(self._log_reads.item_popularity, list(items))
+        top = await self._read_thread.run(self._log_reads.max_popularity)
         scale = np.log1p(top) if top > 0 else 1.0
         return [
             Candidate(

@@ -71,6 +71,13 @@ class MilvusSettings(_Section):
     )
     token: str = Field("", description="Milvus token, e.g. root:Milvus.")
     index_type: str = Field("FLAT", description="Vector index: FLAT for Milvus Lite, HNSW for a server.")
+    lite_candidates_per_layer: int = Field(
+        15,
+        ge=1,
+        description="With Milvus Lite, each layer's search returns at most this many items (it "
+        "materialises every hit in Python, ~0.5 ms each; a server is not capped). Co-occurrence "
+        "candidates come from memory and are not affected.",
+    )
     item_cache_size: int = Field(
         100_000, ge=0, description="Items (fields and vector) cached in process for ranking (0: none)."
     )
@@ -118,6 +125,12 @@ class Settings(BaseSettings):
     @property
     def milvus_uri(self) -> str:
         return self.milvus.uri or str(self.data_dir / "milvus.db")
+
+    @property
+    def candidates_per_layer(self) -> int:
+        """Items each layer's Milvus search returns (capped on Milvus Lite)."""
+        limit = self.ranking.candidates_per_layer
+        return limit if self.milvus.uri else min(limit, self.milvus.lite_candidates_per_layer)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

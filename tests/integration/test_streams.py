@@ -92,14 +92,19 @@ async def test_a_dislike_removes_the_item_and_its_near_duplicates(
 ) -> None:
     app, client = loaded
     user = new_user()
-    disliked = next(m for m in movies if "Comedy" in m.tags and "Romance" in m.tags)
+    original = next(m for m in movies if "Comedy" in m.tags and "Romance" in m.tags)
+    shelf = f"{user}-shelf"  # a category of its own: the filter makes every item a candidate
+
+    def on_shelf(item_id: str, title: str, tags: Sequence[str]) -> common_pb2.Item:
+        return common_pb2.Item(item_id=item_id, title=title, tags=tags, category=shelf)
+
+    disliked = on_shelf(f"{user}-x", original.title, original.tags)
     copies = [
-        common_pb2.Item(
-            item_id=f"{disliked.item_id}-{suffix}", title=f"{disliked.title} {label}", tags=disliked.tags
-        )
-        for suffix, label in (("dc", "(Director's Cut)"), ("hd", "[Remastered]"))
+        on_shelf(f"{user}-x-dc", f"{original.title} (Director's Cut)", original.tags),
+        on_shelf(f"{user}-x-hd", f"{original.title} [Remastered]", original.tags),
     ]
-    await client.ingest.UpsertItems(ingest_service_pb2.UpsertItemsRequest(items=copies))
+    others = [on_shelf(f"{user}-{m.item_id}", m.title, m.tags) for m in movies[300:308]]
+    await client.ingest.UpsertItems(ingest_service_pb2.UpsertItemsRequest(items=[disliked, *copies, *others]))
     duplicates = {disliked.item_id, *(c.item_id for c in copies)}
     vecs = await vectors(app, list(duplicates))
     threshold = app.engine.settings.ranking.rejected_similarity
@@ -107,28 +112,30 @@ async def test_a_dislike_removes_the_item_and_its_near_duplicates(
         vecs[c.item_id] @ vecs[disliked.item_id] >= threshold for c in copies
     )  # really near-duplicates
 
-    liked = await neighbours(app, disliked.item_id, 10)
-    liked = [i for i in liked if i not in duplicates][:3]
+    liked = [i for i in await neighbours(app, original.item_id, 10) if not i.startswith(user)][:3]
     await client.ingest.IngestEvents(
         ingest_service_pb2.IngestEventsRequest(events=[event(user, i) for i in liked])
     )
-    before = await recommend(client, user, count=100)
-    assert duplicates <= {i.item_id for i in before.items}  # all three rank before the dislike
+    request = ranking_service_pb2.RecommendRequest(user_id=user, count=20)
+    request.filter.categories.append(shelf)
+    before = await client.ranking.Recommend(request)
+    assert {i.item_id for i in before.items} == duplicates | {o.item_id for o in others}
 
-    (answer,) = await exchange(
-        client, [feedback(user, disliked.item_id, DISLIKE, before.recommendation_id, 100)]
-    )
-    assert answer.recorded
-    assert not duplicates & {i.item_id for i in answer.recommendations.items}
-    assert len(answer.recommendations.items) == 100
+    (answer,) = await exchange(client, [feedback(user, disliked.item_id, DISLIKE, before.recommendation_id)])
+    assert answer.recorded and not duplicates & {i.item_id for i in answer.recommendations.items}
+    after = await client.ranking.Recommend(request)
+    assert {i.item_id for i in after.items} == {o.item_id for o in others}  # the rest of the shelf stays
 
     # Rank scores a caller's own candidates: the near-duplicates are kept but put last
-    others = [i.item_id for i in answer.recommendations.items[:5]]
     ranked = await client.ranking.Rank(
-        ranking_service_pb2.RankRequest(user_id=user, candidate_item_ids=[*sorted(duplicates), *others])
+        ranking_service_pb2.RankRequest(
+            user_id=user, candidate_item_ids=[*sorted(duplicates), *(o.item_id for o in others)]
+        )
     )
     assert {i.item_id for i in ranked.items[-3:]} == duplicates
-    assert [i.item_id for i in ranked.items[:5]] == others  # the same order Recommend gave them
+    assert [i.item_id for i in ranked.items[:8]] == [
+        i.item_id for i in after.items
+    ]  # the order Recommend gave
 
 
 async def test_concurrent_streams_for_one_user_end_as_a_replay_in_time_order(

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 Vector = npt.NDArray[np.float64]
+Matrix = npt.NDArray[np.float64]
 
 
 def decay_factor(elapsed_seconds: float, half_life_seconds: float) -> float:
@@ -70,6 +71,29 @@ class LayerState:
         self.mass += abs(scale)
         if scale < 0:
             self.rejected += -scale * vector
+
+    def add_many(self, vectors: Matrix, weights: Vector, topic_probs: Matrix, times: Vector) -> None:
+        """The same state as `add` called for each row, in one pass (ingest batches).
+
+        Order does not matter (module docstring): every event ends decayed to the newest time T,
+        state <- d(T - t_last) * state + sum_i w_i d(T - t_i) (e_i, p_i, |.|)."""
+        if len(weights) == 0:
+            return
+        if self.rejected is None:
+            self.rejected = np.zeros_like(self.vector)
+        newest = float(times.max()) if self.last_time is None else max(self.last_time, float(times.max()))
+        if self.last_time is not None:
+            decay = decay_factor(newest - self.last_time, self.half_life_seconds)
+            self.vector *= decay
+            self.affinity *= decay
+            self.mass *= decay
+            self.rejected *= decay
+        scales = weights * 0.5 ** ((newest - times) / self.half_life_seconds)
+        self.vector += scales @ vectors
+        self.affinity += scales @ topic_probs
+        self.mass += float(np.abs(scales).sum())
+        self.rejected += np.where(scales < 0, -scales, 0.0) @ vectors
+        self.last_time = newest
 
     def mass_at(self, at: float) -> float:
         """Evidence left at time `at` (no decay before last_time)."""

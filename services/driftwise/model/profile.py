@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy.typing as npt
 
 from driftwise.model.config import InterestModelConfig
 from driftwise.model.events import Event, EventType, Layer
-from driftwise.model.layers import LayerState, Vector
+from driftwise.model.layers import LayerState, Matrix, Vector
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,36 @@ class UserProfile:
         self.event_count += 1
         self.updated_at = now
         return weight
+
+    def apply_many(
+        self,
+        events: Sequence[Event],
+        vectors: Matrix,
+        topic_probs: Matrix,
+        texts: Sequence[str],
+        config: InterestModelConfig,
+        now: float,
+    ) -> None:
+        """The same profile as `apply` for each event in turn, with one update per layer."""
+        if not events:
+            return
+        weights = np.array([config.weight(e.type, e.dwell_seconds) for e in events])
+        times = np.array([e.time for e in events])
+        stated = np.array([e.type is EventType.STATED_INTEREST for e in events])
+        for layer, state in self.layers.items():
+            rows = np.ones(len(events), dtype=bool) if layer is Layer.DEEP else ~stated
+            if rows.any():
+                state.add_many(vectors[rows], weights[rows], topic_probs[rows], times[rows])
+        fresh = [
+            RecentEvent(e.event_id, e.type, e.time, e.item_id, text, float(w), vectors[i])
+            for i, (e, text, w) in enumerate(zip(events, texts, weights, strict=True))
+        ]
+        # as `apply`: newest first, and among equal times the one applied last counts as newest
+        self.recent = sorted([*reversed(fresh), *self.recent], key=lambda r: r.time, reverse=True)
+        del self.recent[config.recent_events :]
+        self.version += len(events)
+        self.event_count += len(events)
+        self.updated_at = now
 
     @property
     def last_event_time(self) -> float | None:

@@ -10,8 +10,8 @@ duplicate the row); reads pass consistency level Strong (a server's default, Bou
 write just made) except the searches of the ranking path: Strong waits for Milvus's next time tick
 (~200 ms per read on Milvus 2.3, measured by bench/serving.py), so they read Bounded and may miss
 an item upserted in the last moments (Session did not see deletes on 2.3.5); HNSW gets explicit
-M/efConstruction and `ef` >= limit at search; search hits from a 2.3 server carry no primary-key name, so the key is requested as an
-output field.
+M/efConstruction and `ef` >= limit at search; search hits from a 2.3 server carry no primary-key
+name, so the key is requested as an output field.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ import pytest
 from driftwise.model.config import InterestModelConfig
 from driftwise.model.events import Event, EventType, Layer
 from driftwise.model.profile import UserProfile
+from driftwise.model.topics import TopicModel
 
 CONFIG = InterestModelConfig(recent_events=3)
 
@@ -85,3 +86,36 @@ def test_among_events_at_the_same_time_the_last_applied_is_newest() -> None:
     for i in range(3):
         p.apply(event(i, 100.0), vec(i), np.array([0.5, 0.5]), "", CONFIG, now=0.0)
     assert [r.event_id for r in p.recent] == ["e2", "e1", "e0"]
+
+
+def test_apply_many_equals_applying_each_event_in_turn() -> None:
+    rng = np.random.default_rng(3)
+    topics = TopicModel(["a", "b", "c"], np.eye(3, 8), temperature=0.1)
+    kinds = [EventType.LIKE, EventType.DISLIKE, EventType.VIEW, EventType.SKIP, EventType.STATED_INTEREST]
+    times = [1000.0, 5.0, 5.0, 7200.0, 3.0, 90_000.0, 5.0, 400.0] * 4  # out of order, with ties
+    events = [
+        Event(f"e{i}", "u", kinds[i % len(kinds)], t, item_id=f"i{i}", dwell_seconds=float(i % 3) * 20)
+        for i, t in enumerate(times)
+    ]
+    vectors = rng.normal(size=(len(events), 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    probs = topics.assign(vectors)
+    texts = [f"text {i}" for i in range(len(events))]
+
+    one_by_one = UserProfile.new("u", CONFIG, 8, 3)
+    for e, v, p, text in zip(events, vectors, probs, texts, strict=True):
+        one_by_one.apply(e, v, p, text, CONFIG, now=1.0)
+    batched = UserProfile.new("u", CONFIG, 8, 3)
+    for part in (slice(0, 13), slice(13, None)):  # two batches, like two requests
+        batched.apply_many(events[part], vectors[part], probs[part], texts[part], CONFIG, now=1.0)
+
+    assert (batched.version, batched.event_count) == (one_by_one.version, one_by_one.event_count)
+    for layer, state in one_by_one.layers.items():
+        other = batched.layers[layer]
+        np.testing.assert_allclose(other.vector, state.vector, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(other.affinity, state.affinity, rtol=1e-9, atol=1e-12)
+        assert other.rejected is not None and state.rejected is not None
+        np.testing.assert_allclose(other.rejected, state.rejected, rtol=1e-9, atol=1e-12)
+        assert other.mass == pytest.approx(state.mass) and other.last_time == state.last_time
+    assert [r.event_id for r in batched.recent] == [r.event_id for r in one_by_one.recent]
+    assert [r.weight for r in batched.recent] == [r.weight for r in one_by_one.recent]
