@@ -47,6 +47,7 @@ from driftwise.storage.interest_mirror import InterestMirror
 from driftwise.storage.item_cache import ItemCache
 from driftwise.storage.serial import SerialWorker
 from driftwise.storage.vector_store import (
+    STRONG,
     UNKNOWN_TIME,
     InterestRow,
     ItemFilter,
@@ -136,6 +137,7 @@ class Engine:
         # LRU cache of the log's profile snapshots; entries are replaced, never mutated in place
         self._profiles: OrderedDict[str, UserProfile] = OrderedDict()
         self._cache_size = 10_000
+        self._commits = 0  # writes to the log so far: readers cache a snapshot only if none raced it
         # learned from the whole event log, refitted in the background (refit_learned_models)
         self.cooccurrence: SequentialCoOccurrence | None = None
         self.transitions: TopicTransitions | None = None
@@ -208,7 +210,10 @@ class Engine:
         """Record and apply a validated batch atomically; unknown items reject the whole batch.
 
         `field_prefix`/`indexed` name the request field in errors ("events[3]" or "event")."""
-        items = await self.items.get([le.event.item_id for le in events if le.event.item_id])
+        referenced = [le.event.item_id for le in events if le.event.item_id]
+        items = await self.items.get(referenced)
+        if not_found := [i for i in referenced if i not in items]:  # upserted a moment ago elsewhere?
+            items.update(await self.store.get_items(not_found, consistency=STRONG))
         unknown = [
             FieldViolation(
                 f"{field_prefix}[{i}].item_id" if indexed else f"{field_prefix}.item_id",
@@ -285,6 +290,7 @@ class Engine:
             working[user_id] = profile
         snapshots = [(p.user_id, p.version, p.to_bytes()) for p in working.values()]
         await self._log_thread.run(self.log.append, [events[i] for i in fresh], snapshots, now)
+        self._commits += 1
         for profile in working.values():
             self._cache(profile)
             self._watches.publish(profile.user_id, profile)
@@ -330,16 +336,19 @@ class Engine:
             self._profiles.popitem(last=False)
 
     async def _load_profile(self, user_id: str, *, writer: bool = False) -> UserProfile | None:
-        """The user's newest profile. Only a `writer` (holding the user's lock) fills the cache
-        from the log: a reader's snapshot may be overtaken by a write or a deletion while it is
-        being read, and must not replace what the writer cached."""
+        """The user's newest profile, from the cache or the log.
+
+        A `writer` holds the user's lock, so what it reads is the newest state. A reader's snapshot
+        may be overtaken by a write or a deletion while it is read: it is cached only if no write
+        at all was committed meanwhile (it must never replace what a writer cached)."""
         profile = self._profiles.get(user_id)
         if profile is None:
+            commits = self._commits
             data = await self._read_thread.run(self._log_reads.load_profile, user_id)
             if data is None:
                 return None
             profile = UserProfile.from_bytes(data)
-            if writer:
+            if writer or (commits == self._commits and user_id not in self._profiles):
                 self._cache(profile)
         return profile
 
@@ -370,6 +379,7 @@ class Engine:
     async def delete_user(self, user_id: str) -> tuple[int, bool]:
         async with self._writers.hold([user_id]):
             deleted, existed = await self._log_thread.run(self.log.delete_user, user_id)
+            self._commits += 1
             await self.interest_mirror.forget(user_id)
             await self.store.delete_user(user_id)
             self._profiles.pop(user_id, None)
@@ -402,7 +412,7 @@ class Engine:
             return False
         sequences = await self._read_thread.run(self._log_reads.item_sequences)
         items = sorted({i for seq in sequences.values() for i in seq})
-        stored = await self.items.get(items)
+        stored = await self.items.refresh(items)  # keeps the items people use fresh in the cache
         config = self.settings.ranking
         cooccurrence = await asyncio.to_thread(
             SequentialCoOccurrence.fit,

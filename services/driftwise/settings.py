@@ -72,7 +72,7 @@ class MilvusSettings(_Section):
     token: str = Field("", description="Milvus token, e.g. root:Milvus.")
     index_type: str = Field("FLAT", description="Vector index: FLAT for Milvus Lite, HNSW for a server.")
     lite_candidates_per_layer: int = Field(
-        15,
+        10,
         ge=1,
         description="With Milvus Lite, each layer's search returns at most this many items (it "
         "materialises every hit in Python, ~0.5 ms each; a server is not capped). Co-occurrence "
@@ -82,7 +82,10 @@ class MilvusSettings(_Section):
         100_000, ge=0, description="Items (fields and vector) cached in process for ranking (0: none)."
     )
     item_cache_ttl_seconds: float = Field(
-        300.0, gt=0, description="How long a cached item is trusted (upserts via other replicas)."
+        900.0,
+        gt=0,
+        description="How long a cached item is trusted (upserts via other replicas); items in the "
+        "event log are re-read at every refit (ranking.refit_seconds), so keep this longer.",
     )
 
 

@@ -4,7 +4,9 @@ Ranking needs the vectors and fields of a few hundred items per request. Fetchin
 costs per row (Milvus Lite materialises each row in Python: ~0.5 ms a row, see TOOLCHAIN.md), so
 searches ask Milvus for ids and distances only, and the items come from here. Entries are put on
 upsert and dropped on delete by this process; `ttl_seconds` bounds how long an upsert made through
-another replica can go unseen. Bounded LRU: `size` items (about 1.6 KB each at 384 dimensions).
+another replica can go unseen (the engine refreshes the items people interact with on every refit,
+so they rarely expire). Misses are read with Bounded consistency: Strong would wait for the next
+time tick of a Milvus server (~200 ms). Bounded LRU: `size` items (~1.6 KB each at 384 dimensions).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 
-from driftwise.storage.vector_store import MilvusVectorStore, StoredItem
+from driftwise.storage.vector_store import BOUNDED, MilvusVectorStore, StoredItem
 
 
 class ItemCache:
@@ -47,7 +49,18 @@ class ItemCache:
         self.hits += len(found)
         self.misses += len(missing)
         if missing:
-            fetched = await self._store.get_items(missing)
+            fetched = await self._store.get_items(missing, consistency=BOUNDED)
+            self.put(fetched.values())
+            found.update(fetched)
+        return found
+
+    async def refresh(self, item_ids: Sequence[str], chunk: int = 256) -> dict[str, StoredItem]:
+        """Read the items again from the store and cache them; in chunks, so that other calls to
+        the store (searches of requests in flight) get their turn in between."""
+        found: dict[str, StoredItem] = {}
+        ids = list(dict.fromkeys(item_ids))
+        for i in range(0, len(ids), chunk):
+            fetched = await self._store.get_items(ids[i : i + chunk], consistency=BOUNDED)
             self.put(fetched.values())
             found.update(fetched)
         return found

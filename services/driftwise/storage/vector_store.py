@@ -140,7 +140,9 @@ class MilvusVectorStore:
             await self._call(self.client.delete, ITEMS, ids=list(existing))
         return len(existing)
 
-    async def get_items(self, item_ids: Sequence[str], *, with_vectors: bool = True) -> dict[str, StoredItem]:
+    async def get_items(
+        self, item_ids: Sequence[str], *, with_vectors: bool = True, consistency: str = STRONG
+    ) -> dict[str, StoredItem]:
         if not item_ids:
             return {}
         fields = ["title", "category", "create_time", "attributes"] + (["vector"] if with_vectors else [])
@@ -149,7 +151,7 @@ class MilvusVectorStore:
             ITEMS,
             ids=list(dict.fromkeys(item_ids)),
             output_fields=fields,
-            consistency_level=STRONG,
+            consistency_level=consistency,
         )
         return {row["item_id"]: self._item(row) for row in rows}
 
