@@ -501,15 +501,12 @@ class Engine:
         directions = [] if profile is None else self._directions(profile)
         if profile is not None and directions:
             # one Milvus search for all layers, ids only; the items come from the cache
-            hits = await self.store.search_items(
-                np.stack(directions),
-                self.settings.candidates_per_layer,
-                allowed.expression(),
-                with_vectors=False,
+            hits = await self.store.search_ids(
+                np.stack(directions), self.settings.candidates_per_layer, allowed.expression()
             )
             # with what usually follows the recent events, within the same filter
             learned = self._signals(profile)
-            ids = [item.item_id for layer_hits in hits for item, _ in layer_hits]
+            ids = [item_id for layer_hits in hits for item_id, _ in layer_hits]
             found = await self.items.get([*ids, *learned.followers])
             items = {i: item for i, item in found.items() if allowed.allows(item)}
             ranked = await self._rank_personal(profile, items, at, query.count, query.diversity, learned)
@@ -589,22 +586,19 @@ class Engine:
         """Candidates for a user without a profile: items near each topic (variety), plus the
         most popular items that pass the request's filter."""
         per_topic = max(2, count // 2)
-        hits = await self.store.search_items(
-            self.topic_model.centroids, per_topic, allowed.expression(), with_vectors=False
-        )
+        hits = await self.store.search_ids(self.topic_model.centroids, per_topic, allowed.expression())
         popular = await self._read_thread.run(self._log_reads.popular_items, count * 5)
-        ids = [item.item_id for topic_hits in hits for item, _ in topic_hits]
+        ids = [item_id for topic_hits in hits for item_id, _ in topic_hits]
         found = await self.items.get([*ids, *(item_id for item_id, _ in popular)])
         return {i: item for i, item in found.items() if allowed.allows(item)}
 
     async def _candidates(self, items: dict[str, StoredItem]) -> list[Candidate]:
-        popularity = await self._read_thread.run(self._log_reads.item_popularity, list(items))
-        top = await self._read_thread.run(self._log_reads.max_popularity)
+        popularity, top = await self._read_thread.run(self._log_reads.item_popularity, list(items))
         scale = np.log1p(top) if top > 0 else 1.0
         return [
             Candidate(
                 item_id,
-                item.vector.astype(np.float64),
+                item.vector,  # float32: ranking stacks and converts all candidates at once
                 float(np.log1p(popularity.get(item_id, 0)) / scale),
                 None if item.create_time == UNKNOWN_TIME else float(item.create_time),
             )

@@ -10,6 +10,7 @@ import dataclasses
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ class Candidate:
     """An item that may be recommended. `popularity` is in [0, 1]; `created_at` Unix seconds."""
 
     item_id: str
-    vector: Vector
+    vector: npt.NDArray[np.floating[Any]]  # float32 from the store is fine: ranking converts
     popularity: float = 0.0
     created_at: float | None = None
 
@@ -100,12 +101,12 @@ def mmr_order(scores: Vector, vectors: Matrix, diversity: float, count: int) -> 
 
 
 def _evidence(
-    item_vector: Vector, recent: Sequence[RecentEvent], limit: int
+    item_vector: Vector, positives: Sequence[RecentEvent], positive_vectors: Matrix, limit: int
 ) -> tuple[tuple[RecentEvent, float], ...]:
-    positives = [r for r in recent if r.weight > 0]
+    """The positive recent events most similar to the item (``positive_vectors``: their unit rows)."""
     if not positives or limit == 0:
         return ()
-    sims = normalize_rows(np.stack([r.vector for r in positives])) @ item_vector
+    sims = positive_vectors @ item_vector
     best = np.argsort(-sims, kind="stable")[:limit]
     return tuple((positives[i], float(sims[i])) for i in best)
 
@@ -314,12 +315,16 @@ def rank_for_profile(
     by_sequence = config.collaborative_boost * scored.components["collaborative"] > (
         config.layer_boost * scored.components["layers"]
     )
+    positives = [r for r in profile.recent if r.weight > 0]
+    positive_vectors = (
+        normalize_rows(np.stack([r.vector for r in positives])) if positives else np.zeros((0, 1))
+    )
     ranked = []
     for i in mmr_order(total, vectors, diversity, count):
         item_id = candidates[i].item_id
         best_layer = int(np.argmax(scored.layer_sims[i] * scored.layer_weights))
         topic = int(np.argmax(scored.item_topics[i]))
-        evidence = _evidence(vectors[i], profile.recent, config.evidence_per_item)
+        evidence = _evidence(vectors[i], positives, positive_vectors, config.evidence_per_item)
         reason = Reason.NEW_ITEM if promoted[i] != scored.total[i] else Reason.INTEREST
         if reason is Reason.INTEREST and by_sequence[i] and signals.followed is not None:
             followed = signals.followed(item_id)[: config.evidence_per_item]

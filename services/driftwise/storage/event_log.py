@@ -158,7 +158,8 @@ class EventLog:
         )
         return [(r[0], r[1]) for r in rows]
 
-    def item_popularity(self, item_ids: Sequence[str]) -> dict[str, int]:
+    def item_popularity(self, item_ids: Sequence[str]) -> tuple[dict[str, int], int]:
+        """Positive events per item, and the largest count of any item (to scale them)."""
         out: dict[str, int] = {}
         for chunk in _chunks(list(item_ids), 500):
             marks = ",".join("?" * len(chunk))
@@ -166,7 +167,7 @@ class EventLog:
                 f"SELECT item_id, positives FROM item_stats WHERE item_id IN ({marks})", chunk
             )
             out.update((r[0], r[1]) for r in rows)
-        return out
+        return out, self.max_popularity()
 
     def max_popularity(self) -> int:
         row = self._db.execute("SELECT MAX(positives) FROM item_stats").fetchone()

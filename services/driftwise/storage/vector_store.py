@@ -188,6 +188,25 @@ class MilvusVectorStore:
             for hits in results
         ]
 
+    async def search_ids(
+        self, queries: npt.NDArray[np.float64], limit: int, filter_expr: str = "", consistency: str = BOUNDED
+    ) -> list[list[tuple[str, float]]]:
+        """`search_items` without the items: (item_id, score) per hit. The ranking path takes the
+        items from its cache; decoding 3 x 200 hits' fields cost more than the search itself."""
+        if len(queries) == 0:
+            return []
+        results = await self._call(
+            self.client.search,
+            ITEMS,
+            data=[q.astype(np.float32).tolist() for q in queries],
+            limit=limit,
+            filter=filter_expr,
+            output_fields=["item_id"],  # a 2.3 server names the key only as an output field
+            search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
+            consistency_level=consistency,
+        )
+        return [[(str(hit["item_id"]), float(hit["distance"])) for hit in hits] for hits in results]
+
     async def query_items(
         self, filter_expr: str, limit: int = 1000, *, with_vectors: bool = True
     ) -> list[StoredItem]:

@@ -32,7 +32,7 @@ def test_a_failed_append_stores_nothing(tmp_path: Path) -> None:
         log.append([logged("c"), logged("a")], [("u1", 3, b"v3")], recorded_at=2.0)
     assert log.existing_event_ids(["c"]) == set()
     assert log.load_profile("u1") == b"v1"
-    assert log.item_popularity(["i1"]) == {"i1": 1}
+    assert log.item_popularity(["i1"]) == ({"i1": 1}, 1)
 
 
 def test_popularity_counts_positive_events_only(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ class CountingStore:
         self.items = items
         self.rows_read = 0
 
-    async def get_items(self, item_ids: Sequence[str]) -> dict[str, StoredItem]:
+    async def get_items(self, item_ids: Sequence[str], **_: object) -> dict[str, StoredItem]:
         self.rows_read += len(item_ids)
         return {i: self.items[i] for i in item_ids if i in self.items}
 
