@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import dataclasses
 import logging
 import time
@@ -278,7 +277,7 @@ class Engine:
         now = time.time()
         for user_id, rows in by_user.items():
             current = await self._load_profile(user_id, writer=True)
-            profile = copy.deepcopy(current) if current else self._new_profile(user_id)
+            profile = current.copy() if current else self._new_profile(user_id)
             profile.apply_many(
                 [events[i].event for i in rows],
                 matrix[rows],

@@ -167,18 +167,7 @@ class MilvusVectorStore:
         """For each query vector, the `limit` nearest items (inner product) passing the filter.
         Without `with_vectors` the items' vectors are empty (less to transfer and decode).
         Bounded consistency by default (the ranking path); pass STRONG to see every write."""
-        if len(queries) == 0:
-            return []
-        results = await self._call(
-            self.client.search,
-            ITEMS,
-            data=[q.astype(np.float32).tolist() for q in queries],
-            limit=limit,
-            filter=filter_expr,
-            output_fields=_item_fields(with_vectors),
-            search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
-            consistency_level=consistency,
-        )
+        results = await self._search(queries, limit, filter_expr, _item_fields(with_vectors), consistency)
         # hit["item_id"]: top level from Milvus Lite, from the entity (an output field) on a server
         return [
             [
@@ -193,19 +182,29 @@ class MilvusVectorStore:
     ) -> list[list[tuple[str, float]]]:
         """`search_items` without the items: (item_id, score) per hit. The ranking path takes the
         items from its cache; decoding 3 x 200 hits' fields cost more than the search itself."""
+        results = await self._search(queries, limit, filter_expr, ["item_id"], consistency)
+        return [[(str(hit["item_id"]), float(hit["distance"])) for hit in hits] for hits in results]
+
+    async def _search(
+        self,
+        queries: npt.NDArray[np.float64],
+        limit: int,
+        filter_expr: str,
+        output_fields: list[str],
+        consistency: str,
+    ) -> Any:
         if len(queries) == 0:
             return []
-        results = await self._call(
+        return await self._call(
             self.client.search,
             ITEMS,
             data=[q.astype(np.float32).tolist() for q in queries],
             limit=limit,
             filter=filter_expr,
-            output_fields=["item_id"],  # a 2.3 server names the key only as an output field
+            output_fields=output_fields,  # a 2.3 server names the key only as an output field
             search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
             consistency_level=consistency,
         )
-        return [[(str(hit["item_id"]), float(hit["distance"])) for hit in hits] for hits in results]
 
     async def query_items(
         self, filter_expr: str, limit: int = 1000, *, with_vectors: bool = True

@@ -119,3 +119,43 @@ def test_apply_many_equals_applying_each_event_in_turn() -> None:
         assert other.mass == pytest.approx(state.mass) and other.last_time == state.last_time
     assert [r.event_id for r in batched.recent] == [r.event_id for r in one_by_one.recent]
     assert [r.weight for r in batched.recent] == [r.weight for r in one_by_one.recent]
+
+
+def test_snapshots_in_the_earlier_npz_format_still_load() -> None:
+    import io
+    import json
+
+    p = UserProfile.new("u", CONFIG, dimension=8, n_topics=2)
+    p.apply(event(1, 1.0, EventType.DISLIKE), vec(1), np.array([0.3, 0.7]), "t1", CONFIG, now=2.0)
+    meta = {
+        "user_id": "u",
+        "version": 1,
+        "event_count": 1,
+        "updated_at": 2.0,
+        "layers": {
+            int(layer): {"half_life": s.half_life_seconds, "mass": s.mass, "last_time": s.last_time}
+            for layer, s in p.layers.items()
+        },
+        "recent": [[r.event_id, int(r.type), r.time, r.item_id, r.text, r.weight] for r in p.recent],
+    }
+    arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
+    for layer, s in p.layers.items():  # as written before rejections were kept: no r{layer}
+        arrays[f"v{int(layer)}"], arrays[f"a{int(layer)}"] = s.vector, s.affinity
+    arrays["recent_vectors"] = np.stack([r.vector for r in p.recent]).astype(np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    q = UserProfile.from_bytes(buf.getvalue())
+    assert q.version == 1 and q.recent[0].event_id == "e1"
+    np.testing.assert_allclose(q.layers[Layer.DEEP].vector, p.layers[Layer.DEEP].vector)
+    assert not q.layers[Layer.DEEP].rejected.any()  # type: ignore[union-attr]
+
+
+def test_a_copy_can_change_without_changing_the_original() -> None:
+    p = UserProfile.new("u", CONFIG, dimension=8, n_topics=2)
+    p.apply(event(1, 1.0), vec(1), np.array([0.3, 0.7]), "t1", CONFIG, now=2.0)
+    before = p.to_bytes()
+    q = p.copy()
+    q.apply(event(2, 2.0, EventType.DISLIKE), vec(2), np.array([0.5, 0.5]), "t2", CONFIG, now=3.0)
+    assert p.to_bytes() == before and q.version == 2
+    q2 = UserProfile.from_bytes(q.to_bytes())
+    q2.apply(event(3, 3.0), vec(3), np.array([0.5, 0.5]), "t3", CONFIG, now=4.0)  # loaded arrays are writable
