@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -142,6 +144,7 @@ class Engine:
         self.transitions: TopicTransitions | None = None
         self._fitted_events = 0
         self._refit_task: asyncio.Task[None] | None = None
+        self._warm_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings, encoder: TextEncoder) -> Engine:
@@ -161,13 +164,25 @@ class Engine:
         await engine.refit_learned_models()
         engine.interest_mirror.start()
         engine._refit_task = asyncio.create_task(engine._refit_periodically())
+        engine._warm_task = asyncio.create_task(engine._warm_item_cache())
         return engine
 
+    async def _warm_item_cache(self) -> None:
+        started = time.perf_counter()
+        try:
+            cached = await self.items.warm()
+        except Exception:  # only a head start: requests read what they miss
+            log.exception("could not warm the item cache")
+            return
+        gc.freeze()  # long-lived, acyclic: out of the collector's way (see refit_learned_models)
+        log.info("item cache warmed: %d items in %.1f s", cached, time.perf_counter() - started)
+
     async def close(self) -> None:
-        if self._refit_task is not None:
-            self._refit_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refit_task
+        for task in (self._refit_task, self._warm_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.interest_mirror.close()
         await self.store.close()
         await self._read_thread.run(self._log_reads.close)
@@ -431,6 +446,10 @@ class Engine:
         transitions = await asyncio.to_thread(TopicTransitions.fit, topic_sequences, self.topic_model.size)
         self.cooccurrence, self.transitions, self._fitted_events = cooccurrence, transitions, count
         log.info("refitted co-occurrence and transitions on %d events, %d items", count, len(items))
+        # The models and the refreshed item cache are long-lived: take them out of the cyclic
+        # garbage collector's passes (a full pass over 100k cached items took 55 ms: a p99 spike).
+        # They hold no reference cycles, so reference counting still frees what is replaced.
+        gc.freeze()
         return True
 
     async def _refit_periodically(self) -> None:
@@ -593,12 +612,12 @@ class Engine:
 
     async def _candidates(self, items: dict[str, StoredItem]) -> list[Candidate]:
         popularity, top = await self._read_thread.run(self._log_reads.item_popularity, list(items))
-        scale = np.log1p(top) if top > 0 else 1.0
+        scale = math.log1p(top) if top > 0 else 1.0
         return [
             Candidate(
                 item_id,
                 item.vector,  # float32: ranking stacks and converts all candidates at once
-                float(np.log1p(popularity.get(item_id, 0)) / scale),
+                math.log1p(popularity.get(item_id, 0)) / scale,
                 None if item.create_time == UNKNOWN_TIME else float(item.create_time),
             )
             for item_id, item in items.items()

@@ -111,6 +111,10 @@ async def test_vector_store_contract(store: tuple[str, MilvusVectorStore]) -> No
     queried_bare = await vectors.query_items(expr, with_vectors=False)
     assert {it.item_id for it in queried_bare} == allowed and all(it.vector.size == 0 for it in queried_bare)
 
+    scanned = [batch async for batch in vectors.scan_items(batch=3)]
+    assert sorted(it.item_id for batch in scanned for it in batch) == sorted(it.item_id for it in items)
+    assert max(len(batch) for batch in scanned) == 3 and all(it.vector.shape == (DIM,) for it in scanned[0])
+
     assert await vectors.delete_items(["i1", "i3", "missing"]) == 2
     assert await vectors.count_items() == 8
     assert set(await vectors.get_items(["i1", "i3", "i4"])) == {"i4"}

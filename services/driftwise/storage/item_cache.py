@@ -65,6 +65,17 @@ class ItemCache:
             found.update(fetched)
         return found
 
+    async def warm(self) -> int:
+        """Read items from the store until the cache is full (at start: the first requests would
+        otherwise read hundreds of items each); returns how many are cached."""
+        if self._size <= 0:
+            return 0
+        async for batch in self._store.scan_items():
+            self.put(batch)
+            if len(self._entries) >= self._size:
+                break
+        return len(self._entries)
+
     def put(self, items: Iterable[StoredItem]) -> None:
         if self._size <= 0:
             return

@@ -17,7 +17,7 @@ name, so the key is requested as an output field.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +220,18 @@ class MilvusVectorStore:
             consistency_level=STRONG,
         )
         return [self._item(row) for row in rows]
+
+    async def scan_items(self, batch: int = 256) -> AsyncIterator[list[StoredItem]]:
+        """Every item with its vector, `batch` at a time; each batch is one call on the store's
+        thread, so the calls of requests in flight get their turn in between."""
+        iterator = await self._call(
+            self.client.query_iterator, ITEMS, batch_size=batch, output_fields=_item_fields(True)
+        )
+        try:
+            while rows := await self._call(iterator.next):
+                yield [self._item(row) for row in rows]
+        finally:
+            await self._call(iterator.close)
 
     async def count_items(self) -> int:
         rows = await self._call(

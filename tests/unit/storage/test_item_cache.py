@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 
@@ -16,6 +16,12 @@ class CountingStore:
     async def get_items(self, item_ids: Sequence[str], **_: object) -> dict[str, StoredItem]:
         self.rows_read += len(item_ids)
         return {i: self.items[i] for i in item_ids if i in self.items}
+
+    async def scan_items(self, batch: int = 2) -> AsyncIterator[list[StoredItem]]:
+        rows = list(self.items.values())
+        for i in range(0, len(rows), batch):
+            self.rows_read += len(rows[i : i + batch])
+            yield rows[i : i + batch]
 
 
 def item(i: int) -> StoredItem:
@@ -49,3 +55,12 @@ async def test_put_and_drop_follow_this_processs_writes() -> None:
 
 def test_the_store_interface_matches() -> None:
     assert MilvusVectorStore.get_items.__name__ == CountingStore.get_items.__name__
+
+
+async def test_warming_fills_the_cache_and_stops_when_full() -> None:
+    store = CountingStore({f"i{i}": item(i) for i in range(7)})
+    cache = ItemCache(store, size=3, ttl_seconds=10)  # type: ignore[arg-type]
+    assert await cache.warm() == 3 and store.rows_read == 4  # two batches of two, then full
+    read = store.rows_read
+    await cache.get(["i0", "i1", "i2", "i3"])
+    assert store.rows_read == read + 1  # three of the four were warm
