@@ -144,7 +144,6 @@ class Engine:
         self.transitions: TopicTransitions | None = None
         self._fitted_events = 0
         self._refit_task: asyncio.Task[None] | None = None
-        self._warm_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings, encoder: TextEncoder) -> Engine:
@@ -163,11 +162,14 @@ class Engine:
         )
         await engine.refit_learned_models()
         engine.interest_mirror.start()
+        await engine._warm_item_cache()
         engine._refit_task = asyncio.create_task(engine._refit_periodically())
-        engine._warm_task = asyncio.create_task(engine._warm_item_cache())
         return engine
 
     async def _warm_item_cache(self) -> None:
+        """Read the catalogue into the item cache before serving: done later, alongside requests,
+        it held up their searches (one store thread) and every cold request read hundreds of
+        items itself (p99 x4 at 100k items, bench/serving.py)."""
         started = time.perf_counter()
         try:
             cached = await self.items.warm()
@@ -178,11 +180,10 @@ class Engine:
         log.info("item cache warmed: %d items in %.1f s", cached, time.perf_counter() - started)
 
     async def close(self) -> None:
-        for task in (self._refit_task, self._warm_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._refit_task is not None:
+            self._refit_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refit_task
         await self.interest_mirror.close()
         await self.store.close()
         await self._read_thread.run(self._log_reads.close)
