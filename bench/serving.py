@@ -1,7 +1,7 @@
 """Serving benchmark: the real all-in-one process under Recommend and ingest load, per vector store.
 
     .venv/bin/python bench/serving.py [--sizes 10000,100000] [--stores lite,server] [--users 1000]
-        [--requests 400] [--level-seconds 30] [--freshness-samples 100] [--quick]
+        [--requests 2000] [--level-seconds 20] [--freshness-samples 100] [--quick]
         [--out /tmp/driftwise-serving.json]
 
 For every (store, catalogue size) this script, a separate client process:
@@ -89,8 +89,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sizes": "10000,100000",
         "stores": "lite,server",
         "users": 1000,
-        "requests": 400,
-        "level_seconds": 30.0,
+        "requests": 2000,
+        "level_seconds": 20.0,
         "warmup": 40,
         "freshness_samples": 100,
         "max_history": 200,
@@ -686,9 +686,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", help=f"catalogue sizes (default {PRESETS['full']['sizes']})")
     parser.add_argument("--stores", help="lite and/or server (default lite,server)")
     parser.add_argument("--users", type=int, help="users with histories (default 1000; 610 are real)")
-    parser.add_argument("--requests", type=int, help="most Recommend calls per concurrency (default 400)")
+    parser.add_argument("--requests", type=int, help="most Recommend calls per concurrency (default 2000)")
     parser.add_argument(
-        "--level-seconds", type=float, help="time budget per concurrency level and for freshness (default 30)"
+        "--level-seconds", type=float, help="time budget per concurrency level and for freshness (default 20)"
     )
     parser.add_argument("--warmup", type=int, help="Recommend calls before measuring (default 40)")
     parser.add_argument("--freshness-samples", type=int, help="freshness samples (default 100)")

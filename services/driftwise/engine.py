@@ -162,7 +162,8 @@ class Engine:
         )
         await engine.refit_learned_models()
         engine.interest_mirror.start()
-        await engine._warm_item_cache()
+        if settings.milvus.warm_item_cache:
+            await engine._warm_item_cache()
         engine._refit_task = asyncio.create_task(engine._refit_periodically())
         return engine
 

@@ -81,6 +81,11 @@ class MilvusSettings(_Section):
     item_cache_size: int = Field(
         100_000, ge=0, description="Items (fields and vector) cached in process for ranking (0: none)."
     )
+    warm_item_cache: bool = Field(
+        True,
+        description="Read the catalogue into the item cache before serving (about 1 ms per item on "
+        "2 cores, 3 ms on Milvus Lite): slower start, no cold first requests.",
+    )
     item_cache_ttl_seconds: float = Field(
         900.0,
         gt=0,
