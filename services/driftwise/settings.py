@@ -83,8 +83,8 @@ class MilvusSettings(_Section):
     )
     warm_item_cache: bool = Field(
         True,
-        description="Read the catalogue into the item cache before serving (about 1 ms per item on "
-        "2 cores, 3 ms on Milvus Lite): slower start, no cold first requests.",
+        description="Read the catalogue into the item cache before serving (1-3 ms per item on 2 "
+        "cores): slower start, no cold first requests.",
     )
     item_cache_ttl_seconds: float = Field(
         900.0,
