@@ -41,8 +41,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from driftwise.supervision import ProcessGroupServer
 
 __all__ = ["LocalTritonServer", "TritonStartError", "TritonToolchain", "find_toolchain"]
 
@@ -110,7 +111,7 @@ def _prepend(value: str, existing: str | None) -> str:
     return value if not existing else f"{value}{os.pathsep}{existing}"
 
 
-class LocalTritonServer:
+class LocalTritonServer(ProcessGroupServer):
     """A ``tritonserver`` child process serving ``model_repository`` on loopback.
 
     Ports given as 0 are replaced by free ports chosen at :meth:`start`. Server output goes to
@@ -193,15 +194,6 @@ class LocalTritonServer:
     def log_path(self) -> Path | None:
         """Where the server's stdout and stderr go (None before start)."""
         return self._log_path
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the running server, None when not running."""
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def is_running(self) -> bool:
-        return self._process is not None and not self._leader_exited()
 
     def _port(self, index: int) -> int:
         if self._ports is None:
@@ -326,24 +318,6 @@ class LocalTritonServer:
             self._log_path.unlink(missing_ok=True)
             self._owns_log = False
 
-    def __enter__(self) -> LocalTritonServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __del__(self) -> None:
-        # Last resort: never leave a server behind when the owner forgot stop().
-        if getattr(self, "_process", None) is not None:
-            with contextlib.suppress(Exception):
-                self._kill_now()
-
     # ------------------------------------------------------------------ internals
 
     def _child_environment(self, toolchain: TritonToolchain) -> dict[str, str]:
@@ -355,31 +329,8 @@ class LocalTritonServer:
         env["LD_LIBRARY_PATH"] = _prepend(os.pathsep.join(libs), env.get("LD_LIBRARY_PATH"))
         return env
 
-    def _leader_exited(self) -> bool:
-        """True once the server process has exited; does not reap it (keeps its pgid valid)."""
-        process = self._process
-        if process is None:
-            return True
-        if process.returncode is not None:
-            return True
-        try:
-            info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return True
-        return info is not None
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-
     def _kill_now(self) -> None:
-        if self._process is not None:
-            self._signal_group(signal.SIGKILL)
-            self._process.wait()
-            self._process = None
+        super()._kill_now()
         self._cleanup_workdir()
 
     def _cleanup_workdir(self) -> None:

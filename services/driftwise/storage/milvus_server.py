@@ -47,8 +47,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from driftwise.supervision import ProcessGroupServer
 
 __all__ = ["LocalMilvusServer", "MilvusStartError"]
 
@@ -93,7 +94,7 @@ def _milvus_package() -> Any:
         ) from exc
 
 
-class LocalMilvusServer:
+class LocalMilvusServer(ProcessGroupServer):
     """A Milvus standalone child process on free ports, keeping everything in ``data_dir``.
 
     ``data_dir`` holds the unpacked binary, the rendered config, etcd, segments, rocksmq and the
@@ -150,15 +151,6 @@ class LocalMilvusServer:
     @property
     def log_path(self) -> Path:
         return self._log_path
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the running server, None when not running."""
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def is_running(self) -> bool:
-        return self._process is not None and not self._leader_exited()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -265,47 +257,7 @@ class LocalMilvusServer:
                     )
         self._kill_now()
 
-    def __enter__(self) -> LocalMilvusServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __del__(self) -> None:
-        # Last resort: never leave a server behind when the owner forgot stop().
-        if getattr(self, "_process", None) is not None:
-            with contextlib.suppress(Exception):
-                self._kill_now()
-
     # ------------------------------------------------------------------ internals
-
-    def _leader_exited(self) -> bool:
-        """True once the server process has exited; does not reap it (keeps its pgid valid)."""
-        process = self._process
-        if process is None or process.returncode is not None:
-            return True
-        try:
-            info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return True
-        return info is not None
-
-    def _kill_now(self) -> None:
-        """SIGKILL the whole process group while the unreaped leader still holds its id; reap."""
-        process = self._process
-        if process is None:
-            return
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        self._process = None
 
     def _log_size(self) -> int:
         try:
