@@ -160,10 +160,10 @@ class Engine:
         engine = cls(
             settings, encoder, store, TopicModel(labels, centroids, settings.interest.assignment_temperature)
         )
-        await engine.refit_learned_models()
-        engine.interest_mirror.start()
         if settings.milvus.warm_item_cache:
             await engine._warm_item_cache()
+        await engine.refit_learned_models(reread_items=False)  # just read by the warm-up
+        engine.interest_mirror.start()
         engine._refit_task = asyncio.create_task(engine._refit_periodically())
         return engine
 
@@ -417,18 +417,19 @@ class Engine:
 
     # -- models learned from the event log -------------------------------------------------------
 
-    async def refit_learned_models(self) -> bool:
+    async def refit_learned_models(self, reread_items: bool = True) -> bool:
         """Fit item co-occurrence and topic transitions on the whole event log, if it grew.
 
         Derived state like the profiles: rebuilt from the log, swapped in whole (readers never see
-        a half-fitted model). Returns whether anything was refitted.
+        a half-fitted model). The items in the log are read again from the store (`reread_items`),
+        which keeps the ones people use fresh in the cache. Returns whether anything was refitted.
         """
         count = await self._read_thread.run(self._log_reads.event_count)
         if count == self._fitted_events:
             return False
         sequences = await self._read_thread.run(self._log_reads.item_sequences)
         items = sorted({i for seq in sequences.values() for i in seq})
-        stored = await self.items.refresh(items)  # keeps the items people use fresh in the cache
+        stored = await (self.items.refresh(items) if reread_items else self.items.get(items))
         config = self.settings.ranking
         cooccurrence = await asyncio.to_thread(
             SequentialCoOccurrence.fit,

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -51,6 +52,22 @@ class ProcessGroupServer:
         if getattr(self, "_process", None) is not None:
             with contextlib.suppress(Exception):
                 self._kill_now()
+
+    def _start_in_own_group(
+        self, command: list[str], env: dict[str, str], cwd: Path, log_path: Path
+    ) -> subprocess.Popen[bytes]:
+        """Start the server in a process group of its own, output appended to `log_path`."""
+        with open(log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        return self._process
 
     def _leader_exited(self) -> bool:
         """True once the server process has exited; does not reap it (keeps its pgid valid)."""

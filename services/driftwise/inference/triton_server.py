@@ -281,18 +281,9 @@ class LocalTritonServer(ProcessGroupServer):
         env = self._child_environment(toolchain)
 
         started = time.monotonic()
-        with open(self._log_path, "ab") as log:
-            # Own process group, so stop() can also kill the python stubs.
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self._workdir,
-                start_new_session=True,
-            )
-        _log.info("started tritonserver pid %d: %s", self._process.pid, " ".join(command))
+        # the python backend stubs join its group: stop() kills them too
+        process = self._start_in_own_group(command, env, self._workdir, self._log_path)
+        _log.info("started tritonserver pid %d: %s", process.pid, " ".join(command))
         return started
 
     def stop(self, timeout_s: float = 10.0) -> None:

@@ -213,20 +213,10 @@ class LocalMilvusServer(ProcessGroupServer):
         )
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [str(bin_dir / "milvus"), "run", "standalone"]
-        with open(self._log_path, "ab") as log:
-            # Own process group, so stop() can kill everything it leaves behind.
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self._data_dir,
-                start_new_session=True,
-            )
+        process = self._start_in_own_group(command, env, self._data_dir, self._log_path)
         _log.info(
             "started milvus pid %d on %s (etcd %s, metrics %d), log %s",
-            self._process.pid,
+            process.pid,
             self.uri,
             etcd_client,
             self._metrics_port,
