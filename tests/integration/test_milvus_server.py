@@ -100,6 +100,10 @@ async def test_vector_store_contract(store: tuple[str, MilvusVectorStore]) -> No
     [bare] = await vectors.search_items(np.stack([query]), 5, expr, with_vectors=False, consistency=STRONG)
     assert [it.item_id for it, _ in bare] == [it.item_id for it, _ in hits]
     assert all(it.vector.size == 0 and it.attributes and it.category for it, _ in bare)
+    # ids and scores only (the ranking path), several queries in one call
+    ids_only = await vectors.search_ids(np.stack([query, items[3].vector]), 2, expr, consistency=STRONG)
+    assert ids_only[0] == [(it.item_id, pytest.approx(score, abs=1e-5)) for it, score in hits[:2]]
+    assert ids_only[1][0] == ("i3", pytest.approx(1.0, abs=1e-5)) and len(ids_only[1]) == 2
 
     queried = await vectors.query_items(expr)
     assert {it.item_id for it in queried} == allowed and all(it.vector.shape == (DIM,) for it in queried)

@@ -19,7 +19,7 @@ from driftwise.model.config import RankingConfig
 from driftwise.model.events import Layer
 from driftwise.model.layers import Vector, decay_factor
 from driftwise.model.profile import RecentEvent, UserProfile
-from driftwise.model.topics import Matrix, TopicModel, normalize_rows
+from driftwise.model.topics import Matrix, TopicModel, normalize_rows, unit_rows32
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ def near_rejected(vectors: Matrix, recent: Sequence[RecentEvent], threshold: flo
     rejected = [r.vector for r in recent if r.weight < 0]
     if not rejected:
         return np.zeros(len(vectors), dtype=bool)
-    sims = vectors @ normalize_rows(np.stack(rejected)).T
+    sims = vectors @ normalize_rows(np.stack(rejected)).T.astype(vectors.dtype)
     return np.asarray(sims.max(axis=1) >= threshold)
 
 
@@ -212,8 +212,8 @@ def score_items(
     pi = np.array([weights[layer] for layer in layers])
     queries = layer_queries(profile, layers, topics, signals.next_topics, config)
     topic_w = np.stack([profile.layers[layer].topic_weights(topic_temperature) for layer in layers])
-    sims = vectors @ queries.T  # (n, L)
-    assigned = topics.assign(vectors) if item_topics is None else item_topics
+    sims = vectors @ queries.T.astype(vectors.dtype)  # (n, L), in the vectors' precision
+    assigned = topics.assign(vectors, unit=True) if item_topics is None else item_topics
     n = vectors.shape[0]
     zeros = np.zeros(n)
     components = {
@@ -276,7 +276,7 @@ def rank_for_profile(
     own candidates, `Rank`) put after every other item."""
     if not candidates:
         return []
-    vectors = normalize_rows(np.stack([c.vector for c in candidates]))  # (n, d)
+    vectors = unit_rows32(np.stack([c.vector for c in candidates]))  # (n, d)
     rejected = near_rejected(vectors, profile.recent, config.rejected_similarity)
     if rejected.any() and not keep_rejected:
         kept = np.flatnonzero(~rejected)
@@ -351,7 +351,7 @@ def rank_cold_start(
     """For users without a profile: popular and fresh items, diversified."""
     if not candidates:
         return []
-    vectors = normalize_rows(np.stack([c.vector for c in candidates]))
+    vectors = unit_rows32(np.stack([c.vector for c in candidates]))
     freshness = np.array(
         [
             0.0
@@ -361,7 +361,7 @@ def rank_cold_start(
         ]
     )
     scores = np.array([c.popularity for c in candidates]) + 0.5 * freshness
-    item_topics = topics.assign(vectors)
+    item_topics = topics.assign(vectors, unit=True)
     return [
         Ranked(
             candidates[i].item_id,

@@ -14,8 +14,16 @@ Matrix = npt.NDArray[np.float64]
 
 def normalize_rows(x: npt.ArrayLike) -> Matrix:
     m = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(m, axis=-1, keepdims=True)
+    norms = np.sqrt(np.einsum("...i,...i->...", m, m))[..., np.newaxis]  # ~5x np.linalg.norm
     return np.asarray(m / np.maximum(norms, 1e-12), dtype=np.float64)
+
+
+def unit_rows32(x: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """Unit rows in float32: what ranking scores candidates with (half the memory traffic of
+    float64; the cosines differ by ~1e-7)."""
+    m = np.asarray(x, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", m, m))[:, np.newaxis]
+    return m / np.maximum(norms, np.float32(1e-12))
 
 
 class TopicModel:
@@ -36,9 +44,14 @@ class TopicModel:
     def size(self) -> int:
         return len(self.labels)
 
-    def assign(self, vectors: npt.ArrayLike) -> Matrix:
-        """Soft assignment (n, K): softmax over cosine similarity to the centroids."""
-        sims = normalize_rows(np.atleast_2d(np.asarray(vectors))) @ self.centroids.T
+    def assign(self, vectors: npt.ArrayLike, *, unit: bool = False) -> Matrix:
+        """Soft assignment (n, K): softmax over cosine similarity to the centroids. ``unit``: the
+        rows are unit already (ranking's candidates), so the work is one product in their dtype."""
+        rows = np.atleast_2d(np.asarray(vectors))
+        if unit:
+            sims = np.asarray(rows @ self.centroids.T.astype(rows.dtype), dtype=np.float64)
+        else:
+            sims = normalize_rows(rows) @ self.centroids.T
         z = sims / self.temperature
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)

@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS item_stats (
     item_id    TEXT PRIMARY KEY,
     positives  INTEGER NOT NULL                      -- positive events about the item
 );
+-- MAX(positives) scales every request's popularity: 2.2 ms as a scan of 9k rows, 0.02 ms indexed
+CREATE INDEX IF NOT EXISTS item_stats_by_positives ON item_stats (positives);
 """
 
 

@@ -183,7 +183,8 @@ class MilvusVectorStore:
         """`search_items` without the items: (item_id, score) per hit. The ranking path takes the
         items from its cache; decoding 3 x 200 hits' fields cost more than the search itself."""
         results = await self._search(queries, limit, filter_expr, ["item_id"], consistency)
-        return [[(str(hit["item_id"]), float(hit["distance"])) for hit in hits] for hits in results]
+        # the result's id and distance columns: indexing each hit costs ~10 us (a dict per hit)
+        return [list(zip(map(str, hits.ids), map(float, hits.distances), strict=True)) for hits in results]
 
     async def _search(
         self,
