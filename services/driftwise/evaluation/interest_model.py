@@ -19,7 +19,7 @@ can be tuned on validation and ablations cost one weighted sum each.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -47,9 +47,13 @@ class Components:
     split: Split
     is_new: npt.NDArray[np.bool_]  # (n_items,) no interaction in the phase's training data
     ranking: RankingConfig
+    # depth -> (users, n_items) the candidates Recommend would retrieve with that many hits per layer
+    retrieved: dict[int, npt.NDArray[np.bool_]] = field(default_factory=dict)
 
-    def score_fn(self, weights: Mapping[str, float]) -> ScoreFn:
-        """Weighted sum of the components, then new items promoted as ranking does."""
+    def score_fn(self, weights: Mapping[str, float], depth: int | None = None) -> ScoreFn:
+        """Weighted sum of the components, then new items promoted as ranking does. With ``depth``,
+        only the items retrieved at that depth can rank (the rest are put below them): the
+        serving path, which scores its retrieved candidates instead of the whole catalogue."""
         row = {u: i for i, u in enumerate(self.users)}
         active = [(self.parts[name], w) for name, w in weights.items() if w]
         n_items = self.split.n_items
@@ -61,9 +65,13 @@ class Components:
                 total += w * part[i]
             unseen = np.ones(n_items, dtype=bool)
             unseen[[self.split.item_index[h] for h in history]] = False
-            return promote_new_items(
-                total, self.is_new, unseen, self.ranking.new_item_slots, self.ranking.new_item_position
+            eligible = unseen if depth is None else unseen & self.retrieved[depth][i]
+            scores = promote_new_items(
+                total, self.is_new, eligible, self.ranking.new_item_slots, self.ranking.new_item_position
             )
+            if depth is None:
+                return scores
+            return np.where(eligible, scores, scores.min() - (scores.max() - scores.min()) - 1.0)
 
         return score
 
@@ -141,14 +149,18 @@ class DriftwiseUnderTest:
         sequence_queries: SequenceQueries | None = None,
         ranking: RankingConfig | None = None,
         progress: Callable[[int, int], None] | None = None,
+        retrieval_depths: Sequence[int] = (),
     ) -> Components:
-        """Every score component for every evaluated user of a phase, as of their target's time."""
+        """Every score component for every evaluated user of a phase, as of their target's time;
+        with ``retrieval_depths``, also what Recommend's retrieval would find at each depth."""
         ranking = ranking or self.ranking
         profiles = self.replay(phase)
         cooccurrence, transitions, popularity = self.fit_signals(phase, ranking)
         targets = self.split.validation_events if phase == "validation" else self.split.test_events
         users = tuple(u for u in self.split.users if u in targets)
         parts = {name: np.zeros((len(users), self.split.n_items), dtype=np.float32) for name in COMPONENTS}
+        retrieved = {d: np.zeros((len(users), self.split.n_items), dtype=bool) for d in retrieval_depths}
+        histories = self.split.histories(phase)
         for row, user in enumerate(users):
             profile = profiles[user]
             recent = profile.recent  # newest first
@@ -177,9 +189,41 @@ class DriftwiseUnderTest:
             if scored is not None:
                 for name in COMPONENTS:
                     parts[name][row] = scored.components[name]
+            if retrieved:
+                seen = np.array([self.split.item_index[i] for i in histories[user]], dtype=np.intp)
+                for depth, found in retrieved.items():
+                    found[row] = self.retrieve(profile, signals.collaborative, seen, depth, ranking)
             if progress is not None:
                 progress(row + 1, len(users))
-        return Components(users, parts, self.split, popularity <= 0, ranking)
+        return Components(users, parts, self.split, popularity <= 0, ranking, retrieved)
+
+    def retrieve(
+        self,
+        profile: UserProfile,
+        collaborative: npt.NDArray[np.float64] | None,
+        seen: npt.NDArray[np.intp],
+        depth: int,
+        ranking: RankingConfig,
+    ) -> npt.NDArray[np.bool_]:
+        """(n_items,) the candidates of ``Engine.recommend``: the ``depth`` unseen items nearest to
+        each layer's direction (an exact search, as FLAT), plus the ``collaborative_candidates``
+        items with the best positive co-occurrence score, less the seen ones."""
+        found = np.zeros(self.split.n_items, dtype=bool)
+        directions = [
+            d for s in profile.layers.values() if (d := s.direction(ranking.negative_max_push)) is not None
+        ]
+        if directions:
+            sims = self.vectors @ np.stack(directions).T  # (n_items, layers)
+            sims[seen] = -np.inf
+            k = min(depth, self.split.n_items - len(seen))
+            if k > 0:
+                found[np.argpartition(-sims, k - 1, axis=0)[:k].ravel()] = True
+        if collaborative is not None and ranking.collaborative_candidates:
+            k = min(ranking.collaborative_candidates, len(collaborative))
+            best = np.argpartition(-collaborative, k - 1)[:k]
+            found[best[collaborative[best] > 0]] = True
+        found[seen] = False
+        return found
 
 
 def _as_float64(vector: npt.NDArray[np.float32] | None) -> npt.NDArray[np.float64] | None:

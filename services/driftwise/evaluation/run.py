@@ -6,6 +6,9 @@ validation phase only (coordinate ascent on NDCG@10 over a fixed grid), then rep
 With ``sequence_model`` the content sequence model is trained (validation protocol, see
 ``sasrec``) and its next-item query is one more component for the tuning to weigh.
 Ablations switch one part of the tuned Driftwise off at a time (the others keep their weights).
+Serving-path rows: ``Recommend`` scores only what its retrieval finds (the nearest items to each
+layer's direction, ``retrieval_depths`` hits per layer, plus the co-occurrence followers of the
+recent events); "driftwise, K per layer retrieved" ranks the same scores within that candidate set.
 
 Cold items: a seeded random ``cold_fraction`` of the items that are someone's test target is
 removed from every user's training data (they stay in the catalogue, with their text vectors).
@@ -56,6 +59,8 @@ class EvalOptions:
     sequence_model: bool = False  # opt-in: minutes of training on 2 cores
     sequence_epochs: int | None = None  # cap for both transformers; None: SequenceModelConfig's
     ablations: bool = True
+    # hits per layer search for the serving-path rows (Recommend scores what retrieval finds)
+    retrieval_depths: tuple[int, ...] = (10, 50, 100, 200)
     cold_fraction: float = 0.1
     seed: int = 0
     interest: InterestModelConfig = field(default_factory=InterestModelConfig)
@@ -234,8 +239,12 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
         result.tuned_weights = {**weights, "negatives_push": float(ranking.collaborative_negatives_push)}
         result.validation["driftwise"] = evaluate(validation.score_fn(weights), split, "validation", vectors)
         model = DriftwiseUnderTest(split, vectors, topics, options.interest, ranking)
-        test = model.components("test", queries.get("test"))
+        test = model.components("test", queries.get("test"), retrieval_depths=options.retrieval_depths)
         result.test["driftwise"] = evaluate(test.score_fn(weights), split, "test", vectors)
+        for depth in options.retrieval_depths:
+            result.test[f"driftwise, {depth} per layer retrieved"] = evaluate(
+                test.score_fn(weights, depth), split, "test", vectors
+            )
         if not options.ablations:
             return
         for name in COMPONENTS:

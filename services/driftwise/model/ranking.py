@@ -19,7 +19,7 @@ from driftwise.model.config import RankingConfig
 from driftwise.model.events import Layer
 from driftwise.model.layers import Vector, decay_factor
 from driftwise.model.profile import RecentEvent, UserProfile
-from driftwise.model.topics import Matrix, TopicModel, normalize_rows, unit_rows32
+from driftwise.model.topics import Matrix, TopicModel, UnitRows, normalize_rows, unit_rows32
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ def _direction(profile: UserProfile, layer: Layer, max_push: float) -> Vector:
     return direction
 
 
-def mmr_order(scores: Vector, vectors: Matrix, diversity: float, count: int) -> list[int]:
+def mmr_order(scores: Vector, vectors: UnitRows, diversity: float, count: int) -> list[int]:
     """Greedy maximal marginal relevance with lambda = 1 - diversity; returns indices."""
     order = list(np.argsort(-scores, kind="stable"))
     if diversity <= 0 or len(order) <= 1:
@@ -111,7 +111,9 @@ def _evidence(
     return tuple((positives[i], float(sims[i])) for i in best)
 
 
-def near_rejected(vectors: Matrix, recent: Sequence[RecentEvent], threshold: float) -> npt.NDArray[np.bool_]:
+def near_rejected(
+    vectors: UnitRows, recent: Sequence[RecentEvent], threshold: float
+) -> npt.NDArray[np.bool_]:
     """Which items (unit rows) are near-duplicates of a recently rejected event's item or text."""
     rejected = [r.vector for r in recent if r.weight < 0]
     if not rejected:
@@ -188,7 +190,7 @@ def layer_queries(
 
 def score_items(
     profile: UserProfile,
-    vectors: Matrix,
+    vectors: UnitRows,
     topics: TopicModel,
     *,
     at: float,

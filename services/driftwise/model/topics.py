@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +11,7 @@ import numpy.typing as npt
 from driftwise.model.layers import Vector
 
 Matrix = npt.NDArray[np.float64]
+UnitRows = npt.NDArray[np.floating[Any]]  # unit vectors in rows, float32 (serving) or float64
 
 
 def normalize_rows(x: npt.ArrayLike) -> Matrix:
@@ -23,7 +25,7 @@ def unit_rows32(x: npt.ArrayLike) -> npt.NDArray[np.float32]:
     float64; the cosines differ by ~1e-7)."""
     m = np.asarray(x, dtype=np.float32)
     norms = np.sqrt(np.einsum("ij,ij->i", m, m))[:, np.newaxis]
-    return m / np.maximum(norms, np.float32(1e-12))
+    return np.asarray(m / np.maximum(norms, np.float32(1e-12)), dtype=np.float32)
 
 
 class TopicModel:

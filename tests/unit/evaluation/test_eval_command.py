@@ -72,6 +72,31 @@ def test_the_replay_uses_the_serving_profile_code_and_scores_every_item() -> Non
         DriftwiseUnderTest(split, vectors[:3], topics, InterestModelConfig(), RankingConfig())
 
 
+def test_the_serving_path_rows_rank_only_what_retrieval_finds() -> None:
+    # u1 and u3 watch "a" items; u2 watches "b" items, whose vectors lean a little towards "a"
+    rows = [(u, f"{g}{k}", 10.0 * k) for u, g in (("u1", "a"), ("u2", "b"), ("u3", "a")) for k in range(6)]
+    split = leave_one_out(_interactions(rows))
+    vectors = np.array([[1.0, 0.1 * int(i[1:])] if i.startswith("a") else [0.3, 1.0] for i in split.items])
+    topics = TopicModel(["a", "b"], np.eye(2), 0.05)
+    ranking = RankingConfig(collaborative_candidates=0)  # the layers' searches only
+    model = DriftwiseUnderTest(split, vectors, topics, InterestModelConfig(), ranking)
+    parts = model.components("validation", retrieval_depths=(1, 20))
+    u1 = parts.users.index("u1")
+    seen = {split.item_index[i] for i in split.histories("validation")["u1"]}
+    found = np.flatnonzero(parts.retrieved[1][u1])
+    # one hit per layer with a direction, never a seen item, the nearest unseen "a" items
+    assert 1 <= len(found) <= 3 and not seen & set(found)
+    assert all(split.items[i].startswith("a") for i in found)
+    assert parts.retrieved[20][u1].sum() == split.n_items - len(seen)  # deep enough: everything
+    score = parts.score_fn({"layers": 1.0}, depth=1)
+    scores = score("u1", split.histories("validation")["u1"])
+    unseen_not_found = [i for i in range(split.n_items) if i not in seen and i not in set(found)]
+    assert scores[unseen_not_found].max() < scores[found].min()
+    # at full depth the serving path ranks like the whole-catalogue evaluation
+    full, deep = parts.score_fn({"layers": 1.0}), parts.score_fn({"layers": 1.0}, depth=20)
+    assert evaluate(deep, split, "validation") == evaluate(full, split, "validation")
+
+
 def test_cold_split_removes_cold_items_from_all_training_but_keeps_them_as_targets() -> None:
     rows = [(f"u{u}", f"i{(u + k) % 30}", float(k)) for u in range(20) for k in range(6)]
     split = leave_one_out(_interactions(rows))
