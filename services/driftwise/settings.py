@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
@@ -28,10 +28,59 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+Role = Literal["all", "ingest", "ranking", "profile"]
+
+
 class ServerSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
     grace_seconds: float = Field(5.0, ge=0, description="Time in-flight calls get on shutdown.")
+    role: Role = Field(
+        "all",
+        description="all: every service in one process (embedded default). On a cluster: profile "
+        "(a shard: event log, profiles and ranking for the users it owns), ingest (IngestService) "
+        "and ranking (RankingService + ProfileService): stateless routers that send each call to "
+        "the shard owning its user (see cluster.*).",
+    )
+
+
+class ClusterSettings(_Section):
+    shards: int = Field(1, ge=1, description="Profile shards (StatefulSet replicas).")
+    partitions: int = Field(
+        256,
+        ge=1,
+        description="Users hash into this many partitions, assigned to shards round-robin, so "
+        "that adding shards moves whole partitions. Fixed for the life of the data.",
+    )
+    shard_address: str = Field(
+        "",
+        description="host:port of a shard, with {shard} standing for its index, e.g. "
+        "driftwise-profile-{shard}.driftwise-profile:50051 (routers use it).",
+    )
+    shard_index: int = Field(
+        -1,
+        ge=-1,
+        description="This shard's index (role profile); -1 takes it from the host name's "
+        "trailing -N (a StatefulSet pod).",
+    )
+    forward_timeout_seconds: float = Field(
+        10.0, gt=0, description="Deadline of a routed call when the caller set none."
+    )
+
+
+class ObservabilitySettings(_Section):
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Serve Prometheus metrics over HTTP at /metrics on this port (0: a free "
+        "one); unset: no metrics endpoint. Tracing follows the standard OTEL_* variables: on "
+        "when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint binds.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line, with the trace and span ids."
+    )
 
 
 class TritonSettings(_Section):
@@ -109,6 +158,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".driftwise"), description="Event log, Milvus Lite file, logs.")
     server: ServerSettings = ServerSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
     triton: TritonSettings = TritonSettings()
     milvus: MilvusSettings = MilvusSettings()
     limits: LimitSettings = LimitSettings()
