@@ -217,7 +217,12 @@ class RankingConfig(BaseModel):
         365 * DAY, gt=0, description="Half-life of the freshness prior used for cold start."
     )
     candidates_per_layer: int = Field(
-        200, ge=10, le=5000, description="Items retrieved per layer before scoring."
+        50,
+        ge=10,
+        le=5000,
+        description="Items each layer's vector search retrieves for scoring (beside the "
+        "co-occurrence followers). `driftwise eval`'s serving-path rows: HR@10 0.131 at 50, "
+        "0.133 at 100 and 200, 0.128 ranking the whole catalogue (standard error 0.013).",
     )
     evidence_per_item: int = Field(2, ge=0, le=10, description="Past events shown per explanation.")
     rejected_similarity: float = Field(
