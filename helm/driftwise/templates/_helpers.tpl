@@ -1,0 +1,330 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{/* Chart name, overridable with nameOverride. */}}
+{{- define "driftwise.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Fully qualified app name (63 chars max, the DNS label limit). Component suffixes ("-profile",
+"-profile-headless", ...) are added to it, so keep release names short enough for those.
+*/}}
+{{- define "driftwise.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "driftwise.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "driftwise.labels" -}}
+helm.sh/chart: {{ include "driftwise.chart" . }}
+{{ include "driftwise.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: driftwise
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "driftwise.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "driftwise.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Per-component labels. Call with (dict "root" $ "component" "ingest").
+*/}}
+{{- define "driftwise.componentLabels" -}}
+{{ include "driftwise.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "driftwise.componentSelectorLabels" -}}
+{{ include "driftwise.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Object name of a component: <fullname>-<component>. */}}
+{{- define "driftwise.componentName" -}}
+{{- printf "%s-%s" (include "driftwise.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "driftwise.profileHeadlessName" -}}
+{{- printf "%s-profile-headless" (include "driftwise.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "driftwise.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "driftwise.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "driftwise.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "driftwise.tritonImage" -}}
+{{- printf "%s:%s" .Values.triton.image.repository (default .Chart.AppVersion .Values.triton.image.tag) -}}
+{{- end -}}
+
+{{/* Triton's gRPC endpoint (host:port) as the services see it. */}}
+{{- define "driftwise.tritonUrl" -}}
+{{- if .Values.triton.enabled -}}
+{{- printf "%s:%d" (include "driftwise.componentName" (dict "root" . "component" "triton")) (int .Values.triton.service.grpcPort) -}}
+{{- else -}}
+{{- required "triton.enabled=false needs externalTriton.url (host:port of Triton's gRPC endpoint)" .Values.externalTriton.url -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Name of the bundled Milvus subchart's Service: the subchart's own fullname rule (see
+charts/milvus/templates/_helpers.tpl), evaluated from the parent.
+*/}}
+{{- define "driftwise.milvusFullname" -}}
+{{- if .Values.milvus.fullnameOverride -}}
+{{- .Values.milvus.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default "milvus" .Values.milvus.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "driftwise.milvusUri" -}}
+{{- if .Values.milvus.enabled -}}
+{{- printf "http://%s:%d" (include "driftwise.milvusFullname" .) (int (default 19530 .Values.milvus.service.port)) -}}
+{{- else -}}
+{{- required "milvus.enabled=false needs externalMilvus.uri (e.g. http://milvus.example:19530)" .Values.externalMilvus.uri -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Secret holding the Milvus token, or "" when no token is configured. */}}
+{{- define "driftwise.milvusSecretName" -}}
+{{- if .Values.milvus.enabled -}}
+{{- else if .Values.externalMilvus.existingSecret -}}
+{{- .Values.externalMilvus.existingSecret -}}
+{{- else if .Values.externalMilvus.token -}}
+{{- printf "%s-milvus-token" (include "driftwise.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "driftwise.milvusSecretKey" -}}
+{{- if .Values.externalMilvus.existingSecret -}}
+{{- .Values.externalMilvus.existingSecretKey -}}
+{{- else -}}
+token
+{{- end -}}
+{{- end -}}
+
+{{/*
+Address template of a profile shard: {shard} is replaced by the shard ordinal in the app. Pods of
+a StatefulSet get stable DNS names <pod>.<headless service>.<namespace>.svc.<cluster domain>.
+*/}}
+{{- define "driftwise.shardAddress" -}}
+{{- if .Values.profile.shardAddress -}}
+{{- .Values.profile.shardAddress -}}
+{{- else -}}
+{{- printf "%s-{shard}.%s.%s.svc.%s:%d" (include "driftwise.componentName" (dict "root" . "component" "profile")) (include "driftwise.profileHeadlessName" .) .Release.Namespace .Values.clusterDomain (int .Values.server.port) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Render a map as TOML: scalars and arrays of scalars first, then one [table] per nested map
+(recursively, as [a.b]). Call with (dict "data" $map "prefix" "").
+*/}}
+{{- define "driftwise.toml" -}}
+{{- $prefix := .prefix -}}
+{{- range $k, $v := .data -}}
+{{- if not (kindIs "map" $v) }}
+{{ $k }} = {{ toJson $v }}
+{{- end -}}
+{{- end -}}
+{{- range $k, $v := .data -}}
+{{- if kindIs "map" $v }}
+{{- $table := ternary $k (printf "%s.%s" $prefix $k) (eq $prefix "") }}
+
+[{{ $table }}]
+{{- include "driftwise.toml" (dict "data" $v "prefix" $table) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The settings file (TOML) shared by every Driftwise pod. Per-pod settings (the role, the data
+directory, the Milvus token) come from environment variables, which win over the file.
+*/}}
+{{- define "driftwise.settings" -}}
+{{- $s := dict
+  "server" (dict
+    "host" "0.0.0.0"
+    "port" (int .Values.server.port)
+    "grace_seconds" .Values.server.graceSeconds)
+  "cluster" (dict
+    "shards" (int .Values.profile.shards)
+    "partitions" (int .Values.cluster.partitions)
+    "shard_address" (include "driftwise.shardAddress" .)
+    "shard_index" -1)
+  "triton" (dict
+    "url" (include "driftwise.tritonUrl" .)
+    "model_name" .Values.triton.modelName)
+  "milvus" (dict
+    "uri" (include "driftwise.milvusUri" .)
+    "index_type" .Values.config.milvusIndexType)
+  "observability" (dict
+    "metrics_port" (int .Values.metrics.port)
+    "metrics_host" "0.0.0.0"
+    "log_format" .Values.config.logFormat)
+-}}
+{{- $merged := mustMergeOverwrite $s (deepCopy .Values.config.extra) -}}
+# Driftwise settings (rendered by the Helm chart; environment variables DRIFTWISE_* win).
+{{- include "driftwise.toml" (dict "data" $merged "prefix" "") }}
+{{ end -}}
+
+{{/* Termination grace: preStop pause + the server's own grace + a margin. */}}
+{{- define "driftwise.terminationGrace" -}}
+{{- add (int .Values.server.preStopSleepSeconds) (int (ceil .Values.server.graceSeconds)) (int .Values.server.terminationMarginSeconds) -}}
+{{- end -}}
+
+{{/*
+Environment shared by the Driftwise containers. Call with (dict "root" $ "component" "ingest").
+*/}}
+{{- define "driftwise.env" -}}
+{{- $root := .root -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
+- name: DRIFTWISE_CONFIG
+  value: /etc/driftwise/driftwise.toml
+- name: DRIFTWISE_SERVER__ROLE
+  value: {{ .component | quote }}
+- name: DRIFTWISE_DATA_DIR
+  value: /var/lib/driftwise
+- name: HOME
+  value: /tmp
+- name: PYTHONUNBUFFERED
+  value: "1"
+{{- $secret := include "driftwise.milvusSecretName" $root }}
+{{- if $secret }}
+- name: DRIFTWISE_MILVUS__TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ include "driftwise.milvusSecretKey" $root }}
+{{- end }}
+{{- if $root.Values.otel.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $root.Values.otel.endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $root.Values.otel.protocol | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "driftwise-%s" .component | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ include "driftwise.otelResourceAttributes" (dict "root" $root "component" .component) | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $root.Values.otel.tracesSampler | quote }}
+{{- if $root.Values.otel.tracesSamplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $root.Values.otel.tracesSamplerArg | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "driftwise.otelResourceAttributes" -}}
+{{- $attrs := list
+  (printf "service.namespace=%s" .root.Release.Namespace)
+  (printf "service.version=%s" .root.Chart.AppVersion)
+  (printf "service.instance.id=$(POD_NAME)")
+  (printf "k8s.namespace.name=%s" .root.Release.Namespace)
+  "k8s.pod.name=$(POD_NAME)"
+  "k8s.node.name=$(NODE_NAME)"
+  (printf "driftwise.component=%s" .component) -}}
+{{- range $k, $v := .root.Values.otel.resourceAttributes -}}
+{{- $attrs = append $attrs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $attrs -}}
+{{- end -}}
+
+{{/* Native gRPC probes on the standard health service (service ""). */}}
+{{- define "driftwise.grpcProbes" -}}
+{{- $p := .probes -}}
+startupProbe:
+  grpc:
+    port: {{ .port }}
+  periodSeconds: {{ $p.startup.periodSeconds }}
+  timeoutSeconds: {{ $p.startup.timeoutSeconds }}
+  failureThreshold: {{ $p.startup.failureThreshold }}
+livenessProbe:
+  grpc:
+    port: {{ .port }}
+  periodSeconds: {{ $p.liveness.periodSeconds }}
+  timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
+  failureThreshold: {{ $p.liveness.failureThreshold }}
+readinessProbe:
+  grpc:
+    port: {{ .port }}
+  periodSeconds: {{ $p.readiness.periodSeconds }}
+  timeoutSeconds: {{ $p.readiness.timeoutSeconds }}
+  failureThreshold: {{ $p.readiness.failureThreshold }}
+{{- end -}}
+
+{{/* Pod-level scheduling fields of a component's values. */}}
+{{- define "driftwise.scheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* The OTLP endpoint's port (for NetworkPolicy egress): explicit, else 443/4318 by scheme. */}}
+{{- define "driftwise.otlpPort" -}}
+{{- $u := urlParse .Values.otel.endpoint -}}
+{{- $parts := splitList ":" $u.host -}}
+{{- if gt (len $parts) 1 -}}
+{{- last $parts -}}
+{{- else if eq $u.scheme "https" -}}
+443
+{{- else -}}
+4318
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,83 @@
+{{/*
+Pod template of a Driftwise tier (ingest, ranking, profile). Call with
+(dict "root" $ "component" "ingest" "values" .Values.ingest "persistent" false).
+*/}}
+{{- define "driftwise.podTemplate" -}}
+{{- $root := .root -}}
+{{- $v := .values -}}
+metadata:
+  labels:
+    {{- include "driftwise.componentLabels" (dict "root" $root "component" .component) | nindent 4 }}
+    {{- with $v.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    checksum/config: {{ include "driftwise.settings" $root | sha256sum }}
+    {{- if and (not $root.Values.milvus.enabled) $root.Values.externalMilvus.token (not $root.Values.externalMilvus.existingSecret) }}
+    checksum/secret: {{ $root.Values.externalMilvus.token | sha256sum }}
+    {{- end }}
+    {{- with $v.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "driftwise.serviceAccountName" $root }}
+  automountServiceAccountToken: {{ $root.Values.serviceAccount.automountServiceAccountToken }}
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+  terminationGracePeriodSeconds: {{ include "driftwise.terminationGrace" $root }}
+  {{- with (include "driftwise.scheduling" $v | trim) }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  containers:
+    - name: {{ .component }}
+      image: {{ include "driftwise.image" $root }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      args: ["serve"]
+      ports:
+        - name: grpc
+          containerPort: {{ $root.Values.server.port }}
+          protocol: TCP
+        - name: metrics
+          containerPort: {{ $root.Values.metrics.port }}
+          protocol: TCP
+      env:
+        {{- include "driftwise.env" (dict "root" $root "component" .component) | nindent 8 }}
+        {{- with $v.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- include "driftwise.grpcProbes" (dict "port" $root.Values.server.port "probes" $root.Values.probes) | nindent 6 }}
+      {{- if gt (int $root.Values.server.preStopSleepSeconds) 0 }}
+      lifecycle:
+        preStop:
+          sleep:
+            seconds: {{ $root.Values.server.preStopSleepSeconds }}
+      {{- end }}
+      resources:
+        {{- toYaml $v.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml $root.Values.containerSecurityContext | nindent 8 }}
+      volumeMounts:
+        - name: config
+          mountPath: /etc/driftwise
+          readOnly: true
+        - name: data
+          mountPath: /var/lib/driftwise
+        - name: tmp
+          mountPath: /tmp
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "driftwise.fullname" $root }}-config
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ $root.Values.tmpSizeLimit }}
+    {{- if not .persistent }}
+    - name: data
+      emptyDir:
+        sizeLimit: {{ $v.dataSizeLimit }}
+    {{- end }}
+{{- end -}}
