@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftwise.datasets.movielens import DEFAULT_PATH
+from driftwise.observability.logs import configure_logging
 
 if TYPE_CHECKING:
     from driftwise.settings import Settings
@@ -43,18 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     evaluation.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Milvus Lite runs a synchronous gRPC server in this process and logs every call it does not
-    # implement at ERROR through grpc._server; Driftwise's own server is grpc.aio and logs elsewhere.
-    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     if args.config:
         os.environ["DRIFTWISE_CONFIG"] = str(args.config)
     from driftwise.settings import Settings  # after DRIFTWISE_CONFIG is set
 
     settings = Settings()
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, settings.observability.log_format)
     if args.command == "serve":
         from driftwise.server import serve as run_server
 

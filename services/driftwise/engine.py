@@ -42,6 +42,7 @@ from driftwise.model.profile import RecentEvent, UserProfile
 from driftwise.model.ranking import Candidate, Ranked, Signals, rank_cold_start, rank_for_profile
 from driftwise.model.topics import TopicModel, normalize_rows
 from driftwise.model.transitions import TopicTransitions
+from driftwise.observability.tracing import tracer
 from driftwise.settings import Settings
 from driftwise.storage.event_log import EventLog, LoggedEvent
 from driftwise.storage.interest_mirror import InterestMirror
@@ -295,17 +296,19 @@ class Engine:
         for user_id, rows in by_user.items():
             current = await self._load_profile(user_id, writer=True)
             profile = current.copy() if current else self._new_profile(user_id)
-            profile.apply_many(
-                [events[i].event for i in rows],
-                matrix[rows],
-                probs[rows],
-                [texts[i] for i in rows],
-                self.settings.interest,
-                now,
-            )
+            with tracer.start_as_current_span("profile.apply", attributes={"events": len(rows)}):
+                profile.apply_many(  # the decayed update of every layer
+                    [events[i].event for i in rows],
+                    matrix[rows],
+                    probs[rows],
+                    [texts[i] for i in rows],
+                    self.settings.interest,
+                    now,
+                )
             working[user_id] = profile
         snapshots = [(p.user_id, p.version, p.to_bytes()) for p in working.values()]
-        await self._log_thread.run(self.log.append, [events[i] for i in fresh], snapshots, now)
+        with tracer.start_as_current_span("event_log.append", attributes={"events": len(fresh)}):
+            await self._log_thread.run(self.log.append, [events[i] for i in fresh], snapshots, now)
         self._commits += 1
         for profile in working.values():
             self._cache(profile)
@@ -521,15 +524,17 @@ class Engine:
         )
         directions = [] if profile is None else self._directions(profile)
         if profile is not None and directions:
-            # one Milvus search for all layers, ids only; the items come from the cache
-            hits = await self.store.search_ids(
-                np.stack(directions), self.settings.candidates_per_layer, allowed.expression()
-            )
-            # with what usually follows the recent events, within the same filter
-            learned = self._signals(profile)
-            ids = [item_id for layer_hits in hits for item_id, _ in layer_hits]
-            found = await self.items.get([*ids, *learned.followers])
-            items = {i: item for i, item in found.items() if allowed.allows(item)}
+            with tracer.start_as_current_span("ranking.retrieve") as span:
+                # one Milvus search for all layers, ids only; the items come from the cache
+                hits = await self.store.search_ids(
+                    np.stack(directions), self.settings.candidates_per_layer, allowed.expression()
+                )
+                # with what usually follows the recent events, within the same filter
+                learned = self._signals(profile)
+                ids = [item_id for layer_hits in hits for item_id, _ in layer_hits]
+                found = await self.items.get([*ids, *learned.followers])
+                items = {i: item for i, item in found.items() if allowed.allows(item)}
+                span.set_attribute("candidates", len(items))
             ranked = await self._rank_personal(profile, items, at, query.count, query.diversity, learned)
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
         items = await self._cold_start_pool(allowed, query.count)

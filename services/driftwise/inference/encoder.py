@@ -17,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+from opentelemetry import trace
 
 from driftwise.inference.minilm import (
     DEFAULT_MAX_BATCH_TOKENS,
@@ -33,6 +34,7 @@ from driftwise.inference.minilm import (
     MiniLMEmbedder,
 )
 from driftwise.inference.texts import utf8, validate_texts
+from driftwise.observability.tracing import client_span, trace_headers
 
 __all__ = [
     "EncoderUnavailableError",
@@ -92,6 +94,7 @@ class EncoderStats:
     coalesced: int = 0  # answered by a request already queued or in flight for the same text
     requests: int = 0  # inference requests sent to Triton
     sent_texts: int = 0  # texts in those requests
+    batch_sizes: Counter[int] = field(default_factory=Counter)  # texts per request -> requests
 
     @property
     def mean_batch(self) -> float:
@@ -150,6 +153,7 @@ class TritonTextEncoder:
         self._closed = False
         self._cache: OrderedDict[str, Embeddings] = OrderedDict()  # sent text -> (d,) vector
         self._waiting: dict[str, asyncio.Future[Embeddings]] = {}  # queued or in flight
+        self._askers: dict[str, trace.SpanContext] = {}  # queued text -> the span that asked first
         self._queue: list[str] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._requests: set[asyncio.Task[None]] = set()
@@ -251,6 +255,7 @@ class TritonTextEncoder:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Embeddings] = loop.create_future()
         self._waiting[sent] = future
+        self._askers[sent] = trace.get_current_span().get_span_context()
         self._queue.append(sent)
         if len(self._queue) >= self._max_batch_size:
             self._flush()
@@ -290,10 +295,22 @@ class TritonTextEncoder:
                 future.set_result(vector)
 
     async def _infer(self, chunk: list[str]) -> Embeddings:
+        data = np.array([utf8(text) for text in chunk], dtype=np.object_).reshape(-1, 1)
+        # a request serves every caller whose text is in it: its span (a child of the caller
+        # that flushed it) links to the others' spans
+        askers = {c for text in chunk if (c := self._askers.pop(text, None)) is not None and c.is_valid}
+        with client_span(
+            "triton.infer",
+            "triton",
+            {"triton.model": self._model_name, "triton.batch_size": len(chunk)},
+            links=[trace.Link(c) for c in askers],
+        ):
+            return await self._infer_with_retries(chunk, data)
+
+    async def _infer_with_retries(self, chunk: list[str], data: npt.NDArray[np.object_]) -> Embeddings:
         from tritonclient.grpc import InferInput, InferRequestedOutput
         from tritonclient.utils import InferenceServerException
 
-        data = np.array([utf8(text) for text in chunk], dtype=np.object_).reshape(-1, 1)
         attempt = 0
         while True:
             infer_input = InferInput(_INPUT, list(data.shape), "BYTES")
@@ -302,11 +319,13 @@ class TritonTextEncoder:
                 async with self._in_flight:
                     self.stats.requests += 1
                     self.stats.sent_texts += len(chunk)
+                    self.stats.batch_sizes[len(chunk)] += 1
                     response = await self._client.infer(
                         self._model_name,
                         [infer_input],
                         outputs=[InferRequestedOutput(_OUTPUT)],
                         client_timeout=self._timeout_s,
+                        headers=trace_headers(),  # Triton continues the trace
                     )
             except InferenceServerException as exc:
                 status = exc.status()

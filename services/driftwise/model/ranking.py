@@ -14,12 +14,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from opentelemetry import trace
 
 from driftwise.model.config import RankingConfig
 from driftwise.model.events import Layer
 from driftwise.model.layers import Vector, decay_factor
 from driftwise.model.profile import RecentEvent, UserProfile
 from driftwise.model.topics import Matrix, TopicModel, UnitRows, normalize_rows, unit_rows32
+
+# the tracing API only (no-op unless the process configures an SDK): spans for the model's steps
+_tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,15 +300,16 @@ def rank_for_profile(
     popularity = np.array([c.popularity for c in candidates])
     if signals is None:
         signals = Signals()
-    scored = score_items(
-        profile,
-        vectors,
-        topics,
-        at=at,
-        config=config,
-        topic_temperature=topic_temperature,
-        signals=dataclasses.replace(signals, popularity=popularity),
-    )
+    with _tracer.start_as_current_span("ranking.score", attributes={"candidates": len(candidates)}):
+        scored = score_items(
+            profile,
+            vectors,
+            topics,
+            at=at,
+            config=config,
+            topic_temperature=topic_temperature,
+            signals=dataclasses.replace(signals, popularity=popularity),
+        )
     if scored is None:
         return []
     everything = np.ones(len(candidates), dtype=bool)
@@ -321,8 +326,10 @@ def rank_for_profile(
     positive_vectors = (
         normalize_rows(np.stack([r.vector for r in positives])) if positives else np.zeros((0, 1))
     )
+    with _tracer.start_as_current_span("ranking.diversify", attributes={"diversity": diversity}):
+        order = mmr_order(total, vectors, diversity, count)
     ranked = []
-    for i in mmr_order(total, vectors, diversity, count):
+    for i in order:
         item_id = candidates[i].item_id
         best_layer = int(np.argmax(scored.layer_sims[i] * scored.layer_weights))
         topic = int(np.argmax(scored.item_topics[i]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from driftwise.model.profile import UserProfile
@@ -30,6 +31,7 @@ class InterestMirror:
         self._rows_of = rows_of
         self._interval = interval_seconds
         self._dirty: dict[str, UserProfile] = {}
+        self._dirty_since: float | None = None  # monotonic time of the oldest unwritten change
         self._task: asyncio.Task[None] | None = None
         self._flushing = asyncio.Lock()
 
@@ -40,6 +42,18 @@ class InterestMirror:
         """Profiles changed: their rows are written by the next flush."""
         for p in profiles:
             self._dirty[p.user_id] = p
+        if self._dirty and self._dirty_since is None:
+            self._dirty_since = time.monotonic()
+
+    @property
+    def pending(self) -> int:
+        """Users whose newest rows are not in Milvus yet."""
+        return len(self._dirty)
+
+    @property
+    def lag_seconds(self) -> float:
+        """How long the oldest unwritten change has waited (0 when nothing waits)."""
+        return 0.0 if self._dirty_since is None else time.monotonic() - self._dirty_since
 
     async def forget(self, user_id: str) -> None:
         """The user is being deleted: drop a pending write (it would bring the rows back), after
@@ -53,6 +67,7 @@ class InterestMirror:
             if not self._dirty:
                 return
             pending, self._dirty = self._dirty, {}
+            since, self._dirty_since = self._dirty_since, None
             rows = [row for p in pending.values() for row in self._rows_of(p)]
             try:
                 await self._store.upsert_interests(rows)
@@ -60,6 +75,7 @@ class InterestMirror:
                 log.exception("could not mirror %d interest rows to Milvus; retrying", len(rows))
                 for user_id, profile in pending.items():
                     self._dirty.setdefault(user_id, profile)  # newer states that arrived meanwhile win
+                self._dirty_since = since
 
     async def _run(self) -> None:
         while True:

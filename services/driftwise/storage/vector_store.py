@@ -26,6 +26,7 @@ import numpy.typing as npt
 from pymilvus import DataType, MilvusClient
 
 from driftwise.model.events import Layer
+from driftwise.observability.tracing import client_span
 from driftwise.storage.serial import SerialWorker
 
 UNKNOWN_TIME = -(2**62)  # create_time of items whose creation time is unknown
@@ -64,7 +65,12 @@ class MilvusVectorStore:
         self._client: MilvusClient | None = None
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await self._worker.run(fn, *args, **kwargs)
+        operation = getattr(fn, "__name__", "call").lstrip("_")
+        collection = args[0] if args and isinstance(args[0], str) else ""
+        with client_span(
+            f"milvus.{operation}", "milvus", {"db.system": "milvus", "db.collection.name": collection}
+        ):
+            return await self._worker.run(fn, *args, **kwargs)
 
     @property
     def client(self) -> MilvusClient:

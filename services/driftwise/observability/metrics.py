@@ -1,0 +1,187 @@
+"""Prometheus metrics (DESIGN §7): per-RPC counts and latencies, streams, encoder, caches, lag.
+
+Each app owns a `CollectorRegistry` (several apps can run in one process: the tests do). RPCs are
+measured by `MetricsInterceptor`; everything that already counts for itself (the encoder's stats,
+the item cache, the interest mirror) is read at scrape time by `StateCollector`, so those classes
+stay free of Prometheus. Exposed over HTTP by `serve_metrics` on `observability.metrics_port`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from driftwise.inference.encoder import EncoderStats
+
+# seconds: a cached Recommend takes a few ms, an IngestEvents batch of 1,000 up to a second
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class RpcMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "driftwise_rpc_requests",
+            "Finished RPCs by method and status code.",
+            ["method", "code"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "driftwise_rpc_duration_seconds",
+            "Server-side RPC duration by method and status code (streams: their whole life).",
+            ["method", "code"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.streams = Gauge(
+            "driftwise_streams_open", "Streaming RPCs in progress by method.", ["method"], registry=registry
+        )
+
+    def record(self, method: str, code: grpc.StatusCode, started: float) -> None:
+        name = code.name
+        self.requests.labels(method, name).inc()
+        self.latency.labels(method, name).observe(time.perf_counter() - started)
+
+
+def _code(context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> grpc.StatusCode:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Counts and times every RPC by its final status code; tracks open streams."""
+
+    def __init__(self, metrics: RpcMetrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        metrics = self._metrics
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+
+        def unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                started, failed = time.perf_counter(), True
+                try:
+                    response = await behavior(request, context)
+                    failed = False
+                    return response
+                finally:
+                    metrics.record(method, _code(context, failed), started)
+
+            return wrapper
+
+        def streaming(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+            async def wrapper(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> AsyncIterator[Any]:
+                started, failed = time.perf_counter(), True
+                metrics.streams.labels(method).inc()
+                try:
+                    async for response in behavior(request, context):
+                        yield response
+                    failed = False
+                finally:
+                    metrics.streams.labels(method).dec()
+                    metrics.record(method, _code(context, failed), started)
+
+            return wrapper
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
+        # the grpc stubs type streaming behaviours as sync iterators; grpc.aio takes async ones
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kwargs)  # type: ignore[arg-type]
+        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)  # type: ignore[arg-type]
+
+
+class StateCollector(Collector):
+    """Reads the app's own counters at scrape time. Each source is a callable, so a router
+    process (no engine, no encoder) simply passes none."""
+
+    def __init__(
+        self,
+        encoder_stats: Callable[[], EncoderStats] | None = None,
+        item_cache: Callable[[], tuple[int, int, int]] | None = None,  # hits, misses, size
+        mirror: Callable[[], tuple[int, float]] | None = None,  # pending users, lag seconds
+    ) -> None:
+        self._encoder_stats = encoder_stats
+        self._item_cache = item_cache
+        self._mirror = mirror
+
+    def collect(self) -> Iterator[Any]:
+        if self._encoder_stats is not None:
+            stats = self._encoder_stats()
+            yield _counter("driftwise_encoder_texts", "Texts asked of the encoder.", stats.texts)
+            yield _counter(
+                "driftwise_encoder_cache_hits", "Texts answered by the embedding cache.", stats.cache_hits
+            )
+            yield _counter(
+                "driftwise_encoder_coalesced",
+                "Texts answered by a request already queued or in flight.",
+                stats.coalesced,
+            )
+            yield _counter("driftwise_encoder_requests", "Inference requests sent to Triton.", stats.requests)
+            yield _histogram(
+                "driftwise_encoder_batch_size", "Texts per Triton request.", stats.batch_sizes, BATCH_BUCKETS
+            )
+        if self._item_cache is not None:
+            hits, misses, size = self._item_cache()
+            yield _counter("driftwise_item_cache_hits", "Item lookups answered by the cache.", hits)
+            yield _counter("driftwise_item_cache_misses", "Item lookups read from Milvus.", misses)
+            yield _gauge("driftwise_item_cache_items", "Items in the cache.", size)
+        if self._mirror is not None:
+            pending, lag = self._mirror()
+            yield _gauge(
+                "driftwise_interest_mirror_pending_users",
+                "Users whose newest interest rows are not yet written to Milvus.",
+                pending,
+            )
+            yield _gauge(
+                "driftwise_interest_mirror_lag_seconds",
+                "Age of the oldest profile change not yet written to Milvus (event log -> Milvus lag).",
+                lag,
+            )
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _histogram(
+    name: str, documentation: str, counts: dict[int, int], buckets: tuple[int, ...]
+) -> HistogramMetricFamily:
+    cumulative = [(str(b), sum(n for size, n in counts.items() if size <= b)) for b in buckets]
+    cumulative.append(("+Inf", sum(counts.values())))
+    total = sum(size * n for size, n in counts.items())
+    return HistogramMetricFamily(name, documentation, buckets=cumulative, sum_value=total)
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> tuple[Any, int]:
+    """Start the /metrics HTTP endpoint in a thread; returns (server, bound port)."""
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server, int(server.server_port)
