@@ -1,8 +1,12 @@
-"""The all-in-one deployment unit: local Triton + the three gRPC services in one process.
+"""The deployment unit: by default local Triton + the three gRPC services in one process.
 
 `running_app(settings)` is used by `driftwise serve`, the demo and the integration tests alike.
-On a cluster the same servicers run as separate Deployments against a remote Triton
-(settings.triton.url) and a Milvus server (settings.milvus.uri).
+settings.server.role picks what the process is (DESIGN §5):
+- all: the engine and the three services, for the users of every partition;
+- profile: the same, as one shard of the profile tier, refusing users it does not own when there
+  are several shards (driftwise.cluster.ownership); against a remote Triton (settings.triton.url)
+  and a Milvus server (settings.milvus.uri);
+- ingest / ranking: stateless routers (driftwise.cluster.router): no engine, Triton or Milvus.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -23,6 +27,10 @@ from driftwise.api.errors import ErrorMappingInterceptor
 from driftwise.api.ingest import IngestServicer
 from driftwise.api.profile import ProfileServicer
 from driftwise.api.ranking import RankingServicer
+from driftwise.cluster.ownership import Ownership, OwnershipInterceptor
+from driftwise.cluster.partitions import Partitioner, resolve_shard_index
+from driftwise.cluster.router import IngestRouter, ProfileRouter, RankingRouter
+from driftwise.cluster.shards import ShardChannels
 from driftwise.engine import Engine
 from driftwise.inference.encoder import TritonTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
@@ -47,39 +55,100 @@ SERVICE_NAMES = (
 
 @dataclass
 class App:
-    engine: Engine
+    settings: Settings
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
-    triton: LocalTritonServer | None
+    triton: LocalTritonServer | None = None
+    engine_or_none: Engine | None = None  # None on a router (role ingest or ranking)
+
+    @property
+    def engine(self) -> Engine:
+        if self.engine_or_none is None:
+            raise RuntimeError(f"a {self.settings.server.role} router runs no engine")
+        return self.engine_or_none
 
     @property
     def target(self) -> str:
-        return f"{self.engine.settings.server.host}:{self.port}"
+        return f"{self.settings.server.host}:{self.port}"
 
 
-async def start_grpc_server(engine: Engine) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    settings = engine.settings.server
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
-    ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(engine), server)
-    profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(engine), server)
-    ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(engine), server)
+async def start_grpc_server(
+    engine: Engine, interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """The three services on the engine; `interceptors` run before the error mapping."""
+
+    def add(server: grpc.aio.Server) -> None:
+        ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(engine), server)
+        profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(engine), server)
+        ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(engine), server)
+
+    return await _start_server(engine.settings, add, SERVICE_NAMES, interceptors)
+
+
+async def _start_server(
+    settings: Settings,
+    add_services: Callable[[grpc.aio.Server], None],
+    service_names: Sequence[str],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor()])
+    add_services(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = server.add_insecure_port(f"{settings.server.host}:{settings.server.port}")
     await server.start()
-    for name in ("", *SERVICE_NAMES):
+    for name in ("", *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, port, health_servicer
 
 
+def _router_services(
+    settings: Settings, channels: ShardChannels
+) -> tuple[Callable[[grpc.aio.Server], None], tuple[str, ...]]:
+    """What a router serves: IngestService (role ingest) or RankingService + ProfileService."""
+    ingest_name, profile_name, ranking_name = SERVICE_NAMES
+    if settings.server.role == "ingest":
+
+        def add_ingest(server: grpc.aio.Server) -> None:
+            ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
+                IngestRouter(settings, channels), server
+            )
+
+        return add_ingest, (ingest_name,)
+
+    def add_ranking(server: grpc.aio.Server) -> None:
+        profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(
+            ProfileRouter(settings, channels), server
+        )
+        ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(
+            RankingRouter(settings, channels), server
+        )
+
+    return add_ranking, (profile_name, ranking_name)
+
+
 @contextlib.asynccontextmanager
 async def running_app(settings: Settings) -> AsyncIterator[App]:
-    """Start Triton (unless settings.triton.url names one), the engine and the gRPC server;
-    stop them in reverse order on exit: health NOT_SERVING, drain calls, close stores, Triton."""
+    """Start what settings.server.role needs; stop it in reverse order on exit.
+
+    all / profile: Triton (unless settings.triton.url names one), the engine and the gRPC server.
+    ingest / ranking: a router with a channel per shard. Shutdown: health NOT_SERVING, drain
+    calls, then close stores, Triton (or the shard channels)."""
+    if settings.server.role in ("ingest", "ranking"):
+        async with _running_router(settings) as app:
+            yield app
+        return
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if settings.server.role == "profile" and settings.cluster.shards > 1:
+        # before anything starts: a shard that does not know its index must not serve
+        shard = resolve_shard_index(settings.cluster)
+        ownership = Ownership(Partitioner.from_settings(settings.cluster), shard)
+        interceptors.append(OwnershipInterceptor(ownership))
+        log.info("profile shard %d of %d", shard, settings.cluster.shards)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         # Serving multiplies small matrices (a batch of events, a few hundred candidates): BLAS
@@ -112,15 +181,36 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         await encoder.connect()
         engine = await Engine.open(settings, encoder)
         stack.push_async_callback(engine.close)
-        server, port, health_servicer = await start_grpc_server(engine)
-
-        async def shutdown() -> None:
-            await health_servicer.enter_graceful_shutdown()
-            await server.stop(settings.server.grace_seconds)
-
-        stack.push_async_callback(shutdown)
+        server, port, health_servicer = await start_grpc_server(engine, interceptors)
+        stack.push_async_callback(_shutdown, settings, server, health_servicer)
         log.info("serving %s on %s:%d", ", ".join(SERVICE_NAMES), settings.server.host, port)
-        yield App(engine, server, port, health_servicer, triton)
+        yield App(settings, server, port, health_servicer, triton, engine)
+
+
+@contextlib.asynccontextmanager
+async def _running_router(settings: Settings) -> AsyncIterator[App]:
+    async with contextlib.AsyncExitStack() as stack:
+        channels = ShardChannels(settings.cluster)
+        stack.push_async_callback(channels.close)
+        add_services, names = _router_services(settings, channels)
+        server, port, health_servicer = await _start_server(settings, add_services, names)
+        stack.push_async_callback(_shutdown, settings, server, health_servicer)
+        log.info(
+            "routing %s on %s:%d to %d profile shards (%s)",
+            ", ".join(names),
+            settings.server.host,
+            port,
+            len(channels),
+            settings.cluster.shard_address,
+        )
+        yield App(settings, server, port, health_servicer)
+
+
+async def _shutdown(
+    settings: Settings, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer
+) -> None:
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(settings.server.grace_seconds)
 
 
 async def serve(settings: Settings) -> None:
