@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
+from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
 from driftwise.api.errors import ErrorMappingInterceptor
@@ -34,6 +36,8 @@ from driftwise.cluster.shards import ShardChannels
 from driftwise.engine import Engine
 from driftwise.inference.encoder import TritonTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
+from driftwise.observability.metrics import MetricsInterceptor, RpcMetrics, StateCollector, serve_metrics
+from driftwise.observability.tracing import configure_tracing, tracing_enabled, triton_trace_args
 from driftwise.settings import Settings
 from driftwise.v1 import (
     ingest_service_pb2,
@@ -61,6 +65,7 @@ class App:
     health: health.aio.HealthServicer
     triton: LocalTritonServer | None = None
     engine_or_none: Engine | None = None  # None on a router (role ingest or ranking)
+    metrics_port: int | None = None  # the Prometheus endpoint, when observability.metrics_port is set
 
     @property
     def engine(self) -> Engine:
@@ -151,6 +156,8 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         log.info("profile shard %d of %d", shard, settings.cluster.shards)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
+        telemetry = Telemetry.start(stack, settings)
+        interceptors = [*telemetry.interceptors, *interceptors]
         # Serving multiplies small matrices (a batch of events, a few hundred candidates): BLAS
         # threads only contend with the request threads there (7x slower on 2 busy cores, measured)
         stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
@@ -163,6 +170,7 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
                 config_name=settings.triton.config_name or None,
                 startup_timeout_s=settings.triton.startup_timeout_seconds,
                 log_path=settings.data_dir / "triton.log",
+                extra_args=triton_trace_args(),  # Triton's spans join the callers' traces
             )
             log.info("starting the local Triton server (log: %s)", settings.data_dir / "triton.log")
             await asyncio.to_thread(triton.start)
@@ -181,19 +189,29 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         await encoder.connect()
         engine = await Engine.open(settings, encoder)
         stack.push_async_callback(engine.close)
+        telemetry.collect(
+            StateCollector(
+                encoder_stats=lambda: encoder.stats,
+                item_cache=lambda: (engine.items.hits, engine.items.misses, len(engine.items)),
+                mirror=lambda: (engine.interest_mirror.pending, engine.interest_mirror.lag_seconds),
+            )
+        )
         server, port, health_servicer = await start_grpc_server(engine, interceptors)
         stack.push_async_callback(_shutdown, settings, server, health_servicer)
         log.info("serving %s on %s:%d", ", ".join(SERVICE_NAMES), settings.server.host, port)
-        yield App(settings, server, port, health_servicer, triton, engine)
+        yield App(settings, server, port, health_servicer, triton, engine, telemetry.metrics_port)
 
 
 @contextlib.asynccontextmanager
 async def _running_router(settings: Settings) -> AsyncIterator[App]:
     async with contextlib.AsyncExitStack() as stack:
-        channels = ShardChannels(settings.cluster)
+        telemetry = Telemetry.start(stack, settings)
+        channels = ShardChannels(settings.cluster, telemetry.client_interceptors)
         stack.push_async_callback(channels.close)
         add_services, names = _router_services(settings, channels)
-        server, port, health_servicer = await _start_server(settings, add_services, names)
+        server, port, health_servicer = await _start_server(
+            settings, add_services, names, telemetry.interceptors
+        )
         stack.push_async_callback(_shutdown, settings, server, health_servicer)
         log.info(
             "routing %s on %s:%d to %d profile shards (%s)",
@@ -203,7 +221,44 @@ async def _running_router(settings: Settings) -> AsyncIterator[App]:
             len(channels),
             settings.cluster.shard_address,
         )
-        yield App(settings, server, port, health_servicer)
+        yield App(settings, server, port, health_servicer, metrics_port=telemetry.metrics_port)
+
+
+@dataclass
+class Telemetry:
+    """Tracing (when the OTEL_* variables configure it) and metrics (when a port is set): the
+    interceptors they add to the server and to outgoing shard calls, and the metrics endpoint."""
+
+    interceptors: list[grpc.aio.ServerInterceptor]
+    client_interceptors: list[grpc.aio.ClientInterceptor]
+    registry: CollectorRegistry | None
+    metrics_port: int | None
+
+    @classmethod
+    def start(cls, stack: contextlib.AsyncExitStack, settings: Settings) -> Telemetry:
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        client_interceptors: list[grpc.aio.ClientInterceptor] = []
+        provider = configure_tracing(f"driftwise-{settings.server.role}")
+        if provider is not None:
+            stack.callback(provider.shutdown)  # exports the spans still buffered
+        if tracing_enabled():  # not even no-op interceptors on the request path otherwise
+            not_probes = filters.negate(filters.health_check())  # probes every few seconds: no spans
+            interceptors.append(aio_server_interceptor(filter_=not_probes))  # type: ignore[no-untyped-call]
+            client_interceptors.extend(aio_client_interceptors())  # type: ignore[no-untyped-call]
+        registry, port = None, None
+        observability = settings.observability
+        if observability.metrics_port is not None:
+            registry = CollectorRegistry()
+            interceptors.append(MetricsInterceptor(RpcMetrics(registry)))
+            http, port = serve_metrics(registry, observability.metrics_host, observability.metrics_port)
+            stack.callback(http.server_close)
+            stack.callback(http.shutdown)
+            log.info("metrics on http://%s:%d/metrics", observability.metrics_host, port)
+        return cls(interceptors, client_interceptors, registry, port)
+
+    def collect(self, collector: StateCollector) -> None:
+        if self.registry is not None:
+            self.registry.register(collector)
 
 
 async def _shutdown(

@@ -298,12 +298,16 @@ class TritonTextEncoder:
         data = np.array([utf8(text) for text in chunk], dtype=np.object_).reshape(-1, 1)
         # a request serves every caller whose text is in it: its span (a child of the caller
         # that flushed it) links to the others' spans
-        askers = {c for text in chunk if (c := self._askers.pop(text, None)) is not None and c.is_valid}
+        askers = {
+            (c.trace_id, c.span_id): c
+            for text in chunk
+            if (c := self._askers.pop(text, None)) is not None and c.is_valid
+        }
         with client_span(
             "triton.infer",
             "triton",
             {"triton.model": self._model_name, "triton.batch_size": len(chunk)},
-            links=[trace.Link(c) for c in askers],
+            links=[trace.Link(c) for c in askers.values()],
         ):
             return await self._infer_with_retries(chunk, data)
 

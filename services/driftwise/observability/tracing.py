@@ -56,6 +56,11 @@ def configure_tracing(default_service_name: str = "driftwise") -> TracerProvider
     return provider
 
 
+def tracing_enabled() -> bool:
+    """Whether spans are recorded in this process (an SDK provider is installed)."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
 def triton_trace_args(service_name: str = "triton") -> list[str]:
     """tritonserver flags for its OpenTelemetry trace mode, exporting where the services do and
     continuing the `traceparent` the encoder client sends; [] when tracing is off."""

@@ -1,0 +1,268 @@
+"""Tracing end to end (client -> services -> Triton -> Milvus), metrics and JSON logs.
+
+The services' spans are collected in memory (an SDK provider installed before the app starts, the
+app keeps it); Triton, started by the app with its OpenTelemetry trace mode because
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, exports to a small OTLP/HTTP receiver run here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import json
+import logging
+import threading
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+import pytest
+from opentelemetry import trace
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from driftwise.datasets.movielens import Movie
+from driftwise.demo import item_message
+from driftwise.observability.logs import JsonFormatter
+from driftwise.server import App, running_app
+from driftwise.settings import ObservabilitySettings, ServerSettings, Settings
+from driftwise.v1 import (
+    common_pb2,
+    ingest_service_pb2,
+    ingest_service_pb2_grpc,
+    ranking_service_pb2,
+    ranking_service_pb2_grpc,
+)
+from tests.integration.support import NOW, bad_request_fields, event, new_user
+
+pytestmark = pytest.mark.integration
+
+
+class OtlpReceiver:
+    """Accepts OTLP/HTTP trace exports (protobuf or JSON) on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, str, str]] = []  # (trace id hex, span name, service.name)
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.add(body, self.headers.get("Content-Type", ""))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.end_headers()
+                self.wfile.write(trace_service_pb2.ExportTraceServiceResponse().SerializeToString())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/v1/traces"
+
+    def add(self, body: bytes, content_type: str) -> None:
+        if "json" in content_type:  # OTLP/JSON (Triton): ids are hex, not protobuf JSON's base64
+            for resource_spans in json.loads(body).get("resourceSpans", []):
+                attributes = resource_spans.get("resource", {}).get("attributes", [])
+                service = next(
+                    (a["value"].get("stringValue", "") for a in attributes if a["key"] == "service.name"), ""
+                )
+                for scope in resource_spans.get("scopeSpans", []):
+                    for span in scope.get("spans", []):
+                        self.spans.append((span["traceId"].lower(), span["name"], service))
+            return
+        request = trace_service_pb2.ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        for resource_spans in request.resource_spans:
+            service = next(
+                (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"),
+                "",
+            )
+            for scope in resource_spans.scope_spans:
+                for span in scope.spans:
+                    self.spans.append((span.trace_id.hex(), span.name, service))
+
+    def trace_ids(self) -> set[str]:
+        return {trace_id for trace_id, _, _ in self.spans}
+
+
+@pytest.fixture(scope="module")
+def memory_spans() -> InMemorySpanExporter:
+    """The process's tracer provider with an in-memory exporter (installed once per process)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[OtlpReceiver]:
+    r = OtlpReceiver()
+    r.thread.start()
+    yield r
+    r.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def traced_app(
+    memory_spans: InMemorySpanExporter,
+    receiver: OtlpReceiver,
+    movies: list[Movie],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[App]:
+    """An all-in-one app whose own local Triton traces (started with the OTLP endpoint set)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.url)
+        settings = Settings(
+            data_dir=tmp_path_factory.mktemp("traced"),
+            server=ServerSettings(port=0),
+            observability=ObservabilitySettings(metrics_port=0),
+        )
+        async with running_app(settings) as app:
+            env.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            async with grpc.aio.insecure_channel(app.target) as channel:
+                items = [item_message(m) for m in movies[:50]]
+                await ingest_service_pb2_grpc.IngestServiceStub(channel).UpsertItems(
+                    ingest_service_pb2.UpsertItemsRequest(items=items), timeout=60
+                )
+            yield app
+
+
+def spans_of(exporter: InMemorySpanExporter, trace_id: int) -> list[ReadableSpan]:
+    return [
+        s for s in exporter.get_finished_spans() if s.context is not None and s.context.trace_id == trace_id
+    ]
+
+
+async def traced_call(app: App, call: str, request: object) -> int:
+    """Make one call through an OpenTelemetry-instrumented client channel; its trace id."""
+    async with grpc.aio.insecure_channel(app.target, interceptors=aio_client_interceptors()) as channel:
+        stubs = {
+            "IngestEvents": ingest_service_pb2_grpc.IngestServiceStub(channel).IngestEvents,
+            "Recommend": ranking_service_pb2_grpc.RankingServiceStub(channel).Recommend,
+        }
+        with trace.get_tracer("test-client").start_as_current_span(f"client {call}") as root:
+            await stubs[call](request, timeout=30)
+            return root.get_span_context().trace_id
+
+
+async def wait_for(condition: object, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.2)
+
+
+async def test_ingest_events_is_one_trace_across_client_services_and_triton(
+    traced_app: App, memory_spans: InMemorySpanExporter, receiver: OtlpReceiver
+) -> None:
+    user = new_user()
+    # free text that no cache has seen: the ingest path must call Triton to encode it
+    search = event(user, text=f"westerns about trains {time.time_ns()}", type_=common_pb2.EVENT_TYPE_SEARCH)
+    trace_id = await traced_call(
+        traced_app, "IngestEvents", ingest_service_pb2.IngestEventsRequest(events=[search])
+    )
+    spans = spans_of(memory_spans, trace_id)
+    names = {s.name for s in spans}
+    # the client's call span, the service's span, the model steps and the Triton client span
+    kinds = {(s.name, s.kind) for s in spans}
+    assert ("/driftwise.v1.IngestService/IngestEvents", SpanKind.CLIENT) in kinds
+    assert ("/driftwise.v1.IngestService/IngestEvents", SpanKind.SERVER) in kinds
+    assert {"triton.infer", "profile.apply", "event_log.append"} <= names
+    # Triton's own spans continue the same trace (exported by Triton itself, over OTLP)
+    hex_id = format(trace_id, "032x")
+    await wait_for(lambda: hex_id in receiver.trace_ids())
+    triton_spans = [(name, service) for t, name, service in receiver.spans if t == hex_id]
+    assert triton_spans and all(service == "triton" for _, service in triton_spans)
+    assert any("text_encoder" in name for name, _ in triton_spans)
+
+
+async def test_recommend_is_one_trace_across_client_service_and_milvus(
+    traced_app: App, memory_spans: InMemorySpanExporter, movies: list[Movie]
+) -> None:
+    user = new_user()
+    async with grpc.aio.insecure_channel(traced_app.target) as channel:
+        await ingest_service_pb2_grpc.IngestServiceStub(channel).IngestEvents(
+            ingest_service_pb2.IngestEventsRequest(
+                events=[event(user, movies[k].item_id, at=NOW - 60 * k) for k in range(5)]
+            ),
+            timeout=30,
+        )
+    trace_id = await traced_call(
+        traced_app, "Recommend", ranking_service_pb2.RecommendRequest(user_id=user, count=5)
+    )
+    spans = spans_of(memory_spans, trace_id)
+    by_name = {s.name: s for s in spans if s.kind != SpanKind.CLIENT or s.name.startswith("milvus.")}
+    assert {"ranking.retrieve", "milvus.search", "ranking.score", "ranking.diversify"} <= set(by_name)
+    server = by_name["/driftwise.v1.RankingService/Recommend"]
+    assert server.kind == SpanKind.SERVER
+    client = [s for s in spans if s.kind == SpanKind.CLIENT and s.name == server.name]
+    assert len(client) == 1 and server.parent.span_id == client[0].context.span_id
+    # the Milvus call is a child of retrieval, which is a child of the service's span
+    assert by_name["milvus.search"].parent.span_id == by_name["ranking.retrieve"].context.span_id
+    assert by_name["ranking.retrieve"].parent.span_id == server.context.span_id
+    assert by_name["milvus.search"].attributes["db.collection.name"] == "items"
+
+
+async def test_metrics_endpoint_counts_rpcs_by_code_and_the_encoder(traced_app: App) -> None:
+    async with grpc.aio.insecure_channel(traced_app.target) as channel:
+        ingest = ingest_service_pb2_grpc.IngestServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await ingest.IngestEvents(
+                ingest_service_pb2.IngestEventsRequest(
+                    events=[event("", text="x", type_=common_pb2.EVENT_TYPE_SEARCH)]
+                ),
+                timeout=10,
+            )
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "events[0].user_id" in bad_request_fields(bad.value)
+    assert traced_app.metrics_port is not None
+    url = f"http://127.0.0.1:{traced_app.metrics_port}/metrics"
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read().decode())
+    samples = parse_samples(text)
+    assert samples[("driftwise_rpc_requests_total", 'code="INVALID_ARGUMENT",method="IngestEvents"')] >= 1
+    assert samples[("driftwise_rpc_requests_total", 'code="OK",method="UpsertItems"')] >= 1
+    assert samples[("driftwise_rpc_duration_seconds_count", 'code="OK",method="UpsertItems"')] >= 1
+    assert samples[("driftwise_encoder_requests_total", "")] >= 1  # the 50 items were encoded
+    assert (
+        samples[("driftwise_encoder_batch_size_count", "")]
+        == samples[("driftwise_encoder_requests_total", "")]
+    )
+    assert ("driftwise_item_cache_items", "") in samples
+    assert ("driftwise_interest_mirror_lag_seconds", "") in samples
+
+
+def parse_samples(text: str) -> dict[tuple[str, str], float]:
+    """Prometheus text format -> {(name, sorted labels): value}."""
+    out: dict[tuple[str, str], float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        name, _, labels = head.partition("{")
+        labels = ",".join(sorted(labels.rstrip("}").split(","))) if labels else ""
+        out[(name, labels)] = float(value)
+    return out
+
+
+def test_json_logs_carry_the_trace_id(memory_spans: InMemorySpanExporter) -> None:
+    record = logging.LogRecord("driftwise.test", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+    with trace.get_tracer("test").start_as_current_span("logged") as span:
+        line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "hello world" and line["level"] == "INFO"
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    outside = json.loads(JsonFormatter().format(record))
+    assert "trace_id" not in outside
