@@ -2,16 +2,15 @@
 
 The services' spans are collected in memory (an SDK provider installed before the app starts, the
 app keeps it); Triton, started by the app with its OpenTelemetry trace mode because
-OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, exports to a small OTLP/HTTP receiver run here.
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, exports to a small OTLP/HTTP receiver
+(driftwise.observability.receiver).
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import logging
-import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +19,6 @@ import grpc
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -29,6 +27,7 @@ from opentelemetry.trace import SpanKind
 from driftwise.datasets.movielens import Movie
 from driftwise.demo import item_message
 from driftwise.observability.logs import JsonFormatter
+from driftwise.observability.receiver import OtlpReceiver
 from driftwise.server import App, running_app
 from driftwise.settings import ObservabilitySettings, ServerSettings, Settings
 from driftwise.v1 import (
@@ -41,58 +40,6 @@ from driftwise.v1 import (
 from tests.integration.support import NOW, bad_request_fields, event, new_user
 
 pytestmark = pytest.mark.integration
-
-
-class OtlpReceiver:
-    """Accepts OTLP/HTTP trace exports (protobuf or JSON) on a free loopback port."""
-
-    def __init__(self) -> None:
-        self.spans: list[tuple[str, str, str]] = []  # (trace id hex, span name, service.name)
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.add(body, self.headers.get("Content-Type", ""))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.end_headers()
-                self.wfile.write(trace_service_pb2.ExportTraceServiceResponse().SerializeToString())
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/v1/traces"
-
-    def add(self, body: bytes, content_type: str) -> None:
-        if "json" in content_type:  # OTLP/JSON (Triton): ids are hex, not protobuf JSON's base64
-            for resource_spans in json.loads(body).get("resourceSpans", []):
-                attributes = resource_spans.get("resource", {}).get("attributes", [])
-                service = next(
-                    (a["value"].get("stringValue", "") for a in attributes if a["key"] == "service.name"), ""
-                )
-                for scope in resource_spans.get("scopeSpans", []):
-                    for span in scope.get("spans", []):
-                        self.spans.append((span["traceId"].lower(), span["name"], service))
-            return
-        request = trace_service_pb2.ExportTraceServiceRequest()
-        request.ParseFromString(body)
-        for resource_spans in request.resource_spans:
-            service = next(
-                (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"),
-                "",
-            )
-            for scope in resource_spans.scope_spans:
-                for span in scope.spans:
-                    self.spans.append((span.trace_id.hex(), span.name, service))
-
-    def trace_ids(self) -> set[str]:
-        return {trace_id for trace_id, _, _ in self.spans}
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +56,8 @@ def memory_spans() -> InMemorySpanExporter:
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[OtlpReceiver]:
-    r = OtlpReceiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
+    with OtlpReceiver() as r:
+        yield r
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +129,13 @@ async def test_ingest_events_is_one_trace_across_client_services_and_triton(
     assert {"triton.infer", "profile.apply", "event_log.append"} <= names
     # Triton's own spans continue the same trace (exported by Triton itself, over OTLP)
     hex_id = format(trace_id, "032x")
-    await wait_for(lambda: hex_id in receiver.trace_ids())
-    triton_spans = [(name, service) for t, name, service in receiver.spans if t == hex_id]
-    assert triton_spans and all(service == "triton" for _, service in triton_spans)
-    assert any("text_encoder" in name for name, _ in triton_spans)
+    await wait_for(lambda: receiver.of_trace(hex_id))
+    triton_spans = receiver.of_trace(hex_id)
+    assert triton_spans and all(s.service == "triton" for s in triton_spans)
+    assert any(s.name == "text_encoder" for s in triton_spans)
+    # Triton's request span is a child of the encoder client's span
+    infer = next(s for s in spans if s.name == "triton.infer")
+    assert format(infer.context.span_id, "016x") in {s.parent_id for s in triton_spans}
 
 
 async def test_recommend_is_one_trace_across_client_service_and_milvus(
