@@ -217,10 +217,6 @@ async def populate(uri: str, token: str, index_type: str, items: Sequence[Stored
         await store.close()
     if server:
         await asyncio.to_thread(_wait_for_index, uri, token, len(items))
-    else:  # Milvus Lite runs inside this process and holds the file's lock until released
-        from milvus_lite.server_manager import server_manager_instance
-
-        server_manager_instance.release_server(uri)
     return time.perf_counter() - started
 
 

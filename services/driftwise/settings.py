@@ -119,13 +119,17 @@ class MilvusSettings(_Section):
         description="Milvus server URI (http://host:19530); empty uses Milvus Lite in <data_dir>/milvus.db.",
     )
     token: str = Field("", description="Milvus token, e.g. root:Milvus.")
-    index_type: str = Field("FLAT", description="Vector index: FLAT for Milvus Lite, HNSW for a server.")
+    index_type: str = Field(
+        "FLAT",
+        description="Vector index: FLAT or IVF_FLAT for Milvus Lite (no HNSW there), HNSW for a server.",
+    )
     lite_candidates_per_layer: int = Field(
         10,
         ge=1,
-        description="With Milvus Lite, each layer's search returns at most this many items (it "
-        "materialises every hit in Python, ~0.5 ms each; a server is not capped). Co-occurrence "
-        "candidates come from memory and are not affected.",
+        description="With Milvus Lite, each layer's search returns at most this many items (a server "
+        "is not capped): at 10k items on 2 cores, Recommend p50 at c=1 is ~18 ms with 10, ~23 ms "
+        "with 100, ~29 ms uncapped (200). Co-occurrence candidates come from memory and are not "
+        "affected.",
     )
     item_cache_size: int = Field(
         100_000, ge=0, description="Items (fields and vector) cached in process for ranking (0: none)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -143,6 +144,33 @@ async def test_vector_store_contract(store: tuple[str, MilvusVectorStore]) -> No
     await vectors.delete_user("u1")
     assert await vectors.get_interests("u1") == []
     assert [r.user_id for r in await vectors.get_interests("u2")] == ["u2"]
+
+
+async def test_lite_close_stops_the_milvus_process(tmp_path: Path) -> None:
+    """pymilvus starts Milvus Lite as a child process and leaves it running; close stops it, and
+    the file opens again with its rows."""
+    path = tmp_path / "milvus.db"
+
+    def lite_processes() -> str:  # the child's command line names the file
+        return subprocess.run(["pgrep", "-f", str(path)], capture_output=True, text=True).stdout
+
+    item = StoredItem("i0", "title", "a", 1, unit(np.random.default_rng(3)))
+    for expected in (0, 1):
+        vectors = MilvusVectorStore(str(path), DIM)
+        await vectors.open()
+        assert lite_processes()
+        assert await vectors.count_items() == expected
+        await vectors.upsert_items([item])
+        await vectors.close()
+        assert not lite_processes()
+
+
+async def test_lite_refuses_a_pure_python_lite_directory(tmp_path: Path) -> None:
+    (tmp_path / "milvus.db").mkdir()  # what milvus-lite 3.x left there
+    vectors = MilvusVectorStore(str(tmp_path / "milvus.db"), DIM)
+    with pytest.raises(RuntimeError, match="pure-Python Milvus Lite"):
+        await vectors.open()
+    await vectors.close()
 
 
 async def test_all_in_one_app_on_a_milvus_server(

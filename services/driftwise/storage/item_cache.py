@@ -1,7 +1,7 @@
 """A read-through cache of items (fields and vectors) in front of the vector store.
 
 Ranking needs the vectors and fields of a few hundred items per request. Fetching them from Milvus
-costs per row (Milvus Lite materialises each row in Python: ~0.5 ms a row, see TOOLCHAIN.md), so
+costs per row (decoding each row's fields; the pure-Python Milvus Lite took ~0.5 ms a row), so
 searches ask Milvus for ids and distances only, and the items come from here. Entries are put on
 upsert and dropped on delete by this process; `ttl_seconds` bounds how long an upsert made through
 another replica can go unseen (the engine refreshes the items people interact with on every refit,

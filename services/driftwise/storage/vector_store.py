@@ -1,8 +1,12 @@
 """Item vectors and user interest vectors in Milvus (DESIGN §5).
 
-`MilvusVectorStore(uri)` works with Milvus Lite (a local path, the embedded default) and with a
-Milvus server (an http:// URI) alike. Milvus Lite silently loses rows under concurrent writers, so
-every call goes through one worker thread: calls are serialised and the event loop stays free.
+`MilvusVectorStore(uri)` works with Milvus Lite (a local `*.db` file, the embedded default) and with
+a Milvus server (an http:// URI) alike. Every call goes through one worker thread: calls are
+serialised (Milvus Lite has lost rows under concurrent writers) and the event loop stays free.
+
+Milvus Lite is the C++ one (milvus-lite 2.5): pymilvus starts a child `milvus` process per file,
+which serves it over a Unix socket and holds a lock on it, and never stops it; `close` releases it.
+It has no HNSW (FLAT, IVF_FLAT or AUTOINDEX only).
 
 Server differences handled here (checked against Milvus 2.3.5 standalone, see
 `driftwise.storage.milvus_server`): writes are upserts (an insert of an existing primary key would
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,6 +66,7 @@ class MilvusVectorStore:
         self._uri = uri
         self._token = token
         self._index_type = index_type
+        self._lite = uri.endswith(".db")  # pymilvus's own rule for a Milvus Lite file
         self._worker = SerialWorker("milvus")
         self._client: MilvusClient | None = None
 
@@ -82,7 +88,20 @@ class MilvusVectorStore:
         await self._call(self._open)
 
     def _open(self) -> None:
+        if self._lite and Path(self._uri).is_dir():
+            raise RuntimeError(
+                f"{self._uri} is a directory, the format of the pure-Python Milvus Lite (milvus-lite 3.x); "
+                "the C++ Milvus Lite keeps one file there: move the directory away (the items must be "
+                "upserted again)"
+            )
         self._client = MilvusClient(uri=self._uri, token=self._token)
+        try:
+            self._create_and_load()
+        except BaseException:
+            self._close()
+            raise
+
+    def _create_and_load(self) -> None:
         if not self.client.has_collection(ITEMS):
             self._create(
                 ITEMS,
@@ -120,9 +139,18 @@ class MilvusVectorStore:
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._call(self.client.close)
-            self._client = None
+            await self._call(self._close)
         self._worker.shutdown()
+
+    def _close(self) -> None:
+        self.client.close()
+        self._client = None
+        if self._lite:
+            # MilvusClient.close leaves the child `milvus` process running with the file locked, so
+            # no other process could open it: release it (the child exits once the lock goes)
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self._uri)
 
     # -- items ---------------------------------------------------------------------------------
 
@@ -174,7 +202,7 @@ class MilvusVectorStore:
         Without `with_vectors` the items' vectors are empty (less to transfer and decode).
         Bounded consistency by default (the ranking path); pass STRONG to see every write."""
         results = await self._search(queries, limit, filter_expr, _item_fields(with_vectors), consistency)
-        # hit["item_id"]: top level from Milvus Lite, from the entity (an output field) on a server
+        # hit["item_id"]: the key is an output field, so pymilvus finds it in the entity on both
         return [
             [
                 (self._item({**hit["entity"], "item_id": hit["item_id"]}), float(hit["distance"]))
