@@ -19,7 +19,7 @@ import logging
 import math
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -140,6 +140,10 @@ class Engine:
         self._profiles: OrderedDict[str, UserProfile] = OrderedDict()
         self._cache_size = 10_000
         self._commits = 0  # writes to the log so far: readers cache a snapshot only if none raced it
+        # positive events per item, in step with the log's item_stats (append returns what it
+        # added): every Recommend scales its candidates' popularity by it, from memory
+        self._popularity: Counter[str] = Counter()
+        self._top_popularity = 0
         # learned from the whole event log, refitted in the background (refit_learned_models)
         self.cooccurrence: SequentialCoOccurrence | None = None
         self.transitions: TopicTransitions | None = None
@@ -161,6 +165,7 @@ class Engine:
         engine = cls(
             settings, encoder, store, TopicModel(labels, centroids, settings.interest.assignment_temperature)
         )
+        engine._count_popularity(await engine._read_thread.run(engine._log_reads.item_counts))
         if settings.milvus.warm_item_cache:
             await engine._warm_item_cache()
         await engine.refit_learned_models(reread_items=False)  # just read by the warm-up
@@ -308,7 +313,8 @@ class Engine:
             working[user_id] = profile
         snapshots = [(p.user_id, p.version, p.to_bytes()) for p in working.values()]
         with tracer.start_as_current_span("event_log.append", attributes={"events": len(fresh)}):
-            await self._log_thread.run(self.log.append, [events[i] for i in fresh], snapshots, now)
+            added = await self._log_thread.run(self.log.append, [events[i] for i in fresh], snapshots, now)
+        self._count_popularity(added)
         self._commits += 1
         for profile in working.values():
             self._cache(profile)
@@ -539,7 +545,7 @@ class Engine:
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
         items = await self._cold_start_pool(allowed, query.count)
         ranked = rank_cold_start(
-            await self._candidates(items),
+            self._candidates(items),
             self.topic_model,
             now=at,
             count=query.count,
@@ -570,7 +576,7 @@ class Engine:
                 profile, items, at, len(items), 0.0, learned, keep_rejected=True
             )
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
-        candidates = await self._candidates(items)
+        candidates = self._candidates(items)
         ranked = rank_cold_start(
             candidates, self.topic_model, now=at, count=len(items), config=self.settings.ranking
         )
@@ -592,7 +598,7 @@ class Engine:
         learned: Learned,
         keep_rejected: bool = False,
     ) -> list[Ranked]:
-        candidates = await self._candidates(items)
+        candidates = self._candidates(items)
         return rank_for_profile(
             profile,
             candidates,
@@ -618,8 +624,12 @@ class Engine:
         found = await self.items.get([*ids, *(item_id for item_id, _ in popular)])
         return {i: item for i, item in found.items() if allowed.allows(item)}
 
-    async def _candidates(self, items: dict[str, StoredItem]) -> list[Candidate]:
-        popularity, top = await self._read_thread.run(self._log_reads.item_popularity, list(items))
+    def _count_popularity(self, added: Counter[str]) -> None:
+        self._popularity.update(added)
+        self._top_popularity = max(self._top_popularity, *(self._popularity[i] for i in added), 0)
+
+    def _candidates(self, items: dict[str, StoredItem]) -> list[Candidate]:
+        popularity, top = self._popularity, self._top_popularity
         scale = math.log1p(top) if top > 0 else 1.0
         return [
             Candidate(

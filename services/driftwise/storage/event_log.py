@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS item_stats (
     item_id    TEXT PRIMARY KEY,
     positives  INTEGER NOT NULL                      -- positive events about the item
 );
--- MAX(positives) scales every request's popularity: 2.2 ms as a scan of 9k rows, 0.02 ms indexed
+-- the cold-start pool takes the most popular items: ORDER BY positives DESC reads the index, not a scan
 CREATE INDEX IF NOT EXISTS item_stats_by_positives ON item_stats (positives);
 """
 
@@ -80,8 +81,9 @@ class EventLog:
         events: Sequence[LoggedEvent],
         profiles: Iterable[tuple[str, int, bytes]],
         recorded_at: float,
-    ) -> None:
-        """Record events and the profiles (user_id, version, state) they produced, atomically."""
+    ) -> Counter[str]:
+        """Record events and the profiles (user_id, version, state) they produced, atomically;
+        returns the positive events it counted per item (what `item_counts` grew by)."""
         with _transaction(self._db):
             self._db.executemany(
                 "INSERT INTO events (event_id, user_id, type, time, item_id, text, dwell_seconds,"
@@ -118,6 +120,7 @@ class EventLog:
                 " DO UPDATE SET positives = positives + 1",
                 positives,
             )
+        return Counter(item_id for (item_id,) in positives)
 
     def load_profile(self, user_id: str) -> bytes | None:
         row = self._db.execute("SELECT state FROM profiles WHERE user_id = ?", (user_id,)).fetchone()
@@ -160,20 +163,9 @@ class EventLog:
         )
         return [(r[0], r[1]) for r in rows]
 
-    def item_popularity(self, item_ids: Sequence[str]) -> tuple[dict[str, int], int]:
-        """Positive events per item, and the largest count of any item (to scale them)."""
-        out: dict[str, int] = {}
-        for chunk in _chunks(list(item_ids), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT item_id, positives FROM item_stats WHERE item_id IN ({marks})", chunk
-            )
-            out.update((r[0], r[1]) for r in rows)
-        return out, self.max_popularity()
-
-    def max_popularity(self) -> int:
-        row = self._db.execute("SELECT MAX(positives) FROM item_stats").fetchone()
-        return int(row[0] or 0)
+    def item_counts(self) -> Counter[str]:
+        """Positive events per item, for every item that has any."""
+        return Counter({r[0]: r[1] for r in self._db.execute("SELECT item_id, positives FROM item_stats")})
 
     def delete_user(self, user_id: str) -> tuple[int, bool]:
         """Delete the user's events and profile; returns (events deleted, profile existed)."""

@@ -32,12 +32,12 @@ def test_a_failed_append_stores_nothing(tmp_path: Path) -> None:
         log.append([logged("c"), logged("a")], [("u1", 3, b"v3")], recorded_at=2.0)
     assert log.existing_event_ids(["c"]) == set()
     assert log.load_profile("u1") == b"v1"
-    assert log.item_popularity(["i1"]) == ({"i1": 1}, 1)
+    assert log.item_counts() == {"i1": 1}
 
 
 def test_popularity_counts_positive_events_only(tmp_path: Path) -> None:
     log = EventLog(tmp_path / "events.sqlite")
-    log.append(
+    added = log.append(
         [
             logged("a", "u1", "i1"),
             logged("b", "u2", "i1"),
@@ -47,8 +47,10 @@ def test_popularity_counts_positive_events_only(tmp_path: Path) -> None:
         [],
         recorded_at=1.0,
     )
+    assert added == {"i1": 2, "i2": 1}  # what the engine adds to its copy in memory
     assert log.popular_items(10) == [("i1", 2), ("i2", 1)]
-    assert log.max_popularity() == 2
+    log.append([logged("e", "u3", "i2")], [], recorded_at=2.0)
+    assert log.item_counts() == {"i1": 2, "i2": 2}
 
 
 def test_delete_user_removes_events_and_profile(tmp_path: Path) -> None:
