@@ -16,6 +16,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from driftwise.api.interceptors import rewrap
 from driftwise.errors import (
     AbortedError,
     DriftwiseError,
@@ -130,17 +131,4 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **kwargs)
-        # the grpc stubs type streaming behaviours as sync iterators; grpc.aio takes async ones
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream), **kwargs)  # type: ignore[arg-type]
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream), **kwargs)  # type: ignore[arg-type]
+        return None if handler is None else rewrap(handler, _wrap_unary, _wrap_stream)

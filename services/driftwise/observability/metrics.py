@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from driftwise.api.interceptors import rewrap
 from driftwise.inference.encoder import EncoderStats
 
 # seconds: a cached Recommend takes a few ms, an IngestEvents batch of 1,000 up to a second
@@ -72,10 +73,6 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
         metrics = self._metrics
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
 
         def unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -105,14 +102,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
             return wrapper
 
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
-        # the grpc stubs type streaming behaviours as sync iterators; grpc.aio takes async ones
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kwargs)  # type: ignore[arg-type]
-        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)  # type: ignore[arg-type]
+        return rewrap(handler, unary, streaming)
 
 
 class StateCollector(Collector):
