@@ -1,0 +1,1 @@
+"""Generated from protos/driftwise/v1 by clients/python/generate.py. Do not edit."""

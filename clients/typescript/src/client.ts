@@ -1,0 +1,181 @@
+// Hand-written helpers around the generated grpc-js clients: one place that sets up the three
+// service clients with retries for idempotent calls, deadlines, TLS and a bearer token.
+import {
+  type CallOptions,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ClientUnaryCall,
+  type ServiceError,
+  CallCredentials,
+  Metadata,
+  credentials,
+} from "@grpc/grpc-js";
+
+import { IngestServiceClient } from "./gen/driftwise/v1/ingest_service.js";
+import { ProfileServiceClient } from "./gen/driftwise/v1/profile_service.js";
+import { RankingServiceClient } from "./gen/driftwise/v1/ranking_service.js";
+
+/** Default deadline of a call made with `unary` (milliseconds). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * The calls that are safe to send again: reads, upserts/deletes, and event batches (the server
+ * applies an `event_id` once and answers a duplicate with the original acknowledgement).
+ * Streams are never retried: re-sending a half-consumed stream is the caller's decision.
+ */
+export const IDEMPOTENT_METHODS: ReadonlyArray<{ service: string; method: string }> = [
+  { service: "driftwise.v1.IngestService", method: "UpsertItems" },
+  { service: "driftwise.v1.IngestService", method: "DeleteItems" },
+  { service: "driftwise.v1.IngestService", method: "IngestEvents" },
+  { service: "driftwise.v1.ProfileService", method: "GetProfile" },
+  { service: "driftwise.v1.ProfileService", method: "DeleteUserData" },
+  { service: "driftwise.v1.RankingService", method: "Recommend" },
+  { service: "driftwise.v1.RankingService", method: "Rank" },
+];
+
+/** Retry policy of the idempotent calls (gRPC service config, gRFC A6). */
+export interface RetryPolicy {
+  /** Attempts in all, the first included (2-5). */
+  maxAttempts: number;
+  /** Backoff before the first retry, seconds (jittered by grpc-js). */
+  initialBackoffSeconds: number;
+  /** Upper bound of the backoff, seconds. */
+  maxBackoffSeconds: number;
+  /** Factor applied to the backoff after each retry. */
+  backoffMultiplier: number;
+  /** Status codes worth a retry; UNAVAILABLE means the call never reached a healthy server. */
+  retryableStatusCodes: string[];
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 4,
+  initialBackoffSeconds: 0.1,
+  maxBackoffSeconds: 2,
+  backoffMultiplier: 2,
+  retryableStatusCodes: ["UNAVAILABLE"],
+};
+
+/** The `grpc.service_config` JSON that retries IDEMPOTENT_METHODS with `policy`. */
+export function retryServiceConfig(policy: RetryPolicy = DEFAULT_RETRY_POLICY): string {
+  return JSON.stringify({
+    methodConfig: [
+      {
+        name: IDEMPOTENT_METHODS,
+        retryPolicy: {
+          maxAttempts: policy.maxAttempts,
+          initialBackoff: `${policy.initialBackoffSeconds}s`,
+          maxBackoff: `${policy.maxBackoffSeconds}s`,
+          backoffMultiplier: policy.backoffMultiplier,
+          retryableStatusCodes: policy.retryableStatusCodes,
+        },
+      },
+    ],
+  });
+}
+
+/** How to reach a Driftwise server. */
+export interface ConnectOptions {
+  /** Channel credentials; default plaintext (`credentials.createInsecure()`), for loopback only. */
+  credentials?: ChannelCredentials;
+  /** Retry policy of the idempotent calls; `false` turns retries off. Default DEFAULT_RETRY_POLICY. */
+  retry?: RetryPolicy | false;
+  /** Extra channel options (keepalive, message sizes...); they win over the ones set here. */
+  channelOptions?: ChannelOptions;
+}
+
+/** The three service clients of one server. */
+export interface DriftwiseClients {
+  ingest: IngestServiceClient;
+  profile: ProfileServiceClient;
+  ranking: RankingServiceClient;
+  /** Closes the three clients' channels. */
+  close(): void;
+}
+
+/** Creates the IngestService, ProfileService and RankingService clients for `address` ("host:port"). */
+export function connect(address: string, options: ConnectOptions = {}): DriftwiseClients {
+  const creds = options.credentials ?? credentials.createInsecure();
+  const channelOptions: ChannelOptions = {
+    ...(options.retry === false
+      ? { "grpc.enable_retries": 0 }
+      : { "grpc.service_config": retryServiceConfig(options.retry) }),
+    ...options.channelOptions,
+  };
+  const ingest = new IngestServiceClient(address, creds, channelOptions);
+  const profile = new ProfileServiceClient(address, creds, channelOptions);
+  const ranking = new RankingServiceClient(address, creds, channelOptions);
+  return {
+    ingest,
+    profile,
+    ranking,
+    close() {
+      ingest.close();
+      profile.close();
+      ranking.close();
+    },
+  };
+}
+
+/** TLS channel credentials; `rootCert` (PEM) defaults to the system's trusted roots. */
+export function tls(rootCert?: Buffer): ChannelCredentials {
+  return credentials.createSsl(rootCert ?? null);
+}
+
+/** Call credentials that send `authorization: Bearer <token>` with every call (TLS channels only). */
+export function bearerToken(token: string | (() => string | Promise<string>)): CallCredentials {
+  return credentials.createFromMetadataGenerator((_params, callback) => {
+    Promise.resolve(typeof token === "function" ? token() : token).then(
+      (value) => {
+        const metadata = new Metadata();
+        metadata.add("authorization", `Bearer ${value}`);
+        callback(null, metadata);
+      },
+      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+    );
+  });
+}
+
+/** TLS with a bearer token on every call. */
+export function tlsWithToken(token: string | (() => string | Promise<string>), rootCert?: Buffer): ChannelCredentials {
+  return credentials.combineChannelCredentials(tls(rootCert), bearerToken(token));
+}
+
+/** A deadline `timeoutMs` from now, for CallOptions.deadline. */
+export function deadlineIn(timeoutMs: number = DEFAULT_TIMEOUT_MS): Date {
+  return new Date(Date.now() + timeoutMs);
+}
+
+/** Per-call settings of `unary`. */
+export interface UnaryOptions {
+  /** Deadline from now, milliseconds; default DEFAULT_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Request metadata (headers). */
+  metadata?: Metadata;
+  /** Other call options (per-call credentials...). */
+  callOptions?: Partial<CallOptions>;
+}
+
+/**
+ * Calls a generated unary method and returns a promise, always with a deadline:
+ *   const res = await unary(clients.ranking.recommend.bind(clients.ranking), request, { timeoutMs: 2000 });
+ * A failed call rejects with the grpc-js ServiceError (code, details, metadata); see describeError.
+ */
+export function unary<Req, Res>(
+  method: (
+    request: Req,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Res) => void,
+  ) => ClientUnaryCall,
+  request: Req,
+  options: UnaryOptions = {},
+): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    method(
+      request,
+      options.metadata ?? new Metadata(),
+      { ...options.callOptions, deadline: deadlineIn(options.timeoutMs) },
+      (error, response) => (error ? reject(error) : resolve(response)),
+    );
+  });
+}
