@@ -1,7 +1,7 @@
 """Per-user writers and profile watches: the asyncio plumbing of "one writer per user" (DESIGN §5).
 
 Free of gRPC and storage: the engine holds a `KeyedLocks` for its writers and a `Watches` for
-WatchProfile streams.
+WatchProfile streams; the server a `Closing` that ends its streams at shutdown.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -90,3 +90,52 @@ class Watches(Generic[T]):
 
     def count(self) -> int:
         return sum(len(w) for w in self._watchers.values())
+
+
+class Closing:
+    """A switch thrown once (at shutdown) that ends the iterations it guards.
+
+    `guard(items, error)` passes `items` through until `close()`; from then on the next item is
+    not awaited: a pending wait for one is cancelled and `error()` raised instead. An item being
+    handled when the switch is thrown is not interrupted (the guard only stands between items).
+
+    No task per item: `close()` cancels the tasks waiting in a guard, and the guard turns that
+    cancellation (and only that one) into `error()`.
+    """
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._waiting: set[asyncio.Task[Any]] = set()  # tasks awaiting a guarded iterator's next item
+        self._cancelled: set[asyncio.Task[Any]] = set()  # of those, the ones close() cancelled
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+        for task in self._waiting:
+            self._cancelled.add(task)
+            task.cancel()
+
+    async def guard(self, items: AsyncIterable[T], error: Callable[[], BaseException]) -> AsyncIterator[T]:
+        iterator = aiter(items)
+        task = asyncio.current_task()
+        assert task is not None
+        while True:
+            if self._closed:
+                raise error()
+            self._waiting.add(task)
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                if task not in self._cancelled:
+                    raise
+                self._cancelled.discard(task)
+                task.uncancel()
+                raise error() from None
+            finally:
+                self._waiting.discard(task)
+            yield item

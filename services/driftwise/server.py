@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,13 +29,16 @@ from threadpoolctl import threadpool_limits
 
 from driftwise.api.errors import ErrorMappingInterceptor
 from driftwise.api.ingest import IngestServicer
+from driftwise.api.interceptors import Streaming, rewrap
 from driftwise.api.profile import ProfileServicer
 from driftwise.api.ranking import RankingServicer
 from driftwise.cluster.ownership import Ownership, OwnershipInterceptor
 from driftwise.cluster.partitions import Partitioner, resolve_shard_index
 from driftwise.cluster.router import IngestRouter, ProfileRouter, RankingRouter
 from driftwise.cluster.shards import ShardChannels
+from driftwise.concurrency import Closing
 from driftwise.engine import Engine
+from driftwise.errors import UnavailableError
 from driftwise.inference.encoder import TritonTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.observability.metrics import MetricsInterceptor, RpcMetrics, StateCollector, serve_metrics
@@ -78,9 +83,61 @@ class App:
         return f"{self.settings.server.host}:{self.port}"
 
 
+class StreamClosing(grpc.aio.ServerInterceptor):
+    """Ends Driftwise's streams with UNAVAILABLE "server shutting down" once `close()` is called.
+
+    grpc.aio's `server.stop(grace)` lets calls run until the grace ends and then cancels them: a
+    WatchProfile stream (idle until the profile changes) or an open StreamFeedback / StreamEvents
+    would hold the whole grace and end CANCELLED. Instead, at the start of shutdown:
+    - a server stream (WatchProfile) stops waiting for its next message and ends at once;
+    - a bidi stream reads no more messages: the one being handled is answered, then it ends.
+    The status is UNAVAILABLE (a client retries elsewhere; resending is safe, event ids are
+    idempotent). Runs inside the error mapping, which turns the UnavailableError into the status;
+    unary calls are left to the grace period, other services (health, reflection) to grpc.aio.
+    """
+
+    PREFIX = "/driftwise."
+
+    def __init__(self) -> None:
+        self._closing = Closing()
+
+    def close(self) -> None:
+        self._closing.close()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or not handler_call_details.method.startswith(self.PREFIX):
+            return handler
+        if handler.unary_stream:
+            return rewrap(handler, lambda b: b, self._guard_responses)
+        if handler.stream_stream:
+            return rewrap(handler, lambda b: b, self._guard_requests)
+        return handler
+
+    @staticmethod
+    def _shutting_down() -> UnavailableError:
+        return UnavailableError("server shutting down")
+
+    def _guard_responses(self, behavior: Streaming) -> Streaming:
+        def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            return self._closing.guard(behavior(request, context), self._shutting_down)
+
+        return guarded
+
+    def _guard_requests(self, behavior: Streaming) -> Streaming:
+        def guarded(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            return behavior(self._closing.guard(requests, self._shutting_down), context)
+
+        return guarded
+
+
 async def start_grpc_server(
     engine: Engine, interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
-) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
     """The three services on the engine; `interceptors` run before the error mapping."""
 
     def add(server: grpc.aio.Server) -> None:
@@ -96,8 +153,9 @@ async def _start_server(
     add_services: Callable[[grpc.aio.Server], None],
     service_names: Sequence[str],
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor()])
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
+    streams = StreamClosing()
+    server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor(), streams])
     add_services(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -108,7 +166,7 @@ async def _start_server(
     await server.start()
     for name in ("", *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return server, port, health_servicer
+    return server, port, health_servicer, streams
 
 
 def _router_services(
@@ -196,8 +254,8 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
                 mirror=lambda: (engine.interest_mirror.pending, engine.interest_mirror.lag_seconds),
             )
         )
-        server, port, health_servicer = await start_grpc_server(engine, interceptors)
-        stack.push_async_callback(_shutdown, settings, server, health_servicer)
+        server, port, health_servicer, streams = await start_grpc_server(engine, interceptors)
+        stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
         log.info("serving %s on %s:%d", ", ".join(SERVICE_NAMES), settings.server.host, port)
         yield App(settings, server, port, health_servicer, triton, engine, telemetry.metrics_port)
 
@@ -209,10 +267,10 @@ async def _running_router(settings: Settings) -> AsyncIterator[App]:
         channels = ShardChannels(settings.cluster, telemetry.client_interceptors)
         stack.push_async_callback(channels.close)
         add_services, names = _router_services(settings, channels)
-        server, port, health_servicer = await _start_server(
+        server, port, health_servicer, streams = await _start_server(
             settings, add_services, names, telemetry.interceptors
         )
-        stack.push_async_callback(_shutdown, settings, server, health_servicer)
+        stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
         log.info(
             "routing %s on %s:%d to %d profile shards (%s)",
             ", ".join(names),
@@ -262,10 +320,19 @@ class Telemetry:
 
 
 async def _shutdown(
-    settings: Settings, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer
+    settings: Settings,
+    server: grpc.aio.Server,
+    health_servicer: health.aio.HealthServicer,
+    streams: StreamClosing,
 ) -> None:
+    """Health NOT_SERVING (probes and health watchers see it), the streams ended with UNAVAILABLE,
+    then no new calls and the calls in flight get settings.server.grace_seconds to finish (grpc.aio
+    cancels what is left after it). Stores and Triton are closed after this (running_app)."""
     await health_servicer.enter_graceful_shutdown()
+    streams.close()
+    started = time.monotonic()
     await server.stop(settings.server.grace_seconds)
+    log.info("gRPC server stopped in %.2f s", time.monotonic() - started)
 
 
 async def serve(settings: Settings) -> None:
