@@ -1,6 +1,9 @@
 import asyncio
+from collections.abc import AsyncIterator
 
-from driftwise.concurrency import KeyedLocks, Watches
+import pytest
+
+from driftwise.concurrency import Closing, KeyedLocks, Watches
 
 
 async def test_one_writer_per_key_and_different_keys_in_parallel() -> None:
@@ -37,3 +40,42 @@ async def test_a_slow_watcher_gets_the_newest_value_only_and_a_close() -> None:
         assert await watch.next() is None
         assert not unrelated._changed.is_set()
     assert watches.count() == 0
+
+
+async def test_closing_ends_a_waiting_iteration_with_the_error_and_lets_other_cancels_through() -> None:
+    closing = Closing()
+    gate = asyncio.Event()
+
+    async def items() -> AsyncIterator[int]:
+        yield 1
+        await gate.wait()  # the next item never comes on its own
+        yield 2
+
+    got: list[int] = []
+
+    async def consume() -> None:
+        async for item in closing.guard(items(), lambda: RuntimeError("shutting down")):
+            got.append(item)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.01)
+    assert got == [1] and not task.done()
+    closing.close()
+    with pytest.raises(RuntimeError, match="shutting down"):
+        await task
+    # after close, a new guard ends before its first item
+    with pytest.raises(RuntimeError):
+        async for _ in closing.guard(items(), lambda: RuntimeError("closed")):
+            pass
+    # a cancellation that is not close()'s stays a cancellation
+    other = Closing()
+    waiting = asyncio.create_task(consume_with(other, items()))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def consume_with(closing: Closing, items: AsyncIterator[int]) -> None:
+    async for _ in closing.guard(items, lambda: RuntimeError("closed")):
+        pass
