@@ -337,7 +337,10 @@ class Engine:
                 parts.append(items[e.item_id].vector.astype(np.float64))
             if e.text:
                 parts.append(np.asarray(next(encoded), dtype=np.float64))
-            vectors.append(normalize_rows(np.sum(parts, axis=0))[0] if len(parts) > 1 else parts[0])
+            # an item event with text of its own: the normalised sum (a 1 x d row, then the row)
+            vectors.append(
+                normalize_rows(np.sum(parts, axis=0)[np.newaxis])[0] if len(parts) > 1 else parts[0]
+            )
             texts.append(" / ".join(t for t in (items[e.item_id].title if e.item_id else "", e.text) if t))
         return vectors, texts
 

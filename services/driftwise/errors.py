@@ -31,5 +31,15 @@ class UnavailableError(DriftwiseError):
     """A dependency (the encoder, the vector store) is down; retry later. Maps to UNAVAILABLE."""
 
 
+class ResourceExhaustedError(DriftwiseError):
+    """A limit on how much or how fast a caller may send was reached (a stream's message rate);
+    nothing of the rejected request was stored; retry later. Maps to RESOURCE_EXHAUSTED."""
+
+    def __init__(self, subject: str, description: str) -> None:
+        self.subject = subject  # what is limited, e.g. "stream:StreamEvents"
+        self.description = description
+        super().__init__(description)
+
+
 class AbortedError(DriftwiseError):
     """A concurrent request holds the same resource (an event id being written); retry. Maps to ABORTED."""

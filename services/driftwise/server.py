@@ -155,7 +155,10 @@ async def _start_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
     streams = StreamClosing()
-    server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor(), streams])
+    server = grpc.aio.server(
+        interceptors=[*interceptors, ErrorMappingInterceptor(), streams],
+        options=[("grpc.max_receive_message_length", settings.limits.max_message_bytes)],
+    )
     add_services(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -148,11 +148,52 @@ class MilvusSettings(_Section):
 
 
 class LimitSettings(_Section):
-    max_batch: int = Field(1000, ge=1, description="Items or events per request.")
-    max_text_chars: int = Field(4096, ge=1, description="Characters of one text field.")
-    max_id_chars: int = Field(128, ge=1, description="Characters of an id.")
+    """What one request may carry. A request over a size limit is rejected whole with
+    INVALID_ARGUMENT and a google.rpc BadRequest naming the field (nothing of it is stored);
+    max_message_bytes and max_stream_messages_per_second answer RESOURCE_EXHAUSTED."""
+
+    max_batch: int = Field(
+        1000,
+        ge=1,
+        description="Entries of a repeated field: items or events per request, ids per DeleteItems, "
+        "candidates per Rank, exclude_item_ids and filter categories per Recommend.",
+    )
+    max_text_chars: int = Field(
+        4096,
+        ge=1,
+        description="Characters of one text field (event text, item description, tags joined, "
+        "an item's attribute keys and values together).",
+    )
+    max_title_chars: int = Field(
+        512,
+        ge=1,
+        le=512,
+        description="Characters of an item title: stored in a 2048-byte Milvus field, which 512 "
+        "characters of any script fit.",
+    )
+    max_id_chars: int = Field(
+        128,
+        ge=1,
+        le=128,
+        description="Characters of an id (item, user, event, impression), a category or an event "
+        "context field; an id or category must also fit the 128 bytes of its Milvus field in UTF-8.",
+    )
+    max_attributes: int = Field(64, ge=0, description="Attributes of one item.")
     max_future_seconds: float = Field(300.0, ge=0, description="How far in the future an event may be.")
     max_count: int = Field(100, ge=1, description="Items per Recommend.")
+    max_message_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest request message the server accepts (grpc.max_receive_message_length); "
+        "a larger one is refused by gRPC with RESOURCE_EXHAUSTED before it is parsed.",
+    )
+    max_stream_messages_per_second: float = Field(
+        500.0,
+        gt=0,
+        description="Messages per second one StreamEvents or StreamFeedback stream may send (a token "
+        "bucket holding one second's worth): a message over the rate is not processed and gets its "
+        "own error with code RESOURCE_EXHAUSTED; the stream goes on.",
+    )
 
 
 class Settings(BaseSettings):

@@ -7,14 +7,17 @@ one InvalidArgumentError, so a caller sees all problems at once and nothing is s
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
+import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from driftwise.engine import NewItem, Recommendations, RecommendQuery
-from driftwise.errors import FieldViolation, InvalidArgumentError
+from driftwise.errors import FieldViolation, InvalidArgumentError, ResourceExhaustedError
 from driftwise.model.events import Event, EventType
 from driftwise.model.profile import UserProfile
 from driftwise.model.ranking import Ranked, explain
@@ -26,6 +29,11 @@ from driftwise.v1 import common_pb2, profile_service_pb2, ranking_service_pb2
 
 _EVENT_TYPES = {t.value for t in EventType}
 
+# google.protobuf.Timestamp and Duration: the ranges their definitions allow (0001-01-01T00:00:00Z
+# to 9999-12-31T23:59:59Z; +-10,000 years). Values outside are rejected rather than computed with.
+MIN_TIMESTAMP_SECONDS, MAX_TIMESTAMP_SECONDS = -62_135_596_800, 253_402_300_799
+MAX_DURATION_SECONDS = 315_576_000_000
+
 
 class Violations:
     """Collects field violations; `raise_if_any` ends validation."""
@@ -36,28 +44,93 @@ class Violations:
     def add(self, field: str, description: str) -> None:
         self.items.append(FieldViolation(field, description))
 
-    def check_id(self, field: str, value: str, limits: LimitSettings, *, required: bool = True) -> None:
+    def check_id(
+        self, field: str, value: str, limits: LimitSettings, *, required: bool = True, key: bool = False
+    ) -> None:
+        """An id: required unless said otherwise, within max_id_chars and ID_BYTES; a Milvus `key`
+        also without the characters KEY_FORBIDDEN."""
         if required and not value:
             self.add(field, "is required")
         elif len(value) > limits.max_id_chars:
             self.add(field, f"is longer than {limits.max_id_chars} characters")
+        elif len(value.encode()) > ID_BYTES:
+            self.add(field, f"is longer than {ID_BYTES} bytes in UTF-8")
+        elif key and KEY_FORBIDDEN.search(value):
+            self.add(field, "must not contain a quote ('), a backslash or a control character")
 
     def check_text(self, field: str, value: str, limits: LimitSettings) -> None:
         if len(value) > limits.max_text_chars:
             self.add(field, f"is longer than {limits.max_text_chars} characters")
 
-    def check_batch(self, field: str, size: int, limits: LimitSettings) -> None:
-        if size == 0:
+    def check_batch(self, field: str, size: int, limits: LimitSettings, *, required: bool = True) -> bool:
+        """False if the batch is over max_batch: its entries are then not checked one by one."""
+        if size == 0 and required:
             self.add(field, "must not be empty")
         elif size > limits.max_batch:
             self.add(field, f"has {size} entries; at most {limits.max_batch} are allowed")
+            return False
+        return True
+
+    def check_timestamp(self, field: str, ts: timestamp_pb2.Timestamp) -> bool:
+        """True if `ts` is a valid Timestamp (seconds within years 1-9999, nanos in [0, 1e9))."""
+        if not MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS or not 0 <= ts.nanos < 10**9:
+            self.add(field, "is not a valid timestamp (years 1 to 9999, nanos from 0 to 999999999)")
+            return False
+        return True
+
+    def check_duration(self, field: str, d: duration_pb2.Duration) -> bool:
+        """True if `d` is a valid Duration (+-10,000 years, nanos of the same sign as seconds)."""
+        if (
+            abs(d.seconds) > MAX_DURATION_SECONDS
+            or abs(d.nanos) >= 10**9
+            or (d.seconds > 0 and d.nanos < 0)
+            or (d.seconds < 0 and d.nanos > 0)
+        ):
+            self.add(field, "is not a valid duration")
+            return False
+        return True
 
     def raise_if_any(self) -> None:
         if self.items:
             raise InvalidArgumentError(self.items)
 
 
-def seconds(ts: timestamp_pb2.Timestamp) -> float:
+# Item, user and category ids are Milvus VARCHAR(128) fields, whose limit counts UTF-8 bytes.
+ID_BYTES = 128
+# Item and user ids are Milvus primary keys (items; user_interests rows). pymilvus looks items up,
+# and Milvus Lite upserts rows, through an expression that quotes each key with ' and escapes
+# nothing: a quote changes the expression, a backslash or a line break breaks it (one such user id
+# stalled the whole interest mirror). These characters are refused in item ids, and in the user
+# ids of events (reads and deletions still take any user id).
+KEY_FORBIDDEN = re.compile(r"['\\\x00-\x1f\x7f-\x9f]")
+
+
+class StreamRate:
+    """The message rate limit of one stream (LimitSettings.max_stream_messages_per_second): a
+    token bucket refilled at `rate` per second that holds one second's worth (at least one)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._capacity = max(rate, 1.0)
+        self._tokens = self._capacity
+        self._clock = clock
+        self._last = clock()
+
+    def take(self, stream: str) -> None:
+        """Count one message; ResourceExhaustedError if the stream is over its rate."""
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens < 1.0:
+            raise ResourceExhaustedError(
+                f"stream:{stream}",
+                f"more than {self._rate:g} messages per second on one {stream} stream; this message "
+                "was not processed: send it again later",
+            )
+        self._tokens -= 1.0
+
+
+def seconds(ts: timestamp_pb2.Timestamp | duration_pb2.Duration) -> float:
     return ts.seconds + ts.nanos / 1e9
 
 
@@ -72,20 +145,28 @@ def timestamp(value: float) -> timestamp_pb2.Timestamp:
 
 def items_from_proto(items: Sequence[common_pb2.Item], limits: LimitSettings) -> list[NewItem]:
     v = Violations()
-    v.check_batch("items", len(items), limits)
+    if not v.check_batch("items", len(items), limits):
+        v.raise_if_any()
     seen: set[str] = set()
     for i, it in enumerate(items):
         f = f"items[{i}]"
-        v.check_id(f"{f}.item_id", it.item_id, limits)
+        v.check_id(f"{f}.item_id", it.item_id, limits, key=True)
         if it.item_id in seen:
             v.add(f"{f}.item_id", f"item {it.item_id!r} appears twice in the batch")
         seen.add(it.item_id)
         if not it.title.strip():
             v.add(f"{f}.title", "is required")
-        v.check_text(f"{f}.title", it.title, limits)
+        elif len(it.title) > limits.max_title_chars:
+            v.add(f"{f}.title", f"is longer than {limits.max_title_chars} characters")
         v.check_text(f"{f}.description", it.description, limits)
         v.check_text(f"{f}.tags", ", ".join(it.tags), limits)
         v.check_id(f"{f}.category", it.category, limits, required=False)
+        if it.HasField("create_time"):
+            v.check_timestamp(f"{f}.create_time", it.create_time)
+        if len(it.attributes) > limits.max_attributes:
+            v.add(f"{f}.attributes", f"has {len(it.attributes)} entries; at most {limits.max_attributes}")
+        elif sum(len(k) + len(val) for k, val in it.attributes.items()) > limits.max_text_chars:
+            v.add(f"{f}.attributes", f"keys and values are longer than {limits.max_text_chars} characters")
     v.raise_if_any()
     return [
         NewItem(
@@ -103,9 +184,9 @@ def items_from_proto(items: Sequence[common_pb2.Item], limits: LimitSettings) ->
 
 def item_ids_from_proto(item_ids: Sequence[str], limits: LimitSettings) -> list[str]:
     v = Violations()
-    v.check_batch("item_ids", len(item_ids), limits)
-    for i, item_id in enumerate(item_ids):
-        v.check_id(f"item_ids[{i}]", item_id, limits)
+    if v.check_batch("item_ids", len(item_ids), limits):
+        for i, item_id in enumerate(item_ids):
+            v.check_id(f"item_ids[{i}]", item_id, limits, key=True)
     v.raise_if_any()
     return list(item_ids)
 
@@ -119,10 +200,9 @@ def events_from_proto(
     indexed: bool = True,
 ) -> list[LoggedEvent]:
     v = Violations()
-    if indexed:
-        v.check_batch(prefix, len(events), limits)
-    for i, e in enumerate(events):
-        _check_event(v, f"{prefix}[{i}]" if indexed else prefix, e, limits, now)
+    if not indexed or v.check_batch(prefix, len(events), limits):
+        for i, e in enumerate(events):
+            _check_event(v, f"{prefix}[{i}]" if indexed else prefix, e, limits, now)
     v.raise_if_any()
     return [_logged_event(e) for e in events]
 
@@ -136,7 +216,7 @@ def _logged_event(e: common_pb2.Event) -> LoggedEvent:
             seconds(e.event_time),
             e.item_id,
             e.text,
-            e.dwell.ToTimedelta().total_seconds() if e.HasField("dwell") else 0.0,
+            seconds(e.dwell) if e.HasField("dwell") else 0.0,
             e.impression_id,
         ),
         {
@@ -174,11 +254,13 @@ def feedback_from_proto(
 
 def _check_event(v: Violations, f: str, e: common_pb2.Event, limits: LimitSettings, now: float) -> None:
     v.check_id(f"{f}.event_id", e.event_id, limits)
-    v.check_id(f"{f}.user_id", e.user_id, limits)
+    v.check_id(f"{f}.user_id", e.user_id, limits, key=True)
     if e.type not in _EVENT_TYPES:
         v.add(f"{f}.type", "is required" if e.type == 0 else f"unknown event type {e.type}")
     if not e.HasField("event_time"):
         v.add(f"{f}.event_time", "is required")
+    elif not v.check_timestamp(f"{f}.event_time", e.event_time):
+        pass
     elif seconds(e.event_time) <= 0:
         v.add(f"{f}.event_time", "must be after 1970-01-01")
     elif seconds(e.event_time) > now + limits.max_future_seconds:
@@ -187,11 +269,15 @@ def _check_event(v: Violations, f: str, e: common_pb2.Event, limits: LimitSettin
         v.add(f"{f}.text", "a stated interest needs the user's text")
     elif not e.item_id and not e.text.strip():
         v.add(f"{f}.item_id", "an event needs an item_id, a text, or both")
-    v.check_id(f"{f}.item_id", e.item_id, limits, required=False)
+    v.check_id(f"{f}.item_id", e.item_id, limits, required=False, key=True)
     v.check_text(f"{f}.text", e.text, limits)
-    if e.HasField("dwell") and e.dwell.ToTimedelta().total_seconds() < 0:
+    if e.HasField("dwell") and v.check_duration(f"{f}.dwell", e.dwell) and seconds(e.dwell) < 0:
         v.add(f"{f}.dwell", "must not be negative")
     v.check_id(f"{f}.impression_id", e.impression_id, limits, required=False)
+    for name in ("device", "surface", "locale"):
+        value = getattr(e.context, name)
+        if len(value) > limits.max_id_chars:
+            v.add(f"{f}.context.{name}", f"is longer than {limits.max_id_chars} characters")
 
 
 # -- profiles ---------------------------------------------------------------------------------
@@ -251,17 +337,23 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
         v.add("count", f"must be between 0 and {limits.max_count}")
     if not 0.0 <= request.diversity <= 1.0:
         v.add("diversity", "must be between 0 and 1")
-    if len(request.exclude_item_ids) > limits.max_batch:
-        v.add("exclude_item_ids", f"at most {limits.max_batch} ids")
+    if v.check_batch("exclude_item_ids", len(request.exclude_item_ids), limits, required=False):
+        for i, item_id in enumerate(request.exclude_item_ids):
+            v.check_id(f"exclude_item_ids[{i}]", item_id, limits, required=False, key=True)
     flt = request.filter
-    if (
-        flt.HasField("created_after")
-        and flt.HasField("created_before")
-        and (seconds(flt.created_after) >= seconds(flt.created_before))
-    ):
+    if v.check_batch("filter.categories", len(flt.categories), limits, required=False):
+        for i, category in enumerate(flt.categories):
+            v.check_id(f"filter.categories[{i}]", category, limits, required=False)
+    after = flt.HasField("created_after") and v.check_timestamp("filter.created_after", flt.created_after)
+    before = flt.HasField("created_before") and v.check_timestamp("filter.created_before", flt.created_before)
+    if after and before and seconds(flt.created_after) >= seconds(flt.created_before):
         v.add("filter.created_before", "must be after filter.created_after")
+    if request.HasField("as_of_time"):
+        v.check_timestamp("as_of_time", request.as_of_time)
     shown: tuple[str, ...] = ()
-    if request.page_token:
+    if len(request.page_token) > MAX_PAGE_TOKEN_CHARS:
+        v.add("page_token", "is not a token this service issued (too long)")
+    elif request.page_token:
         try:
             shown = decode_page_token(request.page_token, request.user_id)
         except ValueError as exc:
@@ -306,6 +398,10 @@ def recommendations_to_proto(
 # any replica can serve the next page. It is opaque to callers but not secret (only the caller's
 # own exclusions are in it), hence no signature.
 MAX_PAGED_ITEMS = 500
+# The JSON of the largest token this service issues (MAX_PAGED_ITEMS ids and a user id of
+# ID_BYTES each, JSON spending at most 6 bytes per UTF-8 byte); decoding inflates no more than that.
+_MAX_TOKEN_JSON_BYTES = (MAX_PAGED_ITEMS + 1) * (6 * ID_BYTES + 3) + 64
+MAX_PAGE_TOKEN_CHARS = 1 << 20  # far above any token issued (its base64 of compressed JSON)
 
 
 def encode_page_token(user_id: str, shown: Sequence[str]) -> str:
@@ -314,14 +410,28 @@ def encode_page_token(user_id: str, shown: Sequence[str]) -> str:
 
 
 def decode_page_token(token: str, user_id: str) -> tuple[str, ...]:
+    """The ids a token says were shown. Any token a caller makes up is a ValueError: bad base64,
+    zlib or JSON, a bomb (decompressed size bounded, nesting never recursed into), wrong shape."""
+    not_ours = ValueError("is not a token this service issued")
     try:
-        data = json.loads(zlib.decompress(base64.urlsafe_b64decode(token.encode())))
-        token_user, shown = data["u"], data["s"]
-    except (ValueError, KeyError, TypeError, zlib.error) as exc:
-        raise ValueError("is not a token this service issued") from exc
-    if token_user != user_id or not isinstance(shown, list) or len(shown) > MAX_PAGED_ITEMS:
+        inflate = zlib.decompressobj()
+        compressed = base64.b64decode(token.encode(), altchars=b"-_", validate=True)
+        raw = inflate.decompress(compressed, _MAX_TOKEN_JSON_BYTES)
+        if inflate.unconsumed_tail or not inflate.eof:
+            raise not_ours
+        data = json.loads(raw)
+    except (ValueError, binascii.Error, zlib.error, RecursionError) as exc:
+        raise not_ours from exc
+    if not isinstance(data, dict) or not isinstance(data.get("s"), list):
+        raise not_ours
+    token_user, shown = data.get("u"), data["s"]
+    if token_user != user_id:
         raise ValueError("belongs to another request (use it with the same user_id)")
-    return tuple(str(i) for i in shown)
+    if len(shown) > MAX_PAGED_ITEMS or not all(
+        isinstance(i, str) and len(i.encode()) <= ID_BYTES for i in shown
+    ):
+        raise not_ours
+    return tuple(shown)
 
 
 def rank_request(
@@ -330,9 +440,11 @@ def rank_request(
     """(user_id, candidate ids without repeats, as_of) of a valid RankRequest."""
     v = Violations()
     v.check_id("user_id", request.user_id, limits)
-    v.check_batch("candidate_item_ids", len(request.candidate_item_ids), limits)
-    for i, item_id in enumerate(request.candidate_item_ids):
-        v.check_id(f"candidate_item_ids[{i}]", item_id, limits)
+    if v.check_batch("candidate_item_ids", len(request.candidate_item_ids), limits):
+        for i, item_id in enumerate(request.candidate_item_ids):
+            v.check_id(f"candidate_item_ids[{i}]", item_id, limits, key=True)
+    if request.HasField("as_of_time"):
+        v.check_timestamp("as_of_time", request.as_of_time)
     v.raise_if_any()
     as_of = seconds(request.as_of_time) if request.HasField("as_of_time") else None
     return request.user_id, list(dict.fromkeys(request.candidate_item_ids)), as_of

@@ -44,9 +44,11 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
     async def StreamEvents(
         self, request_iterator: AsyncIterator[pb.StreamEventsRequest], context: Context
     ) -> AsyncIterator[pb.StreamEventsResponse]:
+        rate = convert.StreamRate(self._limits.max_stream_messages_per_second)
         async for request in request_iterator:
             event_id = request.event.event_id
             try:
+                rate.take("StreamEvents")  # over the rate: this message only is refused
                 events = convert.events_from_proto(
                     [request.event], self._limits, time.time(), prefix="event", indexed=False
                 )

@@ -30,6 +30,8 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
             v.add("top_topics", "must be between 0 and 50")
         if not 0 <= request.recent_events <= 100:
             v.add("recent_events", "must be between 0 and 100")
+        if request.HasField("as_of_time"):
+            v.check_timestamp("as_of_time", request.as_of_time)
         v.raise_if_any()
         profile = await self._engine.get_profile(request.user_id)
         at = convert.seconds(request.as_of_time) if request.HasField("as_of_time") else time.time()

@@ -39,9 +39,11 @@ class RankingServicer(ranking_service_pb2_grpc.RankingServiceServicer):
         """One response per message, in order. Messages are handled one at a time and the next is
         read only once the previous response is sent, so gRPC flow control holds back a client that
         does not read: memory per stream stays bounded."""
+        rate = convert.StreamRate(self._limits.max_stream_messages_per_second)
         async for request in request_iterator:
             event_id = request.event.event_id
             try:
+                rate.take("StreamFeedback")  # over the rate: this message only is refused
                 event, count = convert.feedback_from_proto(request, self._limits, time.time())
                 (ack,) = await self._engine.ingest_events([event], "event", indexed=False)
             except DriftwiseError as exc:  # one bad message gets its own error; the stream goes on

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from driftwise.api.errors import OWN_METHODS
 from driftwise.api.interceptors import rewrap
 from driftwise.inference.encoder import EncoderStats
 
@@ -69,8 +70,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
+        if handler is None or not handler_call_details.method.startswith(OWN_METHODS):
+            return handler  # not health probes (and grpc's streaming health Watch is a coroutine)
         method = handler_call_details.method.rsplit("/", 1)[-1]
         metrics = self._metrics
 

@@ -314,7 +314,7 @@ class MilvusVectorStore:
         rows = await self._call(
             self.client.query,
             INTERESTS,
-            filter=f"user_id == {json.dumps(user_id)}",
+            filter=_user_filter(user_id),
             output_fields=["user_id", "layer", "mass", "updated_at", "vector"],
             consistency_level=STRONG,
         )
@@ -330,7 +330,9 @@ class MilvusVectorStore:
         ]
 
     async def delete_user(self, user_id: str) -> None:
-        await self._call(self.client.delete, INTERESTS, filter=f"user_id == {json.dumps(user_id)}")
+        await self._call(
+            self.client.delete, INTERESTS, filter=f"user_id == {json.dumps(user_id, ensure_ascii=False)}"
+        )
 
 
 def _item_fields(with_vectors: bool) -> list[str]:
@@ -388,5 +390,10 @@ def item_filter(
     return " and ".join(clauses)
 
 
+def _user_filter(user_id: str) -> str:
+    return f"user_id == {json.dumps(user_id, ensure_ascii=False)}"  # Lite does not decode \\u escapes
+
+
 def _string_list(values: Sequence[str]) -> str:
-    return "[" + ",".join(json.dumps(v) for v in values) + "]"
+    # ensure_ascii=False: Milvus Lite does not decode \u escapes, so "é" would never match
+    return "[" + ",".join(json.dumps(v, ensure_ascii=False) for v in values) + "]"

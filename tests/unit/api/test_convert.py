@@ -1,11 +1,14 @@
+import base64
+import json
 import time
+import zlib
 
 import pytest
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from driftwise.api import convert
-from driftwise.errors import InvalidArgumentError
+from driftwise.errors import InvalidArgumentError, ResourceExhaustedError
 from driftwise.model.events import EventType
 from driftwise.settings import LimitSettings
 from driftwise.v1 import common_pb2, ranking_service_pb2
@@ -106,3 +109,122 @@ def test_page_tokens_round_trip_and_belong_to_one_user() -> None:
     for bad, user in ((token, "bob"), ("garbage", "alice"), (token[:-4], "alice")):
         with pytest.raises(ValueError):
             decode_page_token(bad, user)
+
+
+# -- limits and values found by the fuzzer (tests/integration/test_fuzz.py) -------------------------
+
+
+def fields_of(call: object) -> set[str]:
+    with pytest.raises(InvalidArgumentError) as info:
+        call()  # type: ignore[operator]
+    return {v.field for v in info.value.violations}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        # was OverflowError in Duration.ToTimedelta: INTERNAL
+        ({"dwell": duration_pb2.Duration(seconds=2**62)}, "events[0].dwell"),
+        ({"dwell": duration_pb2.Duration(seconds=1, nanos=-5)}, "events[0].dwell"),
+        ({"event_time": timestamp_pb2.Timestamp(seconds=2**63 - 1)}, "events[0].event_time"),
+        ({"event_time": timestamp_pb2.Timestamp(seconds=int(NOW), nanos=-1)}, "events[0].event_time"),
+        ({"event_time": timestamp_pb2.Timestamp(seconds=-(2**63))}, "events[0].event_time"),
+        # pymilvus puts item ids in '...' unescaped: a quote changes the lookup, a backslash breaks it
+        ({"item_id": "x','y"}, "events[0].item_id"),
+        ({"item_id": "a\\b"}, "events[0].item_id"),
+        ({"item_id": "a\nb"}, "events[0].item_id"),
+        ({"user_id": "o'@"}, "events[0].user_id"),  # stalled the interest mirror (Milvus Lite upsert)
+        ({"user_id": "\U0001f600" * 40}, "events[0].user_id"),  # 40 characters, 160 bytes
+        ({"context": common_pb2.Context(device="d" * 129)}, "events[0].context.device"),
+    ],
+)
+def test_values_that_used_to_fail_inside_are_named(overrides: dict[str, object], field: str) -> None:
+    assert field in violations([good_event(**overrides)])
+
+
+def test_a_valid_dwell_is_read_without_timedelta() -> None:
+    (le,) = convert.events_from_proto(
+        [good_event(dwell=duration_pb2.Duration(seconds=2, nanos=500_000_000))], LIMITS, NOW
+    )
+    assert le.event.dwell_seconds == 2.5
+
+
+def test_a_batch_over_the_limit_is_one_violation_not_one_per_entry() -> None:
+    assert fields_of(lambda: convert.events_from_proto([common_pb2.Event()] * 4, LIMITS, NOW)) == {"events"}
+    assert fields_of(lambda: convert.item_ids_from_proto([""] * 4, LIMITS)) == {"item_ids"}
+    many = [common_pb2.Item()] * 4
+    assert fields_of(lambda: convert.items_from_proto(many, LIMITS)) == {"items"}
+
+
+def test_item_limits() -> None:
+    items = [
+        common_pb2.Item(item_id="a", title="t" * 513),
+        common_pb2.Item(item_id="b", title="t", attributes={f"k{i}": "v" for i in range(65)}),
+        common_pb2.Item(item_id="c", title="t", attributes={"k": "v" * 50}),
+        common_pb2.Item(item_id="d'", title="t"),
+    ]
+    items[0].create_time.seconds = 253_402_300_800  # year 10000
+    limits = LimitSettings(max_text_chars=50, max_batch=10)
+    found = fields_of(lambda: convert.items_from_proto(items, limits))
+    assert found == {
+        "items[0].title",
+        "items[0].create_time",
+        "items[1].attributes",
+        "items[2].attributes",
+        "items[3].item_id",
+    }
+
+
+def test_recommend_limits() -> None:
+    r = ranking_service_pb2.RecommendRequest(user_id="u", exclude_item_ids=["x"] * 4)
+    r.filter.categories.extend(["c" * 129])
+    r.filter.created_after.seconds = 2**63 - 1
+    r.as_of_time.nanos = 10**9
+    found = fields_of(lambda: convert.recommend_query(r, LIMITS))
+    assert found == {"exclude_item_ids", "filter.categories[0]", "filter.created_after", "as_of_time"}
+
+
+def test_rank_as_of_time_must_be_a_timestamp() -> None:
+    r = ranking_service_pb2.RankRequest(user_id="u", candidate_item_ids=["a"])
+    r.as_of_time.seconds = -(2**63)
+    assert fields_of(lambda: convert.rank_request(r, LIMITS)) == {"as_of_time"}
+
+
+def _b64z(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(zlib.compress(raw)).decode()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _b64z(b'{"u": "alice", "s": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),  # was RecursionError
+        _b64z(b"0" * 50_000_000),  # a zip bomb: inflated no further than the largest real token
+        _b64z(json.dumps({"u": "alice", "s": [1, None]}).encode()),
+        _b64z(json.dumps(["u", "s"]).encode()),
+        "YWJj" + "=" * 3 + "!",
+    ],
+)
+def test_page_tokens_a_caller_made_up_are_rejected(token: str) -> None:
+    with pytest.raises(ValueError, match="not a token this service issued"):
+        convert.decode_page_token(token, "alice")
+    r = ranking_service_pb2.RecommendRequest(user_id="alice", page_token=token)
+    assert fields_of(lambda: convert.recommend_query(r, LIMITS)) == {"page_token"}
+
+
+def test_stream_rate_refuses_a_message_over_the_rate_and_recovers() -> None:
+    now = [0.0]
+    rate = convert.StreamRate(5, clock=lambda: now[0])
+    for _ in range(5):  # one second's worth at once
+        rate.take("StreamEvents")
+    with pytest.raises(ResourceExhaustedError) as info:
+        rate.take("StreamEvents")
+    assert info.value.subject == "stream:StreamEvents"
+    now[0] = 0.2  # one token back
+    rate.take("StreamEvents")
+    with pytest.raises(ResourceExhaustedError):
+        rate.take("StreamEvents")
+    now[0] = 100.0  # never more than a second's worth
+    for _ in range(5):
+        rate.take("StreamEvents")
+    with pytest.raises(ResourceExhaustedError):
+        rate.take("StreamEvents")
