@@ -391,7 +391,7 @@ def item_filter(
 
 
 def _user_filter(user_id: str) -> str:
-    return f"user_id == {json.dumps(user_id, ensure_ascii=False)}"  # Lite does not decode \\u escapes
+    return f"user_id == {json.dumps(user_id, ensure_ascii=False)}"  # Lite does not decode \u escapes
 
 
 def _string_list(values: Sequence[str]) -> str:
