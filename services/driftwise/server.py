@@ -27,7 +27,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
-from driftwise.api.errors import ErrorMappingInterceptor
+from driftwise.api.errors import OWN_METHODS, ErrorMappingInterceptor
 from driftwise.api.ingest import IngestServicer
 from driftwise.api.interceptors import Streaming, rewrap
 from driftwise.api.profile import ProfileServicer
@@ -96,8 +96,6 @@ class StreamClosing(grpc.aio.ServerInterceptor):
     unary calls are left to the grace period, other services (health, reflection) to grpc.aio.
     """
 
-    PREFIX = "/driftwise."
-
     def __init__(self) -> None:
         self._closing = Closing()
 
@@ -110,7 +108,7 @@ class StreamClosing(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
-        if handler is None or not handler_call_details.method.startswith(self.PREFIX):
+        if handler is None or not handler_call_details.method.startswith(OWN_METHODS):
             return handler
         if handler.unary_stream:
             return rewrap(handler, lambda b: b, self._guard_responses)
