@@ -20,7 +20,7 @@ import math
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +43,7 @@ from driftwise.model.ranking import Candidate, Ranked, Signals, rank_cold_start,
 from driftwise.model.topics import TopicModel, normalize_rows
 from driftwise.model.transitions import TopicTransitions
 from driftwise.observability.tracing import tracer
+from driftwise.privacy import UserIdScheme
 from driftwise.settings import Settings
 from driftwise.storage.event_log import EventLog, LoggedEvent
 from driftwise.storage.interest_mirror import InterestMirror
@@ -119,14 +120,27 @@ class Learned:
 
 class Engine:
     def __init__(
-        self, settings: Settings, encoder: TextEncoder, store: MilvusVectorStore, topics: TopicModel
+        self,
+        settings: Settings,
+        encoder: TextEncoder,
+        store: MilvusVectorStore,
+        topics: TopicModel,
+        user_ids: UserIdScheme | None = None,
     ) -> None:
         self.settings = settings
+        # every public method maps the caller's user ids through this before storing or looking up
+        self.user_ids = user_ids or UserIdScheme()
         self.encoder = encoder
         self.store = store
         self.topic_model = topics
         self.items = ItemCache(store, settings.milvus.item_cache_size, settings.milvus.item_cache_ttl_seconds)
         self.log = EventLog(settings.data_dir / "events.sqlite")
+        try:  # before anything is written: data of another scheme would split every user in two
+            self.user_ids.check_scheme(self.log.user_id_scheme())
+        except BaseException:
+            self.log.close()
+            raise
+        self.log.record_user_id_scheme(self.user_ids.name)
         self._log_thread = SerialWorker("event-log")
         # a second connection for reads on its own thread: WAL lets them run beside a write, so
         # ranking never waits behind an ingest batch's fsync
@@ -153,6 +167,12 @@ class Engine:
     @classmethod
     async def open(cls, settings: Settings, encoder: TextEncoder) -> Engine:
         """Open the stores and embed the topic labels (the zero-shot taxonomy) with the encoder."""
+        privacy = settings.privacy
+        user_ids = (
+            UserIdScheme.from_key_file(privacy.user_id_key_file)
+            if privacy.pseudonymise_user_ids and privacy.user_id_key_file is not None
+            else UserIdScheme()
+        )
         labels = settings.interest.topics
         centroids = await _encode(encoder, list(labels), "query")
         store = MilvusVectorStore(
@@ -162,9 +182,12 @@ class Engine:
             index_type=settings.milvus.index_type,
         )
         await store.open()
-        engine = cls(
-            settings, encoder, store, TopicModel(labels, centroids, settings.interest.assignment_temperature)
-        )
+        topics = TopicModel(labels, centroids, settings.interest.assignment_temperature)
+        try:
+            engine = cls(settings, encoder, store, topics, user_ids)
+        except BaseException:
+            await store.close()
+            raise
         engine._count_popularity(await engine._read_thread.run(engine._log_reads.item_counts))
         if settings.milvus.warm_item_cache:
             await engine._warm_item_cache()
@@ -232,6 +255,8 @@ class Engine:
         """Record and apply a validated batch atomically; unknown items reject the whole batch.
 
         `field_prefix`/`indexed` name the request field in errors ("events[3]" or "event")."""
+        if self.user_ids.pseudonymises:
+            events = [self._stored_user(le) for le in events]
         referenced = [le.event.item_id for le in events if le.event.item_id]
         items = await self.items.get(referenced)
         if not_found := [i for i in referenced if i not in items]:  # upserted a moment ago elsewhere?
@@ -257,6 +282,10 @@ class Engine:
                     current = await self._load_profile(uid, writer=True)
                     versions[uid] = current.version if current else 0
         return [Ack(eid, dup, versions[uid]) for eid, uid, dup in acks]
+
+    def _stored_user(self, logged: LoggedEvent) -> LoggedEvent:
+        stored_id = self.user_ids.stored_id(logged.event.user_id)
+        return dataclasses.replace(logged, event=dataclasses.replace(logged.event, user_id=stored_id))
 
     @contextlib.contextmanager
     def _claim_event_ids(self, event_ids: Sequence[str]) -> Iterator[None]:
@@ -383,14 +412,15 @@ class Engine:
     # -- profiles --------------------------------------------------------------------------------
 
     async def get_profile(self, user_id: str) -> UserProfile:
-        profile = await self._load_profile(user_id)
+        profile = await self._load_profile(self.user_ids.stored_id(user_id))
         if profile is None:
             raise NotFoundError(f"user {user_id!r} has no events")
         return profile
 
     async def rebuild_profile(self, user_id: str) -> UserProfile:
         """Replay the user's events from the log (the source of truth) into a new profile."""
-        logged = await self._read_thread.run(self._log_reads.events_for_user, user_id)
+        stored_id = self.user_ids.stored_id(user_id)
+        logged = await self._read_thread.run(self._log_reads.events_for_user, stored_id)
         if not logged:
             raise NotFoundError(f"user {user_id!r} has no events")
         events = [le.event for le in logged]
@@ -399,20 +429,25 @@ class Engine:
         if len(replayable) < len(events):
             log.warning("user %s: %d events refer to deleted items", user_id, len(events) - len(replayable))
         vectors, texts = await self._event_vectors(replayable, items)
-        profile = self._new_profile(user_id)
+        profile = self._new_profile(stored_id)
         for e, vector, text in zip(replayable, vectors, texts, strict=True):
             profile.apply(e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, 0.0)
         return profile
 
     async def delete_user(self, user_id: str) -> tuple[int, bool]:
-        async with self._writers.hold([user_id]):
-            deleted, existed = await self._log_thread.run(self.log.delete_user, user_id)
+        """Forget the user everywhere: events, profile and its snapshot, their share of the item
+        popularity, the Milvus interest rows; open WatchProfile streams end. Returns (events
+        deleted, profile existed)."""
+        stored_id = self.user_ids.stored_id(user_id)
+        async with self._writers.hold([stored_id]):
+            deleted = await self._log_thread.run(self.log.delete_user, stored_id)
             self._commits += 1
-            await self.interest_mirror.forget(user_id)
-            await self.store.delete_user(user_id)
-            self._profiles.pop(user_id, None)
-            self._watches.close(user_id)
-        return deleted, existed
+            self._uncount_popularity(deleted.positives)
+            await self.interest_mirror.forget(stored_id)
+            await self.store.delete_user(stored_id)
+            self._profiles.pop(stored_id, None)
+            self._watches.close(stored_id)
+        return deleted.events, deleted.profile_existed
 
     @contextlib.asynccontextmanager
     async def watch_profile(
@@ -422,9 +457,10 @@ class Engine:
 
         The watch is registered before the profile is read, so no change is missed; a change may
         arrive both ways (readers skip versions they have sent)."""
-        with self._watches.watch(user_id) as watch:
-            async with self._writers.hold([user_id]):
-                current = await self._load_profile(user_id)
+        stored_id = self.user_ids.stored_id(user_id)
+        with self._watches.watch(stored_id) as watch:
+            async with self._writers.hold([stored_id]):
+                current = await self._load_profile(stored_id)
             yield current, watch
 
     # -- models learned from the event log -------------------------------------------------------
@@ -520,11 +556,12 @@ class Engine:
     # -- ranking ---------------------------------------------------------------------------------
 
     async def recommend(self, query: RecommendQuery) -> Recommendations:
-        profile = await self._load_profile(query.user_id)
+        stored_id = self.user_ids.stored_id(query.user_id)
+        profile = await self._load_profile(stored_id)
         at = query.as_of if query.as_of is not None else time.time()
         exclude = {*query.exclude_item_ids, *query.shown}
         if not query.include_seen and profile is not None:
-            exclude.update(await self._read_thread.run(self._log_reads.seen_item_ids, query.user_id))
+            exclude.update(await self._read_thread.run(self._log_reads.seen_item_ids, stored_id))
         allowed = ItemFilter(
             categories=query.categories,
             created_after=_opt_int(query.created_after),
@@ -571,7 +608,7 @@ class Engine:
         if unknown:
             raise InvalidArgumentError(unknown)
         items = {item_id: stored[item_id] for item_id in item_ids}  # the caller's order, no repeats
-        profile = await self._load_profile(user_id)
+        profile = await self._load_profile(self.user_ids.stored_id(user_id))
         at = as_of if as_of is not None else time.time()
         if profile is not None and self._directions(profile):
             learned = self._signals(profile)
@@ -630,6 +667,17 @@ class Engine:
     def _count_popularity(self, added: Counter[str]) -> None:
         self._popularity.update(added)
         self._top_popularity = max(self._top_popularity, *(self._popularity[i] for i in added), 0)
+
+    @property
+    def popularity(self) -> Mapping[str, int]:
+        """Positive events per item, as every Recommend reads it (in step with the log)."""
+        return self._popularity
+
+    def _uncount_popularity(self, removed: Counter[str]) -> None:
+        if removed:
+            self._popularity.subtract(removed)
+            self._popularity = +self._popularity  # drops the items at zero
+            self._top_popularity = max(self._popularity.values(), default=0)
 
     def _candidates(self, items: dict[str, StoredItem]) -> list[Candidate]:
         popularity, top = self._popularity, self._top_popularity

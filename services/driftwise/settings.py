@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -196,6 +196,27 @@ class LimitSettings(_Section):
     )
 
 
+class PrivacySettings(_Section):
+    pseudonymise_user_ids: bool = Field(
+        False,
+        description="Store users under a keyed hash of their id (HMAC-SHA256 with the key in "
+        "user_id_key_file) instead of the id callers send: the event log, profiles and Milvus never "
+        "hold the id. Callers go on using their ids. Fixed for the life of the data: a data "
+        "directory written with another setting or key is refused at start.",
+    )
+    user_id_key_file: Path | None = Field(
+        None,
+        description="File holding the secret key (at least 32 bytes, e.g. `openssl rand -hex 32`; "
+        "a mounted Kubernetes Secret on a cluster). Required when pseudonymise_user_ids is on.",
+    )
+
+    @model_validator(mode="after")
+    def _key_when_pseudonymising(self) -> PrivacySettings:
+        if self.pseudonymise_user_ids and self.user_id_key_file is None:
+            raise ValueError("privacy.pseudonymise_user_ids needs privacy.user_id_key_file")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DRIFTWISE_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -208,6 +229,7 @@ class Settings(BaseSettings):
     triton: TritonSettings = TritonSettings()
     milvus: MilvusSettings = MilvusSettings()
     limits: LimitSettings = LimitSettings()
+    privacy: PrivacySettings = PrivacySettings()
     interest: InterestModelConfig = InterestModelConfig()
     ranking: RankingConfig = RankingConfig()
 

@@ -268,10 +268,18 @@ async def test_delete_user_data_removes_events_profile_and_vectors(
     await client.ingest.IngestEvents(  # a pending mirror write must not bring the rows back
         ingest_service_pb2.IngestEventsRequest(events=[event(user, movies[5].item_id)])
     )
+    liked = [m.item_id for m in [*movies[:4], movies[5]]]
+    counted = {i: app.engine.popularity.get(i, 0) for i in liked}
+    assert all(n >= 1 for n in counted.values())
     deleted = await client.profiles.DeleteUserData(profile_service_pb2.DeleteUserDataRequest(user_id=user))
     assert deleted.deleted_event_count == 5 and deleted.profile_deleted
     await app.engine.interest_mirror.flush()
     assert app.engine.log.events_for_user(user) == [] and app.engine.log.load_profile(user) is None
+    # their likes no longer make items popular, in memory and in the log alike
+    assert {i: app.engine.popularity.get(i, 0) for i in liked} == {i: n - 1 for i, n in counted.items()}
+    assert {i: app.engine.log.item_counts().get(i, 0) for i in liked} == {
+        i: n - 1 for i, n in counted.items()
+    }
     assert await app.engine.store.get_interests(user) == []
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await get_profile(client, user)

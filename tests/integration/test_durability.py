@@ -469,6 +469,7 @@ async def test_acknowledged_events_survive_sigkill_exactly_once(
                 replayed = profile_to_proto(
                     rebuilt,
                     engine.topic_model,
+                    user_id=user,
                     tau=engine.settings.interest.topic_temperature,
                     at=as_of,
                     top_topics=50,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -225,5 +227,10 @@ async def test_all_in_one_app_on_a_milvus_server(
                 INTERESTS, filter=f'user_id == "{user}"', output_fields=["layer"], consistency_level="Strong"
             )
             assert rows == []
+            # and the event log, read with sqlite itself: no event, no profile snapshot left
+            with contextlib.closing(sqlite3.connect(tmp_path / "events.sqlite")) as db:
+                for table in ("events", "profiles"):
+                    count = db.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", (user,)).fetchone()
+                    assert count == (0,), table
         finally:
             direct.close()

@@ -284,8 +284,17 @@ def _check_event(v: Violations, f: str, e: common_pb2.Event, limits: LimitSettin
 
 
 def profile_to_proto(
-    profile: UserProfile, topics: TopicModel, *, tau: float, at: float, top_topics: int, recent: int
+    profile: UserProfile,
+    topics: TopicModel,
+    *,
+    user_id: str,
+    tau: float,
+    at: float,
+    top_topics: int,
+    recent: int,
 ) -> profile_service_pb2.Profile:
+    """The profile as the caller knows it: under `user_id`, the id they sent (the profile's own
+    may be its pseudonym, driftwise.privacy)."""
     layers = []
     for layer, state in sorted(profile.layers.items()):
         weights = state.topic_weights(tau)
@@ -308,7 +317,7 @@ def profile_to_proto(
             )
         )
     return profile_service_pb2.Profile(
-        user_id=profile.user_id,
+        user_id=user_id,
         version=profile.version,
         update_time=timestamp(profile.updated_at),
         layers=layers,

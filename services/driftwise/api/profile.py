@@ -36,13 +36,18 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
         profile = await self._engine.get_profile(request.user_id)
         at = convert.seconds(request.as_of_time) if request.HasField("as_of_time") else time.time()
         return pb.GetProfileResponse(
-            profile=self._to_proto(profile, at, request.top_topics or 5, request.recent_events or 10)
+            profile=self._to_proto(
+                request.user_id, profile, at, request.top_topics or 5, request.recent_events or 10
+            )
         )
 
-    def _to_proto(self, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10) -> pb.Profile:
+    def _to_proto(
+        self, user_id: str, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10
+    ) -> pb.Profile:
         return convert.profile_to_proto(
             profile,
             self._engine.topic_model,
+            user_id=user_id,
             tau=self._engine.settings.interest.topic_temperature,
             at=at,
             top_topics=top_topics,
@@ -62,7 +67,9 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
             profile = current
             while True:
                 if profile is not None and profile.version > sent:
-                    yield pb.WatchProfileResponse(profile=self._to_proto(profile, time.time()))
+                    yield pb.WatchProfileResponse(
+                        profile=self._to_proto(request.user_id, profile, time.time())
+                    )
                     sent = profile.version
                 profile = await watch.next()
                 if profile is None:

@@ -46,7 +46,19 @@ CREATE TABLE IF NOT EXISTS item_stats (
 );
 -- the cold-start pool takes the most popular items: ORDER BY positives DESC reads the index, not a scan
 CREATE INDEX IF NOT EXISTS item_stats_by_positives ON item_stats (positives);
+CREATE TABLE IF NOT EXISTS meta (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL
+);
 """
+_USER_ID_SCHEME = "user_id_scheme"  # meta key: how user ids are stored (driftwise.privacy)
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedUser:
+    events: int
+    profile_existed: bool
+    positives: Counter[str]  # what item_counts shrank by
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +179,41 @@ class EventLog:
         """Positive events per item, for every item that has any."""
         return Counter({r[0]: r[1] for r in self._db.execute("SELECT item_id, positives FROM item_stats")})
 
-    def delete_user(self, user_id: str) -> tuple[int, bool]:
-        """Delete the user's events and profile; returns (events deleted, profile existed)."""
+    def delete_user(self, user_id: str) -> DeletedUser:
+        """Delete the user's events and profile, and their share of the item counts, atomically."""
+        negatives = ",".join(str(int(t)) for t in NEGATIVE_TYPES)
         with _transaction(self._db):
+            positives = Counter(
+                dict(
+                    self._db.execute(
+                        "SELECT item_id, COUNT(*) FROM events WHERE user_id = ? AND item_id != ''"
+                        f" AND type NOT IN ({negatives}) GROUP BY item_id",
+                        (user_id,),
+                    ).fetchall()
+                )
+            )
+            self._db.executemany(
+                "UPDATE item_stats SET positives = positives - ? WHERE item_id = ?",
+                [(n, item_id) for item_id, n in positives.items()],
+            )
+            self._db.execute("DELETE FROM item_stats WHERE positives <= 0")
             events = self._db.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
             profile = self._db.execute("DELETE FROM profiles WHERE user_id = ?", (user_id,)).rowcount
-        return events, profile > 0
+        return DeletedUser(events, profile > 0, positives)
+
+    def user_id_scheme(self) -> str | None:
+        """How the stored user ids were written (driftwise.privacy); None for a log never written."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_USER_ID_SCHEME,)).fetchone()
+        if row is not None:
+            return str(row[0])
+        # logs from before the meta table held ids as sent
+        return None if self._db.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None else "plain"
+
+    def record_user_id_scheme(self, scheme: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+            (_USER_ID_SCHEME, scheme),
+        )
 
     def user_ids(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT user_id FROM profiles ORDER BY user_id")]

@@ -53,10 +53,37 @@ def test_popularity_counts_positive_events_only(tmp_path: Path) -> None:
     assert log.item_counts() == {"i1": 2, "i2": 2}
 
 
-def test_delete_user_removes_events_and_profile(tmp_path: Path) -> None:
+def test_delete_user_removes_events_profile_and_their_item_counts(tmp_path: Path) -> None:
     log = EventLog(tmp_path / "events.sqlite")
-    log.append([logged("a", "u1"), logged("b", "u2")], [("u1", 1, b"x"), ("u2", 1, b"y")], recorded_at=1.0)
-    assert log.delete_user("u1") == (1, True)
+    log.append(
+        [
+            logged("a", "u1", "i1"),
+            logged("b", "u1", "i2"),
+            logged("c", "u1", "i3", EventType.DISLIKE),  # never counted, so not uncounted
+            logged("d", "u2", "i1"),
+        ],
+        [("u1", 1, b"x"), ("u2", 1, b"y")],
+        recorded_at=1.0,
+    )
+    deleted = log.delete_user("u1")
+    assert (deleted.events, deleted.profile_existed) == (3, True)
+    assert deleted.positives == {"i1": 1, "i2": 1}  # what the engine subtracts from its copy
+    assert log.item_counts() == {"i1": 1}  # i2 had only u1's event: gone from the pool
+    assert log.popular_items(10) == [("i1", 1)]
     assert log.events_for_user("u1") == [] and log.load_profile("u1") is None
     assert log.load_profile("u2") == b"y"
-    assert log.delete_user("u1") == (0, False)
+    again = log.delete_user("u1")
+    assert (again.events, again.profile_existed, again.positives) == (0, False, {})
+
+
+def test_user_id_scheme_is_remembered_and_old_logs_count_as_plain(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "new.sqlite")
+    assert log.user_id_scheme() is None  # never written: any scheme may start it
+    log.record_user_id_scheme("hmac-sha256:abc")
+    log.record_user_id_scheme("plain")  # the first one recorded stays
+    log.close()
+    assert EventLog(tmp_path / "new.sqlite").user_id_scheme() == "hmac-sha256:abc"
+
+    old = EventLog(tmp_path / "old.sqlite")  # events but no scheme: written before it was recorded
+    old.append([logged("a")], [], recorded_at=1.0)
+    assert old.user_id_scheme() == "plain"
