@@ -76,6 +76,7 @@ class App:
     triton: LocalTritonServer | None = None
     engine_or_none: Engine | None = None  # None on a router (role ingest or ranking)
     metrics_port: int | None = None  # the Prometheus endpoint, when observability.metrics_port is set
+    health_port: int | None = None  # plaintext health-only port, when server.health_port is set
 
     @property
     def engine(self) -> Engine:
@@ -277,9 +278,12 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         server, port, health_servicer, streams = await start_grpc_server(
             engine, interceptors, telemetry.interceptors
         )
+        health_port = await _serve_health_port(stack, settings, health_servicer)
         stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
         log.info("serving %s on %s:%d", ", ".join(SERVICE_NAMES), settings.server.host, port)
-        yield App(settings, server, port, health_servicer, triton, engine, telemetry.metrics_port)
+        yield App(
+            settings, server, port, health_servicer, triton, engine, telemetry.metrics_port, health_port
+        )
 
 
 @contextlib.asynccontextmanager
@@ -293,6 +297,7 @@ async def _running_router(settings: Settings) -> AsyncIterator[App]:
         server, port, health_servicer, streams = await _start_server(
             settings, add_services, names, telemetry=telemetry.interceptors
         )
+        health_port = await _serve_health_port(stack, settings, health_servicer)
         stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
         log.info(
             "routing %s on %s:%d to %d profile shards (%s)",
@@ -302,7 +307,30 @@ async def _running_router(settings: Settings) -> AsyncIterator[App]:
             len(channels),
             settings.cluster.shard_address,
         )
-        yield App(settings, server, port, health_servicer, metrics_port=telemetry.metrics_port)
+        yield App(
+            settings,
+            server,
+            port,
+            health_servicer,
+            metrics_port=telemetry.metrics_port,
+            health_port=health_port,
+        )
+
+
+async def _serve_health_port(
+    stack: contextlib.AsyncExitStack, settings: Settings, health_servicer: health.aio.HealthServicer
+) -> int | None:
+    """The same health servicer in plaintext on server.health_port (kubelet's gRPC probes speak no
+    TLS): it reveals only SERVING / NOT_SERVING. Stopped after the main server (exit stack order)."""
+    if settings.server.health_port is None:
+        return None
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{settings.server.host}:{settings.server.health_port}")
+    await server.start()
+    stack.push_async_callback(server.stop, 0)
+    log.info("health checks in plaintext on %s:%d", settings.server.host, port)
+    return port
 
 
 @dataclass

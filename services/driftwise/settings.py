@@ -35,6 +35,13 @@ class ServerSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
     grace_seconds: float = Field(5.0, ge=0, description="Time in-flight calls get on shutdown.")
+    health_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Also serve grpc.health.v1 (only it) in plaintext on this port (0: a free one), "
+        "for Kubernetes' native gRPC probes, which cannot speak TLS; unset: health only on port.",
+    )
     role: Role = Field(
         "all",
         description="all: every service in one process (embedded default). On a cluster: profile "

@@ -132,7 +132,7 @@ async def secure(
     auth = AuthSettings(enabled=True, tokens_file=_tokens_file(data))
     settings = Settings(
         data_dir=data,
-        server=ServerSettings(port=0, grace_seconds=0.2),
+        server=ServerSettings(port=0, grace_seconds=0.2, health_port=0),
         triton=TritonSettings(url=triton.grpc_url),
         tls=TlsSettings(cert_file=pki.server_cert, key_file=pki.server_key, client_ca_file=pki.ca),
         auth=auth,
@@ -225,6 +225,18 @@ async def test_mutual_tls_refuses_clients_without_a_good_certificate(secure: Sec
 async def test_good_certificate_and_health_without_token(secure: Secure) -> None:
     async with _mtls(secure) as ch:
         assert await _health(ch) == health_pb2.HealthCheckResponse.SERVING  # kubelet sends no token
+
+
+async def test_plaintext_health_port_serves_only_health(secure: Secure) -> None:
+    # for kubelet's native gRPC probes, which cannot do TLS
+    assert secure.app.health_port is not None
+    async with channel(f"127.0.0.1:{secure.app.health_port}", None) as ch:
+        assert await _health(ch) == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await ranking_service_pb2_grpc.RankingServiceStub(ch).Recommend(
+                ranking_service_pb2.RecommendRequest(user_id=new_user()), metadata=bearer(FRONTEND), timeout=5
+            )
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 # -- tokens and scopes -----------------------------------------------------------------------------

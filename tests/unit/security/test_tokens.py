@@ -1,3 +1,5 @@
+import json
+import logging
 import re
 from pathlib import Path
 
@@ -7,8 +9,9 @@ import pytest
 from driftwise.api.auth import authorize
 from driftwise.api.errors import rich_status, status_code
 from driftwise.errors import AccessError, PermissionDeniedError, UnauthenticatedError
+from driftwise.observability.logs import JsonFormatter
 from driftwise.security.scopes import Scope
-from driftwise.security.tokens import TokenTable, hash_token, new_token
+from driftwise.security.tokens import TokenTable, current_tenant, hash_token, new_token
 
 RECOMMEND = "/driftwise.v1.RankingService/Recommend"
 DELETE = "/driftwise.v1.ProfileService/DeleteUserData"
@@ -112,3 +115,12 @@ def test_allowed_and_fail_closed() -> None:
     assert authorize(tokens, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", ok)
     refusal = _refusal(ok, "/driftwise.v1.RankingService/NewMethod")
     assert isinstance(refusal, PermissionDeniedError) and refusal.reason == "METHOD_WITHOUT_SCOPE"
+
+
+def test_json_logs_carry_the_tenant() -> None:
+    reset = current_tenant.set("shop")
+    try:
+        record = logging.LogRecord("driftwise", logging.INFO, __file__, 1, "hello", None, None)
+        assert json.loads(JsonFormatter().format(record))["tenant"] == "shop"
+    finally:
+        current_tenant.reset(reset)
