@@ -9,7 +9,8 @@
 #  3. helm lint --strict on the defaults and on every value set in helm/driftwise/ci/;
 #     helm template on each, piped into `kubernetes-validate -k 1.32.0 --strict -`; the rendered
 #     settings file must parse as TOML and, once the app has its [cluster] settings, be accepted
-#     by driftwise.settings.Settings together with each pod's DRIFTWISE_* environment.
+#     by driftwise.settings.Settings together with each pod's DRIFTWISE_* environment; a tokens
+#     file made from auth.tenants must load (driftwise.security.tokens).
 #
 # Any error fails the script.
 set -euo pipefail
@@ -126,6 +127,12 @@ for d in docs:
             os.environ.clear(); os.environ.update(saved)
         checked.append(d["metadata"]["name"])
 print("    settings accepted by driftwise.settings.Settings for:", ", ".join(checked))
+# The tokens file the chart makes from auth.tenants must load as the servers load it.
+for d in docs:
+    if d["kind"] == "Secret" and "tokens.toml" in d.get("stringData", {}):
+        from driftwise.security.tokens import TokenTable
+        tokens = TokenTable.parse(tomllib.loads(d["stringData"]["tokens.toml"]))
+        print(f"    tokens file accepted by driftwise.security.tokens: {len(tokens)} token hashes")
 PY
   then
     cat "$tmp/settings.out" >&2; failed=1; continue
@@ -138,7 +145,8 @@ done
 # Values that must be refused.
 log "schema refuses bad values"
 for bad in "server.port=0" "profile.shards=0" "triton.gpu.enabled=maybe" "unknownKey=1" \
-           "triton.enabled=false" "milvus.enabled=false"; do
+           "triton.enabled=false" "milvus.enabled=false" "tls.enabled=true" "auth.enabled=true" \
+           "auth.tenants.a.scopes={nope},auth.tenants.a.tokenSha256={abc}"; do
   if "$HELM" template driftwise "$CHART" --set "$bad" >/dev/null 2>&1; then
     printf 'check_helm: --set %s was accepted\n' "$bad" >&2; failed=1
   fi

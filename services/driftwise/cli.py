@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,18 @@ def main(argv: list[str] | None = None) -> None:
     evaluation.add_argument("--sequence-epochs", type=int, help="cap on training epochs of both")
     evaluation.add_argument("--no-ablations", action="store_true")
     evaluation.add_argument("--seed", type=int, default=0)
+    token = commands.add_parser(
+        "token", help="print a new bearer token and the tokens-file entry (its SHA-256) for auth.tokens_file"
+    )
+    token.add_argument("--tenant", default="my-tenant", help="tenant name for the printed entry")
+    token.add_argument("--scopes", default="recommend", help="comma-separated scopes for the entry")
+    token.add_argument(
+        "--hash-stdin", action="store_true", help="print only the SHA-256 of a token read from stdin"
+    )
     args = parser.parse_args(argv)
+    if args.command == "token":  # needs no settings
+        run_token(args)
+        return
 
     if args.config:
         os.environ["DRIFTWISE_CONFIG"] = str(args.config)
@@ -74,6 +86,21 @@ def main(argv: list[str] | None = None) -> None:
             }
         )
         asyncio.run(run_demo(settings, args.dataset, args.users.split(","), fresh=not args.keep))
+
+
+def run_token(args: argparse.Namespace) -> None:
+    from driftwise.security.scopes import parse_scope
+    from driftwise.security.tokens import hash_token, new_token
+
+    if args.hash_stdin:
+        print(hash_token(sys.stdin.readline().strip()))
+        return
+    scopes = [parse_scope(s.strip()).value for s in args.scopes.split(",") if s.strip()]
+    token = new_token()
+    print(f"# token (give it to the tenant; it is not stored anywhere): {token}", file=sys.stderr)
+    print(f"[tenants.{args.tenant}]")
+    print("scopes = [" + ", ".join(f'"{s}"' for s in scopes) + "]")
+    print(f'token_sha256 = ["{hash_token(token)}"]')
 
 
 def run_eval(args: argparse.Namespace, settings: Settings) -> None:

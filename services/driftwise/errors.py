@@ -43,3 +43,20 @@ class ResourceExhaustedError(DriftwiseError):
 
 class AbortedError(DriftwiseError):
     """A concurrent request holds the same resource (an event id being written); retry. Maps to ABORTED."""
+
+
+class AccessError(DriftwiseError):
+    """Base of the two refusals below; `reason` and `metadata` go into google.rpc ErrorInfo."""
+
+    def __init__(self, reason: str, message: str, metadata: dict[str, str] | None = None) -> None:
+        self.reason = reason  # e.g. MISSING_TOKEN, SCOPE_REQUIRED
+        self.metadata = metadata or {}
+        super().__init__(message)
+
+
+class UnauthenticatedError(AccessError):
+    """No token, or one that is malformed or unknown. Maps to UNAUTHENTICATED."""
+
+
+class PermissionDeniedError(AccessError):
+    """A valid token whose tenant lacks the method's scope. Maps to PERMISSION_DENIED."""

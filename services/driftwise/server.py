@@ -7,6 +7,8 @@ settings.server.role picks what the process is (DESIGN §5):
   are several shards (driftwise.cluster.ownership); against a remote Triton (settings.triton.url)
   and a Milvus server (settings.milvus.uri);
 - ingest / ranking: stateless routers (driftwise.cluster.router): no engine, Triton or Milvus.
+Every role serves TLS / mutual TLS per settings.tls and checks tokens per settings.auth
+(driftwise.api.auth); a router talks TLS to the shards and forwards the caller's token.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
+from driftwise.api.auth import AuthInterceptor
 from driftwise.api.errors import OWN_METHODS, ErrorMappingInterceptor
 from driftwise.api.ingest import IngestServicer
 from driftwise.api.interceptors import Streaming, rewrap
@@ -43,6 +46,8 @@ from driftwise.inference.encoder import TritonTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.observability.metrics import MetricsInterceptor, RpcMetrics, StateCollector, serve_metrics
 from driftwise.observability.tracing import configure_tracing, tracing_enabled, triton_trace_args
+from driftwise.security.tls import server_credentials, shard_channel_credentials
+from driftwise.security.tokens import TokenTable
 from driftwise.settings import Settings
 from driftwise.v1 import (
     ingest_service_pb2,
@@ -71,6 +76,7 @@ class App:
     triton: LocalTritonServer | None = None
     engine_or_none: Engine | None = None  # None on a router (role ingest or ranking)
     metrics_port: int | None = None  # the Prometheus endpoint, when observability.metrics_port is set
+    health_port: int | None = None  # plaintext health-only port, when server.health_port is set
 
     @property
     def engine(self) -> Engine:
@@ -134,16 +140,19 @@ class StreamClosing(grpc.aio.ServerInterceptor):
 
 
 async def start_grpc_server(
-    engine: Engine, interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    engine: Engine,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    telemetry: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
-    """The three services on the engine; `interceptors` run before the error mapping."""
+    """The three services on the engine; `interceptors` run after authentication, before the
+    error mapping; `telemetry` before authentication (refused calls are measured too)."""
 
     def add(server: grpc.aio.Server) -> None:
         ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(engine), server)
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(engine), server)
         ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(engine), server)
 
-    return await _start_server(engine.settings, add, SERVICE_NAMES, interceptors)
+    return await _start_server(engine.settings, add, SERVICE_NAMES, interceptors, telemetry)
 
 
 async def _start_server(
@@ -151,10 +160,17 @@ async def _start_server(
     add_services: Callable[[grpc.aio.Server], None],
     service_names: Sequence[str],
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    telemetry: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
     streams = StreamClosing()
+    credentials = server_credentials(settings.tls)  # files read before anything listens
+    auth: list[grpc.aio.ServerInterceptor] = []
+    if settings.auth.enabled and settings.auth.tokens_file is not None:
+        tokens = TokenTable.load(settings.auth.tokens_file)
+        auth.append(AuthInterceptor(tokens))
+        log.info("token authentication on: %d tokens", len(tokens))
     server = grpc.aio.server(
-        interceptors=[*interceptors, ErrorMappingInterceptor(), streams],
+        interceptors=[*telemetry, *auth, *interceptors, ErrorMappingInterceptor(), streams],
         options=[("grpc.max_receive_message_length", settings.limits.max_message_bytes)],
     )
     add_services(server)
@@ -163,7 +179,12 @@ async def _start_server(
     reflection.enable_server_reflection(
         (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{settings.server.host}:{settings.server.port}")
+    address = f"{settings.server.host}:{settings.server.port}"
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
+        log.info("TLS on%s", " (mutual: client certificates required)" if settings.tls.client_ca_file else "")
     await server.start()
     for name in ("", *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -216,7 +237,6 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         telemetry = Telemetry.start(stack, settings)
-        interceptors = [*telemetry.interceptors, *interceptors]
         # Serving multiplies small matrices (a batch of events, a few hundred candidates): BLAS
         # threads only contend with the request threads there (7x slower on 2 busy cores, measured)
         stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
@@ -255,22 +275,29 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
                 mirror=lambda: (engine.interest_mirror.pending, engine.interest_mirror.lag_seconds),
             )
         )
-        server, port, health_servicer, streams = await start_grpc_server(engine, interceptors)
+        server, port, health_servicer, streams = await start_grpc_server(
+            engine, interceptors, telemetry.interceptors
+        )
+        health_port = await _serve_health_port(stack, settings, health_servicer)
         stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
         log.info("serving %s on %s:%d", ", ".join(SERVICE_NAMES), settings.server.host, port)
-        yield App(settings, server, port, health_servicer, triton, engine, telemetry.metrics_port)
+        yield App(
+            settings, server, port, health_servicer, triton, engine, telemetry.metrics_port, health_port
+        )
 
 
 @contextlib.asynccontextmanager
 async def _running_router(settings: Settings) -> AsyncIterator[App]:
     async with contextlib.AsyncExitStack() as stack:
         telemetry = Telemetry.start(stack, settings)
-        channels = ShardChannels(settings.cluster, telemetry.client_interceptors)
+        credentials, options = shard_channel_credentials(settings.tls)
+        channels = ShardChannels(settings.cluster, telemetry.client_interceptors, credentials, options)
         stack.push_async_callback(channels.close)
         add_services, names = _router_services(settings, channels)
         server, port, health_servicer, streams = await _start_server(
-            settings, add_services, names, telemetry.interceptors
+            settings, add_services, names, telemetry=telemetry.interceptors
         )
+        health_port = await _serve_health_port(stack, settings, health_servicer)
         stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
         log.info(
             "routing %s on %s:%d to %d profile shards (%s)",
@@ -280,7 +307,30 @@ async def _running_router(settings: Settings) -> AsyncIterator[App]:
             len(channels),
             settings.cluster.shard_address,
         )
-        yield App(settings, server, port, health_servicer, metrics_port=telemetry.metrics_port)
+        yield App(
+            settings,
+            server,
+            port,
+            health_servicer,
+            metrics_port=telemetry.metrics_port,
+            health_port=health_port,
+        )
+
+
+async def _serve_health_port(
+    stack: contextlib.AsyncExitStack, settings: Settings, health_servicer: health.aio.HealthServicer
+) -> int | None:
+    """The same health servicer in plaintext on server.health_port (kubelet's gRPC probes speak no
+    TLS): it reveals only SERVING / NOT_SERVING. Stopped after the main server (exit stack order)."""
+    if settings.server.health_port is None:
+        return None
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{settings.server.host}:{settings.server.health_port}")
+    await server.start()
+    stack.push_async_callback(server.stop, 0)
+    log.info("health checks in plaintext on %s:%d", settings.server.host, port)
+    return port
 
 
 @dataclass

@@ -36,3 +36,39 @@ def test_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTWISE_SERVER__PORT", "-1")
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"tls": {"key_file": "k.pem"}}, "tls.cert_file and tls.key_file go together"),
+        ({"tls": {"cert_file": "c.pem"}}, "tls.cert_file and tls.key_file go together"),
+        ({"tls": {"client_ca_file": "ca.pem"}}, "needs tls.cert_file"),
+        ({"tls": {"shard_ca_file": "ca.pem", "shard_cert_file": "c.pem"}}, "shard_key_file go together"),
+        ({"tls": {"shard_cert_file": "c.pem", "shard_key_file": "k.pem"}}, "needs tls.shard_ca_file"),
+        ({"tls": {"shard_server_name": "profile"}}, "needs tls.shard_ca_file"),
+        ({"auth": {"enabled": True}}, "auth.enabled needs auth.tokens_file"),
+        ({"auth": {"tokenfile": "t.toml"}}, "Extra inputs are not permitted"),
+    ],
+)
+def test_half_security_configurations_are_refused(
+    overrides: dict[str, dict[str, object]], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DRIFTWISE_CONFIG", raising=False)
+    with pytest.raises(ValidationError, match=message):
+        Settings(**overrides)  # type: ignore[arg-type]
+
+
+def test_security_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DRIFTWISE_CONFIG", raising=False)
+    assert Settings().tls.cert_file is None and not Settings().auth.enabled  # plaintext, open
+    for key, value in {
+        "TLS__CERT_FILE": "/tls/tls.crt",
+        "TLS__KEY_FILE": "/tls/tls.key",
+        "TLS__CLIENT_CA_FILE": "/tls/ca.crt",
+        "AUTH__ENABLED": "true",
+        "AUTH__TOKENS_FILE": "/auth/tokens.toml",
+    }.items():
+        monkeypatch.setenv(f"DRIFTWISE_{key}", value)
+    s = Settings()
+    assert s.tls.client_ca_file == Path("/tls/ca.crt") and s.auth.tokens_file == Path("/auth/tokens.toml")

@@ -133,6 +133,43 @@ token
 {{- end -}}
 {{- end -}}
 
+{{/* Secret holding the tokens file (auth.enabled): the user's, or the chart's from auth.tenants. */}}
+{{- define "driftwise.authSecretName" -}}
+{{- if .Values.auth.existingSecret -}}
+{{- .Values.auth.existingSecret -}}
+{{- else -}}
+{{- printf "%s-tokens" (include "driftwise.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "driftwise.authSecretKey" -}}
+{{- if .Values.auth.existingSecret -}}
+{{- .Values.auth.existingSecretKey -}}
+{{- else -}}
+tokens.toml
+{{- end -}}
+{{- end -}}
+
+{{/* The tokens file made from auth.tenants (hashes only). */}}
+{{- define "driftwise.tokensFile" -}}
+# Driftwise tenants (rendered by the Helm chart): scopes and SHA-256 hashes of their tokens.
+{{- range $name, $t := .Values.auth.tenants }}
+
+[tenants.{{ $name }}]
+scopes = {{ toJson $t.scopes }}
+token_sha256 = {{ toJson $t.tokenSha256 }}
+{{- end }}
+{{ end -}}
+
+{{/* Port of the gRPC probes: the plaintext health port when TLS is on (kubelet cannot do TLS). */}}
+{{- define "driftwise.probePort" -}}
+{{- if .Values.tls.enabled -}}
+{{- int .Values.tls.healthPort -}}
+{{- else -}}
+{{- int .Values.server.port -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 Address template of a profile shard: {shard} is replaced by the shard ordinal in the app. Pods of
 a StatefulSet get stable DNS names <pod>.<headless service>.<namespace>.svc.<cluster domain>.
@@ -192,6 +229,23 @@ directory, the Milvus token) come from environment variables, which win over the
     "metrics_host" "0.0.0.0"
     "log_format" .Values.config.logFormat)
 -}}
+{{- if .Values.tls.enabled -}}
+{{- $dir := "/etc/driftwise-tls" -}}
+{{- $tls := dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "shard_ca_file" (printf "%s/ca.crt" $dir) -}}
+{{- if .Values.tls.mutual -}}
+{{- $_ := set $tls "client_ca_file" (printf "%s/ca.crt" $dir) -}}
+{{- $_ := set $tls "shard_cert_file" (printf "%s/tls.crt" $dir) -}}
+{{- $_ := set $tls "shard_key_file" (printf "%s/tls.key" $dir) -}}
+{{- end -}}
+{{- with .Values.tls.shardServerName -}}
+{{- $_ := set $tls "shard_server_name" . -}}
+{{- end -}}
+{{- $_ := set $s "tls" $tls -}}
+{{- $_ := set $s.server "health_port" (int .Values.tls.healthPort) -}}
+{{- end -}}
+{{- if .Values.auth.enabled -}}
+{{- $_ := set $s "auth" (dict "enabled" true "tokens_file" (printf "/etc/driftwise-auth/%s" (include "driftwise.authSecretKey" .))) -}}
+{{- end -}}
 {{- $merged := mustMergeOverwrite $s (deepCopy .Values.config.extra) -}}
 # Driftwise settings (rendered by the Helm chart; environment variables DRIFTWISE_* win).
 {{- include "driftwise.toml" (dict "data" $merged "prefix" "") }}

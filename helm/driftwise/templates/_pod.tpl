@@ -16,6 +16,9 @@ metadata:
     {{- if and (not $root.Values.milvus.enabled) $root.Values.externalMilvus.token (not $root.Values.externalMilvus.existingSecret) }}
     checksum/secret: {{ $root.Values.externalMilvus.token | sha256sum }}
     {{- end }}
+    {{- if and $root.Values.auth.enabled (not $root.Values.auth.existingSecret) }}
+    checksum/tokens: {{ include "driftwise.tokensFile" $root | sha256sum }}
+    {{- end }}
     {{- with $v.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -44,12 +47,17 @@ spec:
         - name: metrics
           containerPort: {{ $root.Values.metrics.port }}
           protocol: TCP
+        {{- if $root.Values.tls.enabled }}
+        - name: health
+          containerPort: {{ $root.Values.tls.healthPort }}
+          protocol: TCP
+        {{- end }}
       env:
         {{- include "driftwise.env" (dict "root" $root "component" .component) | nindent 8 }}
         {{- with $v.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- include "driftwise.grpcProbes" (dict "port" $root.Values.server.port "probes" $root.Values.probes) | nindent 6 }}
+      {{- include "driftwise.grpcProbes" (dict "port" (include "driftwise.probePort" $root) "probes" $root.Values.probes) | nindent 6 }}
       {{- if gt (int $root.Values.server.preStopSleepSeconds) 0 }}
       lifecycle:
         preStop:
@@ -68,6 +76,16 @@ spec:
           mountPath: /var/lib/driftwise
         - name: tmp
           mountPath: /tmp
+        {{- if $root.Values.tls.enabled }}
+        - name: tls
+          mountPath: /etc/driftwise-tls
+          readOnly: true
+        {{- end }}
+        {{- if $root.Values.auth.enabled }}
+        - name: tokens
+          mountPath: /etc/driftwise-auth
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -75,6 +93,18 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: {{ $root.Values.tmpSizeLimit }}
+    {{- if $root.Values.tls.enabled }}
+    - name: tls
+      secret:
+        secretName: {{ required "tls.enabled needs tls.existingSecret (a Secret with tls.crt, tls.key and ca.crt)" $root.Values.tls.existingSecret }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if $root.Values.auth.enabled }}
+    - name: tokens
+      secret:
+        secretName: {{ include "driftwise.authSecretName" $root }}
+        defaultMode: 0440
+    {{- end }}
     {{- if not .persistent }}
     - name: data
       emptyDir:

@@ -2,7 +2,9 @@
 
 InvalidArgumentError -> INVALID_ARGUMENT (+ BadRequest field violations), ResourceExhaustedError
 -> RESOURCE_EXHAUSTED (+ QuotaFailure), NotFoundError -> NOT_FOUND, UnavailableError ->
-UNAVAILABLE, AbortedError -> ABORTED, anything else -> INTERNAL without internals.
+UNAVAILABLE, AbortedError -> ABORTED, UnauthenticatedError -> UNAUTHENTICATED,
+PermissionDeniedError -> PERMISSION_DENIED (ErrorInfo carries their reason, e.g. SCOPE_REQUIRED),
+anything else -> INTERNAL without internals.
 
 It also answers a request whose bytes do not parse as the method's message with INVALID_ARGUMENT:
 left to grpc.aio, a failing request deserializer ends the call with UNKNOWN and the exception's
@@ -23,11 +25,14 @@ from grpc_status import rpc_status
 from driftwise.api.interceptors import rewrap
 from driftwise.errors import (
     AbortedError,
+    AccessError,
     DriftwiseError,
     FieldViolation,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ResourceExhaustedError,
+    UnauthenticatedError,
     UnavailableError,
 )
 from driftwise.v1 import common_pb2
@@ -48,6 +53,8 @@ _CODES: list[tuple[type[DriftwiseError], grpc.StatusCode]] = [
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
     (AbortedError, grpc.StatusCode.ABORTED),
+    (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
 ]
 
 
@@ -85,6 +92,9 @@ def rich_status(exc: DriftwiseError) -> grpc.Status:
     info = error_details_pb2.ErrorInfo(
         reason=type(exc).__name__.removesuffix("Error").upper(), domain=ERROR_DOMAIN
     )
+    if isinstance(exc, AccessError):
+        info.reason = exc.reason
+        info.metadata.update(exc.metadata)
     details.append(_pack(info))
     if isinstance(exc, InvalidArgumentError):
         details.append(

@@ -35,10 +35,15 @@ def shard_address(template: str, index: int) -> str:
 class ShardChannels:
     """A `grpc.aio` channel per shard, created up front (they connect lazily), closed by `close`.
 
-    `interceptors` are client interceptors added to every channel (e.g. OpenTelemetry's)."""
+    `interceptors` are client interceptors added to every channel (e.g. OpenTelemetry's);
+    `credentials` make them TLS channels (driftwise.security.tls), else they are plaintext."""
 
     def __init__(
-        self, cluster: ClusterSettings, interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
+        self,
+        cluster: ClusterSettings,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Sequence[tuple[str, str]] = (),
     ) -> None:
         if not cluster.shard_address:
             raise ValueError(
@@ -51,8 +56,12 @@ class ShardChannels:
                 f"all {cluster.shards} shards would be the same address"
             )
         self.addresses = [shard_address(cluster.shard_address, i) for i in range(cluster.shards)]
+        self.secure = credentials is not None
         self._channels = [
-            grpc.aio.insecure_channel(address, interceptors=list(interceptors)) for address in self.addresses
+            grpc.aio.insecure_channel(address, list(options), interceptors=list(interceptors))
+            if credentials is None
+            else grpc.aio.secure_channel(address, credentials, list(options), interceptors=list(interceptors))
+            for address in self.addresses
         ]
 
     def __len__(self) -> int:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from opentelemetry import trace
 
+from driftwise.security.tokens import current_tenant
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -25,6 +27,8 @@ class JsonFormatter(logging.Formatter):
         if span.is_valid:
             entry["trace_id"] = format(span.trace_id, "032x")
             entry["span_id"] = format(span.span_id, "016x")
+        if tenant := current_tenant.get():
+            entry["tenant"] = tenant
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -9,12 +9,15 @@
 //	quickstart [-addr host:port] [-timeout 10s] [-user id]
 //
 // Environment: DRIFTWISE_ADDR (default localhost:50051), DRIFTWISE_TLS_CA (a PEM file: use TLS
-// and trust that CA; unset means plaintext), DRIFTWISE_TOKEN (a bearer token sent with every
-// call; needs TLS).
+// and trust that CA; unset means plaintext), DRIFTWISE_TLS_CERT and DRIFTWISE_TLS_KEY (PEM files:
+// the client certificate and key, for a server that requires mutual TLS; need DRIFTWISE_TLS_CA),
+// DRIFTWISE_TOKEN (a bearer token sent with every call; needs TLS).
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -88,14 +91,39 @@ func main() {
 	fmt.Println("OK")
 }
 
+// transportCredentials trusts the CA in caFile and, when certFile and keyFile are set, presents
+// that client certificate (mutual TLS).
+func transportCredentials(caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS CA: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("TLS CA %s: no PEM certificate in it", caFile)
+	}
+	config := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if certFile != "" || keyFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client certificate %q / key %q: %w", certFile, keyFile, err)
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config), nil
+}
+
 func run(addr string, timeout time.Duration, user string) error {
 	opts := []grpc.DialOption{grpc.WithDefaultServiceConfig(serviceConfig)}
+	cert, key := os.Getenv("DRIFTWISE_TLS_CERT"), os.Getenv("DRIFTWISE_TLS_KEY")
 	if ca := os.Getenv("DRIFTWISE_TLS_CA"); ca != "" {
-		creds, err := credentials.NewClientTLSFromFile(ca, "")
+		creds, err := transportCredentials(ca, cert, key)
 		if err != nil {
-			return fmt.Errorf("TLS CA %s: %w", ca, err)
+			return err
 		}
 		opts = append(opts, grpc.WithTransportCredentials(creds))
+	} else if cert != "" || key != "" {
+		return errors.New("DRIFTWISE_TLS_CERT / DRIFTWISE_TLS_KEY need DRIFTWISE_TLS_CA (TLS)")
 	} else {
 		opts = append(opts, grpc.WithInsecure())
 	}

@@ -1,0 +1,46 @@
+"""gRPC credentials from settings.tls: the server's (every role) and a router's towards shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+
+from driftwise.settings import TlsSettings
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: {exc.strerror or exc}") from exc
+
+
+def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials | None:
+    """None: plaintext. With tls.client_ca_file, a client certificate signed by it is required."""
+    if tls.cert_file is None or tls.key_file is None:
+        return None
+    pair = (_read(tls.key_file, "tls.key_file"), _read(tls.cert_file, "tls.cert_file"))
+    client_ca = None if tls.client_ca_file is None else _read(tls.client_ca_file, "tls.client_ca_file")
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+def shard_channel_credentials(
+    tls: TlsSettings,
+) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]]:
+    """Credentials and channel options of a router's channels to the shards (None: plaintext)."""
+    if tls.shard_ca_file is None:
+        return None, []
+    key = cert = None
+    if tls.shard_cert_file is not None and tls.shard_key_file is not None:
+        cert = _read(tls.shard_cert_file, "tls.shard_cert_file")
+        key = _read(tls.shard_key_file, "tls.shard_key_file")
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(tls.shard_ca_file, "tls.shard_ca_file"),
+        private_key=key,
+        certificate_chain=cert,
+    )
+    options = [("grpc.ssl_target_name_override", tls.shard_server_name)] if tls.shard_server_name else []
+    return credentials, options
