@@ -146,7 +146,7 @@ done
 log "schema refuses bad values"
 for bad in "server.port=0" "profile.shards=0" "triton.gpu.enabled=maybe" "unknownKey=1" \
            "triton.enabled=false" "milvus.enabled=false" "tls.enabled=true" "auth.enabled=true" \
-           "auth.tenants.a.scopes={nope},auth.tenants.a.tokenSha256={abc}"; do
+           "auth.tenants.a.scopes={nope},auth.tenants.a.tokenSha256={abc}" "privacy.pseudonymiseUserIds=true"; do
   if "$HELM" template driftwise "$CHART" --set "$bad" >/dev/null 2>&1; then
     printf 'check_helm: --set %s was accepted\n' "$bad" >&2; failed=1
   fi

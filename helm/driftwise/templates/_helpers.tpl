@@ -246,6 +246,10 @@ directory, the Milvus token) come from environment variables, which win over the
 {{- if .Values.auth.enabled -}}
 {{- $_ := set $s "auth" (dict "enabled" true "tokens_file" (printf "/etc/driftwise-auth/%s" (include "driftwise.authSecretKey" .))) -}}
 {{- end -}}
+{{- if .Values.privacy.pseudonymiseUserIds -}}
+{{- $_ := required "privacy.pseudonymiseUserIds needs privacy.existingSecret (a Secret holding the key; the chart never makes one)" .Values.privacy.existingSecret -}}
+{{- $_ := set $s "privacy" (dict "pseudonymise_user_ids" true "user_id_key_file" (printf "/etc/driftwise-privacy/%s" .Values.privacy.existingSecretKey)) -}}
+{{- end -}}
 {{- $merged := mustMergeOverwrite $s (deepCopy .Values.config.extra) -}}
 # Driftwise settings (rendered by the Helm chart; environment variables DRIFTWISE_* win).
 {{- include "driftwise.toml" (dict "data" $merged "prefix" "") }}

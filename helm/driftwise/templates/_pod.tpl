@@ -86,6 +86,11 @@ spec:
           mountPath: /etc/driftwise-auth
           readOnly: true
         {{- end }}
+        {{- if and $root.Values.privacy.pseudonymiseUserIds (eq .component "profile") }}
+        - name: user-id-key
+          mountPath: /etc/driftwise-privacy
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -103,6 +108,12 @@ spec:
     - name: tokens
       secret:
         secretName: {{ include "driftwise.authSecretName" $root }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if and $root.Values.privacy.pseudonymiseUserIds (eq .component "profile") }}
+    - name: user-id-key  # only the shards pseudonymise: routers partition by the id as sent
+      secret:
+        secretName: {{ $root.Values.privacy.existingSecret }}
         defaultMode: 0440
     {{- end }}
     {{- if not .persistent }}
