@@ -3,10 +3,19 @@
 //
 //   DRIFTWISE_ADDR=localhost:50051 node dist/examples/quickstart.js
 //
+// Environment (as the Go and Java quickstarts): DRIFTWISE_ADDR (default localhost:50051),
+// DRIFTWISE_TLS_CA (a PEM file: use TLS and trust that CA; unset means plaintext),
+// DRIFTWISE_TLS_CERT and DRIFTWISE_TLS_KEY (PEM files: the client certificate and key, for a server
+// that requires mutual TLS; need DRIFTWISE_TLS_CA), DRIFTWISE_TOKEN (a bearer token sent with every
+// call; refused over plaintext unless the address is loopback), DRIFTWISE_TIMEOUT_MS.
+//
 // Every call has a deadline. Prints machine-checkable lines (`upserted 5`, `recommended N items`,
 // `feedback answered: K items`, `OK`); on an error prints the gRPC status and its details and
 // exits with status 1.
+import { readFileSync } from "node:fs";
+
 import {
+  type ConnectOptions,
   type RecommendResponse,
   type StreamFeedbackResponse,
   EventType,
@@ -21,6 +30,7 @@ import {
   describeError,
   explanationReasonToJSON,
   interestLayerToJSON,
+  tls,
   unary,
 } from "../src/index.js";
 
@@ -35,6 +45,32 @@ const MOVIES: Array<[id: string, title: string, description: string, tags: strin
   ["ts-qs-paddington", "Paddington (2014)", "A polite bear from Peru looks for a home in London.", ["Children", "Comedy"]],
 ];
 
+/** TLS, client certificate and token from the environment (see the header). */
+function connectOptions(): ConnectOptions {
+  const env = (name: string): string | undefined => process.env[name] || undefined;
+  const ca = env("DRIFTWISE_TLS_CA");
+  const cert = env("DRIFTWISE_TLS_CERT");
+  const key = env("DRIFTWISE_TLS_KEY");
+  const token = env("DRIFTWISE_TOKEN");
+  const options: ConnectOptions = {};
+  if (ca !== undefined) {
+    if ((cert === undefined) !== (key === undefined)) {
+      throw new Error("DRIFTWISE_TLS_CERT and DRIFTWISE_TLS_KEY go together (mutual TLS)");
+    }
+    const client =
+      cert !== undefined && key !== undefined
+        ? { certChain: readFileSync(cert), privateKey: readFileSync(key) }
+        : undefined;
+    options.credentials = tls(readFileSync(ca), client);
+  } else if (cert !== undefined || key !== undefined) {
+    throw new Error("DRIFTWISE_TLS_CERT / DRIFTWISE_TLS_KEY need DRIFTWISE_TLS_CA (TLS)");
+  }
+  if (token !== undefined) {
+    options.token = token; // connect() refuses it over plaintext to a non-loopback address
+  }
+  return options;
+}
+
 function printList(list: RecommendResponse): void {
   for (const [rank, item] of list.items.entries()) {
     const why = item.explanation;
@@ -48,7 +84,7 @@ function printList(list: RecommendResponse): void {
 async function main(): Promise<void> {
   const run = `${Date.now().toString(36)}-${process.pid}`; // fresh user and event ids per run
   const userId = `ts-quickstart-${run}`;
-  const clients = connect(address);
+  const clients = connect(address, connectOptions());
   try {
     // 1. The catalogue: UpsertItems replaces items with the same id, so re-runs are harmless.
     const upserted = await unary(

@@ -5,11 +5,14 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
   type ClientUnaryCall,
+  type Interceptor,
   type ServiceError,
   CallCredentials,
+  InterceptingCall,
   Metadata,
   credentials,
 } from "@grpc/grpc-js";
+import { isIP } from "node:net";
 
 import { IngestServiceClient } from "./gen/driftwise/v1/ingest_service.js";
 import { ProfileServiceClient } from "./gen/driftwise/v1/profile_service.js";
@@ -73,10 +76,21 @@ export function retryServiceConfig(policy: RetryPolicy = DEFAULT_RETRY_POLICY): 
   });
 }
 
+/** A bearer token, or a function that returns the current one (called for every call). */
+export type TokenSource = string | (() => string | Promise<string>);
+
 /** How to reach a Driftwise server. */
 export interface ConnectOptions {
   /** Channel credentials; default plaintext (`credentials.createInsecure()`), for loopback only. */
   credentials?: ChannelCredentials;
+  /**
+   * A bearer token sent as `authorization: Bearer <token>` with every call. With TLS credentials it
+   * travels as call credentials; over plaintext only to a loopback address (localhost, 127.0.0.0/8,
+   * ::1) or with `allowInsecureToken`, otherwise `connect` throws.
+   */
+  token?: TokenSource;
+  /** Send `token` over plaintext to a non-loopback address too (a trusted network, tests). */
+  allowInsecureToken?: boolean;
   /** Retry policy of the idempotent calls; `false` turns retries off. Default DEFAULT_RETRY_POLICY. */
   retry?: RetryPolicy | false;
   /** Extra channel options (keepalive, message sizes...); they win over the ones set here. */
@@ -94,12 +108,27 @@ export interface DriftwiseClients {
 
 /** Creates the IngestService, ProfileService and RankingService clients for `address` ("host:port"). */
 export function connect(address: string, options: ConnectOptions = {}): DriftwiseClients {
-  const creds = options.credentials ?? credentials.createInsecure();
-  const channelOptions: ChannelOptions = {
+  let creds = options.credentials ?? credentials.createInsecure();
+  const interceptors: Interceptor[] = [];
+  if (options.token !== undefined) {
+    if (creds._isSecure()) {
+      creds = creds.compose(bearerToken(options.token));
+    } else if (options.allowInsecureToken || isLoopback(address)) {
+      // grpc-js refuses call credentials on an insecure channel: add the header per call instead
+      interceptors.push(tokenInterceptor(options.token));
+    } else {
+      throw new Error(
+        `refusing to send a token in plaintext to ${address}: use TLS (tls(...)), ` +
+          "or allowInsecureToken if the network is trusted",
+      );
+    }
+  }
+  const channelOptions = {
     ...(options.retry === false
       ? { "grpc.enable_retries": 0 }
       : { "grpc.service_config": retryServiceConfig(options.retry) }),
     ...options.channelOptions,
+    ...(interceptors.length > 0 ? { interceptors } : {}),
   };
   const ingest = new IngestServiceClient(address, creds, channelOptions);
   const profile = new ProfileServiceClient(address, creds, channelOptions);
@@ -116,13 +145,78 @@ export function connect(address: string, options: ConnectOptions = {}): Driftwis
   };
 }
 
-/** TLS channel credentials; `rootCert` (PEM) defaults to the system's trusted roots. */
-export function tls(rootCert?: Buffer): ChannelCredentials {
-  return credentials.createSsl(rootCert ?? null);
+/** True for localhost, 127.0.0.0/8, ::1 and unix sockets: a token may go in plaintext there. */
+export function isLoopback(address: string): boolean {
+  let target = address.replace(/^dns:(\/\/[^/]*\/)?/, "");
+  if (target.startsWith("unix:")) {
+    return true;
+  }
+  const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(target);
+  if (bracketed) {
+    target = bracketed[1]!;
+  } else if (isIP(target) === 0) {
+    target = target.replace(/:\d+$/, "");
+  }
+  const host = target.toLowerCase();
+  if (host === "localhost" || host.endsWith(".localhost")) {
+    return true;
+  }
+  if (isIP(host) === 4) {
+    return host.startsWith("127.");
+  }
+  return isIP(host) === 6 && (host === "::1" || host === "0:0:0:0:0:0:0:1");
+}
+
+/** A client certificate and its private key (PEM), for servers that require mutual TLS. */
+export interface ClientCertificate {
+  /** The private key (PEM). */
+  privateKey: Buffer;
+  /** The certificate, and any intermediates after it (PEM). */
+  certChain: Buffer;
+}
+
+/**
+ * TLS channel credentials; `rootCert` (PEM) defaults to the system's trusted roots. With
+ * `clientCertificate` the client presents that certificate (mutual TLS, `[tls] client_ca_file` on
+ * the server).
+ */
+export function tls(rootCert?: Buffer, clientCertificate?: ClientCertificate): ChannelCredentials {
+  return credentials.createSsl(
+    rootCert ?? null,
+    clientCertificate?.privateKey ?? null,
+    clientCertificate?.certChain ?? null,
+  );
+}
+
+/** Mutual TLS: trust `rootCert` and present `certChain` with `privateKey` (all PEM). */
+export function mutualTls(rootCert: Buffer | undefined, privateKey: Buffer, certChain: Buffer): ChannelCredentials {
+  return tls(rootCert, { privateKey, certChain });
+}
+
+/** An interceptor that adds `authorization: Bearer <token>` to every call (plaintext channels). */
+function tokenInterceptor(token: TokenSource): Interceptor {
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        const value = typeof token === "function" ? token() : token;
+        if (typeof value === "string") {
+          metadata.set("authorization", `Bearer ${value}`);
+          next(metadata, listener);
+          return;
+        }
+        value.then(
+          (resolved) => {
+            metadata.set("authorization", `Bearer ${resolved}`);
+            next(metadata, listener);
+          },
+          () => next(metadata, listener), // the server answers UNAUTHENTICATED
+        );
+      },
+    });
 }
 
 /** Call credentials that send `authorization: Bearer <token>` with every call (TLS channels only). */
-export function bearerToken(token: string | (() => string | Promise<string>)): CallCredentials {
+export function bearerToken(token: TokenSource): CallCredentials {
   return credentials.createFromMetadataGenerator((_params, callback) => {
     Promise.resolve(typeof token === "function" ? token() : token).then(
       (value) => {
@@ -135,9 +229,13 @@ export function bearerToken(token: string | (() => string | Promise<string>)): C
   });
 }
 
-/** TLS with a bearer token on every call. */
-export function tlsWithToken(token: string | (() => string | Promise<string>), rootCert?: Buffer): ChannelCredentials {
-  return credentials.combineChannelCredentials(tls(rootCert), bearerToken(token));
+/** TLS (mutual TLS with `clientCertificate`) with a bearer token on every call. */
+export function tlsWithToken(
+  token: TokenSource,
+  rootCert?: Buffer,
+  clientCertificate?: ClientCertificate,
+): ChannelCredentials {
+  return credentials.combineChannelCredentials(tls(rootCert, clientCertificate), bearerToken(token));
 }
 
 /** A deadline `timeoutMs` from now, for CallOptions.deadline. */
