@@ -5,6 +5,10 @@
 #                                        # code is fresh, compile generated code + example (offline)
 #   scripts/clients/java.sh HOST:PORT    # ... then run dev.driftwise.examples.Quickstart against a
 #                                        # running `driftwise serve` and check its output
+#   scripts/clients/java.sh --run-only HOST:PORT   # only that run, with the last build (no javac)
+#
+# The quickstart reads DRIFTWISE_TLS_CA, DRIFTWISE_TLS_CERT, DRIFTWISE_TLS_KEY and DRIFTWISE_TOKEN
+# from the environment (TLS, mutual TLS, bearer token): set them to run it against a secure server.
 #
 # Everything comes from Debian packages: protoc 3.21 and the grpc-java 1.41.3 plugin to generate,
 # javac with an explicit classpath of the jars under /usr/share/java to compile (no Maven, no network
@@ -16,11 +20,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CLIENT="$ROOT/clients/java"
 BUILD="$CLIENT/build"
 GENERATED="src/main/java/dev/driftwise/v1"
+RUN_ONLY=""
+if [[ "${1:-}" == "--run-only" ]]; then RUN_ONLY=1; shift; fi
 ADDR="${1:-}"
 
 say() { printf '[java] %s\n' "$*"; }
 fail() { printf '[java] FAILED: %s\n' "$*" >&2; exit 1; }
 
+# Steps 1-3 (install, freshness check, compile), skipped by --run-only. Not indented, to keep the diff small.
+build_and_check() {
 # --- 1. Debian packages (only what is missing; quiet) -------------------------------------------
 PACKAGES=(
   protobuf-compiler                    # /usr/bin/protoc 3.21, for buf's protoc_builtin: java
@@ -101,6 +109,15 @@ tcnative_so="$(dpkg -L libnetty-tcnative-jni | grep '/libnetty-tcnative\.so$' | 
 cp -f "$tcnative_so" "$BUILD/native/libnetty_tcnative.so"
 # Run by hand: java -Djava.library.path=build/native -cp build/classes:$(cat build/classpath.txt) CLASS
 say "compiled $(wc -l <"$BUILD/sources.txt") sources into clients/java/build/driftwise-client-java.jar"
+}
+
+if [[ -n "$RUN_ONLY" ]]; then
+  [[ -n "$ADDR" ]] || fail "--run-only needs HOST:PORT"
+  [[ -f "$BUILD/classpath.txt" && -f "$BUILD/native/libnetty_tcnative.so" ]] || fail "no build: run scripts/clients/java.sh first"
+  CP="$(cat "$BUILD/classpath.txt")"
+else
+  build_and_check
+fi
 
 # --- 4. Optionally run the quickstart against a live server -------------------------------------
 if [[ -n "$ADDR" ]]; then

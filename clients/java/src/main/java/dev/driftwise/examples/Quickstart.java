@@ -15,24 +15,42 @@ import dev.driftwise.v1.StreamFeedbackRequest;
 import dev.driftwise.v1.StreamFeedbackResponse;
 import dev.driftwise.v1.UpsertItemsRequest;
 import dev.driftwise.v1.UpsertItemsResponse;
+import io.grpc.CallCredentials;
+import io.grpc.ChannelCredentials;
+import io.grpc.CompositeChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.SecurityLevel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.StreamObserver;
+import java.io.File;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.time.Instant;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 
 /**
  * Driftwise in Java: upsert a few items, record LIKEs, get explained recommendations, then give
  * feedback on one of them over the StreamFeedback stream and print the refreshed list.
  *
- * <p>Server address from {@code DRIFTWISE_ADDR} (default {@code localhost:50051}, plaintext); the
- * per-call deadline in seconds from {@code DRIFTWISE_DEADLINE_S} (default 30). Prints
+ * <p>Server address from {@code DRIFTWISE_ADDR} (default {@code localhost:50051}); the per-call
+ * deadline in seconds from {@code DRIFTWISE_DEADLINE_S} (default 30). Security, as in the Go and
+ * TypeScript quickstarts: {@code DRIFTWISE_TLS_CA} (a PEM file: use TLS and trust that CA; unset
+ * means plaintext), {@code DRIFTWISE_TLS_CERT} and {@code DRIFTWISE_TLS_KEY} (PEM files: the client
+ * certificate and its PKCS#8 key, for a server that requires mutual TLS; need the CA), {@code
+ * DRIFTWISE_TOKEN} (a bearer token sent with every call; refused over plaintext unless the address is
+ * loopback). TLS needs netty-tcnative: run with {@code -Djava.library.path=build/native} (see
+ * scripts/clients/java.sh). Prints
  * machine-checkable lines ({@code upserted 5}, {@code ingested 2 events}, {@code recommended N items},
  * {@code feedback answered: K items}, {@code OK}); on a failed call prints the gRPC status and exits 1.
  */
@@ -44,7 +62,14 @@ public final class Quickstart {
   public static void main(String[] args) throws InterruptedException {
     String addr = System.getenv().getOrDefault("DRIFTWISE_ADDR", "localhost:50051");
     long deadlineSeconds = Long.parseLong(System.getenv().getOrDefault("DRIFTWISE_DEADLINE_S", "30"));
-    ManagedChannel channel = ManagedChannelBuilder.forTarget(addr).usePlaintext().build();
+    ManagedChannel channel;
+    try {
+      channel = Grpc.newChannelBuilder(addr, credentials(addr)).build();
+    } catch (IOException | IllegalArgumentException e) {
+      System.err.println("FAILED: " + e.getMessage());
+      System.exit(1);
+      return;
+    }
     int exitCode = 0;
     try {
       new Quickstart().run(channel, deadlineSeconds);
@@ -60,6 +85,90 @@ public final class Quickstart {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
     System.exit(exitCode);
+  }
+
+  private static String env(String name) {
+    String value = System.getenv(name);
+    return value == null || value.isEmpty() ? null : value;
+  }
+
+  /** TLS (mutual TLS with a client certificate) and the bearer token, from the environment. */
+  static ChannelCredentials credentials(String addr) throws IOException {
+    String ca = env("DRIFTWISE_TLS_CA");
+    String cert = env("DRIFTWISE_TLS_CERT");
+    String key = env("DRIFTWISE_TLS_KEY");
+    String token = env("DRIFTWISE_TOKEN");
+    ChannelCredentials channelCredentials;
+    if (ca != null) {
+      TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder().trustManager(new File(ca));
+      if ((cert == null) != (key == null)) {
+        throw new IllegalArgumentException("DRIFTWISE_TLS_CERT and DRIFTWISE_TLS_KEY go together (mutual TLS)");
+      }
+      if (cert != null) {
+        tls.keyManager(new File(cert), new File(key));
+      }
+      channelCredentials = tls.build();
+    } else if (cert != null || key != null) {
+      throw new IllegalArgumentException("DRIFTWISE_TLS_CERT / DRIFTWISE_TLS_KEY need DRIFTWISE_TLS_CA (TLS)");
+    } else {
+      channelCredentials = InsecureChannelCredentials.create();
+    }
+    if (token == null) {
+      return channelCredentials;
+    }
+    if (ca == null && !isLoopback(addr)) {
+      throw new IllegalArgumentException(
+          "refusing to send DRIFTWISE_TOKEN in plaintext to " + addr + ": set DRIFTWISE_TLS_CA (TLS)");
+    }
+    return CompositeChannelCredentials.create(channelCredentials, new BearerToken(token, ca == null));
+  }
+
+  /** localhost, 127.0.0.0/8 or ::1 (host:port, [v6]:port or dns:///host:port; names are not resolved). */
+  static boolean isLoopback(String addr) {
+    String host = addr.replaceFirst("^dns:(//[^/]*/)?", "");
+    if (host.startsWith("[")) {
+      host = host.replaceFirst("^\\[(.*)\\](:\\d+)?$", "$1");
+    } else if (host.indexOf(':') == host.lastIndexOf(':')) {
+      host = host.replaceFirst(":\\d*$", ""); // host:port, not a bare IPv6 address
+    }
+    if (host.equalsIgnoreCase("localhost")) {
+      return true;
+    }
+    if (!host.matches("[0-9.]+|[0-9a-fA-F:]+")) {
+      return false; // another host name: not resolved here
+    }
+    try {
+      return InetAddress.getByName(host).isLoopbackAddress();
+    } catch (UnknownHostException e) {
+      return false;
+    }
+  }
+
+  /** Sends "authorization: Bearer TOKEN" with every call; only over TLS unless allowed in plaintext. */
+  static final class BearerToken extends CallCredentials {
+    private static final Metadata.Key<String> AUTHORIZATION =
+        Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+    private final String token;
+    private final boolean plaintextAllowed;
+
+    BearerToken(String token, boolean plaintextAllowed) {
+      this.token = token;
+      this.plaintextAllowed = plaintextAllowed;
+    }
+
+    @Override
+    public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
+      if (info.getSecurityLevel() != SecurityLevel.PRIVACY_AND_INTEGRITY && !plaintextAllowed) {
+        applier.fail(Status.UNAUTHENTICATED.withDescription("refusing to send the token without TLS"));
+        return;
+      }
+      Metadata headers = new Metadata();
+      headers.put(AUTHORIZATION, "Bearer " + token);
+      applier.apply(headers);
+    }
+
+    @Override
+    public void thisUsesUnstableApi() {}
   }
 
   private static Item item(String id, String title, String description, String... tags) {
