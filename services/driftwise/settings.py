@@ -104,7 +104,24 @@ class TritonSettings(_Section):
         "(model_repository/<model>/configs/gpu.pbtxt); empty uses config.pbtxt.",
     )
     startup_timeout_seconds: float = Field(180.0, gt=0, description="Wait for the local Triton.")
-    request_timeout_seconds: float = Field(30.0, gt=0, description="Deadline of one encode call.")
+    request_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Deadline of one Triton request: a hung Triton holds callers this long before "
+        "UNAVAILABLE (a dead or restarting one answers within ~0.5 s, retries included).",
+    )
+    restart_backoff_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Local Triton only: wait before restarting it after a death that follows its "
+        "last start closely (a first death restarts at once); doubles per try.",
+    )
+    restart_max_backoff_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Local Triton only: longest wait between restarts; a server that stays up "
+        "this long counts as stable again.",
+    )
     max_batch_size: int = Field(64, ge=1, description="Texts per Triton request.")
     max_in_flight: int = Field(4, ge=1, description="Triton requests in flight per process.")
     cache_size: int = Field(10_000, ge=0, description="Embeddings kept in the LRU cache (0: none).")
