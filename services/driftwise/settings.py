@@ -136,6 +136,18 @@ class MilvusSettings(_Section):
         description="Milvus server URI (http://host:19530); empty uses Milvus Lite in <data_dir>/milvus.db.",
     )
     token: str = Field("", description="Milvus token, e.g. root:Milvus.")
+    request_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Deadline of one Milvus call: a hung server holds a caller (and the calls queued "
+        "behind it on the store's one thread) this long before UNAVAILABLE; a down one answers at once.",
+    )
+    connect_timeout_seconds: float = Field(
+        3.0,
+        gt=0,
+        description="Deadline of connecting to Milvus, at start and when reconnecting after an outage "
+        "(a starting server accepts connections before it answers).",
+    )
     index_type: str = Field(
         "FLAT",
         description="Vector index: FLAT or IVF_FLAT for Milvus Lite (no HNSW there), HNSW for a server.",
