@@ -55,6 +55,11 @@ _log = logging.getLogger(__name__)
 _LOG_TAIL_BYTES = 8000
 _SHM_DIR = Path("/dev/shm")
 _POLL_INTERVAL_S = 0.2
+_POLL_CHANNEL_ARGS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 
 
 class TritonStartError(RuntimeError):
@@ -397,7 +402,9 @@ class LocalTritonServer(ProcessGroupServer):
 
         expected = self._repository_models() if self._models is None else set(self._models)
         explicit = self._models is not None
-        client = grpcclient.InferenceServerClient(self.grpc_url)
+        # polled from before the server listens: with gRPC's default reconnect backoff (growing
+        # to minutes) readiness was seen up to 8 s late on a restart; cap it at 0.5 s
+        client = grpcclient.InferenceServerClient(self.grpc_url, channel_args=_POLL_CHANNEL_ARGS)
         try:
             while True:
                 if self._leader_exited():
