@@ -180,6 +180,8 @@ class Engine:
             encoder.dimension,
             token=settings.milvus.token,
             index_type=settings.milvus.index_type,
+            timeout_seconds=settings.milvus.request_timeout_seconds,
+            connect_timeout_seconds=settings.milvus.connect_timeout_seconds,
         )
         await store.open()
         topics = TopicModel(labels, centroids, settings.interest.assignment_temperature)

@@ -49,6 +49,7 @@ from driftwise.observability.tracing import configure_tracing, tracing_enabled, 
 from driftwise.security.tls import server_credentials, shard_channel_credentials
 from driftwise.security.tokens import TokenTable
 from driftwise.settings import Settings
+from driftwise.supervision import Supervisor
 from driftwise.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,
@@ -77,6 +78,7 @@ class App:
     engine_or_none: Engine | None = None  # None on a router (role ingest or ranking)
     metrics_port: int | None = None  # the Prometheus endpoint, when observability.metrics_port is set
     health_port: int | None = None  # plaintext health-only port, when server.health_port is set
+    triton_supervisor: Supervisor | None = None  # restarts the local Triton when it dies
 
     @property
     def engine(self) -> Engine:
@@ -241,7 +243,7 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         # threads only contend with the request threads there (7x slower on 2 busy cores, measured)
         stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
         url = settings.triton.url
-        triton = None
+        triton, supervisor = None, None
         if not url:
             triton = LocalTritonServer(
                 settings.triton.model_repository,
@@ -254,6 +256,14 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
             log.info("starting the local Triton server (log: %s)", settings.data_dir / "triton.log")
             await asyncio.to_thread(triton.start)
             stack.callback(triton.stop)
+            supervisor = Supervisor(
+                triton,
+                "local tritonserver",
+                backoff_seconds=settings.triton.restart_backoff_seconds,
+                max_backoff_seconds=settings.triton.restart_max_backoff_seconds,
+            )
+            supervisor.start()
+            stack.push_async_callback(supervisor.close)  # before triton.stop
             url = triton.grpc_url
         encoder = TritonTextEncoder(
             url,
@@ -271,6 +281,7 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         telemetry.collect(
             StateCollector(
                 encoder_stats=lambda: encoder.stats,
+                triton=None if supervisor is None else lambda: (supervisor.up, supervisor.restarts),
                 item_cache=lambda: (engine.items.hits, engine.items.misses, len(engine.items)),
                 mirror=lambda: (engine.interest_mirror.pending, engine.interest_mirror.lag_seconds),
             )
@@ -280,9 +291,19 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         )
         health_port = await _serve_health_port(stack, settings, health_servicer)
         stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
+        if supervisor is not None:  # runs first on exit: no restart once shutdown has begun
+            stack.push_async_callback(supervisor.close)
         log.info("serving %s on %s:%d", ", ".join(SERVICE_NAMES), settings.server.host, port)
         yield App(
-            settings, server, port, health_servicer, triton, engine, telemetry.metrics_port, health_port
+            settings,
+            server,
+            port,
+            health_servicer,
+            triton,
+            engine,
+            telemetry.metrics_port,
+            health_port,
+            triton_supervisor=supervisor,
         )
 
 

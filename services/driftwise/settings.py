@@ -111,7 +111,24 @@ class TritonSettings(_Section):
         "(model_repository/<model>/configs/gpu.pbtxt); empty uses config.pbtxt.",
     )
     startup_timeout_seconds: float = Field(180.0, gt=0, description="Wait for the local Triton.")
-    request_timeout_seconds: float = Field(30.0, gt=0, description="Deadline of one encode call.")
+    request_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Deadline of one Triton request: a hung Triton holds callers this long before "
+        "UNAVAILABLE (a dead or restarting one answers within ~0.5 s, retries included).",
+    )
+    restart_backoff_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Local Triton only: wait before restarting it after a death that follows its "
+        "last start closely (a first death restarts at once); doubles per try.",
+    )
+    restart_max_backoff_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Local Triton only: longest wait between restarts; a server that stays up "
+        "this long counts as stable again.",
+    )
     max_batch_size: int = Field(64, ge=1, description="Texts per Triton request.")
     max_in_flight: int = Field(4, ge=1, description="Triton requests in flight per process.")
     cache_size: int = Field(10_000, ge=0, description="Embeddings kept in the LRU cache (0: none).")
@@ -126,6 +143,18 @@ class MilvusSettings(_Section):
         description="Milvus server URI (http://host:19530); empty uses Milvus Lite in <data_dir>/milvus.db.",
     )
     token: str = Field("", description="Milvus token, e.g. root:Milvus.")
+    request_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Deadline of one Milvus call: a hung server holds a caller (and the calls queued "
+        "behind it on the store's one thread) this long before UNAVAILABLE; a down one answers at once.",
+    )
+    connect_timeout_seconds: float = Field(
+        3.0,
+        gt=0,
+        description="Deadline of connecting to Milvus, at start and when reconnecting after an outage "
+        "(a starting server accepts connections before it answers).",
+    )
     index_type: str = Field(
         "FLAT",
         description="Vector index: FLAT or IVF_FLAT for Milvus Lite (no HNSW there), HNSW for a server.",

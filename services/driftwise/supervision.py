@@ -1,4 +1,5 @@
-"""A local server run as the leader of its own process group (Triton, Milvus for tests).
+"""A local server run as the leader of its own process group (Triton, Milvus for tests), and a
+supervisor that restarts one when it dies.
 
 Both servers start helpers of their own (Triton's python-backend stubs, Milvus's etcd), and both
 can hang on SIGTERM; stopping them means signalling the whole group while the unreaped leader
@@ -8,13 +9,18 @@ still reserves the group id, then reaping it. Subclasses start `_process` with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
+
+_log = logging.getLogger(__name__)
 
 
 class ProcessGroupServer:
@@ -80,6 +86,25 @@ class ProcessGroupServer:
             return True
         return info is not None
 
+    def exit_description(self) -> str:
+        """How the server ended ("killed by SIGKILL", "exited with code 1"), without reaping it."""
+        process = self._process
+        if process is None:
+            return "not started"
+        if process.returncode is not None:
+            code = process.returncode
+        else:
+            try:
+                info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return "exited"
+            if info is None:
+                return "running"
+            code = -info.si_status if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else info.si_status
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
     def _signal_group(self, sig: signal.Signals) -> None:
         process = self._process
         if process is None or process.returncode is not None:
@@ -93,3 +118,124 @@ class ProcessGroupServer:
             self._signal_group(signal.SIGKILL)
             self._process.wait()
             self._process = None
+
+
+class Restartable(Protocol):
+    """What the supervisor needs of a server (LocalTritonServer has it)."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def is_running(self) -> bool: ...
+
+    @property
+    def log_path(self) -> Path | None: ...
+
+    def exit_description(self) -> str: ...
+
+    def restart(self) -> None: ...
+
+    def cancel_start(self) -> None: ...
+
+
+class Supervisor:
+    """Restarts a started server whenever its process exits, until `close()`.
+
+    An asyncio task polls the process (a non-reaping waitid, every `poll_seconds`); a death is
+    logged with the server's log path and the server restarted in a thread (`restart` blocks
+    until it is ready). Tries are spaced by a backoff that doubles from `backoff_seconds` to
+    `max_backoff_seconds` while the server keeps dying within `max_backoff_seconds` of its last
+    start (a crash loop must not spin), and starts over once it has stayed up that long.
+    `close()` stops restarting at once, also in the middle of a restart; the caller stops the
+    server itself afterwards.
+    """
+
+    def __init__(
+        self,
+        server: Restartable,
+        name: str,
+        *,
+        poll_seconds: float = 0.5,
+        backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 30.0,
+    ) -> None:
+        self._server = server
+        self._name = name
+        self._poll = poll_seconds
+        self._initial_backoff = backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.up = server.is_running
+        """Whether the server is running and was ready at its last (re)start."""
+        self.deaths = 0
+        self.restarts = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"supervise-{self._name}")
+
+    async def close(self) -> None:
+        """Stop supervising; a restart in progress gives up (the server's cancel_start). Idempotent."""
+        self._stopping.set()
+        self._server.cancel_start()
+        if self._task is not None:
+            await self._task  # returns within a poll: the restart thread checks cancel_start
+            self._task = None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, or return early when closing."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _run(self) -> None:
+        backoff = 0.0  # the first restart after a stable run is immediate
+        started = time.monotonic()
+        while not self._stopping.is_set():
+            if self._server.is_running:
+                if backoff and time.monotonic() - started >= self._max_backoff:
+                    backoff = 0.0  # stayed up: the next death is not part of a crash loop
+                await self._pause(self._poll)
+                continue
+            self.up = False
+            self.deaths += 1
+            _log.error(
+                "%s (pid %s) %s; restarting it in %.1f s (log: %s)",
+                self._name,
+                self._server.pid,
+                self._server.exit_description(),
+                backoff,
+                self._server.log_path,
+            )
+            while not self._stopping.is_set():
+                await self._pause(backoff)
+                if self._stopping.is_set():
+                    return
+                backoff = min(self._max_backoff, max(self._initial_backoff, 2 * backoff))
+                began = time.monotonic()
+                try:
+                    # a thread: restart blocks for seconds; the event loop keeps serving
+                    await asyncio.to_thread(self._server.restart)
+                except Exception as exc:
+                    if self._stopping.is_set():
+                        return
+                    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    _log.error(
+                        "%s restart failed: %s; next try in %.1f s (log: %s)",
+                        self._name,
+                        first_line,
+                        backoff,
+                        self._server.log_path,
+                    )
+                    continue
+                started = time.monotonic()
+                self.up = True
+                self.restarts += 1
+                _log.warning(
+                    "%s restarted: pid %s, ready in %.1f s (log: %s)",
+                    self._name,
+                    self._server.pid,
+                    started - began,
+                    self._server.log_path,
+                )
+                break

@@ -28,6 +28,7 @@ when exactly those are; ``config_name`` selects Triton's custom model configurat
 from __future__ import annotations
 
 import contextlib
+import glob
 import importlib.util
 import logging
 import os
@@ -38,7 +39,9 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +53,13 @@ __all__ = ["LocalTritonServer", "TritonStartError", "TritonToolchain", "find_too
 _log = logging.getLogger(__name__)
 
 _LOG_TAIL_BYTES = 8000
+_SHM_DIR = Path("/dev/shm")
 _POLL_INTERVAL_S = 0.2
+_POLL_CHANNEL_ARGS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 
 
 class TritonStartError(RuntimeError):
@@ -158,6 +167,10 @@ class LocalTritonServer(ProcessGroupServer):
         self._extra_args = tuple(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
+        # the python backend's shared-memory regions are named after this prefix: a SIGKILLed
+        # server leaves them in /dev/shm, and only the prefix tells ours from other servers'
+        self._shm_prefix = f"triton_python_backend_shm_region_driftwise-{uuid.uuid4().hex[:12]}_"
+        self._cancel_start = threading.Event()
         self.startup_seconds: float | None = None
         """Seconds from spawning the process until every model was ready (set by start)."""
 
@@ -195,6 +208,11 @@ class LocalTritonServer(ProcessGroupServer):
         """Where the server's stdout and stderr go (None before start)."""
         return self._log_path
 
+    @property
+    def shm_prefix(self) -> str:
+        """Name prefix of this server's python-backend shared-memory regions in /dev/shm."""
+        return self._shm_prefix
+
     def _port(self, index: int) -> int:
         if self._ports is None:
             requested = self._requested_ports[index]
@@ -211,6 +229,8 @@ class LocalTritonServer(ProcessGroupServer):
         early exit or timeout."""
         if self._process is not None:
             raise RuntimeError("server already started")
+        if self._cancel_start.is_set():
+            raise TritonStartError("start cancelled (shutting down)")
         if not self._model_repository.is_dir():
             raise TritonStartError(f"model repository not found: {self._model_repository}")
         missing = sorted(set(self._models or ()) - self._repository_models())
@@ -236,6 +256,19 @@ class LocalTritonServer(ProcessGroupServer):
             self.metrics_url,
         )
 
+    def restart(self) -> None:
+        """Start again after the server died: what is left of its process group (python stubs)
+        is killed and reaped, its shared memory removed, and it starts on the same ports (a
+        client's channel reconnects to it) and appends to the same log. Blocks like start."""
+        self._kill_now()
+        self.start()
+
+    def cancel_start(self) -> None:
+        """Make a start or restart running in another thread give up within a poll interval
+        (TritonStartError, the child killed), and any later one fail: shutdown does not wait
+        for a model to load."""
+        self._cancel_start.set()
+
     def _spawn(self, toolchain: TritonToolchain) -> float:
         """Prepare the backend directory and log, start the process; return its start time."""
         self._workdir = Path(tempfile.mkdtemp(prefix="driftwise-triton-"))
@@ -250,15 +283,18 @@ class LocalTritonServer(ProcessGroupServer):
             self._log_path = self._requested_log_path
             self._log_path.parent.mkdir(parents=True, exist_ok=True)
             self._owns_log = False
+        elif self._owns_log and self._log_path is not None:
+            pass  # a restart appends to the temporary log of the first run
         else:
             handle, name = tempfile.mkstemp(prefix="driftwise-tritonserver-", suffix=".log")
             os.close(handle)
             self._log_path = Path(name)
             self._owns_log = True
 
-        free = iter(_free_ports(self._host, 3))
-        grpc_req, http_req, metrics_req = self._requested_ports
-        self._ports = (grpc_req or next(free), http_req or next(free), metrics_req or next(free))
+        if self._ports is None:  # a restart keeps the ports of the first start
+            free = iter(_free_ports(self._host, 3))
+            grpc_req, http_req, metrics_req = self._requested_ports
+            self._ports = (grpc_req or next(free), http_req or next(free), metrics_req or next(free))
         grpc_port, http_port, metrics_port = self._ports
         command = [
             str(toolchain.binary),
@@ -271,6 +307,7 @@ class LocalTritonServer(ProcessGroupServer):
             f"--http-port={http_port}",
             f"--metrics-address={self._host}",
             f"--metrics-port={metrics_port}",
+            f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}",
         ]
         if self._models is not None:
             command.append("--model-control-mode=explicit")
@@ -305,6 +342,7 @@ class LocalTritonServer(ProcessGroupServer):
             process.wait()
             self._process = None
         self._cleanup_workdir()
+        self._remove_shm()
         if self._owns_log and self._log_path is not None:
             self._log_path.unlink(missing_ok=True)
             self._owns_log = False
@@ -323,6 +361,13 @@ class LocalTritonServer(ProcessGroupServer):
     def _kill_now(self) -> None:
         super()._kill_now()
         self._cleanup_workdir()
+        self._remove_shm()
+
+    def _remove_shm(self) -> None:
+        """Remove the shared-memory regions a killed server left (a clean exit removes them)."""
+        for name in glob.glob(str(_SHM_DIR / f"{glob.escape(self._shm_prefix)}*")):
+            with contextlib.suppress(OSError):
+                os.unlink(name)
 
     def _cleanup_workdir(self) -> None:
         if self._workdir is not None:
@@ -357,12 +402,16 @@ class LocalTritonServer(ProcessGroupServer):
 
         expected = self._repository_models() if self._models is None else set(self._models)
         explicit = self._models is not None
-        client = grpcclient.InferenceServerClient(self.grpc_url)
+        # polled from before the server listens: with gRPC's default reconnect backoff (growing
+        # to minutes) readiness was seen up to 8 s late on a restart; cap it at 0.5 s
+        client = grpcclient.InferenceServerClient(self.grpc_url, channel_args=_POLL_CHANNEL_ARGS)
         try:
             while True:
                 if self._leader_exited():
                     code = self._process.wait() if self._process is not None else None
                     raise self._fail(f"tritonserver exited with code {code} during startup")
+                if self._cancel_start.is_set():
+                    raise self._fail("start cancelled (shutting down)")
                 if time.monotonic() >= deadline:
                     raise self._fail(
                         f"tritonserver not ready after {self._startup_timeout_s:.0f} s "

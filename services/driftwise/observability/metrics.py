@@ -115,8 +115,10 @@ class StateCollector(Collector):
         encoder_stats: Callable[[], EncoderStats] | None = None,
         item_cache: Callable[[], tuple[int, int, int]] | None = None,  # hits, misses, size
         mirror: Callable[[], tuple[int, float]] | None = None,  # pending users, lag seconds
+        triton: Callable[[], tuple[bool, int]] | None = None,  # local Triton: up, restarts
     ) -> None:
         self._encoder_stats = encoder_stats
+        self._triton = triton
         self._item_cache = item_cache
         self._mirror = mirror
 
@@ -135,6 +137,16 @@ class StateCollector(Collector):
             yield _counter("driftwise_encoder_requests", "Inference requests sent to Triton.", stats.requests)
             yield _histogram(
                 "driftwise_encoder_batch_size", "Texts per Triton request.", stats.batch_sizes, BATCH_BUCKETS
+            )
+        if self._triton is not None:
+            up, restarts = self._triton()
+            yield _gauge(
+                "driftwise_local_triton_up",
+                "1 while the supervised local Triton runs (0 from its death until it is ready again).",
+                int(up),
+            )
+            yield _counter(
+                "driftwise_local_triton_restarts", "Restarts of the local Triton after a death.", restarts
             )
         if self._item_cache is not None:
             hits, misses, size = self._item_cache()

@@ -4,6 +4,10 @@ The rows are derived data (the event log is the source of truth; they are rebuil
 an event need not wait for them: changed profiles are collected and written in one upsert per
 `interval_seconds`, the newest state of each user winning. This takes a Milvus write off every
 event's acknowledgement path and turns many small writes into few large ones.
+
+While Milvus is down the rows wait in memory (events are still acknowledged: they are in the log)
+and the flushes back off to `max_retry_seconds`; one warning when the writes start failing, one
+line when the mirror has caught up.
 """
 
 from __future__ import annotations
@@ -26,10 +30,14 @@ class InterestMirror:
         store: MilvusVectorStore,
         rows_of: Callable[[UserProfile], list[InterestRow]],
         interval_seconds: float = 0.2,
+        max_retry_seconds: float = 2.0,
     ) -> None:
         self._store = store
         self._rows_of = rows_of
         self._interval = interval_seconds
+        self._max_retry = max_retry_seconds
+        self._wait = interval_seconds  # grows while the writes fail
+        self._failing_since: float | None = None
         self._dirty: dict[str, UserProfile] = {}
         self._dirty_since: float | None = None  # monotonic time of the oldest unwritten change
         self._task: asyncio.Task[None] | None = None
@@ -71,15 +79,27 @@ class InterestMirror:
             rows = [row for p in pending.values() for row in self._rows_of(p)]
             try:
                 await self._store.upsert_interests(rows)
-            except Exception:
-                log.exception("could not mirror %d interest rows to Milvus; retrying", len(rows))
+            except Exception as exc:
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
+                    log.warning("could not mirror %d interest rows to Milvus (%s); retrying", len(rows), exc)
+                self._wait = min(self._max_retry, 2 * self._wait)
                 for user_id, profile in pending.items():
                     self._dirty.setdefault(user_id, profile)  # newer states that arrived meanwhile win
                 self._dirty_since = since
+                return
+            if self._failing_since is not None:
+                log.warning(
+                    "interest mirror caught up: %d rows written after %.1f s of failed writes",
+                    len(rows),
+                    time.monotonic() - self._failing_since,
+                )
+                self._failing_since = None
+            self._wait = self._interval
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self._wait)
             await self.flush()
 
     async def close(self) -> None:

@@ -84,6 +84,18 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def _try_bind_reusable(port: int) -> socket.socket | None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((_HOST, port))
+        sock.listen()
+        return sock
+    except OSError:
+        sock.close()
+        return None
+
+
 def _milvus_package() -> Any:
     try:
         return importlib.import_module("milvus")
@@ -183,6 +195,10 @@ class LocalMilvusServer(ProcessGroupServer):
         for role in _ROLES:
             config.set(f"{role}.ip", _HOST)
         config.set("common.session.ttl", _SESSION_TTL_S)
+        # resolve() test-binds every port without SO_REUSEADDR, so a restart on the same port
+        # fails while the previous run's connections linger in TIME_WAIT (60 s); Milvus itself
+        # (Go) binds with SO_REUSEADDR, and so does this check now
+        config.try_bind_port = _try_bind_reusable
         config.resolve()  # checks every port binds, writes configs/milvus.yaml, makes the dirs
         self._port = int(config.get("proxy_port"))
         package._initialize_data_files(str(self._data_dir))  # no-op when already unpacked

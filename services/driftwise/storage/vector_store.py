@@ -16,20 +16,40 @@ write just made) except the searches of the ranking path: Strong waits for Milvu
 an item upserted in the last moments (Session did not see deletes on 2.3.5); HNSW gets explicit
 M/efConstruction and `ef` >= limit at search; search hits from a 2.3 server carry no primary-key
 name, so the key is requested as an output field.
+
+Outages: every MilvusClient call has a deadline (`timeout`: without one pymilvus retries an
+unreachable server 75 times, backing off up to a minute), and so has its reconnection
+(`connect_timeout`). A server that cannot be reached, is not ready yet or is too slow raises
+`driftwise.errors.UnavailableError` (gRPC UNAVAILABLE); other Milvus errors (a bad expression: a
+bug) stay as they are. While the server is known to be down, one call at a time tries it and the
+others fail at once instead of queueing on the store's thread behind reconnection attempts.
+pymilvus reconnects by itself when the server is back (checked with a restart on the same port);
+after a restart the collections answer "collection not loaded" for some seconds while the server
+loads them again: also UNAVAILABLE.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import (
+    ConnectError,
+    ConnectionNotExistException,
+    MilvusException,
+    MilvusUnavailableException,
+)
 
+from driftwise.errors import UnavailableError
 from driftwise.model.events import Layer
 from driftwise.observability.tracing import client_span
 from driftwise.storage.serial import SerialWorker
@@ -39,6 +59,25 @@ STRONG = "Strong"  # reads that must see every acknowledged write
 BOUNDED = "Bounded"  # ranking's searches: no wait for a time tick, staleness bounded by Milvus
 ITEMS = "items"
 INTERESTS = "user_interests"
+# Milvus error codes of a server that is down or still starting: pymilvus's CONNECT_FAILED (2),
+# the server's CollectionNotLoaded (101, for seconds after a restart) and ChannelNotAvailable (503)
+_OUTAGE_CODES = {2, 101, 503}
+_OUTAGE_STATUSES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+class _FirstLineOnly(logging.Filter):
+    """pymilvus logs every failed call with tracebacks (~100 lines each, thousands of lines a
+    minute while a server is down) through its own handler: keep the first line of each record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = record.getMessage().split("\n", 1)[0], None
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+for _handler in logging.getLogger("pymilvus").handlers:
+    _handler.addFilter(_FirstLineOnly())
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +100,24 @@ class InterestRow:
 
 
 class MilvusVectorStore:
-    def __init__(self, uri: str, dimension: int, *, token: str = "", index_type: str = "FLAT") -> None:
+    def __init__(
+        self,
+        uri: str,
+        dimension: int,
+        *,
+        token: str = "",
+        index_type: str = "FLAT",
+        timeout_seconds: float = 10.0,
+        connect_timeout_seconds: float = 3.0,
+    ) -> None:
         self.dimension = dimension
         self._uri = uri
         self._token = token
         self._index_type = index_type
+        self._timeout = timeout_seconds
+        self._connect_timeout = connect_timeout_seconds
+        self._down_since: float | None = None  # monotonic time of the first failure of an outage
+        self._trying = False  # while down: a call is trying the server
         self._lite = uri.endswith(".db")  # pymilvus's own rule for a Milvus Lite file
         self._worker = SerialWorker("milvus")
         self._client: MilvusClient | None = None
@@ -73,10 +125,33 @@ class MilvusVectorStore:
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         operation = getattr(fn, "__name__", "call").lstrip("_")
         collection = args[0] if args and isinstance(args[0], str) else ""
+        if self._client is not None and getattr(fn, "__self__", None) is self._client:
+            kwargs.setdefault("timeout", self._timeout)  # every MilvusClient call has a deadline
+        down = self._down_since is not None
+        if down and self._trying:
+            raise UnavailableError(f"vector store unavailable ({operation}): reconnecting to Milvus")
+        self._trying = down
         with client_span(
             f"milvus.{operation}", "milvus", {"db.system": "milvus", "db.collection.name": collection}
         ):
-            return await self._worker.run(fn, *args, **kwargs)
+            try:
+                result = await self._worker.run(fn, *args, **kwargs)
+            except Exception as exc:
+                if not _is_outage(exc):
+                    raise
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
+                    log.warning("Milvus at %s unavailable: %s", self._uri, _describe(exc))
+                raise UnavailableError(f"vector store unavailable ({operation}): {_describe(exc)}") from exc
+            finally:
+                if down:
+                    self._trying = False
+        if self._down_since is not None:
+            log.warning(
+                "Milvus at %s available again after %.1f s", self._uri, time.monotonic() - self._down_since
+            )
+            self._down_since = None
+        return result
 
     @property
     def client(self) -> MilvusClient:
@@ -94,7 +169,12 @@ class MilvusVectorStore:
                 "the C++ Milvus Lite keeps one file there: move the directory away (the items must be "
                 "upserted again)"
             )
-        self._client = MilvusClient(uri=self._uri, token=self._token)
+        if self._lite:  # Milvus Lite starts its local server process here: left to its own timeout
+            self._client = MilvusClient(uri=self._uri, token=self._token)
+        else:  # a connection of our own: pymilvus shares one per URI, with the first client's timeout
+            self._client = MilvusClient(
+                uri=self._uri, token=self._token, timeout=self._connect_timeout, dedicated=True
+            )
         try:
             self._create_and_load()
         except BaseException:
@@ -333,6 +413,23 @@ class MilvusVectorStore:
         await self._call(
             self.client.delete, INTERESTS, filter=f"user_id == {json.dumps(user_id, ensure_ascii=False)}"
         )
+
+
+def _is_outage(exc: BaseException | None) -> bool:
+    """Milvus down, starting or too slow (worth retrying later), as opposed to a bad request."""
+    while exc is not None:
+        if isinstance(exc, ConnectError | ConnectionNotExistException | MilvusUnavailableException):
+            return True
+        if isinstance(exc, MilvusException) and (exc.code in _OUTAGE_CODES or exc.code in _OUTAGE_STATUSES):
+            return True  # after its retries pymilvus raises with the grpc status as the code
+        if isinstance(exc, grpc.RpcError) and exc.code() in _OUTAGE_STATUSES:
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, MilvusException) else f"{type(exc).__name__}: {exc}"
 
 
 def _item_fields(with_vectors: bool) -> list[str]:
