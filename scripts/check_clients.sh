@@ -72,8 +72,13 @@ scripts/dev_certs.sh "$pki"
   >"$secure/tokens.toml" 2>"$secure/token.txt"
 token=$(sed -n 's/^# token.*: \([^ ]*\)$/\1/p' "$secure/token.txt")
 [ -n "$token" ] || { cat "$secure/token.txt"; echo "check_clients: no token from driftwise token" >&2; exit 1; }
-# the first server's local Triton (its command line is logged), so the second one starts in seconds
-triton_port=$(sed -n 's/.*started tritonserver pid .*--grpc-port=\([0-9]*\).*/\1/p' "$data/serve.log" | head -n 1)
+# the first server's local Triton (its child; the port is on its command line), so the second
+# server starts in seconds; without it, the second server starts its own
+triton_port=""
+for child in $(ps -o pid= --ppid "$server" || true); do
+  triton_port=$(tr '\0' '\n' 2>/dev/null <"/proc/$child/cmdline" | sed -n 's/^--grpc-port=\([0-9]*\)$/\1/p' | head -n 1 || true)
+  [ -n "$triton_port" ] && break
+done
 secure_port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DRIFTWISE_DATA_DIR="$secure/data" \
   DRIFTWISE_TRITON__URL="${triton_port:+127.0.0.1:$triton_port}" \
