@@ -193,26 +193,46 @@ export function mutualTls(rootCert: Buffer | undefined, privateKey: Buffer, cert
   return tls(rootCert, { privateKey, certChain });
 }
 
-/** An interceptor that adds `authorization: Bearer <token>` to every call (plaintext channels). */
+/**
+ * An interceptor that adds `authorization: Bearer <token>` to every call (plaintext channels). While
+ * an asynchronous token is pending, the messages and the half-close written meanwhile wait, in order.
+ */
 function tokenInterceptor(token: TokenSource): Interceptor {
-  return (options, nextCall) =>
-    new InterceptingCall(nextCall(options), {
+  return (options, nextCall) => {
+    let started = false;
+    const waiting: Array<() => void> = [];
+    const whenStarted = (action: () => void): void => {
+      if (started) {
+        action();
+      } else {
+        waiting.push(action);
+      }
+    };
+    return new InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
+        const proceed = (value: string | undefined): void => {
+          if (value !== undefined) {
+            metadata.set("authorization", `Bearer ${value}`);
+          }
+          next(metadata, listener);
+          started = true;
+          waiting.splice(0).forEach((action) => action());
+        };
         const value = typeof token === "function" ? token() : token;
         if (typeof value === "string") {
-          metadata.set("authorization", `Bearer ${value}`);
-          next(metadata, listener);
-          return;
+          proceed(value);
+        } else {
+          value.then(proceed, () => proceed(undefined)); // no token: the server answers UNAUTHENTICATED
         }
-        value.then(
-          (resolved) => {
-            metadata.set("authorization", `Bearer ${resolved}`);
-            next(metadata, listener);
-          },
-          () => next(metadata, listener), // the server answers UNAUTHENTICATED
-        );
+      },
+      sendMessage(message, next) {
+        whenStarted(() => next(message));
+      },
+      halfClose(next) {
+        whenStarted(next);
       },
     });
+  };
 }
 
 /** Call credentials that send `authorization: Bearer <token>` with every call (TLS channels only). */
