@@ -44,7 +44,9 @@ pytestmark = pytest.mark.integration
 
 CATALOGUE = 40
 USERS = [f"outage-user-{i}" for i in range(4)]
-REFUSAL_BOUND_S = 4.0  # a refused call must not hold its caller longer than this (Milvus: connect 3 s)
+# a refused call must not hold its caller for a whole request deadline (10 s) or pymilvus's minutes
+# of retries; measured: 0.4 s (Triton), 3.0 s (Milvus: the connect timeout); slack for a busy CI
+REFUSAL_BOUND_S = 8.0
 RECOVERY_BOUND_S = 60.0  # from the dependency's return (Triton: its death) to working again
 WORDS = ["space", "robots", "pirates", "romance", "detectives", "dragons", "jazz", "volcanoes"]
 _texts = itertools.count()
