@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftwise.datasets.movielens import DEFAULT_PATH
+from driftwise.errors import StartupError
 from driftwise.observability.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -72,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
                 "server": settings.server.model_copy(update={"port": port}),
             }
         )
-        asyncio.run(run_server(settings))
+        try:
+            asyncio.run(run_server(settings))
+        except StartupError as exc:  # a bad file or data directory: say which, no traceback
+            parser.exit(2, f"driftwise serve: cannot start: {exc}\n")
     elif args.command == "eval":
         run_eval(args, settings)
     else:

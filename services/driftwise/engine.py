@@ -165,14 +165,13 @@ class Engine:
         self._refit_task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, settings: Settings, encoder: TextEncoder) -> Engine:
-        """Open the stores and embed the topic labels (the zero-shot taxonomy) with the encoder."""
-        privacy = settings.privacy
-        user_ids = (
-            UserIdScheme.from_key_file(privacy.user_id_key_file)
-            if privacy.pseudonymise_user_ids and privacy.user_id_key_file is not None
-            else UserIdScheme()
-        )
+    async def open(
+        cls, settings: Settings, encoder: TextEncoder, user_ids: UserIdScheme | None = None
+    ) -> Engine:
+        """Open the stores and embed the topic labels (the zero-shot taxonomy) with the encoder.
+        `user_ids`: how user ids are stored; by default from settings.privacy (reads the key)."""
+        if user_ids is None:
+            user_ids = UserIdScheme.from_settings(settings.privacy)
         labels = settings.interest.topics
         centroids = await _encode(encoder, list(labels), "query")
         store = MilvusVectorStore(

@@ -11,6 +11,12 @@ class FieldViolation:
     description: str
 
 
+class StartupError(ValueError):
+    """A file the settings name (certificate, tokens, key) or the data directory cannot be used:
+    the server does not start. Raised before anything starts where possible; `driftwise serve`
+    prints the message and exits with status 2."""
+
+
 class DriftwiseError(Exception):
     """Base of the errors below."""
 

@@ -17,6 +17,9 @@ import hashlib
 import hmac
 from pathlib import Path
 
+from driftwise.errors import StartupError
+from driftwise.settings import PrivacySettings
+
 MIN_KEY_BYTES = 32
 PLAIN = "plain"
 _PREFIX = "p-"  # pseudonyms are told apart from ids at a glance in the stores
@@ -37,11 +40,17 @@ class UserIdScheme:
         try:
             key = path.read_bytes().strip()
         except OSError as exc:
-            raise ValueError(f"cannot read the user id key file {path}: {exc.strerror}") from exc
+            raise StartupError(f"cannot read the user id key file {path}: {exc.strerror}") from exc
         try:
             return cls(key)
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            raise StartupError(f"{path}: {exc}") from exc
+
+    @classmethod
+    def from_settings(cls, privacy: PrivacySettings) -> UserIdScheme:
+        if privacy.pseudonymise_user_ids and privacy.user_id_key_file is not None:
+            return cls.from_key_file(privacy.user_id_key_file)
+        return cls()
 
     @property
     def pseudonymises(self) -> bool:
@@ -73,7 +82,7 @@ class UserIdScheme:
         )
 
 
-class SchemeMismatchError(RuntimeError):
+class SchemeMismatchError(StartupError):
     pass
 
 

@@ -46,6 +46,7 @@ from driftwise.inference.encoder import TritonTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.observability.metrics import MetricsInterceptor, RpcMetrics, StateCollector, serve_metrics
 from driftwise.observability.tracing import configure_tracing, tracing_enabled, triton_trace_args
+from driftwise.privacy import UserIdScheme
 from driftwise.security.tls import server_credentials, shard_channel_credentials
 from driftwise.security.tokens import TokenTable
 from driftwise.settings import Settings
@@ -141,8 +142,28 @@ class StreamClosing(grpc.aio.ServerInterceptor):
         return guarded
 
 
+@dataclass(frozen=True)
+class ServerFiles:
+    """What the files named by settings.tls and settings.auth hold, read before anything starts:
+    a missing or bad file stops the start at once (StartupError), not after Triton has loaded."""
+
+    credentials: grpc.ServerCredentials | None  # None: plaintext
+    auth: list[grpc.aio.ServerInterceptor]  # the token check, when settings.auth.enabled
+
+    @classmethod
+    def read(cls, settings: Settings) -> ServerFiles:
+        credentials = server_credentials(settings.tls)
+        auth: list[grpc.aio.ServerInterceptor] = []
+        if settings.auth.enabled and settings.auth.tokens_file is not None:
+            tokens = TokenTable.load(settings.auth.tokens_file)
+            auth.append(AuthInterceptor(tokens))
+            log.info("token authentication on: %d tokens", len(tokens))
+        return cls(credentials, auth)
+
+
 async def start_grpc_server(
     engine: Engine,
+    files: ServerFiles,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     telemetry: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
@@ -154,25 +175,20 @@ async def start_grpc_server(
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(engine), server)
         ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(engine), server)
 
-    return await _start_server(engine.settings, add, SERVICE_NAMES, interceptors, telemetry)
+    return await _start_server(engine.settings, files, add, SERVICE_NAMES, interceptors, telemetry)
 
 
 async def _start_server(
     settings: Settings,
+    files: ServerFiles,
     add_services: Callable[[grpc.aio.Server], None],
     service_names: Sequence[str],
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     telemetry: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
     streams = StreamClosing()
-    credentials = server_credentials(settings.tls)  # files read before anything listens
-    auth: list[grpc.aio.ServerInterceptor] = []
-    if settings.auth.enabled and settings.auth.tokens_file is not None:
-        tokens = TokenTable.load(settings.auth.tokens_file)
-        auth.append(AuthInterceptor(tokens))
-        log.info("token authentication on: %d tokens", len(tokens))
     server = grpc.aio.server(
-        interceptors=[*telemetry, *auth, *interceptors, ErrorMappingInterceptor(), streams],
+        interceptors=[*telemetry, *files.auth, *interceptors, ErrorMappingInterceptor(), streams],
         options=[("grpc.max_receive_message_length", settings.limits.max_message_bytes)],
     )
     add_services(server)
@@ -182,10 +198,10 @@ async def _start_server(
         (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     address = f"{settings.server.host}:{settings.server.port}"
-    if credentials is None:
+    if files.credentials is None:
         port = server.add_insecure_port(address)
     else:
-        port = server.add_secure_port(address, credentials)
+        port = server.add_secure_port(address, files.credentials)
         log.info("TLS on%s", " (mutual: client certificates required)" if settings.tls.client_ca_file else "")
     await server.start()
     for name in ("", *service_names):
@@ -229,6 +245,8 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         async with _running_router(settings) as app:
             yield app
         return
+    files = ServerFiles.read(settings)
+    user_ids = UserIdScheme.from_settings(settings.privacy)  # routers never read the key
     interceptors: list[grpc.aio.ServerInterceptor] = []
     if settings.server.role == "profile" and settings.cluster.shards > 1:
         # before anything starts: a shard that does not know its index must not serve
@@ -276,7 +294,7 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         )
         stack.push_async_callback(encoder.close)
         await encoder.connect()
-        engine = await Engine.open(settings, encoder)
+        engine = await Engine.open(settings, encoder, user_ids)
         stack.push_async_callback(engine.close)
         telemetry.collect(
             StateCollector(
@@ -287,7 +305,7 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
             )
         )
         server, port, health_servicer, streams = await start_grpc_server(
-            engine, interceptors, telemetry.interceptors
+            engine, files, interceptors, telemetry.interceptors
         )
         health_port = await _serve_health_port(stack, settings, health_servicer)
         stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
@@ -309,14 +327,15 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
 
 @contextlib.asynccontextmanager
 async def _running_router(settings: Settings) -> AsyncIterator[App]:
+    files = ServerFiles.read(settings)
+    credentials, options = shard_channel_credentials(settings.tls)
     async with contextlib.AsyncExitStack() as stack:
         telemetry = Telemetry.start(stack, settings)
-        credentials, options = shard_channel_credentials(settings.tls)
         channels = ShardChannels(settings.cluster, telemetry.client_interceptors, credentials, options)
         stack.push_async_callback(channels.close)
         add_services, names = _router_services(settings, channels)
         server, port, health_servicer, streams = await _start_server(
-            settings, add_services, names, telemetry=telemetry.interceptors
+            settings, files, add_services, names, telemetry=telemetry.interceptors
         )
         health_port = await _serve_health_port(stack, settings, health_servicer)
         stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)

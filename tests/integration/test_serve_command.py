@@ -58,3 +58,48 @@ def test_serve_starts_triton_and_stops_cleanly_on_sigterm(tmp_path: Path) -> Non
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            {"DRIFTWISE_AUTH__ENABLED": "true", "DRIFTWISE_AUTH__TOKENS_FILE": "missing-tokens.toml"},
+            "auth.tokens_file",
+        ),
+        (
+            {"DRIFTWISE_TLS__CERT_FILE": "missing.crt", "DRIFTWISE_TLS__KEY_FILE": "missing.key"},
+            "tls.key_file",
+        ),
+        (
+            {
+                "DRIFTWISE_PRIVACY__PSEUDONYMISE_USER_IDS": "true",
+                "DRIFTWISE_PRIVACY__USER_ID_KEY_FILE": "missing.key",
+            },
+            "user id key file",
+        ),
+    ],
+)
+def test_serve_refuses_a_missing_file_at_once_with_a_clear_message(
+    tmp_path: Path, setting: dict[str, str], message: str
+) -> None:
+    """Before Triton or Milvus start: no child left, no traceback, exit status 2."""
+    env = {
+        **os.environ,
+        "DRIFTWISE_SERVER__PORT": str(free_port()),
+        "DRIFTWISE_DATA_DIR": str(tmp_path),
+        **setting,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "driftwise.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "driftwise serve: cannot start:" in done.stderr and message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "triton.log").exists(), "refused before the local Triton started"
+    assert not (tmp_path / "events.sqlite").exists() and not (tmp_path / "milvus.db").exists()

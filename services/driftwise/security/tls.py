@@ -6,6 +6,7 @@ from pathlib import Path
 
 import grpc
 
+from driftwise.errors import StartupError
 from driftwise.settings import TlsSettings
 
 
@@ -13,7 +14,7 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ValueError(f"{what} {path}: {exc.strerror or exc}") from exc
+        raise StartupError(f"{what} {path}: {exc.strerror or exc}") from exc
 
 
 def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials | None:

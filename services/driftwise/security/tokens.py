@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
+from driftwise.errors import StartupError
 from driftwise.security.scopes import Scope, parse_scope
 
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -56,11 +57,11 @@ class TokenTable:
         try:
             data = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"auth.tokens_file {path}: {exc}") from exc
+            raise StartupError(f"auth.tokens_file {path}: {exc}") from exc
         try:
             return cls.parse(data)
         except ValueError as exc:
-            raise ValueError(f"auth.tokens_file {path}: {exc}") from None
+            raise StartupError(f"auth.tokens_file {path}: {exc}") from None
 
     @classmethod
     def parse(cls, data: dict[str, object]) -> TokenTable:
