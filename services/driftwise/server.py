@@ -47,7 +47,11 @@ from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.observability.metrics import MetricsInterceptor, RpcMetrics, StateCollector, serve_metrics
 from driftwise.observability.tracing import configure_tracing, tracing_enabled, triton_trace_args
 from driftwise.privacy import UserIdScheme
-from driftwise.security.tls import server_credentials, shard_channel_credentials
+from driftwise.security.tls import (
+    server_credentials,
+    shard_channel_credentials,
+    triton_channel_credentials,
+)
 from driftwise.security.tokens import TokenTable
 from driftwise.settings import Settings
 from driftwise.supervision import Supervisor
@@ -144,11 +148,15 @@ class StreamClosing(grpc.aio.ServerInterceptor):
 
 @dataclass(frozen=True)
 class ServerFiles:
-    """What the files named by settings.tls and settings.auth hold, read before anything starts:
-    a missing or bad file stops the start at once (StartupError), not after Triton has loaded."""
+    """What the files named by settings.tls, settings.auth and settings.triton.tls_* hold, read
+    before anything starts: a missing or bad file stops the start at once (StartupError), not
+    after Triton has loaded."""
 
     credentials: grpc.ServerCredentials | None  # None: plaintext
     auth: list[grpc.aio.ServerInterceptor]  # the token check, when settings.auth.enabled
+    # the encoder's channel to a remote Triton: None is plaintext (always for the local Triton)
+    triton_credentials: grpc.ChannelCredentials | None = None
+    triton_options: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def read(cls, settings: Settings) -> ServerFiles:
@@ -158,7 +166,16 @@ class ServerFiles:
             tokens = TokenTable.load(settings.auth.tokens_file)
             auth.append(AuthInterceptor(tokens))
             log.info("token authentication on: %d tokens", len(tokens))
-        return cls(credentials, auth)
+        triton: tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]] = (None, [])
+        if settings.server.role in ("all", "profile"):  # the routers call no Triton
+            triton = triton_channel_credentials(settings.triton)
+            if triton[0] is not None:
+                log.info(
+                    "TLS to Triton at %s%s",
+                    settings.triton.url,
+                    " (mutual)" if settings.triton.tls_cert_file else "",
+                )
+        return cls(credentials, auth, triton[0], tuple(triton[1]))
 
 
 async def start_grpc_server(
@@ -291,6 +308,8 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
             max_in_flight=settings.triton.max_in_flight,
             cache_size=settings.triton.cache_size,
             batch_window_s=settings.triton.batch_window_seconds,
+            credentials=files.triton_credentials,
+            channel_options=files.triton_options,
         )
         stack.push_async_callback(encoder.close)
         await encoder.connect()

@@ -135,6 +135,40 @@ class TritonSettings(_Section):
     batch_window_seconds: float = Field(
         0.001, ge=0, description="How long concurrent encode calls wait to share a request."
     )
+    # TLS to a remote Triton (triton.url). The local Triton (url empty) is a child process on
+    # 127.0.0.1 and stays plaintext: loopback traffic never leaves the host.
+    tls_ca_file: Path | None = Field(
+        None,
+        description="Remote Triton: CA certificates (PEM) that sign Triton's gRPC server certificate; "
+        "set: TLS to triton.url (tritonserver --grpc-use-ssl); unset: plaintext.",
+    )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="Remote Triton: client certificate chain (PEM), for a Triton that requires mutual "
+        "TLS (--grpc-use-ssl-mutual).",
+    )
+    tls_key_file: Path | None = Field(None, description="Private key of triton.tls_cert_file (PEM).")
+    tls_server_name: str = Field(
+        "",
+        description="Remote Triton: name to verify in its certificate instead of the host of "
+        "triton.url; empty: the host.",
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> TritonSettings:
+        # a half configuration would silently talk plaintext or fail at the first handshake
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("triton.tls_cert_file and triton.tls_key_file go together: set both or neither")
+        if self.tls_cert_file is not None and self.tls_ca_file is None:
+            raise ValueError("triton.tls_cert_file (mutual TLS to Triton) needs triton.tls_ca_file")
+        if self.tls_server_name and self.tls_ca_file is None:
+            raise ValueError("triton.tls_server_name needs triton.tls_ca_file (TLS to Triton)")
+        if self.tls_ca_file is not None and not self.url:
+            raise ValueError(
+                "triton.tls_ca_file is for a remote Triton (triton.url): the local Triton listens "
+                "in plaintext on 127.0.0.1"
+            )
+        return self
 
 
 class MilvusSettings(_Section):

@@ -47,6 +47,13 @@ def test_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"tls": {"shard_ca_file": "ca.pem", "shard_cert_file": "c.pem"}}, "shard_key_file go together"),
         ({"tls": {"shard_cert_file": "c.pem", "shard_key_file": "k.pem"}}, "needs tls.shard_ca_file"),
         ({"tls": {"shard_server_name": "profile"}}, "needs tls.shard_ca_file"),
+        ({"triton": {"url": "t:8001", "tls_cert_file": "c.pem"}}, "tls_key_file go together"),
+        (
+            {"triton": {"url": "t:8001", "tls_cert_file": "c.pem", "tls_key_file": "k.pem"}},
+            "needs triton.tls_ca_file",
+        ),
+        ({"triton": {"url": "t:8001", "tls_server_name": "triton"}}, "needs triton.tls_ca_file"),
+        ({"triton": {"tls_ca_file": "ca.pem"}}, "local Triton listens in plaintext"),
         ({"auth": {"enabled": True}}, "auth.enabled needs auth.tokens_file"),
         ({"auth": {"tokenfile": "t.toml"}}, "Extra inputs are not permitted"),
     ],
@@ -72,3 +79,15 @@ def test_security_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(f"DRIFTWISE_{key}", value)
     s = Settings()
     assert s.tls.client_ca_file == Path("/tls/ca.crt") and s.auth.tokens_file == Path("/auth/tokens.toml")
+
+
+def test_triton_tls_files_are_read_before_anything_starts(tmp_path: Path) -> None:
+    from driftwise.errors import StartupError
+    from driftwise.server import ServerFiles
+
+    missing = Settings(triton={"url": "triton:8001", "tls_ca_file": tmp_path / "ca.crt"})  # type: ignore[arg-type]
+    with pytest.raises(StartupError, match=r"triton\.tls_ca_file .*ca\.crt"):
+        ServerFiles.read(missing)
+    router = missing.model_copy(update={"server": missing.server.model_copy(update={"role": "ingest"})})
+    assert ServerFiles.read(router).triton_credentials is None  # routers call no Triton
+    assert ServerFiles.read(Settings()).triton_credentials is None  # local Triton: plaintext

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,9 @@ from driftwise.inference.minilm import (
 )
 from driftwise.inference.texts import utf8, validate_texts
 from driftwise.observability.tracing import client_span, trace_headers
+
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = [
     "EncoderUnavailableError",
@@ -137,6 +140,8 @@ class TritonTextEncoder:
         retries: int = 2,
         cache_size: int = 10_000,
         batch_window_s: float = 0.001,
+        credentials: grpc.ChannelCredentials | None = None,
+        channel_options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
@@ -149,6 +154,8 @@ class TritonTextEncoder:
         if cache_size < 0 or batch_window_s < 0:
             raise ValueError("cache_size and batch_window_s must be >= 0")
         self._url = url
+        self._credentials = credentials  # None: plaintext (the local Triton on loopback)
+        self._channel_args = [*_CHANNEL_ARGS, *channel_options]
         self._model_name = model_name
         self._timeout_s = timeout_s
         self._max_batch_size = max_batch_size
@@ -198,7 +205,11 @@ class TritonTextEncoder:
         from tritonclient.utils import InferenceServerException
 
         if self._client is None:
-            self._client = InferenceServerClient(self._url, channel_args=_CHANNEL_ARGS)
+            # creds: TLS (mutual when they hold a client certificate); a refused handshake is
+            # UNAVAILABLE, like a Triton that is down
+            self._client = InferenceServerClient(
+                self._url, creds=self._credentials, channel_args=self._channel_args
+            )
         client = self._client
         try:
             ready = await client.is_model_ready(self._model_name, client_timeout=self._timeout_s)

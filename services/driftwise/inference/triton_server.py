@@ -146,6 +146,7 @@ class LocalTritonServer(ProcessGroupServer):
         extra_args: Sequence[str] = (),
         models: Sequence[str] | None = None,
         config_name: str | None = None,
+        poll_credentials: Any = None,
     ) -> None:
         if isinstance(models, str):
             raise TypeError("models must be a sequence of model names, not a single str")
@@ -165,6 +166,10 @@ class LocalTritonServer(ProcessGroupServer):
         self._log_path: Path | None = None
         self._owns_log = False
         self._extra_args = tuple(extra_args)
+        # grpc.ChannelCredentials of the readiness poll, for a server started with TLS in
+        # extra_args (--grpc-use-ssl...); None: plaintext. Driftwise's own local Triton is
+        # plaintext on loopback; TLS-serving local servers are for tests of the client side.
+        self._poll_credentials = poll_credentials
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
         # the python backend's shared-memory regions are named after this prefix: a SIGKILLed
@@ -404,7 +409,9 @@ class LocalTritonServer(ProcessGroupServer):
         explicit = self._models is not None
         # polled from before the server listens: with gRPC's default reconnect backoff (growing
         # to minutes) readiness was seen up to 8 s late on a restart; cap it at 0.5 s
-        client = grpcclient.InferenceServerClient(self.grpc_url, channel_args=_POLL_CHANNEL_ARGS)
+        client = grpcclient.InferenceServerClient(
+            self.grpc_url, creds=self._poll_credentials, channel_args=_POLL_CHANNEL_ARGS
+        )
         try:
             while True:
                 if self._leader_exited():

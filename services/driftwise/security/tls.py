@@ -1,4 +1,5 @@
-"""gRPC credentials from settings.tls: the server's (every role) and a router's towards shards."""
+"""gRPC credentials from settings.tls (the server's, every role, and a router's towards shards) and
+from settings.triton (the encoder's channel to a remote Triton)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import grpc
 
 from driftwise.errors import StartupError
-from driftwise.settings import TlsSettings
+from driftwise.settings import TlsSettings, TritonSettings
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -44,4 +45,25 @@ def shard_channel_credentials(
         certificate_chain=cert,
     )
     options = [("grpc.ssl_target_name_override", tls.shard_server_name)] if tls.shard_server_name else []
+    return credentials, options
+
+
+def triton_channel_credentials(
+    triton: TritonSettings,
+) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]]:
+    """Credentials and channel options of the encoder's channel to a remote Triton (None:
+    plaintext, always so for the local Triton on loopback). Reads the files now: a missing one
+    is a StartupError before anything starts."""
+    if triton.tls_ca_file is None:
+        return None, []
+    key = cert = None
+    if triton.tls_cert_file is not None and triton.tls_key_file is not None:
+        cert = _read(triton.tls_cert_file, "triton.tls_cert_file")
+        key = _read(triton.tls_key_file, "triton.tls_key_file")
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(triton.tls_ca_file, "triton.tls_ca_file"),
+        private_key=key,
+        certificate_chain=cert,
+    )
+    options = [("grpc.ssl_target_name_override", triton.tls_server_name)] if triton.tls_server_name else []
     return credentials, options
