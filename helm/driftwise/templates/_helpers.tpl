@@ -243,6 +243,17 @@ directory, the Milvus token) come from environment variables, which win over the
 {{- $_ := set $s "tls" $tls -}}
 {{- $_ := set $s.server "health_port" (int .Values.tls.healthPort) -}}
 {{- end -}}
+{{- if .Values.triton.tls.enabled -}}
+{{- $dir := "/etc/driftwise-triton-tls" -}}
+{{- $_ := set $s.triton "tls_ca_file" (printf "%s/ca.crt" $dir) -}}
+{{- if .Values.triton.tls.mutual -}}
+{{- $_ := set $s.triton "tls_cert_file" (printf "%s/tls.crt" $dir) -}}
+{{- $_ := set $s.triton "tls_key_file" (printf "%s/tls.key" $dir) -}}
+{{- end -}}
+{{- with .Values.triton.tls.serverName -}}
+{{- $_ := set $s.triton "tls_server_name" . -}}
+{{- end -}}
+{{- end -}}
 {{- if .Values.auth.enabled -}}
 {{- $_ := set $s "auth" (dict "enabled" true "tokens_file" (printf "/etc/driftwise-auth/%s" (include "driftwise.authSecretKey" .))) -}}
 {{- end -}}
@@ -254,6 +265,11 @@ directory, the Milvus token) come from environment variables, which win over the
 # Driftwise settings (rendered by the Helm chart; environment variables DRIFTWISE_* win).
 {{- include "driftwise.toml" (dict "data" $merged "prefix" "") }}
 {{ end -}}
+
+{{/* Secret of the Driftwise -> Triton TLS: triton.tls.existingSecret, else tls.existingSecret. */}}
+{{- define "driftwise.tritonTlsSecret" -}}
+{{- required "triton.tls.enabled needs triton.tls.existingSecret or tls.existingSecret (a Secret with tls.crt, tls.key and ca.crt)" (default .Values.tls.existingSecret .Values.triton.tls.existingSecret) -}}
+{{- end -}}
 
 {{/* Termination grace: preStop pause + the server's own grace + a margin. */}}
 {{- define "driftwise.terminationGrace" -}}

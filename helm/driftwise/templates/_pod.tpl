@@ -91,6 +91,11 @@ spec:
           mountPath: /etc/driftwise-privacy
           readOnly: true
         {{- end }}
+        {{- if and $root.Values.triton.tls.enabled (eq .component "profile") }}
+        - name: triton-tls
+          mountPath: /etc/driftwise-triton-tls
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -114,6 +119,12 @@ spec:
     - name: user-id-key  # only the shards pseudonymise: routers partition by the id as sent
       secret:
         secretName: {{ $root.Values.privacy.existingSecret }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if and $root.Values.triton.tls.enabled (eq .component "profile") }}
+    - name: triton-tls  # only the shards call Triton (the routers skip triton.tls_* files)
+      secret:
+        secretName: {{ include "driftwise.tritonTlsSecret" $root }}
         defaultMode: 0440
     {{- end }}
     {{- if not .persistent }}
