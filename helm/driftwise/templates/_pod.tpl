@@ -91,6 +91,11 @@ spec:
           mountPath: /etc/driftwise-privacy
           readOnly: true
         {{- end }}
+        {{- if and $root.Values.externalMilvus.tls.enabled (eq .component "profile") }}
+        - name: milvus-tls
+          mountPath: /etc/driftwise-milvus-tls
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -114,6 +119,12 @@ spec:
     - name: user-id-key  # only the shards pseudonymise: routers partition by the id as sent
       secret:
         secretName: {{ $root.Values.privacy.existingSecret }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if and $root.Values.externalMilvus.tls.enabled (eq .component "profile") }}
+    - name: milvus-tls  # only the shards open Milvus
+      secret:
+        secretName: {{ $root.Values.externalMilvus.tls.existingSecret }}
         defaultMode: 0440
     {{- end }}
     {{- if not .persistent }}
