@@ -81,18 +81,50 @@ async def test_mutual_tls_store_upserts_and_searches(
         await vectors.close()
 
 
-@pytest.mark.parametrize("client", ["one-way (no client certificate)", "plaintext"])
-async def test_without_client_certificate_opening_fails(
-    tls_server: LocalMilvusServer, certs: Path, client: str
+@pytest.mark.parametrize(
+    "client", ["one-way (no client certificate)", "plaintext", "another CA's certificate"]
+)
+async def test_without_a_good_client_certificate_opening_fails(
+    tls_server: LocalMilvusServer, certs: Path, tmp_path: Path, client: str
 ) -> None:
-    one_way = client.startswith("one-way")
-    vectors = store(tls_server, MilvusTls(certs / "ca.crt") if one_way else None)
-    hint = "tls_cert_file and tls_key_file" if one_way else "set milvus.tls_ca_file"
+    hint = "check milvus.tls_\\* against its certificates"
+    if client.startswith("one-way"):
+        tls: MilvusTls | None = MilvusTls(certs / "ca.crt")
+        hint = "tls_cert_file and tls_key_file"
+    elif client == "plaintext":
+        tls, hint = None, "set milvus.tls_ca_file"
+    else:
+        subprocess.run(
+            [str(REPO / "scripts" / "dev_certs.sh"), str(tmp_path)], check=True, capture_output=True
+        )
+        tls = MilvusTls(certs / "ca.crt", tmp_path / "client.crt", tmp_path / "client.key")
+    vectors = store(tls_server, tls)
     started = time.monotonic()
     with pytest.raises(UnavailableError, match=f"cannot connect to Milvus at .*{hint}"):
         await vectors.open()
     assert time.monotonic() - started < 10  # the connect timeout (2 s), not pymilvus's retries
     await vectors.close()
+
+
+async def test_one_way_tls(tmp_path: Path, certs: Path) -> None:
+    """tlsMode 1: the CA alone verifies the server; no client certificate asked for."""
+    one_way = MilvusTls(certs / "ca.crt", server_name="localhost")
+    server = LocalMilvusServer(
+        tmp_path / "milvus",
+        stop_timeout_s=2.0,
+        tls=MilvusServerTls(
+            certs / "server.crt", certs / "server.key", client=tuple(one_way.client_kwargs().items())
+        ),
+    )
+    server.start()
+    try:
+        vectors = store(server, one_way)
+        await vectors.open()
+        await vectors.close()
+        with pytest.raises(UnavailableError, match=r"set milvus\.tls_ca_file"):
+            await store(server, None).open()
+    finally:
+        server.stop()
 
 
 async def test_bad_files_refused_before_connecting(certs: Path) -> None:
