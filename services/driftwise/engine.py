@@ -54,6 +54,7 @@ from driftwise.storage.vector_store import (
     UNKNOWN_TIME,
     InterestRow,
     ItemFilter,
+    MilvusTls,
     MilvusVectorStore,
     StoredItem,
 )
@@ -181,6 +182,7 @@ class Engine:
             index_type=settings.milvus.index_type,
             timeout_seconds=settings.milvus.request_timeout_seconds,
             connect_timeout_seconds=settings.milvus.connect_timeout_seconds,
+            tls=MilvusTls.from_settings(settings.milvus),
         )
         await store.open()
         topics = TopicModel(labels, centroids, settings.interest.assignment_temperature)

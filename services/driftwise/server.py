@@ -54,6 +54,7 @@ from driftwise.security.tls import (
 )
 from driftwise.security.tokens import TokenTable
 from driftwise.settings import Settings
+from driftwise.storage.vector_store import MilvusTls
 from driftwise.supervision import Supervisor
 from driftwise.v1 import (
     ingest_service_pb2,
@@ -263,6 +264,9 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
             yield app
         return
     files = ServerFiles.read(settings)
+    milvus_tls = MilvusTls.from_settings(settings.milvus)  # routers never open Milvus
+    if milvus_tls is not None:
+        milvus_tls.check()  # before Triton starts; the store checks again when it opens
     user_ids = UserIdScheme.from_settings(settings.privacy)  # routers never read the key
     interceptors: list[grpc.aio.ServerInterceptor] = []
     if settings.server.role == "profile" and settings.cluster.shards > 1:

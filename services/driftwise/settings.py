@@ -201,6 +201,22 @@ class MilvusSettings(_Section):
         "with 100, ~29 ms uncapped (200). Co-occurrence candidates come from memory and are not "
         "affected.",
     )
+    tls_ca_file: Path | None = Field(
+        None,
+        description="TLS to a Milvus server: CA (PEM) that signs the server's certificate; set: TLS "
+        "(Milvus common.security.tlsMode 1 or 2), unset: plaintext. Not with Milvus Lite.",
+    )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="Client certificate chain (PEM) for a Milvus server that requires mutual TLS "
+        "(tlsMode 2); needs tls_ca_file and tls_key_file.",
+    )
+    tls_key_file: Path | None = Field(None, description="Private key of tls_cert_file (PEM).")
+    tls_server_name: str = Field(
+        "",
+        description="Name to verify in the Milvus server's certificate instead of the host of uri; "
+        "empty: the host.",
+    )
     item_cache_size: int = Field(
         100_000, ge=0, description="Items (fields and vector) cached in process for ranking (0: none)."
     )
@@ -215,6 +231,22 @@ class MilvusSettings(_Section):
         description="How long a cached item is trusted (upserts via other replicas); items in the "
         "event log are re-read at every refit (ranking.refit_seconds), so keep this longer.",
     )
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> MilvusSettings:
+        # a half configuration would silently connect in plaintext or fail at the first handshake
+        tls_set = self.tls_ca_file or self.tls_cert_file or self.tls_key_file or self.tls_server_name
+        if tls_set and (not self.uri or self.uri.endswith(".db")):
+            raise ValueError(
+                "milvus.tls_* need a Milvus server (milvus.uri http://host:port); Milvus Lite is a local file"
+            )
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("milvus.tls_cert_file and milvus.tls_key_file go together: set both or neither")
+        if self.tls_cert_file is not None and self.tls_ca_file is None:
+            raise ValueError("milvus.tls_cert_file (mutual TLS to Milvus) needs milvus.tls_ca_file")
+        if self.tls_server_name and self.tls_ca_file is None:
+            raise ValueError("milvus.tls_server_name needs milvus.tls_ca_file (TLS to Milvus)")
+        return self
 
 
 class LimitSettings(_Section):

@@ -78,6 +78,13 @@ def test_serve_starts_triton_and_stops_cleanly_on_sigterm(tmp_path: Path) -> Non
             },
             "user id key file",
         ),
+        (
+            {
+                "DRIFTWISE_MILVUS__URI": "http://127.0.0.1:1",
+                "DRIFTWISE_MILVUS__TLS_CA_FILE": "missing-ca.crt",
+            },
+            "milvus.tls_ca_file missing-ca.crt",
+        ),
     ],
 )
 def test_serve_refuses_a_missing_file_at_once_with_a_clear_message(

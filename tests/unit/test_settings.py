@@ -5,6 +5,7 @@ from pydantic import ValidationError
 
 from driftwise.model.events import EventType, Layer
 from driftwise.settings import Settings
+from driftwise.storage.vector_store import MilvusTls
 
 
 def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,3 +92,52 @@ def test_triton_tls_files_are_read_before_anything_starts(tmp_path: Path) -> Non
     router = missing.model_copy(update={"server": missing.server.model_copy(update={"role": "ingest"})})
     assert ServerFiles.read(router).triton_credentials is None  # routers call no Triton
     assert ServerFiles.read(Settings()).triton_credentials is None  # local Triton: plaintext
+
+
+@pytest.mark.parametrize(
+    ("milvus", "message"),
+    [
+        ({"tls_ca_file": "ca.pem"}, "milvus.tls_\\* need a Milvus server"),
+        ({"uri": "/srv/milvus.db", "tls_ca_file": "ca.pem"}, "Milvus Lite is a local file"),
+        ({"uri": "http://m:19530", "tls_cert_file": "c.pem"}, "tls_key_file go together"),
+        (
+            {"uri": "http://m:19530", "tls_cert_file": "c.pem", "tls_key_file": "k.pem"},
+            "needs milvus.tls_ca_file",
+        ),
+        ({"uri": "http://m:19530", "tls_server_name": "milvus"}, "needs milvus.tls_ca_file"),
+    ],
+)
+def test_half_milvus_tls_configurations_are_refused(
+    milvus: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DRIFTWISE_CONFIG", raising=False)
+    with pytest.raises(ValidationError, match=message):
+        Settings(milvus=milvus)  # type: ignore[arg-type]
+
+
+def test_milvus_tls_client_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pymilvus: server_pem_path is the one-way root and wins over the mutual trio."""
+    monkeypatch.delenv("DRIFTWISE_CONFIG", raising=False)
+    assert MilvusTls.from_settings(Settings().milvus) is None  # plaintext
+    for key, value in {
+        "URI": "https://m:19530",
+        "TLS_CA_FILE": "/m/ca.crt",
+        "TLS_SERVER_NAME": "milvus",
+    }.items():
+        monkeypatch.setenv(f"DRIFTWISE_MILVUS__{key}", value)
+    one_way = MilvusTls.from_settings(Settings().milvus)
+    assert one_way is not None and one_way.client_kwargs() == {
+        "secure": True,
+        "server_pem_path": "/m/ca.crt",
+        "server_name": "milvus",
+    }
+    monkeypatch.setenv("DRIFTWISE_MILVUS__TLS_CERT_FILE", "/m/tls.crt")
+    monkeypatch.setenv("DRIFTWISE_MILVUS__TLS_KEY_FILE", "/m/tls.key")
+    mutual = MilvusTls.from_settings(Settings().milvus)
+    assert mutual is not None and mutual.client_kwargs() == {
+        "secure": True,
+        "ca_pem_path": "/m/ca.crt",
+        "client_pem_path": "/m/tls.crt",
+        "client_key_path": "/m/tls.key",
+        "server_name": "milvus",
+    }

@@ -254,6 +254,21 @@ directory, the Milvus token) come from environment variables, which win over the
 {{- $_ := set $s.triton "tls_server_name" . -}}
 {{- end -}}
 {{- end -}}
+{{- if .Values.externalMilvus.tls.enabled -}}
+{{- if .Values.milvus.enabled -}}
+{{- fail "externalMilvus.tls.enabled needs milvus.enabled=false (the bundled Milvus is plaintext)" -}}
+{{- end -}}
+{{- $_ := required "externalMilvus.tls.enabled needs externalMilvus.tls.existingSecret (a Secret with ca.crt, and tls.crt + tls.key when mutual)" .Values.externalMilvus.tls.existingSecret -}}
+{{- $dir := "/etc/driftwise-milvus-tls" -}}
+{{- $_ := set $s.milvus "tls_ca_file" (printf "%s/ca.crt" $dir) -}}
+{{- if .Values.externalMilvus.tls.mutual -}}
+{{- $_ := set $s.milvus "tls_cert_file" (printf "%s/tls.crt" $dir) -}}
+{{- $_ := set $s.milvus "tls_key_file" (printf "%s/tls.key" $dir) -}}
+{{- end -}}
+{{- with .Values.externalMilvus.tls.serverName -}}
+{{- $_ := set $s.milvus "tls_server_name" . -}}
+{{- end -}}
+{{- end -}}
 {{- if .Values.auth.enabled -}}
 {{- $_ := set $s "auth" (dict "enabled" true "tokens_file" (printf "/etc/driftwise-auth/%s" (include "driftwise.authSecretKey" .))) -}}
 {{- end -}}

@@ -96,6 +96,11 @@ spec:
           mountPath: /etc/driftwise-triton-tls
           readOnly: true
         {{- end }}
+        {{- if and $root.Values.externalMilvus.tls.enabled (eq .component "profile") }}
+        - name: milvus-tls
+          mountPath: /etc/driftwise-milvus-tls
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -125,6 +130,12 @@ spec:
     - name: triton-tls  # only the shards call Triton (the routers skip triton.tls_* files)
       secret:
         secretName: {{ include "driftwise.tritonTlsSecret" $root }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if and $root.Values.externalMilvus.tls.enabled (eq .component "profile") }}
+    - name: milvus-tls  # only the shards open Milvus
+      secret:
+        secretName: {{ $root.Values.externalMilvus.tls.existingSecret }}
         defaultMode: 0440
     {{- end }}
     {{- if not .persistent }}

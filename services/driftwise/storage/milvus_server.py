@@ -22,6 +22,12 @@ that there is one process to stop and every port is chosen here):
   ``LD_LIBRARY_PATH`` at the unpacked libraries, and a minimal environment (Milvus reads any
   environment variable named like a config key, e.g. ``PROXY_PORT``, as an override).
 
+TLS (``tls=MilvusServerTls(...)``): Milvus's ``common.security.tlsMode`` 1 (one-way: the server's
+certificate and key) or 2 (mutual: also the CA that signs client certificates), with
+``tls.serverPemPath``, ``tls.serverKeyPath`` and ``tls.caPemPath``. It covers the proxy's gRPC port
+(what clients use); the coordinators' ports and the metrics/health HTTP port stay plaintext, so
+the readiness check is unchanged except that its client connects with the given client TLS.
+
 What cannot be changed: Milvus 2.3 listens on all interfaces (``:port``) for gRPC (proxy,
 coordinators, nodes) and the metrics/health HTTP server; only etcd is on loopback. Authorisation
 is off: any token (``root:Milvus`` here) is accepted. Run it on trusted machines only.
@@ -46,12 +52,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from driftwise.supervision import ProcessGroupServer
 
-__all__ = ["LocalMilvusServer", "MilvusStartError"]
+__all__ = ["LocalMilvusServer", "MilvusServerTls", "MilvusStartError"]
 
 _log = logging.getLogger(__name__)
 
@@ -106,6 +113,24 @@ def _milvus_package() -> Any:
         ) from exc
 
 
+@dataclass(frozen=True)
+class MilvusServerTls:
+    """The server side of TLS: its certificate and key; client_ca_file set: mutual TLS (tlsMode 2).
+
+    ``client`` holds what the readiness check's MilvusClient passes (pymilvus TLS arguments),
+    e.g. ``driftwise.storage.vector_store.MilvusTls(...).client_kwargs()``; empty: the check
+    trusts the system roots."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    client: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def mode(self) -> int:
+        return 2 if self.client_ca_file is not None else 1
+
+
 class LocalMilvusServer(ProcessGroupServer):
     """A Milvus standalone child process on free ports, keeping everything in ``data_dir``.
 
@@ -122,8 +147,10 @@ class LocalMilvusServer(ProcessGroupServer):
         startup_timeout_s: float = 120.0,
         stop_timeout_s: float = 5.0,
         log_path: Path | None = None,
+        tls: MilvusServerTls | None = None,
     ) -> None:
         self._data_dir = Path(data_dir).resolve()
+        self._tls = tls
         self._requested_port = port
         self._port: int | None = None
         self._metrics_port: int | None = None
@@ -195,6 +222,14 @@ class LocalMilvusServer(ProcessGroupServer):
         for role in _ROLES:
             config.set(f"{role}.ip", _HOST)
         config.set("common.session.ttl", _SESSION_TTL_S)
+        if self._tls is not None:
+            # template items: common.security.tlsMode, tls.serverPemPath / serverKeyPath / caPemPath
+            # (set() ignores a value of the wrong type: int and str here)
+            config.set("tls_mode", self._tls.mode)
+            config.set("server_pem_path", str(Path(self._tls.cert_file).resolve()))
+            config.set("server_key_path", str(Path(self._tls.key_file).resolve()))
+            if self._tls.client_ca_file is not None:
+                config.set("ca_pem_path", str(Path(self._tls.client_ca_file).resolve()))
         # resolve() test-binds every port without SO_REUSEADDR, so a restart on the same port
         # fails while the previous run's connections linger in TIME_WAIT (60 s); Milvus itself
         # (Go) binds with SO_REUSEADDR, and so does this check now
@@ -304,7 +339,8 @@ class LocalMilvusServer(ProcessGroupServer):
         from pymilvus.exceptions import MilvusException
 
         try:
-            client = MilvusClient(uri=self.uri, token=self.token, timeout=5.0)
+            tls = dict(self._tls.client) if self._tls is not None else {}
+            client = MilvusClient(uri=self.uri, token=self.token, timeout=5.0, dedicated=True, **tls)
         except MilvusException:
             return False
         try:

@@ -26,17 +26,25 @@ others fail at once instead of queueing on the store's thread behind reconnectio
 pymilvus reconnects by itself when the server is back (checked with a restart on the same port);
 after a restart the collections answer "collection not loaded" for some seconds while the server
 loads them again: also UNAVAILABLE.
+
+TLS to a server (`MilvusTls`, from settings.milvus.tls_*): the CA verifies the server (Milvus
+tlsMode 1); with a client certificate and key, mutual TLS (tlsMode 2). The files are checked by
+`MilvusTls.check` (a StartupError) before anything starts. A refused handshake (no client
+certificate, a certificate of another CA, plaintext against TLS or the reverse) cannot be told
+from an unreachable server at the gRPC level: opening the store raises UnavailableError after the
+connect timeout, with a hint to check the TLS settings against the server's tlsMode.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
@@ -49,10 +57,13 @@ from pymilvus.exceptions import (
     MilvusUnavailableException,
 )
 
-from driftwise.errors import UnavailableError
+from driftwise.errors import StartupError, UnavailableError
 from driftwise.model.events import Layer
 from driftwise.observability.tracing import client_span
 from driftwise.storage.serial import SerialWorker
+
+if TYPE_CHECKING:
+    from driftwise.settings import MilvusSettings
 
 UNKNOWN_TIME = -(2**62)  # create_time of items whose creation time is unknown
 STRONG = "Strong"  # reads that must see every acknowledged write
@@ -99,6 +110,58 @@ class InterestRow:
     updated_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class MilvusTls:
+    """TLS to a Milvus server: ca_file verifies it; cert_file and key_file: mutual TLS."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_name: str = ""
+
+    @classmethod
+    def from_settings(cls, milvus: MilvusSettings) -> MilvusTls | None:
+        """None: plaintext (settings validated as a whole: no half configuration gets here)."""
+        if milvus.tls_ca_file is None:
+            return None
+        return cls(milvus.tls_ca_file, milvus.tls_cert_file, milvus.tls_key_file, milvus.tls_server_name)
+
+    @property
+    def mutual(self) -> bool:
+        return self.cert_file is not None and self.key_file is not None
+
+    def check(self) -> None:
+        """StartupError naming the setting unless every file is readable PEM (and the key matches
+        the certificate): pymilvus reads them only when it connects, after everything else started."""
+        what = "milvus.tls_ca_file"
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file))
+            if self.cert_file is not None and self.key_file is not None:
+                what = "milvus.tls_cert_file / milvus.tls_key_file"
+                context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except ssl.SSLError as exc:
+            raise StartupError(f"{what}: not a PEM certificate or matching key ({exc.reason})") from exc
+        except OSError as exc:
+            name = exc.filename or self.ca_file
+            raise StartupError(f"{what} {name}: {exc.strerror or exc}") from exc
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """MilvusClient arguments (pymilvus 2.6 GrpcHandler): server_pem_path is its one-way root
+        certificate and wins over the mutual trio (ca_pem_path, client_pem_path, client_key_path)."""
+        kwargs: dict[str, Any] = {"secure": True}
+        if self.mutual:
+            kwargs.update(
+                ca_pem_path=str(self.ca_file),
+                client_pem_path=str(self.cert_file),
+                client_key_path=str(self.key_file),
+            )
+        else:
+            kwargs["server_pem_path"] = str(self.ca_file)
+        if self.server_name:
+            kwargs["server_name"] = self.server_name
+        return kwargs
+
+
 class MilvusVectorStore:
     def __init__(
         self,
@@ -109,16 +172,20 @@ class MilvusVectorStore:
         index_type: str = "FLAT",
         timeout_seconds: float = 10.0,
         connect_timeout_seconds: float = 3.0,
+        tls: MilvusTls | None = None,
     ) -> None:
         self.dimension = dimension
         self._uri = uri
         self._token = token
+        self._tls = tls
         self._index_type = index_type
         self._timeout = timeout_seconds
         self._connect_timeout = connect_timeout_seconds
         self._down_since: float | None = None  # monotonic time of the first failure of an outage
         self._trying = False  # while down: a call is trying the server
         self._lite = uri.endswith(".db")  # pymilvus's own rule for a Milvus Lite file
+        if tls is not None and self._lite:
+            raise ValueError("TLS needs a Milvus server; Milvus Lite is a local file")
         self._worker = SerialWorker("milvus")
         self._client: MilvusClient | None = None
 
@@ -160,7 +227,24 @@ class MilvusVectorStore:
         return self._client
 
     async def open(self) -> None:
-        await self._call(self._open)
+        if self._tls is not None:
+            self._tls.check()
+        try:
+            await self._call(self._open)
+        except UnavailableError as exc:
+            if self._lite:
+                raise
+            # a refused TLS handshake looks like an unreachable server: say what to check
+            if self._tls is None:
+                hint = "if Milvus is up with TLS on (tlsMode 1 or 2): set milvus.tls_ca_file"
+            elif self._tls.mutual:
+                hint = "if Milvus is up: check milvus.tls_* against its certificates and tlsMode"
+            else:
+                hint = (
+                    "if Milvus is up: with tlsMode 2 it needs milvus.tls_cert_file and tls_key_file; "
+                    "check milvus.tls_ca_file against its certificate"
+                )
+            raise UnavailableError(f"cannot connect to Milvus at {self._uri} ({hint}): {exc}") from exc
 
     def _open(self) -> None:
         if self._lite and Path(self._uri).is_dir():
@@ -172,8 +256,9 @@ class MilvusVectorStore:
         if self._lite:  # Milvus Lite starts its local server process here: left to its own timeout
             self._client = MilvusClient(uri=self._uri, token=self._token)
         else:  # a connection of our own: pymilvus shares one per URI, with the first client's timeout
+            tls = self._tls.client_kwargs() if self._tls is not None else {}
             self._client = MilvusClient(
-                uri=self._uri, token=self._token, timeout=self._connect_timeout, dedicated=True
+                uri=self._uri, token=self._token, timeout=self._connect_timeout, dedicated=True, **tls
             )
         try:
             self._create_and_load()
