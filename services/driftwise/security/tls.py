@@ -33,19 +33,9 @@ def shard_channel_credentials(
     tls: TlsSettings,
 ) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]]:
     """Credentials and channel options of a router's channels to the shards (None: plaintext)."""
-    if tls.shard_ca_file is None:
-        return None, []
-    key = cert = None
-    if tls.shard_cert_file is not None and tls.shard_key_file is not None:
-        cert = _read(tls.shard_cert_file, "tls.shard_cert_file")
-        key = _read(tls.shard_key_file, "tls.shard_key_file")
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=_read(tls.shard_ca_file, "tls.shard_ca_file"),
-        private_key=key,
-        certificate_chain=cert,
+    return _channel_credentials(
+        "tls.shard_", tls.shard_ca_file, tls.shard_cert_file, tls.shard_key_file, tls.shard_server_name
     )
-    options = [("grpc.ssl_target_name_override", tls.shard_server_name)] if tls.shard_server_name else []
-    return credentials, options
 
 
 def triton_channel_credentials(
@@ -54,16 +44,24 @@ def triton_channel_credentials(
     """Credentials and channel options of the encoder's channel to a remote Triton (None:
     plaintext, always so for the local Triton on loopback). Reads the files now: a missing one
     is a StartupError before anything starts."""
-    if triton.tls_ca_file is None:
+    return _channel_credentials(
+        "triton.tls_", triton.tls_ca_file, triton.tls_cert_file, triton.tls_key_file, triton.tls_server_name
+    )
+
+
+def _channel_credentials(
+    setting: str, ca_file: Path | None, cert_file: Path | None, key_file: Path | None, server_name: str
+) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]]:
+    """TLS towards a server verified with `ca_file`, presenting cert/key when given (mutual TLS);
+    `setting` prefixes the setting names in errors (e.g. "tls.shard_" + "ca_file")."""
+    if ca_file is None:
         return None, []
     key = cert = None
-    if triton.tls_cert_file is not None and triton.tls_key_file is not None:
-        cert = _read(triton.tls_cert_file, "triton.tls_cert_file")
-        key = _read(triton.tls_key_file, "triton.tls_key_file")
+    if cert_file is not None and key_file is not None:
+        cert = _read(cert_file, f"{setting}cert_file")
+        key = _read(key_file, f"{setting}key_file")
     credentials = grpc.ssl_channel_credentials(
-        root_certificates=_read(triton.tls_ca_file, "triton.tls_ca_file"),
-        private_key=key,
-        certificate_chain=cert,
+        root_certificates=_read(ca_file, f"{setting}ca_file"), private_key=key, certificate_chain=cert
     )
-    options = [("grpc.ssl_target_name_override", triton.tls_server_name)] if triton.tls_server_name else []
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
     return credentials, options
