@@ -20,10 +20,10 @@ from pathlib import Path
 
 from driftwise.model.events import NEGATIVE_TYPES, Event, EventType
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
+_EVENTS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
-    event_id      TEXT NOT NULL UNIQUE,              -- idempotency key
+    event_id      TEXT NOT NULL,                     -- idempotency key, unique per user
     user_id       TEXT NOT NULL,
     type          INTEGER NOT NULL,
     time          REAL NOT NULL,                     -- Unix seconds
@@ -32,8 +32,13 @@ CREATE TABLE IF NOT EXISTS events (
     dwell_seconds REAL NOT NULL,
     impression_id TEXT NOT NULL,
     context       TEXT NOT NULL,                     -- JSON
-    recorded_at   REAL NOT NULL
+    recorded_at   REAL NOT NULL,
+    UNIQUE (user_id, event_id)
 );
+"""
+SCHEMA = (
+    _EVENTS_TABLE.format(name="events")
+    + """
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, time);
 CREATE TABLE IF NOT EXISTS profiles (
     user_id    TEXT PRIMARY KEY,
@@ -51,6 +56,7 @@ CREATE TABLE IF NOT EXISTS meta (
     value      TEXT NOT NULL
 );
 """
+)
 _USER_ID_SCHEME = "user_id_scheme"  # meta key: how user ids are stored (driftwise.privacy)
 
 
@@ -75,17 +81,41 @@ class EventLog:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._scope_event_ids_per_user()
         self._db.executescript(SCHEMA)
+
+    def _scope_event_ids_per_user(self) -> None:
+        """Logs written before event ids were scoped per user had event_id UNIQUE on its own: the
+        table is rebuilt once with UNIQUE (user_id, event_id), rows and their seq unchanged."""
+        unique_alone = any(
+            unique and [c[2] for c in self._db.execute(f"PRAGMA index_info('{name}')")] == ["event_id"]
+            for _, name, unique, *_ in self._db.execute("PRAGMA index_list('events')")
+        )
+        if not unique_alone:
+            return
+        with _transaction(self._db):
+            self._db.execute(_EVENTS_TABLE.format(name="events_scoped"))
+            self._db.execute("INSERT INTO events_scoped SELECT * FROM events ORDER BY seq")
+            self._db.execute("DROP TABLE events")  # its indexes go with it; SCHEMA makes them again
+            self._db.execute("ALTER TABLE events_scoped RENAME TO events")
 
     def close(self) -> None:
         self._db.close()
 
-    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(list(event_ids), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
-            found.update(r[0] for r in rows)
+    def existing_events(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (user_id, event_id) pairs are recorded: an event id is unique per user."""
+        by_user: dict[str, list[str]] = {}
+        for user_id, event_id in dict.fromkeys(keys):
+            by_user.setdefault(user_id, []).append(event_id)
+        found: set[tuple[str, str]] = set()
+        for user_id, event_ids in by_user.items():  # each lookup reads the (user_id, event_id) index
+            for chunk in _chunks(event_ids, 500):
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT event_id FROM events WHERE user_id = ? AND event_id IN ({marks})",
+                    [user_id, *chunk],
+                )
+                found.update((user_id, r[0]) for r in rows)
         return found
 
     def append(

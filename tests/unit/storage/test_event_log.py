@@ -21,7 +21,7 @@ def test_append_is_durable_across_reopen(tmp_path: Path) -> None:
     assert [le.event.event_id for le in log.events_for_user("u1")] == ["a", "b"]
     assert log.events_for_user("u1")[0].context == {"device": "tv"}
     assert log.load_profile("u1") == b"state"
-    assert log.existing_event_ids(["a", "zzz"]) == {"a"}
+    assert log.existing_events([("u1", "a"), ("u1", "zzz"), ("u2", "a")]) == {("u1", "a")}
     assert sorted(log.seen_item_ids("u1")) == ["i1", "i2"]
 
 
@@ -30,7 +30,7 @@ def test_a_failed_append_stores_nothing(tmp_path: Path) -> None:
     log.append([logged("a")], [("u1", 1, b"v1")], recorded_at=1.0)
     with pytest.raises(sqlite3.IntegrityError):  # "a" again: the whole transaction rolls back
         log.append([logged("c"), logged("a")], [("u1", 3, b"v3")], recorded_at=2.0)
-    assert log.existing_event_ids(["c"]) == set()
+    assert log.existing_events([("u1", "c")]) == set()
     assert log.load_profile("u1") == b"v1"
     assert log.item_counts() == {"i1": 1}
 
@@ -87,3 +87,39 @@ def test_user_id_scheme_is_remembered_and_old_logs_count_as_plain(tmp_path: Path
     old = EventLog(tmp_path / "old.sqlite")  # events but no scheme: written before it was recorded
     old.append([logged("a")], [], recorded_at=1.0)
     assert old.user_id_scheme() == "plain"
+
+
+def test_event_ids_are_unique_per_user(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.sqlite")
+    log.append([logged("a", "u1"), logged("a", "u2")], [], recorded_at=1.0)  # two events
+    assert [le.event.user_id for le in log.events_for_user("u2")] == ["u2"]
+    assert log.existing_events([("u1", "a"), ("u2", "a"), ("u3", "a")]) == {("u1", "a"), ("u2", "a")}
+    with pytest.raises(sqlite3.IntegrityError):  # the same user's id twice is still refused
+        log.append([logged("a", "u1")], [], recorded_at=2.0)
+
+
+def test_a_log_with_global_event_ids_is_rebuilt_per_user_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    old = sqlite3.connect(path)  # the schema before event ids were scoped per user
+    old.executescript(
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL, type INTEGER NOT NULL, time REAL NOT NULL, item_id TEXT NOT NULL,
+            text TEXT NOT NULL, dwell_seconds REAL NOT NULL, impression_id TEXT NOT NULL,
+            context TEXT NOT NULL, recorded_at REAL NOT NULL);
+        CREATE INDEX events_by_user ON events (user_id, time);
+        INSERT INTO events VALUES (7, 'a', 'u1', 3, 100.0, 'i1', '', 0, '', '{}', 1.0);
+        INSERT INTO events VALUES (9, 'b', 'u1', 3, 101.0, 'i2', '', 0, '', '{}', 1.0);
+        """
+    )
+    old.commit()
+    old.close()
+    log = EventLog(path)
+    assert [le.event.event_id for le in log.events_for_user("u1")] == ["a", "b"]
+    log.append([logged("a", "u2")], [], recorded_at=2.0)  # refused by the old schema
+    assert log.existing_events([("u1", "a"), ("u2", "a")]) == {("u1", "a"), ("u2", "a")}
+    seqs = [r[0] for r in log._db.execute("SELECT seq FROM events ORDER BY seq")]
+    assert seqs == [7, 9, 10]  # arrival order kept, new rows after the old ones
+    log.close()
+    EventLog(path).close()  # opening again does not rebuild anything
