@@ -20,7 +20,7 @@ import math
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +28,6 @@ import numpy.typing as npt
 
 from driftwise.concurrency import KeyedLocks, Watch, Watches
 from driftwise.errors import (
-    AbortedError,
     FieldViolation,
     InvalidArgumentError,
     NotFoundError,
@@ -37,6 +36,7 @@ from driftwise.errors import (
 from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder, TextRole
 from driftwise.model.collaborative import SequentialCoOccurrence
 from driftwise.model.events import Event
+from driftwise.model.impressions import Impressions, Matched, OtherUsersImpression
 from driftwise.model.layers import Vector
 from driftwise.model.profile import RecentEvent, UserProfile
 from driftwise.model.ranking import Candidate, Ranked, Signals, rank_cold_start, rank_for_profile
@@ -108,6 +108,7 @@ class Recommendations:
     recommendation_id: str
     profile_version: int
     cold_start: bool
+    more: bool = False  # Recommend: whether more items pass the request (another page exists)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +149,9 @@ class Engine:
         self._log_reads = EventLog(settings.data_dir / "events.sqlite")
         self._read_thread = SerialWorker("event-log-reads")
         self._writers = KeyedLocks()
-        self._writing_event_ids: set[str] = set()  # claimed by a batch in flight
         self._watches: Watches[UserProfile] = Watches()
+        # the lists Recommend issued lately, for StreamFeedback to match its impression ids to
+        self.impressions = Impressions(settings.limits.impressions_remembered)
         self.interest_mirror = InterestMirror(store, self._interest_rows)
         # LRU cache of the log's profile snapshots; entries are replaced, never mutated in place
         self._profiles: OrderedDict[str, UserProfile] = OrderedDict()
@@ -276,9 +278,10 @@ class Engine:
             raise InvalidArgumentError(unknown)
         vectors, texts = await self._event_vectors([le.event for le in events], items)
 
+        # event ids are unique per user, so the users' locks also keep two batches from writing
+        # the same event at once
         async with self._writers.hold(le.event.user_id for le in events):
-            with self._claim_event_ids([le.event.event_id for le in events]):
-                acks, working = await self._apply_and_record(events, vectors, texts)
+            acks, working = await self._apply_and_record(events, vectors, texts)
             versions = {uid: p.version for uid, p in working.items()}
             for _, uid, _ in acks:  # users with only duplicates in this batch
                 if uid not in versions:
@@ -286,22 +289,25 @@ class Engine:
                     versions[uid] = current.version if current else 0
         return [Ack(eid, dup, versions[uid]) for eid, uid, dup in acks]
 
+    async def record_feedback(self, feedback: LoggedEvent) -> tuple[Ack, Matched]:
+        """Record a feedback event (item_id and impression_id set) and say how its impression id
+        matched the lists this server issued. One that names another user's list is refused whole
+        (InvalidArgumentError on event.impression_id); an unknown one is recorded all the same."""
+        event = feedback.event
+        try:
+            matched = self.impressions.match(
+                event.impression_id, self.user_ids.stored_id(event.user_id), event.item_id
+            )
+        except OtherUsersImpression:
+            raise InvalidArgumentError(
+                [FieldViolation("event.impression_id", "names a recommendation list issued to another user")]
+            ) from None
+        (ack,) = await self.ingest_events([feedback], "event", indexed=False)
+        return ack, matched
+
     def _stored_user(self, logged: LoggedEvent) -> LoggedEvent:
         stored_id = self.user_ids.stored_id(logged.event.user_id)
         return dataclasses.replace(logged, event=dataclasses.replace(logged.event, user_id=stored_id))
-
-    @contextlib.contextmanager
-    def _claim_event_ids(self, event_ids: Sequence[str]) -> Iterator[None]:
-        """Batches of different users run concurrently; one event id must not be written by two
-        of them at once (the second would not see the first as a duplicate yet)."""
-        ids = set(event_ids)
-        if ids & self._writing_event_ids:
-            raise AbortedError("an event with the same event_id is being written by another request")
-        self._writing_event_ids |= ids
-        try:
-            yield
-        finally:
-            self._writing_event_ids -= ids
 
     async def _apply_and_record(
         self, events: Sequence[LoggedEvent], vectors: Sequence[Vector], texts: Sequence[str]
@@ -310,16 +316,16 @@ class Engine:
         transaction; only then do the copies replace the cached profiles (all or nothing).
         Caller holds the users' writer locks. Returns (event_id, user_id, duplicate) per event."""
         already = await self._log_thread.run(
-            self.log.existing_event_ids, [le.event.event_id for le in events]
+            self.log.existing_events, [(le.event.user_id, le.event.event_id) for le in events]
         )
         acks: list[tuple[str, str, bool]] = []
         fresh: list[int] = []  # positions of the events not recorded before
         for i, le in enumerate(events):
             e = le.event
-            duplicate = e.event_id in already
+            duplicate = (e.user_id, e.event_id) in already
             acks.append((e.event_id, e.user_id, duplicate))
             if not duplicate:
-                already.add(e.event_id)
+                already.add((e.user_id, e.event_id))
                 fresh.append(i)
         if not fresh:
             return acks, {}
@@ -572,30 +578,60 @@ class Engine:
             exclude_ids=frozenset(exclude),
         )
         directions = [] if profile is None else self._directions(profile)
+        wanted = query.count + 1  # one more than asked for tells whether another page exists
         if profile is not None and directions:
-            with tracer.start_as_current_span("ranking.retrieve") as span:
-                # one Milvus search for all layers, ids only; the items come from the cache
-                hits = await self.store.search_ids(
-                    np.stack(directions), self.settings.candidates_per_layer, allowed.expression()
-                )
-                # with what usually follows the recent events, within the same filter
-                learned = self._signals(profile)
-                ids = [item_id for layer_hits in hits for item_id, _ in layer_hits]
-                found = await self.items.get([*ids, *learned.followers])
-                items = {i: item for i, item in found.items() if allowed.allows(item)}
-                span.set_attribute("candidates", len(items))
-            ranked = await self._rank_personal(profile, items, at, query.count, query.diversity, learned)
-            return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
-        items = await self._cold_start_pool(allowed, query.count)
-        ranked = rank_cold_start(
-            self._candidates(items),
-            self.topic_model,
-            now=at,
-            count=query.count,
-            config=self.settings.ranking,
+            learned = self._signals(profile)
+            queries = np.stack(directions)
+
+            async def personal(limit: int) -> tuple[list[Ranked], dict[str, StoredItem], bool]:
+                with tracer.start_as_current_span("ranking.retrieve", attributes={"limit": limit}) as span:
+                    # one Milvus search for all layers, ids only; the items come from the cache
+                    hits = await self.store.search_ids(queries, limit, allowed.expression())
+                    # with what usually follows the recent events, within the same filter
+                    ids = [item_id for layer_hits in hits for item_id, _ in layer_hits]
+                    found = await self.items.get([*ids, *learned.followers])
+                    items = {i: item for i, item in found.items() if allowed.allows(item)}
+                    span.set_attribute("candidates", len(items))
+                ranked = await self._rank_personal(profile, items, at, wanted, query.diversity, learned)
+                return ranked, items, any(len(layer_hits) >= limit for layer_hits in hits)
+
+            first = max(self.settings.candidates_per_layer, query.count)
+            ranked, items = await _searching_deeper(personal, first, wanted)
+            return self._recommendations(query, ranked, items, profile.version, cold_start=False)
+
+        async def cold_start(per_topic: int) -> tuple[list[Ranked], dict[str, StoredItem], bool]:
+            items, full = await self._cold_start_pool(allowed, per_topic)
+            ranked = rank_cold_start(
+                self._candidates(items), self.topic_model, now=at, count=wanted, config=self.settings.ranking
+            )
+            return ranked, items, full
+
+        ranked, items = await _searching_deeper(cold_start, max(2, query.count // 2), wanted)
+        version = 0 if profile is None else profile.version
+        return self._recommendations(query, ranked, items, version, cold_start=True)
+
+    def _recommendations(
+        self,
+        query: RecommendQuery,
+        ranked: list[Ranked],
+        items: dict[str, StoredItem],
+        profile_version: int,
+        *,
+        cold_start: bool,
+    ) -> Recommendations:
+        """The first `query.count` of `ranked` (ranked one further to tell whether more exist)."""
+        shown = ranked[: query.count]
+        recommendation_id = uuid.uuid4().hex
+        self.impressions.record(
+            recommendation_id, self.user_ids.stored_id(query.user_id), [r.item_id for r in shown]
         )
         return Recommendations(
-            ranked, items, uuid.uuid4().hex, 0 if profile is None else profile.version, cold_start=True
+            shown,
+            items,
+            recommendation_id,
+            profile_version,
+            cold_start=cold_start,
+            more=len(ranked) > len(shown),
         )
 
     async def rank(
@@ -657,15 +693,18 @@ class Engine:
             keep_rejected=keep_rejected,
         )
 
-    async def _cold_start_pool(self, allowed: ItemFilter, count: int) -> dict[str, StoredItem]:
-        """Candidates for a user without a profile: items near each topic (variety), plus the
-        most popular items that pass the request's filter."""
-        per_topic = max(2, count // 2)
+    async def _cold_start_pool(
+        self, allowed: ItemFilter, per_topic: int
+    ) -> tuple[dict[str, StoredItem], bool]:
+        """Candidates for a user without a profile: `per_topic` items near each topic (variety),
+        plus the 10 x `per_topic` most popular items, that pass the request's filter; and whether
+        a search came back full (a deeper one may find more)."""
         hits = await self.store.search_ids(self.topic_model.centroids, per_topic, allowed.expression())
-        popular = await self._read_thread.run(self._log_reads.popular_items, count * 5)
+        popular = await self._read_thread.run(self._log_reads.popular_items, per_topic * 10)
         ids = [item_id for topic_hits in hits for item_id, _ in topic_hits]
         found = await self.items.get([*ids, *(item_id for item_id, _ in popular)])
-        return {i: item for i, item in found.items() if allowed.allows(item)}
+        full = len(popular) >= per_topic * 10 or any(len(topic_hits) >= per_topic for topic_hits in hits)
+        return {i: item for i, item in found.items() if allowed.allows(item)}, full
 
     def _count_popularity(self, added: Counter[str]) -> None:
         self._popularity.update(added)
@@ -694,6 +733,25 @@ class Engine:
             )
             for item_id, item in items.items()
         ]
+
+
+# Milvus answers at most this many hits per search (its topk limit)
+MAX_SEARCH_LIMIT = 16_384
+
+Attempt = Callable[[int], Awaitable[tuple[list[Ranked], dict[str, StoredItem], bool]]]
+
+
+async def _searching_deeper(
+    attempt: Attempt, limit: int, wanted: int
+) -> tuple[list[Ranked], dict[str, StoredItem]]:
+    """Rank what a search of `limit` hits finds; while fewer than `wanted` items could be ranked
+    (a filter, seen or rejected items thinned them out) and a search came back full, so the store
+    may hold more, search again four times as deep."""
+    while True:
+        ranked, items, full = await attempt(limit)
+        if len(ranked) >= wanted or not full or limit >= MAX_SEARCH_LIMIT:
+            return ranked, items
+        limit = min(limit * 4, MAX_SEARCH_LIMIT)
 
 
 async def _encode(encoder: TextEncoder, texts: Sequence[str], role: TextRole) -> npt.NDArray[np.float32]:

@@ -283,6 +283,13 @@ class LimitSettings(_Section):
     max_attributes: int = Field(64, ge=0, description="Attributes of one item.")
     max_future_seconds: float = Field(300.0, ge=0, description="How far in the future an event may be.")
     max_count: int = Field(100, ge=1, description="Items per Recommend.")
+    impressions_remembered: int = Field(
+        100_000,
+        ge=0,
+        description="Recommendation lists kept in memory (the newest) so that StreamFeedback can say "
+        "whether its impression_id names a list issued to that user and where the item was in it; "
+        "about 0.3 KB each at 10 items.",
+    )
     max_message_bytes: int = Field(
         4 * 1024 * 1024,
         ge=1024,

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from driftwise.api.convert import encode_page_token
 from driftwise.datasets.movielens import Movie
+from driftwise.engine import RecommendQuery
 from driftwise.server import App
 from driftwise.settings import LimitSettings
 from driftwise.storage.event_log import EventLog
@@ -192,9 +193,9 @@ def page_token(user: str, parts: tuple[int, str, bytes, Any, list[str]]) -> str:
         lambda: _b64z(json.dumps(value).encode()),
         lambda: _b64z(f'{{"u": {json.dumps(user)}, "s": {DEEP}}}'.encode()),
         lambda: ZIP_BOMB,
-        lambda: encode_page_token(user + "x", shown),
+        lambda: encode_page_token(RecommendQuery(user + "x"), shown),
         lambda: _b64z(json.dumps({"u": user, "s": [1, None, {"a": 1}, "z" * 200]}).encode()),
-        lambda: encode_page_token(user, shown),
+        lambda: encode_page_token(RecommendQuery(user), shown),
     ][kind]()
 
 
@@ -425,7 +426,11 @@ def run_hypothesis(rpc: str, strategy: st.SearchStrategy[Any], body: Callable[[A
 
 
 def fuzz_all(
-    target: str, known: list[str], tally: Tally, rejected_events: set[str], stored_events: set[str]
+    target: str,
+    known: list[str],
+    tally: Tally,
+    rejected_events: set[tuple[str, str]],
+    stored_events: set[tuple[str, str]],
 ) -> None:
     channel = grpc.insecure_channel(target)
     ingest = ingest_service_pb2_grpc.IngestServiceStub(channel)
@@ -456,7 +461,7 @@ def fuzz_all(
                 ingest_service_pb2.IngestEventsRequest(events=batch),
             )
             (stored_events if code == grpc.StatusCode.OK else rejected_events).update(
-                e.event_id for e in batch
+                (e.user_id, e.event_id) for e in batch
             )
 
         run_hypothesis("IngestEvents", lists(r.event, 3, huge=common_pb2.Event()), ingest_batch)
@@ -466,7 +471,9 @@ def fuzz_all(
             responses = stream(tally, "StreamEvents", ingest.StreamEvents, requests)
             for request, response in zip(requests, responses, strict=False):
                 stored = not response.HasField("error")
-                (stored_events if stored else rejected_events).add(request.event.event_id)
+                (stored_events if stored else rejected_events).add(
+                    (request.event.user_id, request.event.event_id)
+                )
 
         run_hypothesis(
             "StreamEvents",
@@ -507,7 +514,9 @@ def fuzz_all(
         def feedback(requests: list[ranking_service_pb2.StreamFeedbackRequest]) -> None:
             responses = stream(tally, "StreamFeedback", ranking.StreamFeedback, requests)
             for request, response in zip(requests, responses, strict=False):
-                (stored_events if response.recorded else rejected_events).add(request.event.event_id)
+                (stored_events if response.recorded else rejected_events).add(
+                    (request.event.user_id, request.event.event_id)
+                )
 
         run_hypothesis("StreamFeedback", st.lists(r.feedback, min_size=1, max_size=3), feedback)
         fuzz_wire(channel, tally)
@@ -618,8 +627,8 @@ async def test_every_rpc_survives_10k_generated_requests(
     app, client = loaded
     known = [m.item_id for m in movies[:50]]
     tally = Tally()
-    rejected_events: set[str] = set()
-    stored_events: set[str] = set()
+    rejected_events: set[tuple[str, str]] = set()  # (user_id, event_id): event ids are per user
+    stored_events: set[tuple[str, str]] = set()
     started = time.monotonic()
 
     await asyncio.to_thread(fuzz_all, app.target, known, tally, rejected_events, stored_events)
@@ -640,7 +649,7 @@ async def test_every_rpc_survives_10k_generated_requests(
     # nothing of a rejected batch or message was stored
     log = EventLog(app.settings.data_dir / "events.sqlite")
     try:
-        assert not log.existing_event_ids(sorted(rejected_events - stored_events))
+        assert not log.existing_events(sorted(rejected_events - stored_events))
     finally:
         log.close()
 

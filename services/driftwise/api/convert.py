@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import hashlib
 import json
 import re
 import time
@@ -45,18 +47,31 @@ class Violations:
         self.items.append(FieldViolation(field, description))
 
     def check_id(
-        self, field: str, value: str, limits: LimitSettings, *, required: bool = True, key: bool = False
+        self,
+        field: str,
+        value: str,
+        limits: LimitSettings,
+        *,
+        required: bool = True,
+        lengths_only: bool = False,
     ) -> None:
-        """An id: required unless said otherwise, within max_id_chars and ID_BYTES; a Milvus `key`
-        also without the characters KEY_FORBIDDEN."""
-        if required and not value:
-            self.add(field, "is required")
+        """Every id field follows one rule: required unless said otherwise; within max_id_chars
+        and ID_BYTES; no quote, backslash or control character (ID_FORBIDDEN); not blank and no
+        white space at either end (an id of spaces, or "a " beside "a", is a caller's bug).
+        `lengths_only`: the lengths alone, for DeleteUserData (see ID_FORBIDDEN)."""
+        if not value:
+            if required:
+                self.add(field, "is required")
         elif len(value) > limits.max_id_chars:
             self.add(field, f"is longer than {limits.max_id_chars} characters")
         elif len(value.encode()) > ID_BYTES:
             self.add(field, f"is longer than {ID_BYTES} bytes in UTF-8")
-        elif key and KEY_FORBIDDEN.search(value):
+        elif lengths_only:
+            pass
+        elif ID_FORBIDDEN.search(value):
             self.add(field, "must not contain a quote ('), a backslash or a control character")
+        elif value != value.strip():
+            self.add(field, "must not be blank or begin or end with white space")
 
     def check_text(self, field: str, value: str, limits: LimitSettings) -> None:
         if len(value) > limits.max_text_chars:
@@ -95,14 +110,16 @@ class Violations:
             raise InvalidArgumentError(self.items)
 
 
-# Item, user and category ids are Milvus VARCHAR(128) fields, whose limit counts UTF-8 bytes.
+# Item, user and category ids are Milvus VARCHAR(128) fields, whose limit counts UTF-8 bytes; the
+# same bound holds for every id so that one rule fits all.
 ID_BYTES = 128
 # Item and user ids are Milvus primary keys (items; user_interests rows). pymilvus looks items up,
 # and Milvus Lite upserts rows, through an expression that quotes each key with ' and escapes
 # nothing: a quote changes the expression, a backslash or a line break breaks it (one such user id
-# stalled the whole interest mirror). These characters are refused in item ids, and in the user
-# ids of events (reads and deletions still take any user id).
-KEY_FORBIDDEN = re.compile(r"['\\\x00-\x1f\x7f-\x9f]")
+# stalled the whole interest mirror). Every id field refuses them, event and impression ids too,
+# so that an id valid in one field is valid in all (DeleteUserData alone takes any user id, so
+# data stored under ids that older versions accepted can always be deleted).
+ID_FORBIDDEN = re.compile(r"['\\\x00-\x1f\x7f-\x9f]")
 
 
 class StreamRate:
@@ -150,7 +167,7 @@ def items_from_proto(items: Sequence[common_pb2.Item], limits: LimitSettings) ->
     seen: set[str] = set()
     for i, it in enumerate(items):
         f = f"items[{i}]"
-        v.check_id(f"{f}.item_id", it.item_id, limits, key=True)
+        v.check_id(f"{f}.item_id", it.item_id, limits)
         if it.item_id in seen:
             v.add(f"{f}.item_id", f"item {it.item_id!r} appears twice in the batch")
         seen.add(it.item_id)
@@ -186,7 +203,7 @@ def item_ids_from_proto(item_ids: Sequence[str], limits: LimitSettings) -> list[
     v = Violations()
     if v.check_batch("item_ids", len(item_ids), limits):
         for i, item_id in enumerate(item_ids):
-            v.check_id(f"item_ids[{i}]", item_id, limits, key=True)
+            v.check_id(f"item_ids[{i}]", item_id, limits)
     v.raise_if_any()
     return list(item_ids)
 
@@ -204,16 +221,17 @@ def events_from_proto(
         for i, e in enumerate(events):
             _check_event(v, f"{prefix}[{i}]" if indexed else prefix, e, limits, now)
     v.raise_if_any()
-    return [_logged_event(e) for e in events]
+    return [_logged_event(e, now) for e in events]
 
 
-def _logged_event(e: common_pb2.Event) -> LoggedEvent:
+def _logged_event(e: common_pb2.Event, received: float) -> LoggedEvent:
+    """The event to record; without an event_time it happened when the server received it."""
     return LoggedEvent(
         Event(
             e.event_id,
             e.user_id,
             EventType(e.type),
-            seconds(e.event_time),
+            seconds(e.event_time) if e.HasField("event_time") else received,
             e.item_id,
             e.text,
             seconds(e.dwell) if e.HasField("dwell") else 0.0,
@@ -249,16 +267,16 @@ def feedback_from_proto(
     if not 0 <= request.count <= limits.max_count:
         v.add("count", f"must be between 0 and {limits.max_count}")
     v.raise_if_any()
-    return _logged_event(request.event), request.count or 10
+    return _logged_event(request.event, now), request.count or 10
 
 
 def _check_event(v: Violations, f: str, e: common_pb2.Event, limits: LimitSettings, now: float) -> None:
     v.check_id(f"{f}.event_id", e.event_id, limits)
-    v.check_id(f"{f}.user_id", e.user_id, limits, key=True)
+    v.check_id(f"{f}.user_id", e.user_id, limits)
     if e.type not in _EVENT_TYPES:
         v.add(f"{f}.type", "is required" if e.type == 0 else f"unknown event type {e.type}")
     if not e.HasField("event_time"):
-        v.add(f"{f}.event_time", "is required")
+        pass  # the time the server received it (_logged_event)
     elif not v.check_timestamp(f"{f}.event_time", e.event_time):
         pass
     elif seconds(e.event_time) <= 0:
@@ -269,7 +287,7 @@ def _check_event(v: Violations, f: str, e: common_pb2.Event, limits: LimitSettin
         v.add(f"{f}.text", "a stated interest needs the user's text")
     elif not e.item_id and not e.text.strip():
         v.add(f"{f}.item_id", "an event needs an item_id, a text, or both")
-    v.check_id(f"{f}.item_id", e.item_id, limits, required=False, key=True)
+    v.check_id(f"{f}.item_id", e.item_id, limits, required=False)
     v.check_text(f"{f}.text", e.text, limits)
     if e.HasField("dwell") and v.check_duration(f"{f}.dwell", e.dwell) and seconds(e.dwell) < 0:
         v.add(f"{f}.dwell", "must not be negative")
@@ -348,7 +366,7 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
         v.add("diversity", "must be between 0 and 1")
     if v.check_batch("exclude_item_ids", len(request.exclude_item_ids), limits, required=False):
         for i, item_id in enumerate(request.exclude_item_ids):
-            v.check_id(f"exclude_item_ids[{i}]", item_id, limits, required=False, key=True)
+            v.check_id(f"exclude_item_ids[{i}]", item_id, limits, required=False)
     flt = request.filter
     if v.check_batch("filter.categories", len(flt.categories), limits, required=False):
         for i, category in enumerate(flt.categories):
@@ -359,18 +377,9 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
         v.add("filter.created_before", "must be after filter.created_after")
     if request.HasField("as_of_time"):
         v.check_timestamp("as_of_time", request.as_of_time)
-    shown: tuple[str, ...] = ()
-    if len(request.page_token) > MAX_PAGE_TOKEN_CHARS:
-        v.add("page_token", "is not a token this service issued (too long)")
-    elif request.page_token:
-        try:
-            shown = decode_page_token(request.page_token, request.user_id)
-        except ValueError as exc:
-            v.add("page_token", str(exc))
     v.raise_if_any()
-    return RecommendQuery(
+    query = RecommendQuery(
         user_id=request.user_id,
-        shown=shown,
         count=request.count or 10,
         categories=tuple(flt.categories),
         created_after=seconds(flt.created_after) if flt.HasField("created_after") else None,
@@ -380,18 +389,27 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
         diversity=request.diversity,
         as_of=seconds(request.as_of_time) if request.HasField("as_of_time") else None,
     )
+    if len(request.page_token) > MAX_PAGE_TOKEN_CHARS:
+        v.add("page_token", "is not a token this service issued (too long)")
+    elif request.page_token:
+        try:
+            query = dataclasses.replace(query, shown=decode_page_token(request.page_token, query))
+        except ValueError as exc:
+            v.add("page_token", str(exc))
+    v.raise_if_any()
+    return query
 
 
 def recommendations_to_proto(
     recs: Recommendations, topics: TopicModel, query: RecommendQuery | None = None
 ) -> ranking_service_pb2.RecommendResponse:
-    """The response; with the query, a next_page_token when the page was full (and the list is
-    not yet MAX_PAGED_ITEMS long)."""
+    """The response; with the query, a next_page_token exactly when more items pass the request
+    (and the pages so far and the next one stay within MAX_PAGED_ITEMS)."""
     next_page_token = ""
-    if query is not None and len(recs.ranked) == query.count:
+    if query is not None and recs.more:
         shown = (*query.shown, *(r.item_id for r in recs.ranked))
         if len(shown) + query.count <= MAX_PAGED_ITEMS:
-            next_page_token = encode_page_token(query.user_id, shown)
+            next_page_token = encode_page_token(query, shown)
     return ranking_service_pb2.RecommendResponse(
         items=[_scored_item(r, recs.items[r.item_id], topics) for r in recs.ranked],
         recommendation_id=recs.recommendation_id,
@@ -404,23 +422,43 @@ def recommendations_to_proto(
 
 
 # Pages are stateless: the token carries the items already shown, which later pages exclude, so
-# any replica can serve the next page. It is opaque to callers but not secret (only the caller's
-# own exclusions are in it), hence no signature.
+# any replica can serve the next page, and a digest of the request's other fields, so that a token
+# is only taken with the request it continues. It is opaque to callers but not secret (only the
+# caller's own exclusions are in it), hence no signature.
 MAX_PAGED_ITEMS = 500
 # The JSON of the largest token this service issues (MAX_PAGED_ITEMS ids and a user id of
-# ID_BYTES each, JSON spending at most 6 bytes per UTF-8 byte); decoding inflates no more than that.
-_MAX_TOKEN_JSON_BYTES = (MAX_PAGED_ITEMS + 1) * (6 * ID_BYTES + 3) + 64
+# ID_BYTES each, JSON spending at most 6 bytes per UTF-8 byte, and the field digests); decoding
+# inflates no more than that.
+_MAX_TOKEN_JSON_BYTES = (MAX_PAGED_ITEMS + 1) * (6 * ID_BYTES + 3) + 512
 MAX_PAGE_TOKEN_CHARS = 1 << 20  # far above any token issued (its base64 of compressed JSON)
 
 
-def encode_page_token(user_id: str, shown: Sequence[str]) -> str:
-    raw = json.dumps({"u": user_id, "s": list(shown)}, separators=(",", ":")).encode()
+def _request_digests(query: RecommendQuery) -> dict[str, str]:
+    """A short digest of each RecommendRequest field a page token must be used with, by the
+    field's name in the request (order-free lists are compared as sets)."""
+    fields: dict[str, object] = {
+        "count": query.count,
+        "filter": [sorted(set(query.categories)), query.created_after, query.created_before],
+        "exclude_item_ids": sorted(set(query.exclude_item_ids)),
+        "include_seen": query.include_seen,
+        "diversity": query.diversity,
+        "as_of_time": query.as_of,
+    }
+    return {
+        name: hashlib.sha256(json.dumps(value).encode()).hexdigest()[:12] for name, value in fields.items()
+    }
+
+
+def encode_page_token(query: RecommendQuery, shown: Sequence[str]) -> str:
+    token = {"u": query.user_id, "s": list(shown), "q": _request_digests(query)}
+    raw = json.dumps(token, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(zlib.compress(raw)).decode()
 
 
-def decode_page_token(token: str, user_id: str) -> tuple[str, ...]:
-    """The ids a token says were shown. Any token a caller makes up is a ValueError: bad base64,
-    zlib or JSON, a bomb (decompressed size bounded, nesting never recursed into), wrong shape."""
+def decode_page_token(token: str, query: RecommendQuery) -> tuple[str, ...]:
+    """The ids a token says were shown, if it was issued for a request like `query`. Any token a
+    caller makes up is a ValueError: bad base64, zlib or JSON, a bomb (decompressed size bounded,
+    nesting never recursed into), wrong shape."""
     not_ours = ValueError("is not a token this service issued")
     try:
         inflate = zlib.decompressobj()
@@ -431,15 +469,25 @@ def decode_page_token(token: str, user_id: str) -> tuple[str, ...]:
         data = json.loads(raw)
     except (ValueError, binascii.Error, zlib.error, RecursionError) as exc:
         raise not_ours from exc
-    if not isinstance(data, dict) or not isinstance(data.get("s"), list):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("s"), list)
+        or not isinstance(data.get("q"), dict)
+    ):
         raise not_ours
-    token_user, shown = data.get("u"), data["s"]
-    if token_user != user_id:
+    token_user, shown, digests = data.get("u"), data["s"], data["q"]
+    if token_user != query.user_id:
         raise ValueError("belongs to another request (use it with the same user_id)")
     if len(shown) > MAX_PAGED_ITEMS or not all(
         isinstance(i, str) and len(i.encode()) <= ID_BYTES for i in shown
     ):
         raise not_ours
+    changed = [name for name, digest in _request_digests(query).items() if digests.get(name) != digest]
+    if changed:
+        raise ValueError(
+            f"was issued for a request with another {' and '.join(changed)}: send the fields of the"
+            " first page's request again with it"
+        )
     return tuple(shown)
 
 
@@ -451,7 +499,7 @@ def rank_request(
     v.check_id("user_id", request.user_id, limits)
     if v.check_batch("candidate_item_ids", len(request.candidate_item_ids), limits):
         for i, item_id in enumerate(request.candidate_item_ids):
-            v.check_id(f"candidate_item_ids[{i}]", item_id, limits, key=True)
+            v.check_id(f"candidate_item_ids[{i}]", item_id, limits)
     if request.HasField("as_of_time"):
         v.check_timestamp("as_of_time", request.as_of_time)
     v.raise_if_any()

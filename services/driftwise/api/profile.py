@@ -79,7 +79,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
         self, request: pb.DeleteUserDataRequest, context: Context
     ) -> pb.DeleteUserDataResponse:
         v = convert.Violations()
-        v.check_id("user_id", request.user_id, self._limits)
+        v.check_id("user_id", request.user_id, self._limits, lengths_only=True)
         v.raise_if_any()
         deleted, existed = await self._engine.delete_user(request.user_id)
         return pb.DeleteUserDataResponse(deleted_event_count=deleted, profile_deleted=existed)

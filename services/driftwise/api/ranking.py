@@ -45,12 +45,16 @@ class RankingServicer(ranking_service_pb2_grpc.RankingServiceServicer):
             try:
                 rate.take("StreamFeedback")  # over the rate: this message only is refused
                 event, count = convert.feedback_from_proto(request, self._limits, time.time())
-                (ack,) = await self._engine.ingest_events([event], "event", indexed=False)
+                ack, matched = await self._engine.record_feedback(event)
             except DriftwiseError as exc:  # one bad message gets its own error; the stream goes on
                 yield pb.StreamFeedbackResponse(event_id=event_id, error=error_message(exc))
                 continue
             response = pb.StreamFeedbackResponse(
-                event_id=event_id, recorded=True, profile_version=ack.profile_version
+                event_id=event_id,
+                recorded=True,
+                profile_version=ack.profile_version,
+                impression_match=pb.ImpressionMatch.ValueType(matched.match),
+                impression_position=matched.position,
             )
             try:
                 recs = await self._engine.recommend(RecommendQuery(event.event.user_id, count=count))

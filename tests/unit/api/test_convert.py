@@ -2,12 +2,14 @@ import base64
 import json
 import time
 import zlib
+from collections.abc import Callable
 
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from driftwise.api import convert
+from driftwise.engine import RecommendQuery
 from driftwise.errors import InvalidArgumentError, ResourceExhaustedError
 from driftwise.model.events import EventType
 from driftwise.settings import LimitSettings
@@ -56,7 +58,6 @@ def test_valid_event_converts() -> None:
         ({"event_id": ""}, "events[1].event_id"),
         ({"type": 0}, "events[1].type"),
         ({"type": 99}, "events[1].type"),
-        ({"event_time": None}, "events[1].event_time"),
         ({"event_time": convert.timestamp(NOW + 3600)}, "events[1].event_time"),
         ({"text": "x" * 51}, "events[1].text"),
         ({"item_id": "", "text": ""}, "events[1].item_id"),
@@ -68,6 +69,43 @@ def test_each_invalid_field_is_named(overrides: dict[str, object], field: str) -
     found = violations([good_event(), good_event(**overrides)])
     assert field in found, found
     assert not any(f.startswith("events[0]") for f in found)
+
+
+def test_an_event_without_a_time_happened_when_it_was_received() -> None:
+    (le,) = convert.events_from_proto([good_event(event_time=None)], LIMITS, NOW)
+    assert le.event.time == NOW
+    assert "events[0].event_time" in violations([good_event(event_time=convert.timestamp(-5))])
+
+
+BAD_IDS = ["   ", " a", "a ", "a\n", "a\x00b", "a\\b", "a'b", "\u00a0a"]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_one_id_rule_for_every_id_field(bad: str) -> None:
+    for name in ("event_id", "user_id", "item_id", "impression_id"):
+        assert f"events[0].{name}" in violations([good_event(**{name: bad})]), name
+    item = common_pb2.Item(item_id=bad, title="t", category=bad)
+    assert fields_of(lambda: convert.items_from_proto([item], LIMITS)) == {
+        "items[0].item_id",
+        "items[0].category",
+    }
+    assert fields_of(lambda: convert.item_ids_from_proto([bad], LIMITS)) == {"item_ids[0]"}
+    recommend = ranking_service_pb2.RecommendRequest(user_id=bad, exclude_item_ids=[bad])
+    recommend.filter.categories.append(bad)
+    assert fields_of(lambda: convert.recommend_query(recommend, LIMITS)) == {
+        "user_id",
+        "exclude_item_ids[0]",
+        "filter.categories[0]",
+    }
+    rank = ranking_service_pb2.RankRequest(user_id=bad, candidate_item_ids=[bad])
+    assert fields_of(lambda: convert.rank_request(rank, LIMITS)) == {"user_id", "candidate_item_ids[0]"}
+
+
+def test_ids_may_hold_inner_spaces_and_any_script() -> None:
+    (le,) = convert.events_from_proto(
+        [good_event(event_id="a b", user_id="用户 7", item_id="é")], LIMITS, NOW
+    )
+    assert (le.event.event_id, le.event.user_id, le.event.item_id) == ("a b", "用户 7", "é")
 
 
 def test_batch_limits() -> None:
@@ -104,11 +142,41 @@ def test_recommend_request_validation_and_defaults() -> None:
 def test_page_tokens_round_trip_and_belong_to_one_user() -> None:
     from driftwise.api.convert import decode_page_token, encode_page_token
 
-    token = encode_page_token("alice", ["i1", "i2"])
-    assert decode_page_token(token, "alice") == ("i1", "i2")
-    for bad, user in ((token, "bob"), ("garbage", "alice"), (token[:-4], "alice")):
+    alice = RecommendQuery("alice")
+    token = encode_page_token(alice, ["i1", "i2"])
+    assert decode_page_token(token, alice) == ("i1", "i2")
+    for bad, query in ((token, RecommendQuery("bob")), ("garbage", alice), (token[:-4], alice)):
         with pytest.raises(ValueError):
-            decode_page_token(bad, user)
+            decode_page_token(bad, query)
+
+
+def test_a_page_token_is_taken_only_with_the_request_it_continues() -> None:
+    first = ranking_service_pb2.RecommendRequest(user_id="alice", count=5, exclude_item_ids=["a", "b"])
+    first.filter.categories.extend(["x", "y"])
+    token = convert.encode_page_token(convert.recommend_query(first, LIMITS), ["i1"])
+
+    same = ranking_service_pb2.RecommendRequest()
+    same.CopyFrom(first)
+    same.page_token = token
+    same.exclude_item_ids[:] = ["b", "a"]  # lists that are sets may come in another order
+    assert convert.recommend_query(same, LIMITS).shown == ("i1",)
+
+    changes: dict[str, Callable[[ranking_service_pb2.RecommendRequest], object]] = {
+        "count": lambda r: setattr(r, "count", 6),
+        "filter": lambda r: r.filter.categories.append("z"),
+        "exclude_item_ids": lambda r: r.exclude_item_ids.append("c"),
+        "include_seen": lambda r: setattr(r, "include_seen", True),
+        "diversity": lambda r: setattr(r, "diversity", 0.5),
+        "as_of_time": lambda r: r.as_of_time.FromSeconds(1_700_000_000),
+    }
+    for field, change in changes.items():
+        other = ranking_service_pb2.RecommendRequest()
+        other.CopyFrom(same)
+        change(other)
+        with pytest.raises(InvalidArgumentError) as info:
+            convert.recommend_query(other, LIMITS)
+        (violation,) = info.value.violations
+        assert violation.field == "page_token" and field in violation.description, violation
 
 
 # -- limits and values found by the fuzzer (tests/integration/test_fuzz.py) -------------------------
@@ -206,7 +274,7 @@ def _b64z(raw: bytes) -> str:
 )
 def test_page_tokens_a_caller_made_up_are_rejected(token: str) -> None:
     with pytest.raises(ValueError, match="not a token this service issued"):
-        convert.decode_page_token(token, "alice")
+        convert.decode_page_token(token, RecommendQuery("alice"))
     r = ranking_service_pb2.RecommendRequest(user_id="alice", page_token=token)
     assert fields_of(lambda: convert.recommend_query(r, LIMITS)) == {"page_token"}
 
