@@ -77,6 +77,37 @@ EXPLANATION_REASON_POPULAR: ExplanationReason.ValueType  # 4
 """Popular or fresh, for a user without a profile."""
 Global___ExplanationReason: _TypeAlias = ExplanationReason  # noqa: Y015
 
+class _ImpressionMatch:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ImpressionMatchEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImpressionMatch.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IMPRESSION_MATCH_UNSPECIFIED: _ImpressionMatch.ValueType  # 0
+    """Not set (the feedback was not recorded, or an older server)."""
+    IMPRESSION_MATCH_SHOWN: _ImpressionMatch.ValueType  # 1
+    """A list issued to this user that held the item (impression_position says where)."""
+    IMPRESSION_MATCH_NOT_IN_LIST: _ImpressionMatch.ValueType  # 2
+    """A list issued to this user, without the item; the event is recorded all the same."""
+    IMPRESSION_MATCH_UNKNOWN: _ImpressionMatch.ValueType  # 3
+    """Not a list the server knows: made up, forgotten, or issued elsewhere; recorded as an event."""
+
+class ImpressionMatch(_ImpressionMatch, metaclass=_ImpressionMatchEnumTypeWrapper):
+    """ImpressionMatch says how a feedback's impression_id matched the recommendation lists the server
+    issued. The server remembers the newest lists in memory (100,000 by default), so feedback sent
+    long after, or to another process than the one that issued the list, can be UNKNOWN.
+    """
+
+IMPRESSION_MATCH_UNSPECIFIED: ImpressionMatch.ValueType  # 0
+"""Not set (the feedback was not recorded, or an older server)."""
+IMPRESSION_MATCH_SHOWN: ImpressionMatch.ValueType  # 1
+"""A list issued to this user that held the item (impression_position says where)."""
+IMPRESSION_MATCH_NOT_IN_LIST: ImpressionMatch.ValueType  # 2
+"""A list issued to this user, without the item; the event is recorded all the same."""
+IMPRESSION_MATCH_UNKNOWN: ImpressionMatch.ValueType  # 3
+"""Not a list the server knows: made up, forgotten, or issued elsewhere; recorded as an event."""
+Global___ImpressionMatch: _TypeAlias = ImpressionMatch  # noqa: Y015
+
 @_typing.final
 class RecommendFilter(_message.Message):
     """RecommendFilter restricts which items may be recommended."""
@@ -131,7 +162,9 @@ class RecommendRequest(_message.Message):
     user_id: _builtins.str
     """Id of the user. Required."""
     count: _builtins.int
-    """Number of items wanted (0 means 10; at most 100)."""
+    """Number of items wanted (0 means 10; at most 100). That many come back whenever that many
+    items pass the request.
+    """
     include_seen: _builtins.bool
     """If true, items the user already interacted with may be returned; by default they are not."""
     diversity: _builtins.float
@@ -139,8 +172,10 @@ class RecommendRequest(_message.Message):
     variety (maximal marginal relevance with lambda = 1 - diversity).
     """
     page_token: _builtins.str
-    """RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-    other fields must be the same as in the first request. Empty for the first page.
+    """RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+    other fields (but context) must be the same as in the first request: a token sent with another
+    user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+    INVALID_ARGUMENT on page_token. Empty for the first page.
     """
     @_builtins.property
     def filter(self) -> Global___RecommendFilter:
@@ -197,8 +232,10 @@ class RecommendResponse(_message.Message):
     source: Global___RecommendationSource.ValueType
     """How the list was made."""
     next_page_token: _builtins.str
-    """Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-    Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+    """Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+    request, so a next page is never empty; empty on the last page, and once the pages would pass
+    500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+    it is then.
     """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredItem]:
@@ -450,7 +487,9 @@ class StreamFeedbackRequest(_message.Message):
     @_builtins.property
     def event(self) -> _common_pb2.Event:
         """The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-        was shown in) are required.
+        was shown in) are required. An impression_id of a list issued to another user is refused
+        (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+        recorded, and the response says so (impression_match).
         """
 
     def __init__(
@@ -478,12 +517,18 @@ class StreamFeedbackResponse(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     RECORDED_FIELD_NUMBER: _builtins.int
     PROFILE_VERSION_FIELD_NUMBER: _builtins.int
+    IMPRESSION_MATCH_FIELD_NUMBER: _builtins.int
+    IMPRESSION_POSITION_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Id of the event this answers."""
     recorded: _builtins.bool
     """True once the feedback is durably recorded and applied to the profile (also for a duplicate)."""
     profile_version: _builtins.int
     """Version of the profile after the feedback was applied."""
+    impression_match: Global___ImpressionMatch.ValueType
+    """How event.impression_id matched the lists this server issued, when recorded."""
+    impression_position: _builtins.int
+    """1-based position of the item in that list when impression_match is SHOWN; otherwise 0."""
     @_builtins.property
     def recommendations(self) -> Global___RecommendResponse:
         """Recommendations refreshed after the feedback was applied."""
@@ -502,10 +547,12 @@ class StreamFeedbackResponse(_message.Message):
         error: _common_pb2.Error | None = ...,
         recorded: _builtins.bool = ...,
         profile_version: _builtins.int = ...,
+        impression_match: Global___ImpressionMatch.ValueType = ...,
+        impression_position: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "recommendations", b"recommendations", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event_id", b"event_id", "profile_version", b"profile_version", "recommendations", b"recommendations", "recorded", b"recorded", "result", b"result"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event_id", b"event_id", "impression_match", b"impression_match", "impression_position", b"impression_position", "profile_version", b"profile_version", "recommendations", b"recommendations", "recorded", b"recorded", "result", b"result"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["recommendations", "error"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015

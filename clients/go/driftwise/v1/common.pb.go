@@ -244,7 +244,7 @@ type Item struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Caller's unique id of the item (1-128 characters).
+	// Caller's unique id of the item (an id: see the rule at the top of this file).
 	ItemId string `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
 	// Title; the most important text of the item. Required.
 	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
@@ -252,7 +252,7 @@ type Item struct {
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// Free-text tags, for example genres or keywords.
 	Tags []string `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
-	// Category used by request filters, for example "movie" or "book"; optional.
+	// Category used by request filters, for example "movie" or "book"; optional (an id when set).
 	Category string `protobuf:"bytes,5,opt,name=category,proto3" json:"category,omitempty"`
 	// When the item was created or published; optional (unset means unknown).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -347,13 +347,16 @@ type Event struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+	// Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+	// the same user sent before is acknowledged as a duplicate and not applied again; the same id
+	// from two users is two events. Required.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// Id of the user who acted. Required.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// What the user did. Required.
 	Type EventType `protobuf:"varint,3,opt,name=type,proto3,enum=driftwise.v1.EventType" json:"type,omitempty"`
-	// When the user did it. Required; not more than a few minutes in the future.
+	// When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+	// the server received it (a resend of an acknowledged event keeps the first time).
 	EventTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	// Item the event is about; must be a known item if set.
 	ItemId string `protobuf:"bytes,5,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
@@ -363,7 +366,8 @@ type Event struct {
 	Dwell *durationpb.Duration `protobuf:"bytes,7,opt,name=dwell,proto3" json:"dwell,omitempty"`
 	// Where it happened; optional.
 	Context *Context `protobuf:"bytes,8,opt,name=context,proto3" json:"context,omitempty"`
-	// Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+	// Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+	// any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
 	ImpressionId string `protobuf:"bytes,9,opt,name=impression_id,json=impressionId,proto3" json:"impression_id,omitempty"`
 }
 

@@ -590,7 +590,7 @@ type DeleteUserDataRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Id of the user. Required.
+	// Id of the user. Required; any characters (see the id rule in common.proto).
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 }
 

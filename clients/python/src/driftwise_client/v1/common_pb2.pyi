@@ -55,7 +55,13 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
-    """EventType is what a user did. Positive types raise interest in the event's text,
+    """Ids. Every id field (user, item, event, impression ids and categories) follows one rule:
+    1 to 128 characters and at most 128 bytes in UTF-8; no quote ('), backslash or control
+    character; not blank and no white space at either end. A request breaking it is refused with
+    INVALID_ARGUMENT naming the field. (DeleteUserDataRequest.user_id alone takes any characters,
+    so that data stored under ids older versions accepted can always be deleted.)
+
+    EventType is what a user did. Positive types raise interest in the event's text,
     negative types (DISLIKE, SKIP, HIDE) push the user's interests away from it.
     The weight of each type is server configuration, not part of the API.
     """
@@ -180,13 +186,13 @@ class Item(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     item_id: _builtins.str
-    """Caller's unique id of the item (1-128 characters)."""
+    """Caller's unique id of the item (an id: see the rule at the top of this file)."""
     title: _builtins.str
     """Title; the most important text of the item. Required."""
     description: _builtins.str
     """Free-text description; optional."""
     category: _builtins.str
-    """Category used by request filters, for example "movie" or "book"; optional."""
+    """Category used by request filters, for example "movie" or "book"; optional (an id when set)."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Free-text tags, for example genres or keywords."""
@@ -234,7 +240,10 @@ class Event(_message.Message):
     CONTEXT_FIELD_NUMBER: _builtins.int
     IMPRESSION_ID_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
-    """Caller's unique id of the event, the idempotency key: a repeated id is applied once."""
+    """Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+    the same user sent before is acknowledged as a duplicate and not applied again; the same id
+    from two users is two events. Required.
+    """
     user_id: _builtins.str
     """Id of the user who acted. Required."""
     type: Global___EventType.ValueType
@@ -244,10 +253,14 @@ class Event(_message.Message):
     text: _builtins.str
     """Free text of the event: a search query, a comment. Required when item_id is empty."""
     impression_id: _builtins.str
-    """Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any."""
+    """Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+    any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
+    """
     @_builtins.property
     def event_time(self) -> _timestamp_pb2.Timestamp:
-        """When the user did it. Required; not more than a few minutes in the future."""
+        """When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+        the server received it (a resend of an acknowledged event keeps the first time).
+        """
 
     @_builtins.property
     def dwell(self) -> _duration_pb2.Duration:

@@ -298,7 +298,7 @@ class DeleteUserDataRequest(_message.Message):
 
     USER_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
-    """Id of the user. Required."""
+    """Id of the user. Required; any characters (see the id rule in common.proto)."""
     def __init__(
         self,
         *,

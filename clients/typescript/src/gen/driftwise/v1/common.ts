@@ -184,7 +184,7 @@ export interface Context {
 
 /** Item is one entry of the catalogue that can be recommended. */
 export interface Item {
-  /** Caller's unique id of the item (1-128 characters). */
+  /** Caller's unique id of the item (an id: see the rule at the top of this file). */
   itemId: string;
   /** Title; the most important text of the item. Required. */
   title: string;
@@ -192,7 +192,7 @@ export interface Item {
   description: string;
   /** Free-text tags, for example genres or keywords. */
   tags: string[];
-  /** Category used by request filters, for example "movie" or "book"; optional. */
+  /** Category used by request filters, for example "movie" or "book"; optional (an id when set). */
   category: string;
   /** When the item was created or published; optional (unset means unknown). */
   createTime:
@@ -209,13 +209,20 @@ export interface Item_AttributesEntry {
 
 /** Event is one thing a user did. Its text is the referenced item's text, the free text, or both. */
 export interface Event {
-  /** Caller's unique id of the event, the idempotency key: a repeated id is applied once. */
+  /**
+   * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+   * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+   * from two users is two events. Required.
+   */
   eventId: string;
   /** Id of the user who acted. Required. */
   userId: string;
   /** What the user did. Required. */
   type: EventType;
-  /** When the user did it. Required; not more than a few minutes in the future. */
+  /**
+   * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+   * the server received it (a resend of an acknowledged event keeps the first time).
+   */
   eventTime:
     | Date
     | undefined;
@@ -231,7 +238,10 @@ export interface Event {
   context:
     | Context
     | undefined;
-  /** Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any. */
+  /**
+   * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+   * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
+   */
   impressionId: string;
 }
 

@@ -124,7 +124,7 @@ export interface WatchProfileResponse {
 
 /** DeleteUserDataRequest names the user to forget. */
 export interface DeleteUserDataRequest {
-  /** Id of the user. Required. */
+  /** Id of the user. Required; any characters (see the id rule in common.proto). */
   userId: string;
 }
 

@@ -123,6 +123,60 @@ export function explanationReasonToJSON(object: ExplanationReason): string {
   }
 }
 
+/**
+ * ImpressionMatch says how a feedback's impression_id matched the recommendation lists the server
+ * issued. The server remembers the newest lists in memory (100,000 by default), so feedback sent
+ * long after, or to another process than the one that issued the list, can be UNKNOWN.
+ */
+export enum ImpressionMatch {
+  /** IMPRESSION_MATCH_UNSPECIFIED - Not set (the feedback was not recorded, or an older server). */
+  IMPRESSION_MATCH_UNSPECIFIED = 0,
+  /** IMPRESSION_MATCH_SHOWN - A list issued to this user that held the item (impression_position says where). */
+  IMPRESSION_MATCH_SHOWN = 1,
+  /** IMPRESSION_MATCH_NOT_IN_LIST - A list issued to this user, without the item; the event is recorded all the same. */
+  IMPRESSION_MATCH_NOT_IN_LIST = 2,
+  /** IMPRESSION_MATCH_UNKNOWN - Not a list the server knows: made up, forgotten, or issued elsewhere; recorded as an event. */
+  IMPRESSION_MATCH_UNKNOWN = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function impressionMatchFromJSON(object: any): ImpressionMatch {
+  switch (object) {
+    case 0:
+    case "IMPRESSION_MATCH_UNSPECIFIED":
+      return ImpressionMatch.IMPRESSION_MATCH_UNSPECIFIED;
+    case 1:
+    case "IMPRESSION_MATCH_SHOWN":
+      return ImpressionMatch.IMPRESSION_MATCH_SHOWN;
+    case 2:
+    case "IMPRESSION_MATCH_NOT_IN_LIST":
+      return ImpressionMatch.IMPRESSION_MATCH_NOT_IN_LIST;
+    case 3:
+    case "IMPRESSION_MATCH_UNKNOWN":
+      return ImpressionMatch.IMPRESSION_MATCH_UNKNOWN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ImpressionMatch.UNRECOGNIZED;
+  }
+}
+
+export function impressionMatchToJSON(object: ImpressionMatch): string {
+  switch (object) {
+    case ImpressionMatch.IMPRESSION_MATCH_UNSPECIFIED:
+      return "IMPRESSION_MATCH_UNSPECIFIED";
+    case ImpressionMatch.IMPRESSION_MATCH_SHOWN:
+      return "IMPRESSION_MATCH_SHOWN";
+    case ImpressionMatch.IMPRESSION_MATCH_NOT_IN_LIST:
+      return "IMPRESSION_MATCH_NOT_IN_LIST";
+    case ImpressionMatch.IMPRESSION_MATCH_UNKNOWN:
+      return "IMPRESSION_MATCH_UNKNOWN";
+    case ImpressionMatch.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** RecommendFilter restricts which items may be recommended. */
 export interface RecommendFilter {
   /** Only items in one of these categories; empty means any. */
@@ -139,7 +193,10 @@ export interface RecommendFilter {
 export interface RecommendRequest {
   /** Id of the user. Required. */
   userId: string;
-  /** Number of items wanted (0 means 10; at most 100). */
+  /**
+   * Number of items wanted (0 means 10; at most 100). That many come back whenever that many
+   * items pass the request.
+   */
   count: number;
   /** Restrictions on the items. */
   filter:
@@ -163,8 +220,10 @@ export interface RecommendRequest {
     | Date
     | undefined;
   /**
-   * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-   * other fields must be the same as in the first request. Empty for the first page.
+   * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+   * other fields (but context) must be the same as in the first request: a token sent with another
+   * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+   * INVALID_ARGUMENT on page_token. Empty for the first page.
    */
   pageToken: string;
 }
@@ -180,8 +239,10 @@ export interface RecommendResponse {
   /** How the list was made. */
   source: RecommendationSource;
   /**
-   * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-   * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+   * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+   * request, so a next page is never empty; empty on the last page, and once the pages would pass
+   * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+   * it is then.
    */
   nextPageToken: string;
 }
@@ -269,7 +330,9 @@ export interface RankResponse {
 export interface StreamFeedbackRequest {
   /**
    * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-   * was shown in) are required.
+   * was shown in) are required. An impression_id of a list issued to another user is refused
+   * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+   * recorded, and the response says so (impression_match).
    */
   event:
     | Event
@@ -297,6 +360,10 @@ export interface StreamFeedbackResponse {
   recorded: boolean;
   /** Version of the profile after the feedback was applied. */
   profileVersion: number;
+  /** How event.impression_id matched the lists this server issued, when recorded. */
+  impressionMatch: ImpressionMatch;
+  /** 1-based position of the item in that list when impression_match is SHOWN; otherwise 0. */
+  impressionPosition: number;
 }
 
 function createBaseRecommendFilter(): RecommendFilter {
@@ -1636,7 +1703,15 @@ export const StreamFeedbackRequest: MessageFns<StreamFeedbackRequest> = {
 };
 
 function createBaseStreamFeedbackResponse(): StreamFeedbackResponse {
-  return { eventId: "", recommendations: undefined, error: undefined, recorded: false, profileVersion: 0 };
+  return {
+    eventId: "",
+    recommendations: undefined,
+    error: undefined,
+    recorded: false,
+    profileVersion: 0,
+    impressionMatch: 0,
+    impressionPosition: 0,
+  };
 }
 
 export const StreamFeedbackResponse: MessageFns<StreamFeedbackResponse> = {
@@ -1655,6 +1730,12 @@ export const StreamFeedbackResponse: MessageFns<StreamFeedbackResponse> = {
     }
     if (message.profileVersion !== 0) {
       writer.uint32(40).int64(message.profileVersion);
+    }
+    if (message.impressionMatch !== 0) {
+      writer.uint32(48).int32(message.impressionMatch);
+    }
+    if (message.impressionPosition !== 0) {
+      writer.uint32(56).int32(message.impressionPosition);
     }
     return writer;
   },
@@ -1712,6 +1793,22 @@ export const StreamFeedbackResponse: MessageFns<StreamFeedbackResponse> = {
             message.profileVersion = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.impressionMatch = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.impressionPosition = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1739,6 +1836,16 @@ export const StreamFeedbackResponse: MessageFns<StreamFeedbackResponse> = {
         : isSet(object.profile_version)
         ? globalThis.Number(object.profile_version)
         : 0,
+      impressionMatch: isSet(object.impressionMatch)
+        ? impressionMatchFromJSON(object.impressionMatch)
+        : isSet(object.impression_match)
+        ? impressionMatchFromJSON(object.impression_match)
+        : 0,
+      impressionPosition: isSet(object.impressionPosition)
+        ? globalThis.Number(object.impressionPosition)
+        : isSet(object.impression_position)
+        ? globalThis.Number(object.impression_position)
+        : 0,
     };
   },
 
@@ -1759,6 +1866,12 @@ export const StreamFeedbackResponse: MessageFns<StreamFeedbackResponse> = {
     if (message.profileVersion !== 0) {
       obj.profileVersion = Math.round(message.profileVersion);
     }
+    if (message.impressionMatch !== 0) {
+      obj.impressionMatch = impressionMatchToJSON(message.impressionMatch);
+    }
+    if (message.impressionPosition !== 0) {
+      obj.impressionPosition = Math.round(message.impressionPosition);
+    }
     return obj;
   },
 
@@ -1774,6 +1887,8 @@ export const StreamFeedbackResponse: MessageFns<StreamFeedbackResponse> = {
     message.error = (object.error !== undefined && object.error !== null) ? Error.fromPartial(object.error) : undefined;
     message.recorded = object.recorded ?? false;
     message.profileVersion = object.profileVersion ?? 0;
+    message.impressionMatch = object.impressionMatch ?? 0;
+    message.impressionPosition = object.impressionPosition ?? 0;
     return message;
   },
 };

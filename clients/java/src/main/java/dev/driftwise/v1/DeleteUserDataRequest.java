@@ -53,7 +53,7 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object userId_ = "";
   /**
    * <pre>
-   * Id of the user. Required.
+   * Id of the user. Required; any characters (see the id rule in common.proto).
    * </pre>
    *
    * <code>string user_id = 1 [json_name = "userId"];</code>
@@ -74,7 +74,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Id of the user. Required.
+   * Id of the user. Required; any characters (see the id rule in common.proto).
    * </pre>
    *
    * <code>string user_id = 1 [json_name = "userId"];</code>
@@ -426,7 +426,7 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object userId_ = "";
     /**
      * <pre>
-     * Id of the user. Required.
+     * Id of the user. Required; any characters (see the id rule in common.proto).
      * </pre>
      *
      * <code>string user_id = 1 [json_name = "userId"];</code>
@@ -446,7 +446,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Id of the user. Required.
+     * Id of the user. Required; any characters (see the id rule in common.proto).
      * </pre>
      *
      * <code>string user_id = 1 [json_name = "userId"];</code>
@@ -467,7 +467,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Id of the user. Required.
+     * Id of the user. Required; any characters (see the id rule in common.proto).
      * </pre>
      *
      * <code>string user_id = 1 [json_name = "userId"];</code>
@@ -484,7 +484,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Id of the user. Required.
+     * Id of the user. Required; any characters (see the id rule in common.proto).
      * </pre>
      *
      * <code>string user_id = 1 [json_name = "userId"];</code>
@@ -498,7 +498,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Id of the user. Required.
+     * Id of the user. Required; any characters (see the id rule in common.proto).
      * </pre>
      *
      * <code>string user_id = 1 [json_name = "userId"];</code>

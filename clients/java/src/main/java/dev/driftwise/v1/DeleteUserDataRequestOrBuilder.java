@@ -9,7 +9,7 @@ public interface DeleteUserDataRequestOrBuilder extends
 
   /**
    * <pre>
-   * Id of the user. Required.
+   * Id of the user. Required; any characters (see the id rule in common.proto).
    * </pre>
    *
    * <code>string user_id = 1 [json_name = "userId"];</code>
@@ -18,7 +18,7 @@ public interface DeleteUserDataRequestOrBuilder extends
   java.lang.String getUserId();
   /**
    * <pre>
-   * Id of the user. Required.
+   * Id of the user. Required; any characters (see the id rule in common.proto).
    * </pre>
    *
    * <code>string user_id = 1 [json_name = "userId"];</code>

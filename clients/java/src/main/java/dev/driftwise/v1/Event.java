@@ -58,7 +58,9 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object eventId_ = "";
   /**
    * <pre>
-   * Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+   * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+   * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+   * from two users is two events. Required.
    * </pre>
    *
    * <code>string event_id = 1 [json_name = "eventId"];</code>
@@ -79,7 +81,9 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+   * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+   * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+   * from two users is two events. Required.
    * </pre>
    *
    * <code>string event_id = 1 [json_name = "eventId"];</code>
@@ -177,7 +181,8 @@ private static final long serialVersionUID = 0L;
   private com.google.protobuf.Timestamp eventTime_;
   /**
    * <pre>
-   * When the user did it. Required; not more than a few minutes in the future.
+   * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+   * the server received it (a resend of an acknowledged event keeps the first time).
    * </pre>
    *
    * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -189,7 +194,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * When the user did it. Required; not more than a few minutes in the future.
+   * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+   * the server received it (a resend of an acknowledged event keeps the first time).
    * </pre>
    *
    * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -201,7 +207,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * When the user did it. Required; not more than a few minutes in the future.
+   * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+   * the server received it (a resend of an acknowledged event keeps the first time).
    * </pre>
    *
    * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -386,7 +393,8 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object impressionId_ = "";
   /**
    * <pre>
-   * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+   * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+   * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
    * </pre>
    *
    * <code>string impression_id = 9 [json_name = "impressionId"];</code>
@@ -407,7 +415,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+   * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+   * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
    * </pre>
    *
    * <code>string impression_id = 9 [json_name = "impressionId"];</code>
@@ -985,7 +994,9 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object eventId_ = "";
     /**
      * <pre>
-     * Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+     * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+     * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+     * from two users is two events. Required.
      * </pre>
      *
      * <code>string event_id = 1 [json_name = "eventId"];</code>
@@ -1005,7 +1016,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+     * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+     * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+     * from two users is two events. Required.
      * </pre>
      *
      * <code>string event_id = 1 [json_name = "eventId"];</code>
@@ -1026,7 +1039,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+     * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+     * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+     * from two users is two events. Required.
      * </pre>
      *
      * <code>string event_id = 1 [json_name = "eventId"];</code>
@@ -1043,7 +1058,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+     * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+     * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+     * from two users is two events. Required.
      * </pre>
      *
      * <code>string event_id = 1 [json_name = "eventId"];</code>
@@ -1057,7 +1074,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+     * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+     * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+     * from two users is two events. Required.
      * </pre>
      *
      * <code>string event_id = 1 [json_name = "eventId"];</code>
@@ -1244,7 +1263,8 @@ private static final long serialVersionUID = 0L;
         com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> eventTimeBuilder_;
     /**
      * <pre>
-     * When the user did it. Required; not more than a few minutes in the future.
+     * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+     * the server received it (a resend of an acknowledged event keeps the first time).
      * </pre>
      *
      * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -1255,7 +1275,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * When the user did it. Required; not more than a few minutes in the future.
+     * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+     * the server received it (a resend of an acknowledged event keeps the first time).
      * </pre>
      *
      * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -1270,7 +1291,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * When the user did it. Required; not more than a few minutes in the future.
+     * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+     * the server received it (a resend of an acknowledged event keeps the first time).
      * </pre>
      *
      * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -1290,7 +1312,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * When the user did it. Required; not more than a few minutes in the future.
+     * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+     * the server received it (a resend of an acknowledged event keeps the first time).
      * </pre>
      *
      * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -1308,7 +1331,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * When the user did it. Required; not more than a few minutes in the future.
+     * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+     * the server received it (a resend of an acknowledged event keeps the first time).
      * </pre>
      *
      * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -1331,7 +1355,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * When the user did it. Required; not more than a few minutes in the future.
+     * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+     * the server received it (a resend of an acknowledged event keeps the first time).
      * </pre>
      *
      * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -1348,7 +1373,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * When the user did it. Required; not more than a few minutes in the future.
+     * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+     * the server received it (a resend of an acknowledged event keeps the first time).
      * </pre>
      *
      * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -1360,7 +1386,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * When the user did it. Required; not more than a few minutes in the future.
+     * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+     * the server received it (a resend of an acknowledged event keeps the first time).
      * </pre>
      *
      * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -1375,7 +1402,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * When the user did it. Required; not more than a few minutes in the future.
+     * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+     * the server received it (a resend of an acknowledged event keeps the first time).
      * </pre>
      *
      * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -1891,7 +1919,8 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object impressionId_ = "";
     /**
      * <pre>
-     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+     * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
      * </pre>
      *
      * <code>string impression_id = 9 [json_name = "impressionId"];</code>
@@ -1911,7 +1940,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+     * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
      * </pre>
      *
      * <code>string impression_id = 9 [json_name = "impressionId"];</code>
@@ -1932,7 +1962,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+     * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
      * </pre>
      *
      * <code>string impression_id = 9 [json_name = "impressionId"];</code>
@@ -1949,7 +1980,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+     * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
      * </pre>
      *
      * <code>string impression_id = 9 [json_name = "impressionId"];</code>
@@ -1963,7 +1995,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+     * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+     * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
      * </pre>
      *
      * <code>string impression_id = 9 [json_name = "impressionId"];</code>

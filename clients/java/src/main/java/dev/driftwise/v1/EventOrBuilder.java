@@ -9,7 +9,9 @@ public interface EventOrBuilder extends
 
   /**
    * <pre>
-   * Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+   * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+   * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+   * from two users is two events. Required.
    * </pre>
    *
    * <code>string event_id = 1 [json_name = "eventId"];</code>
@@ -18,7 +20,9 @@ public interface EventOrBuilder extends
   java.lang.String getEventId();
   /**
    * <pre>
-   * Caller's unique id of the event, the idempotency key: a repeated id is applied once.
+   * Caller's id of the event, the idempotency key, unique per user: an event with the id of one
+   * the same user sent before is acknowledged as a duplicate and not applied again; the same id
+   * from two users is two events. Required.
    * </pre>
    *
    * <code>string event_id = 1 [json_name = "eventId"];</code>
@@ -68,7 +72,8 @@ public interface EventOrBuilder extends
 
   /**
    * <pre>
-   * When the user did it. Required; not more than a few minutes in the future.
+   * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+   * the server received it (a resend of an acknowledged event keeps the first time).
    * </pre>
    *
    * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -77,7 +82,8 @@ public interface EventOrBuilder extends
   boolean hasEventTime();
   /**
    * <pre>
-   * When the user did it. Required; not more than a few minutes in the future.
+   * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+   * the server received it (a resend of an acknowledged event keeps the first time).
    * </pre>
    *
    * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -86,7 +92,8 @@ public interface EventOrBuilder extends
   com.google.protobuf.Timestamp getEventTime();
   /**
    * <pre>
-   * When the user did it. Required; not more than a few minutes in the future.
+   * When the user did it; not before 1970 nor more than a few minutes in the future. Unset: when
+   * the server received it (a resend of an acknowledged event keeps the first time).
    * </pre>
    *
    * <code>.google.protobuf.Timestamp event_time = 4 [json_name = "eventTime"];</code>
@@ -189,7 +196,8 @@ public interface EventOrBuilder extends
 
   /**
    * <pre>
-   * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+   * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+   * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
    * </pre>
    *
    * <code>string impression_id = 9 [json_name = "impressionId"];</code>
@@ -198,7 +206,8 @@ public interface EventOrBuilder extends
   java.lang.String getImpressionId();
   /**
    * <pre>
-   * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if any.
+   * Id of the recommendation list (RecommendResponse.recommendation_id) the item was shown in, if
+   * any. StreamFeedback says how it matched (StreamFeedbackResponse.impression_match).
    * </pre>
    *
    * <code>string impression_id = 9 [json_name = "impressionId"];</code>

@@ -69,7 +69,7 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object itemId_ = "";
   /**
    * <pre>
-   * Caller's unique id of the item (1-128 characters).
+   * Caller's unique id of the item (an id: see the rule at the top of this file).
    * </pre>
    *
    * <code>string item_id = 1 [json_name = "itemId"];</code>
@@ -90,7 +90,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Caller's unique id of the item (1-128 characters).
+   * Caller's unique id of the item (an id: see the rule at the top of this file).
    * </pre>
    *
    * <code>string item_id = 1 [json_name = "itemId"];</code>
@@ -262,7 +262,7 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object category_ = "";
   /**
    * <pre>
-   * Category used by request filters, for example "movie" or "book"; optional.
+   * Category used by request filters, for example "movie" or "book"; optional (an id when set).
    * </pre>
    *
    * <code>string category = 5 [json_name = "category"];</code>
@@ -283,7 +283,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Category used by request filters, for example "movie" or "book"; optional.
+   * Category used by request filters, for example "movie" or "book"; optional (an id when set).
    * </pre>
    *
    * <code>string category = 5 [json_name = "category"];</code>
@@ -981,7 +981,7 @@ java.lang.String defaultValue) {
     private java.lang.Object itemId_ = "";
     /**
      * <pre>
-     * Caller's unique id of the item (1-128 characters).
+     * Caller's unique id of the item (an id: see the rule at the top of this file).
      * </pre>
      *
      * <code>string item_id = 1 [json_name = "itemId"];</code>
@@ -1001,7 +1001,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Caller's unique id of the item (1-128 characters).
+     * Caller's unique id of the item (an id: see the rule at the top of this file).
      * </pre>
      *
      * <code>string item_id = 1 [json_name = "itemId"];</code>
@@ -1022,7 +1022,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Caller's unique id of the item (1-128 characters).
+     * Caller's unique id of the item (an id: see the rule at the top of this file).
      * </pre>
      *
      * <code>string item_id = 1 [json_name = "itemId"];</code>
@@ -1039,7 +1039,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Caller's unique id of the item (1-128 characters).
+     * Caller's unique id of the item (an id: see the rule at the top of this file).
      * </pre>
      *
      * <code>string item_id = 1 [json_name = "itemId"];</code>
@@ -1053,7 +1053,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Caller's unique id of the item (1-128 characters).
+     * Caller's unique id of the item (an id: see the rule at the top of this file).
      * </pre>
      *
      * <code>string item_id = 1 [json_name = "itemId"];</code>
@@ -1397,7 +1397,7 @@ java.lang.String defaultValue) {
     private java.lang.Object category_ = "";
     /**
      * <pre>
-     * Category used by request filters, for example "movie" or "book"; optional.
+     * Category used by request filters, for example "movie" or "book"; optional (an id when set).
      * </pre>
      *
      * <code>string category = 5 [json_name = "category"];</code>
@@ -1417,7 +1417,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Category used by request filters, for example "movie" or "book"; optional.
+     * Category used by request filters, for example "movie" or "book"; optional (an id when set).
      * </pre>
      *
      * <code>string category = 5 [json_name = "category"];</code>
@@ -1438,7 +1438,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Category used by request filters, for example "movie" or "book"; optional.
+     * Category used by request filters, for example "movie" or "book"; optional (an id when set).
      * </pre>
      *
      * <code>string category = 5 [json_name = "category"];</code>
@@ -1455,7 +1455,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Category used by request filters, for example "movie" or "book"; optional.
+     * Category used by request filters, for example "movie" or "book"; optional (an id when set).
      * </pre>
      *
      * <code>string category = 5 [json_name = "category"];</code>
@@ -1469,7 +1469,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Category used by request filters, for example "movie" or "book"; optional.
+     * Category used by request filters, for example "movie" or "book"; optional (an id when set).
      * </pre>
      *
      * <code>string category = 5 [json_name = "category"];</code>

@@ -9,7 +9,7 @@ public interface ItemOrBuilder extends
 
   /**
    * <pre>
-   * Caller's unique id of the item (1-128 characters).
+   * Caller's unique id of the item (an id: see the rule at the top of this file).
    * </pre>
    *
    * <code>string item_id = 1 [json_name = "itemId"];</code>
@@ -18,7 +18,7 @@ public interface ItemOrBuilder extends
   java.lang.String getItemId();
   /**
    * <pre>
-   * Caller's unique id of the item (1-128 characters).
+   * Caller's unique id of the item (an id: see the rule at the top of this file).
    * </pre>
    *
    * <code>string item_id = 1 [json_name = "itemId"];</code>
@@ -110,7 +110,7 @@ public interface ItemOrBuilder extends
 
   /**
    * <pre>
-   * Category used by request filters, for example "movie" or "book"; optional.
+   * Category used by request filters, for example "movie" or "book"; optional (an id when set).
    * </pre>
    *
    * <code>string category = 5 [json_name = "category"];</code>
@@ -119,7 +119,7 @@ public interface ItemOrBuilder extends
   java.lang.String getCategory();
   /**
    * <pre>
-   * Category used by request filters, for example "movie" or "book"; optional.
+   * Category used by request filters, for example "movie" or "book"; optional (an id when set).
    * </pre>
    *
    * <code>string category = 5 [json_name = "category"];</code>

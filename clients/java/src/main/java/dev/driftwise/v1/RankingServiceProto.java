@@ -127,31 +127,38 @@ public final class RankingServiceProto {
       "ponse\022.\n\005items\030\001 \003(\0132\030.driftwise.v1.Scor" +
       "edItemR\005items\"X\n\025StreamFeedbackRequest\022)" +
       "\n\005event\030\001 \001(\0132\023.driftwise.v1.EventR\005even" +
-      "t\022\024\n\005count\030\002 \001(\005R\005count\"\374\001\n\026StreamFeedba" +
+      "t\022\024\n\005count\030\002 \001(\005R\005count\"\367\002\n\026StreamFeedba" +
       "ckResponse\022\031\n\010event_id\030\001 \001(\tR\007eventId\022K\n" +
       "\017recommendations\030\002 \001(\0132\037.driftwise.v1.Re" +
       "commendResponseH\000R\017recommendations\022+\n\005er" +
       "ror\030\003 \001(\0132\023.driftwise.v1.ErrorH\000R\005error\022" +
       "\032\n\010recorded\030\004 \001(\010R\010recorded\022\'\n\017profile_v" +
-      "ersion\030\005 \001(\003R\016profileVersionB\010\n\006result*\213" +
-      "\001\n\024RecommendationSource\022%\n!RECOMMENDATIO" +
-      "N_SOURCE_UNSPECIFIED\020\000\022&\n\"RECOMMENDATION" +
-      "_SOURCE_PERSONALIZED\020\001\022$\n RECOMMENDATION" +
-      "_SOURCE_COLD_START\020\002*\272\001\n\021ExplanationReas" +
-      "on\022\"\n\036EXPLANATION_REASON_UNSPECIFIED\020\000\022\037" +
-      "\n\033EXPLANATION_REASON_INTEREST\020\001\022\037\n\033EXPLA" +
-      "NATION_REASON_SEQUENCE\020\002\022\037\n\033EXPLANATION_" +
-      "REASON_NEW_ITEM\020\003\022\036\n\032EXPLANATION_REASON_" +
-      "POPULAR\020\0042\376\001\n\016RankingService\022L\n\tRecommen" +
-      "d\022\036.driftwise.v1.RecommendRequest\032\037.drif" +
-      "twise.v1.RecommendResponse\022=\n\004Rank\022\031.dri" +
-      "ftwise.v1.RankRequest\032\032.driftwise.v1.Ran" +
-      "kResponse\022_\n\016StreamFeedback\022#.driftwise." +
-      "v1.StreamFeedbackRequest\032$.driftwise.v1." +
-      "StreamFeedbackResponse(\0010\001Bx\n\020dev.driftw" +
-      "ise.v1B\023RankingServiceProtoP\001\242\002\003DXX\252\002\014Dr" +
-      "iftwise.V1\312\002\014Driftwise\\V1\342\002\030Driftwise\\V1" +
-      "\\GPBMetadata\352\002\rDriftwise::V1b\006proto3"
+      "ersion\030\005 \001(\003R\016profileVersion\022H\n\020impressi" +
+      "on_match\030\006 \001(\0162\035.driftwise.v1.Impression" +
+      "MatchR\017impressionMatch\022/\n\023impression_pos" +
+      "ition\030\007 \001(\005R\022impressionPositionB\010\n\006resul" +
+      "t*\213\001\n\024RecommendationSource\022%\n!RECOMMENDA" +
+      "TION_SOURCE_UNSPECIFIED\020\000\022&\n\"RECOMMENDAT" +
+      "ION_SOURCE_PERSONALIZED\020\001\022$\n RECOMMENDAT" +
+      "ION_SOURCE_COLD_START\020\002*\272\001\n\021ExplanationR" +
+      "eason\022\"\n\036EXPLANATION_REASON_UNSPECIFIED\020" +
+      "\000\022\037\n\033EXPLANATION_REASON_INTEREST\020\001\022\037\n\033EX" +
+      "PLANATION_REASON_SEQUENCE\020\002\022\037\n\033EXPLANATI" +
+      "ON_REASON_NEW_ITEM\020\003\022\036\n\032EXPLANATION_REAS" +
+      "ON_POPULAR\020\004*\217\001\n\017ImpressionMatch\022 \n\034IMPR" +
+      "ESSION_MATCH_UNSPECIFIED\020\000\022\032\n\026IMPRESSION" +
+      "_MATCH_SHOWN\020\001\022 \n\034IMPRESSION_MATCH_NOT_I" +
+      "N_LIST\020\002\022\034\n\030IMPRESSION_MATCH_UNKNOWN\020\0032\376" +
+      "\001\n\016RankingService\022L\n\tRecommend\022\036.driftwi" +
+      "se.v1.RecommendRequest\032\037.driftwise.v1.Re" +
+      "commendResponse\022=\n\004Rank\022\031.driftwise.v1.R" +
+      "ankRequest\032\032.driftwise.v1.RankResponse\022_" +
+      "\n\016StreamFeedback\022#.driftwise.v1.StreamFe" +
+      "edbackRequest\032$.driftwise.v1.StreamFeedb" +
+      "ackResponse(\0010\001Bx\n\020dev.driftwise.v1B\023Ran" +
+      "kingServiceProtoP\001\242\002\003DXX\252\002\014Driftwise.V1\312" +
+      "\002\014Driftwise\\V1\342\002\030Driftwise\\V1\\GPBMetadat" +
+      "a\352\002\rDriftwise::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -224,7 +231,7 @@ public final class RankingServiceProto {
     internal_static_driftwise_v1_StreamFeedbackResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_driftwise_v1_StreamFeedbackResponse_descriptor,
-        new java.lang.String[] { "EventId", "Recommendations", "Error", "Recorded", "ProfileVersion", "Result", });
+        new java.lang.String[] { "EventId", "Recommendations", "Error", "Recorded", "ProfileVersion", "ImpressionMatch", "ImpressionPosition", "Result", });
     dev.driftwise.v1.CommonProto.getDescriptor();
     com.google.protobuf.TimestampProto.getDescriptor();
   }

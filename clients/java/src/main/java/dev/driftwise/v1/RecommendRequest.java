@@ -101,7 +101,8 @@ private static final long serialVersionUID = 0L;
   private int count_ = 0;
   /**
    * <pre>
-   * Number of items wanted (0 means 10; at most 100).
+   * Number of items wanted (0 means 10; at most 100). That many come back whenever that many
+   * items pass the request.
    * </pre>
    *
    * <code>int32 count = 2 [json_name = "count"];</code>
@@ -314,8 +315,10 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object pageToken_ = "";
   /**
    * <pre>
-   * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-   * other fields must be the same as in the first request. Empty for the first page.
+   * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+   * other fields (but context) must be the same as in the first request: a token sent with another
+   * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+   * INVALID_ARGUMENT on page_token. Empty for the first page.
    * </pre>
    *
    * <code>string page_token = 9 [json_name = "pageToken"];</code>
@@ -336,8 +339,10 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-   * other fields must be the same as in the first request. Empty for the first page.
+   * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+   * other fields (but context) must be the same as in the first request: a token sent with another
+   * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+   * INVALID_ARGUMENT on page_token. Empty for the first page.
    * </pre>
    *
    * <code>string page_token = 9 [json_name = "pageToken"];</code>
@@ -1029,7 +1034,8 @@ private static final long serialVersionUID = 0L;
     private int count_ ;
     /**
      * <pre>
-     * Number of items wanted (0 means 10; at most 100).
+     * Number of items wanted (0 means 10; at most 100). That many come back whenever that many
+     * items pass the request.
      * </pre>
      *
      * <code>int32 count = 2 [json_name = "count"];</code>
@@ -1041,7 +1047,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Number of items wanted (0 means 10; at most 100).
+     * Number of items wanted (0 means 10; at most 100). That many come back whenever that many
+     * items pass the request.
      * </pre>
      *
      * <code>int32 count = 2 [json_name = "count"];</code>
@@ -1057,7 +1064,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Number of items wanted (0 means 10; at most 100).
+     * Number of items wanted (0 means 10; at most 100). That many come back whenever that many
+     * items pass the request.
      * </pre>
      *
      * <code>int32 count = 2 [json_name = "count"];</code>
@@ -1769,8 +1777,10 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object pageToken_ = "";
     /**
      * <pre>
-     * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-     * other fields must be the same as in the first request. Empty for the first page.
+     * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+     * other fields (but context) must be the same as in the first request: a token sent with another
+     * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+     * INVALID_ARGUMENT on page_token. Empty for the first page.
      * </pre>
      *
      * <code>string page_token = 9 [json_name = "pageToken"];</code>
@@ -1790,8 +1800,10 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-     * other fields must be the same as in the first request. Empty for the first page.
+     * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+     * other fields (but context) must be the same as in the first request: a token sent with another
+     * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+     * INVALID_ARGUMENT on page_token. Empty for the first page.
      * </pre>
      *
      * <code>string page_token = 9 [json_name = "pageToken"];</code>
@@ -1812,8 +1824,10 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-     * other fields must be the same as in the first request. Empty for the first page.
+     * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+     * other fields (but context) must be the same as in the first request: a token sent with another
+     * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+     * INVALID_ARGUMENT on page_token. Empty for the first page.
      * </pre>
      *
      * <code>string page_token = 9 [json_name = "pageToken"];</code>
@@ -1830,8 +1844,10 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-     * other fields must be the same as in the first request. Empty for the first page.
+     * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+     * other fields (but context) must be the same as in the first request: a token sent with another
+     * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+     * INVALID_ARGUMENT on page_token. Empty for the first page.
      * </pre>
      *
      * <code>string page_token = 9 [json_name = "pageToken"];</code>
@@ -1845,8 +1861,10 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-     * other fields must be the same as in the first request. Empty for the first page.
+     * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+     * other fields (but context) must be the same as in the first request: a token sent with another
+     * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+     * INVALID_ARGUMENT on page_token. Empty for the first page.
      * </pre>
      *
      * <code>string page_token = 9 [json_name = "pageToken"];</code>

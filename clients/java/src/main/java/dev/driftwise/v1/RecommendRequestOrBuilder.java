@@ -29,7 +29,8 @@ public interface RecommendRequestOrBuilder extends
 
   /**
    * <pre>
-   * Number of items wanted (0 means 10; at most 100).
+   * Number of items wanted (0 means 10; at most 100). That many come back whenever that many
+   * items pass the request.
    * </pre>
    *
    * <code>int32 count = 2 [json_name = "count"];</code>
@@ -182,8 +183,10 @@ public interface RecommendRequestOrBuilder extends
 
   /**
    * <pre>
-   * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-   * other fields must be the same as in the first request. Empty for the first page.
+   * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+   * other fields (but context) must be the same as in the first request: a token sent with another
+   * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+   * INVALID_ARGUMENT on page_token. Empty for the first page.
    * </pre>
    *
    * <code>string page_token = 9 [json_name = "pageToken"];</code>
@@ -192,8 +195,10 @@ public interface RecommendRequestOrBuilder extends
   java.lang.String getPageToken();
   /**
    * <pre>
-   * RecommendResponse.next_page_token of the previous page, to get the next `count` items; the
-   * other fields must be the same as in the first request. Empty for the first page.
+   * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
+   * other fields (but context) must be the same as in the first request: a token sent with another
+   * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
+   * INVALID_ARGUMENT on page_token. Empty for the first page.
    * </pre>
    *
    * <code>string page_token = 9 [json_name = "pageToken"];</code>

@@ -205,8 +205,10 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object nextPageToken_ = "";
   /**
    * <pre>
-   * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-   * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+   * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+   * request, so a next page is never empty; empty on the last page, and once the pages would pass
+   * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+   * it is then.
    * </pre>
    *
    * <code>string next_page_token = 5 [json_name = "nextPageToken"];</code>
@@ -227,8 +229,10 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-   * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+   * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+   * request, so a next page is never empty; empty on the last page, and once the pages would pass
+   * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+   * it is then.
    * </pre>
    *
    * <code>string next_page_token = 5 [json_name = "nextPageToken"];</code>
@@ -1243,8 +1247,10 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object nextPageToken_ = "";
     /**
      * <pre>
-     * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-     * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+     * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+     * request, so a next page is never empty; empty on the last page, and once the pages would pass
+     * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+     * it is then.
      * </pre>
      *
      * <code>string next_page_token = 5 [json_name = "nextPageToken"];</code>
@@ -1264,8 +1270,10 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-     * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+     * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+     * request, so a next page is never empty; empty on the last page, and once the pages would pass
+     * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+     * it is then.
      * </pre>
      *
      * <code>string next_page_token = 5 [json_name = "nextPageToken"];</code>
@@ -1286,8 +1294,10 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-     * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+     * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+     * request, so a next page is never empty; empty on the last page, and once the pages would pass
+     * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+     * it is then.
      * </pre>
      *
      * <code>string next_page_token = 5 [json_name = "nextPageToken"];</code>
@@ -1304,8 +1314,10 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-     * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+     * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+     * request, so a next page is never empty; empty on the last page, and once the pages would pass
+     * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+     * it is then.
      * </pre>
      *
      * <code>string next_page_token = 5 [json_name = "nextPageToken"];</code>
@@ -1319,8 +1331,10 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-     * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+     * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+     * request, so a next page is never empty; empty on the last page, and once the pages would pass
+     * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+     * it is then.
      * </pre>
      *
      * <code>string next_page_token = 5 [json_name = "nextPageToken"];</code>

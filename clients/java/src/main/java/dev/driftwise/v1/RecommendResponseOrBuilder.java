@@ -102,8 +102,10 @@ public interface RecommendResponseOrBuilder extends
 
   /**
    * <pre>
-   * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-   * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+   * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+   * request, so a next page is never empty; empty on the last page, and once the pages would pass
+   * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+   * it is then.
    * </pre>
    *
    * <code>string next_page_token = 5 [json_name = "nextPageToken"];</code>
@@ -112,8 +114,10 @@ public interface RecommendResponseOrBuilder extends
   java.lang.String getNextPageToken();
   /**
    * <pre>
-   * Token for the next page (RecommendRequest.page_token); empty when there are no more items.
-   * Later pages never repeat items of earlier ones; they are ranked from the profile as it is then.
+   * Token for the next page (RecommendRequest.page_token): set exactly when more items pass the
+   * request, so a next page is never empty; empty on the last page, and once the pages would pass
+   * 500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
+   * it is then.
    * </pre>
    *
    * <code>string next_page_token = 5 [json_name = "nextPageToken"];</code>

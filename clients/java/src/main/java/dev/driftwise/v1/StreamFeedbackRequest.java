@@ -52,7 +52,9 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-   * was shown in) are required.
+   * was shown in) are required. An impression_id of a list issued to another user is refused
+   * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+   * recorded, and the response says so (impression_match).
    * </pre>
    *
    * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -65,7 +67,9 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-   * was shown in) are required.
+   * was shown in) are required. An impression_id of a list issued to another user is refused
+   * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+   * recorded, and the response says so (impression_match).
    * </pre>
    *
    * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -78,7 +82,9 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-   * was shown in) are required.
+   * was shown in) are required. An impression_id of a list issued to another user is refused
+   * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+   * recorded, and the response says so (impression_match).
    * </pre>
    *
    * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -472,7 +478,9 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-     * was shown in) are required.
+     * was shown in) are required. An impression_id of a list issued to another user is refused
+     * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+     * recorded, and the response says so (impression_match).
      * </pre>
      *
      * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -484,7 +492,9 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-     * was shown in) are required.
+     * was shown in) are required. An impression_id of a list issued to another user is refused
+     * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+     * recorded, and the response says so (impression_match).
      * </pre>
      *
      * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -500,7 +510,9 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-     * was shown in) are required.
+     * was shown in) are required. An impression_id of a list issued to another user is refused
+     * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+     * recorded, and the response says so (impression_match).
      * </pre>
      *
      * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -521,7 +533,9 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-     * was shown in) are required.
+     * was shown in) are required. An impression_id of a list issued to another user is refused
+     * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+     * recorded, and the response says so (impression_match).
      * </pre>
      *
      * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -540,7 +554,9 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-     * was shown in) are required.
+     * was shown in) are required. An impression_id of a list issued to another user is refused
+     * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+     * recorded, and the response says so (impression_match).
      * </pre>
      *
      * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -564,7 +580,9 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-     * was shown in) are required.
+     * was shown in) are required. An impression_id of a list issued to another user is refused
+     * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+     * recorded, and the response says so (impression_match).
      * </pre>
      *
      * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -582,7 +600,9 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-     * was shown in) are required.
+     * was shown in) are required. An impression_id of a list issued to another user is refused
+     * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+     * recorded, and the response says so (impression_match).
      * </pre>
      *
      * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -595,7 +615,9 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-     * was shown in) are required.
+     * was shown in) are required. An impression_id of a list issued to another user is refused
+     * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+     * recorded, and the response says so (impression_match).
      * </pre>
      *
      * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -611,7 +633,9 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-     * was shown in) are required.
+     * was shown in) are required. An impression_id of a list issued to another user is refused
+     * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+     * recorded, and the response says so (impression_match).
      * </pre>
      *
      * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>

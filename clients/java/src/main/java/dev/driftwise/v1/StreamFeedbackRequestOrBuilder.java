@@ -10,7 +10,9 @@ public interface StreamFeedbackRequestOrBuilder extends
   /**
    * <pre>
    * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-   * was shown in) are required.
+   * was shown in) are required. An impression_id of a list issued to another user is refused
+   * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+   * recorded, and the response says so (impression_match).
    * </pre>
    *
    * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -20,7 +22,9 @@ public interface StreamFeedbackRequestOrBuilder extends
   /**
    * <pre>
    * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-   * was shown in) are required.
+   * was shown in) are required. An impression_id of a list issued to another user is refused
+   * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+   * recorded, and the response says so (impression_match).
    * </pre>
    *
    * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>
@@ -30,7 +34,9 @@ public interface StreamFeedbackRequestOrBuilder extends
   /**
    * <pre>
    * The feedback: item_id and impression_id (the RecommendResponse.recommendation_id the item
-   * was shown in) are required.
+   * was shown in) are required. An impression_id of a list issued to another user is refused
+   * (INVALID_ARGUMENT on event.impression_id, nothing stored); one the server does not know is
+   * recorded, and the response says so (impression_match).
    * </pre>
    *
    * <code>.driftwise.v1.Event event = 1 [json_name = "event"];</code>

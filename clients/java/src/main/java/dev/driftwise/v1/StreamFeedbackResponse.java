@@ -21,6 +21,7 @@ private static final long serialVersionUID = 0L;
   }
   private StreamFeedbackResponse() {
     eventId_ = "";
+    impressionMatch_ = 0;
   }
 
   @java.lang.Override
@@ -255,6 +256,47 @@ private static final long serialVersionUID = 0L;
     return profileVersion_;
   }
 
+  public static final int IMPRESSION_MATCH_FIELD_NUMBER = 6;
+  private int impressionMatch_ = 0;
+  /**
+   * <pre>
+   * How event.impression_id matched the lists this server issued, when recorded.
+   * </pre>
+   *
+   * <code>.driftwise.v1.ImpressionMatch impression_match = 6 [json_name = "impressionMatch"];</code>
+   * @return The enum numeric value on the wire for impressionMatch.
+   */
+  @java.lang.Override public int getImpressionMatchValue() {
+    return impressionMatch_;
+  }
+  /**
+   * <pre>
+   * How event.impression_id matched the lists this server issued, when recorded.
+   * </pre>
+   *
+   * <code>.driftwise.v1.ImpressionMatch impression_match = 6 [json_name = "impressionMatch"];</code>
+   * @return The impressionMatch.
+   */
+  @java.lang.Override public dev.driftwise.v1.ImpressionMatch getImpressionMatch() {
+    dev.driftwise.v1.ImpressionMatch result = dev.driftwise.v1.ImpressionMatch.forNumber(impressionMatch_);
+    return result == null ? dev.driftwise.v1.ImpressionMatch.UNRECOGNIZED : result;
+  }
+
+  public static final int IMPRESSION_POSITION_FIELD_NUMBER = 7;
+  private int impressionPosition_ = 0;
+  /**
+   * <pre>
+   * 1-based position of the item in that list when impression_match is SHOWN; otherwise 0.
+   * </pre>
+   *
+   * <code>int32 impression_position = 7 [json_name = "impressionPosition"];</code>
+   * @return The impressionPosition.
+   */
+  @java.lang.Override
+  public int getImpressionPosition() {
+    return impressionPosition_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -284,6 +326,12 @@ private static final long serialVersionUID = 0L;
     if (profileVersion_ != 0L) {
       output.writeInt64(5, profileVersion_);
     }
+    if (impressionMatch_ != dev.driftwise.v1.ImpressionMatch.IMPRESSION_MATCH_UNSPECIFIED.getNumber()) {
+      output.writeEnum(6, impressionMatch_);
+    }
+    if (impressionPosition_ != 0) {
+      output.writeInt32(7, impressionPosition_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -312,6 +360,14 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeInt64Size(5, profileVersion_);
     }
+    if (impressionMatch_ != dev.driftwise.v1.ImpressionMatch.IMPRESSION_MATCH_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(6, impressionMatch_);
+    }
+    if (impressionPosition_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(7, impressionPosition_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -333,6 +389,9 @@ private static final long serialVersionUID = 0L;
         != other.getRecorded()) return false;
     if (getProfileVersion()
         != other.getProfileVersion()) return false;
+    if (impressionMatch_ != other.impressionMatch_) return false;
+    if (getImpressionPosition()
+        != other.getImpressionPosition()) return false;
     if (!getResultCase().equals(other.getResultCase())) return false;
     switch (resultCase_) {
       case 2:
@@ -365,6 +424,10 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + PROFILE_VERSION_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getProfileVersion());
+    hash = (37 * hash) + IMPRESSION_MATCH_FIELD_NUMBER;
+    hash = (53 * hash) + impressionMatch_;
+    hash = (37 * hash) + IMPRESSION_POSITION_FIELD_NUMBER;
+    hash = (53 * hash) + getImpressionPosition();
     switch (resultCase_) {
       case 2:
         hash = (37 * hash) + RECOMMENDATIONS_FIELD_NUMBER;
@@ -519,6 +582,8 @@ private static final long serialVersionUID = 0L;
       }
       recorded_ = false;
       profileVersion_ = 0L;
+      impressionMatch_ = 0;
+      impressionPosition_ = 0;
       resultCase_ = 0;
       result_ = null;
       return this;
@@ -563,6 +628,12 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000010) != 0)) {
         result.profileVersion_ = profileVersion_;
+      }
+      if (((from_bitField0_ & 0x00000020) != 0)) {
+        result.impressionMatch_ = impressionMatch_;
+      }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.impressionPosition_ = impressionPosition_;
       }
     }
 
@@ -634,6 +705,12 @@ private static final long serialVersionUID = 0L;
       if (other.getProfileVersion() != 0L) {
         setProfileVersion(other.getProfileVersion());
       }
+      if (other.impressionMatch_ != 0) {
+        setImpressionMatchValue(other.getImpressionMatchValue());
+      }
+      if (other.getImpressionPosition() != 0) {
+        setImpressionPosition(other.getImpressionPosition());
+      }
       switch (other.getResultCase()) {
         case RECOMMENDATIONS: {
           mergeRecommendations(other.getRecommendations());
@@ -702,6 +779,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000010;
               break;
             } // case 40
+            case 48: {
+              impressionMatch_ = input.readEnum();
+              bitField0_ |= 0x00000020;
+              break;
+            } // case 48
+            case 56: {
+              impressionPosition_ = input.readInt32();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1275,6 +1362,123 @@ private static final long serialVersionUID = 0L;
     public Builder clearProfileVersion() {
       bitField0_ = (bitField0_ & ~0x00000010);
       profileVersion_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private int impressionMatch_ = 0;
+    /**
+     * <pre>
+     * How event.impression_id matched the lists this server issued, when recorded.
+     * </pre>
+     *
+     * <code>.driftwise.v1.ImpressionMatch impression_match = 6 [json_name = "impressionMatch"];</code>
+     * @return The enum numeric value on the wire for impressionMatch.
+     */
+    @java.lang.Override public int getImpressionMatchValue() {
+      return impressionMatch_;
+    }
+    /**
+     * <pre>
+     * How event.impression_id matched the lists this server issued, when recorded.
+     * </pre>
+     *
+     * <code>.driftwise.v1.ImpressionMatch impression_match = 6 [json_name = "impressionMatch"];</code>
+     * @param value The enum numeric value on the wire for impressionMatch to set.
+     * @return This builder for chaining.
+     */
+    public Builder setImpressionMatchValue(int value) {
+      impressionMatch_ = value;
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How event.impression_id matched the lists this server issued, when recorded.
+     * </pre>
+     *
+     * <code>.driftwise.v1.ImpressionMatch impression_match = 6 [json_name = "impressionMatch"];</code>
+     * @return The impressionMatch.
+     */
+    @java.lang.Override
+    public dev.driftwise.v1.ImpressionMatch getImpressionMatch() {
+      dev.driftwise.v1.ImpressionMatch result = dev.driftwise.v1.ImpressionMatch.forNumber(impressionMatch_);
+      return result == null ? dev.driftwise.v1.ImpressionMatch.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * How event.impression_id matched the lists this server issued, when recorded.
+     * </pre>
+     *
+     * <code>.driftwise.v1.ImpressionMatch impression_match = 6 [json_name = "impressionMatch"];</code>
+     * @param value The impressionMatch to set.
+     * @return This builder for chaining.
+     */
+    public Builder setImpressionMatch(dev.driftwise.v1.ImpressionMatch value) {
+      if (value == null) {
+        throw new NullPointerException();
+      }
+      bitField0_ |= 0x00000020;
+      impressionMatch_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How event.impression_id matched the lists this server issued, when recorded.
+     * </pre>
+     *
+     * <code>.driftwise.v1.ImpressionMatch impression_match = 6 [json_name = "impressionMatch"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearImpressionMatch() {
+      bitField0_ = (bitField0_ & ~0x00000020);
+      impressionMatch_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int impressionPosition_ ;
+    /**
+     * <pre>
+     * 1-based position of the item in that list when impression_match is SHOWN; otherwise 0.
+     * </pre>
+     *
+     * <code>int32 impression_position = 7 [json_name = "impressionPosition"];</code>
+     * @return The impressionPosition.
+     */
+    @java.lang.Override
+    public int getImpressionPosition() {
+      return impressionPosition_;
+    }
+    /**
+     * <pre>
+     * 1-based position of the item in that list when impression_match is SHOWN; otherwise 0.
+     * </pre>
+     *
+     * <code>int32 impression_position = 7 [json_name = "impressionPosition"];</code>
+     * @param value The impressionPosition to set.
+     * @return This builder for chaining.
+     */
+    public Builder setImpressionPosition(int value) {
+      
+      impressionPosition_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * 1-based position of the item in that list when impression_match is SHOWN; otherwise 0.
+     * </pre>
+     *
+     * <code>int32 impression_position = 7 [json_name = "impressionPosition"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearImpressionPosition() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      impressionPosition_ = 0;
       onChanged();
       return this;
     }

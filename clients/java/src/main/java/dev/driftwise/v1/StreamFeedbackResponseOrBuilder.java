@@ -104,5 +104,34 @@ public interface StreamFeedbackResponseOrBuilder extends
    */
   long getProfileVersion();
 
+  /**
+   * <pre>
+   * How event.impression_id matched the lists this server issued, when recorded.
+   * </pre>
+   *
+   * <code>.driftwise.v1.ImpressionMatch impression_match = 6 [json_name = "impressionMatch"];</code>
+   * @return The enum numeric value on the wire for impressionMatch.
+   */
+  int getImpressionMatchValue();
+  /**
+   * <pre>
+   * How event.impression_id matched the lists this server issued, when recorded.
+   * </pre>
+   *
+   * <code>.driftwise.v1.ImpressionMatch impression_match = 6 [json_name = "impressionMatch"];</code>
+   * @return The impressionMatch.
+   */
+  dev.driftwise.v1.ImpressionMatch getImpressionMatch();
+
+  /**
+   * <pre>
+   * 1-based position of the item in that list when impression_match is SHOWN; otherwise 0.
+   * </pre>
+   *
+   * <code>int32 impression_position = 7 [json_name = "impressionPosition"];</code>
+   * @return The impressionPosition.
+   */
+  int getImpressionPosition();
+
   public dev.driftwise.v1.StreamFeedbackResponse.ResultCase getResultCase();
 }
