@@ -698,12 +698,14 @@ class Engine:
     ) -> tuple[dict[str, StoredItem], bool]:
         """Candidates for a user without a profile: `per_topic` items near each topic (variety),
         plus the 10 x `per_topic` most popular items, that pass the request's filter; and whether
-        a search came back full (a deeper one may find more)."""
+        a topic's search came back full (a deeper one may find more)."""
         hits = await self.store.search_ids(self.topic_model.centroids, per_topic, allowed.expression())
         popular = await self._read_thread.run(self._log_reads.popular_items, per_topic * 10)
         ids = [item_id for topic_hits in hits for item_id, _ in topic_hits]
         found = await self.items.get([*ids, *(item_id for item_id, _ in popular)])
-        full = len(popular) >= per_topic * 10 or any(len(topic_hits) >= per_topic for topic_hits in hits)
+        # the popular items only add to the pool: whether a deeper look may find more is the
+        # filtered searches' to say (one that came back short has every item the filter allows)
+        full = any(len(topic_hits) >= per_topic for topic_hits in hits)
         return {i: item for i, item in found.items() if allowed.allows(item)}, full
 
     def _count_popularity(self, added: Counter[str]) -> None:
