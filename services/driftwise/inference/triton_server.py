@@ -23,6 +23,10 @@ By default every model in the repository is loaded (Triton's ``none`` model cont
 ``models``, the server runs in ``explicit`` mode with one ``--load-model`` per name and is ready
 when exactly those are; ``config_name`` selects Triton's custom model configurations
 (``<model>/configs/<name>.pbtxt``, falling back to ``config.pbtxt``).
+
+The server dies with the process that started it, even one killed by SIGKILL: it gets SIGTERM
+then (``PR_SET_PDEATHSIG``, :mod:`driftwise.parent_death`), and a watchdog in its process group
+removes its work directory and shared memory once it has exited.
 """
 
 from __future__ import annotations
@@ -323,8 +327,17 @@ class LocalTritonServer(ProcessGroupServer):
         env = self._child_environment(toolchain)
 
         started = time.monotonic()
-        # the python backend stubs join its group: stop() kills them too
-        process = self._start_in_own_group(command, env, self._workdir, self._log_path)
+        # the python backend stubs join its group: stop() kills them too. SIGTERM when this
+        # process dies: Triton then stops its stubs and removes their shared memory itself (a
+        # SIGKILLed Triton's stubs live on until it is reaped, its regions until they exit)
+        process = self._start_in_own_group(
+            command,
+            env,
+            self._workdir,
+            self._log_path,
+            death_signal=signal.SIGTERM,
+            remove_after=[str(self._workdir), str(_SHM_DIR / f"{glob.escape(self._shm_prefix)}*")],
+        )
         _log.info("started tritonserver pid %d: %s", process.pid, " ".join(command))
         return started
 
