@@ -3,7 +3,9 @@
 `driftwise serve` runs as an operator runs it (its own local Triton, free port, a temporary data
 directory) in a session of its own, and its process group gets SIGKILL, as from the OOM killer or
 a `kill -9`. Asserted within a bounded wait: no process of its Triton's group (tritonserver, the
-python-backend stubs) is left, nor its work directory in /tmp or its /dev/shm regions.
+python-backend stubs) is left, nor its work directory in /tmp or its /dev/shm regions. And a
+Triton that survives anyway (here one stopped with SIGSTOP, so that it cannot act on its death
+signal: a hung one) is stopped by the next start on the same data directory, its files removed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 pytestmark = pytest.mark.integration
 
 CLEANUP_BOUND_S = 30.0  # Triton's own shutdown on SIGTERM takes about 5 s here (model unloading)
+RECORD = "local-triton.json"
 
 
 def free_port() -> int:
@@ -178,4 +181,40 @@ def test_a_crashed_serve_takes_its_triton_and_files_with_it(tmp_path: Path) -> N
     finally:
         serve.close()
         if family is not None:
+            family.kill()
+
+
+def test_the_next_start_stops_a_triton_that_survived_a_crash(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = Serve(data, tmp_path / "first.out")
+    second = None
+    families: list[TritonFamily] = []
+    try:
+        first.wait_serving()
+        stale = TritonFamily.of(first.proc.pid)
+        families.append(stale)
+        os.kill(stale.leader, signal.SIGSTOP)  # hung: it cannot act on the death signal
+        first.crash()
+        time.sleep(2.0)
+        assert alive(stale.leader) and all(alive(pid) for pid in stale.stubs()), "Triton survived the crash"
+        assert (data / RECORD).is_file(), "the crashed server's record of its Triton"
+
+        second = Serve(data, tmp_path / "second.out")
+        second.wait_serving()
+        # the sweep runs before the new Triton starts: nothing of the stale one is left now
+        assert stale.leftovers() == [], second.text()
+        assert f"cleaned up after a local Triton left by driftwise pid {first.proc.pid}" in second.text()
+        fresh = TritonFamily.of(second.proc.pid)
+        families.append(fresh)
+        assert f'"pid": {fresh.leader},' in (data / RECORD).read_text()
+
+        second.proc.send_signal(signal.SIGTERM)  # a clean stop removes the record
+        assert second.proc.wait(60) == 0, second.text()
+        assert not (data / RECORD).exists()
+        assert fresh.wait_gone(CLEANUP_BOUND_S)[0] == []
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+        for family in families:
             family.kill()
