@@ -7,8 +7,9 @@ still reserves the group id, then reaping it. Subclasses start `_process` with
 `_start_in_own_group` and implement `start` and `stop`.
 
 A server in its own session outlives a parent that dies without stopping it (SIGKILL, the OOM
-killer): `_start_in_own_group(death_signal=...)` has the kernel signal it then (see
-`driftwise.parent_death`), and `stop_stray_group` stops one left by an earlier process.
+killer): `_start_in_own_group(death_signal=...)` has the kernel signal it then, and a watchdog
+remove its files (see `driftwise.parent_death`); `stop_stray_group` stops one an earlier process
+left anyway.
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ from typing import Any, Protocol, Self, TypeVar
 
 _log = logging.getLogger(__name__)
 
-_PARENT_DEATH_SCRIPT = Path(__file__).with_name("parent_death.py")
+_PARENT_DEATH = [sys.executable, "-I", "-S", str(Path(__file__).with_name("parent_death.py"))]
 T = TypeVar("T")
 
 
 class ProcessGroupServer:
     _process: subprocess.Popen[bytes] | None = None
+    _watchdog: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         raise NotImplementedError
@@ -83,21 +85,14 @@ class ProcessGroupServer:
     ) -> subprocess.Popen[bytes]:
         """Start the server in a process group of its own, output appended to `log_path`.
 
-        `death_signal` (Linux): the server gets it when this process dies, however it dies; a
-        watchdog in its group then removes what the glob patterns `remove_after` match once the
-        group is gone (driftwise.parent_death, which execs the server: same pid)."""
+        Linux, with `death_signal`: the server gets it when this process dies, however it dies,
+        and a watchdog (in a session of its own too) then removes what the glob patterns
+        `remove_after` match once the server's group is gone. See driftwise.parent_death, which
+        execs the server (same pid)."""
         if death_signal is not None and sys.platform == "linux":
-            command = [
-                sys.executable,
-                "-I",
-                "-S",
-                str(_PARENT_DEATH_SCRIPT),
-                str(int(death_signal)),
-                str(os.getpid()),
-                *remove_after,
-                "--",
-                *command,
-            ]
+            command = [*_PARENT_DEATH, "exec", str(int(death_signal)), str(os.getpid()), "--", *command]
+        else:
+            remove_after = ()
 
         def spawn() -> subprocess.Popen[bytes]:
             with open(log_path, "ab") as log:
@@ -112,7 +107,24 @@ class ProcessGroupServer:
                 )
 
         self._process = _in_spawn_thread(spawn)
+        if remove_after:
+            watch = [*_PARENT_DEATH, "watch", str(os.getpid()), str(self._process.pid), *remove_after]
+            with open(log_path, "ab") as log:
+                self._watchdog = subprocess.Popen(
+                    watch,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         return self._process
+
+    def _stop_watchdog(self) -> None:
+        """Kill and reap the watchdog: it has nothing to do while this process lives."""
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
 
     def _leader_exited(self) -> bool:
         """True once the server process has exited; does not reap it (keeps its pgid valid)."""
@@ -157,6 +169,7 @@ class ProcessGroupServer:
             self._signal_group(signal.SIGKILL)
             self._process.wait()
             self._process = None
+        self._stop_watchdog()
 
 
 # The kernel sends the parent-death signal when the *thread* that forked the child ends, not the

@@ -66,7 +66,7 @@ class TritonFamily:
     """A serve process's local Triton: its process group, work directory and shared memory."""
 
     leader: int
-    members: list[int]  # the group: tritonserver, its python stubs, the cleanup watchdog
+    members: list[int]  # the group: tritonserver and its python stubs
     workdir: Path
     shm: set[Path]
 
@@ -92,8 +92,8 @@ class TritonFamily:
         return [pid for pid in self.members if "triton_python_backend_stub" in cmdline(pid)]
 
     def leftovers(self) -> list[str]:
-        """What is left of it: live processes of its group or running from its work directory,
-        the work directory, shared-memory regions."""
+        """What is left of it: live processes of its group or naming its work directory (the
+        watchdog that removes it), the work directory, shared-memory regions."""
         left = [
             f"pid {pid}: {cmdline(pid)[:150]}"
             for pid in live_pids()

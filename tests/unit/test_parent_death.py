@@ -22,7 +22,7 @@ from driftwise.supervision import ProcessGroupServer
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
 
-SCRIPT = Path(driftwise.__file__).with_name("parent_death.py")
+EXEC = [sys.executable, "-I", "-S", str(Path(driftwise.__file__).with_name("parent_death.py")), "exec"]
 
 
 class Sleeper(ProcessGroupServer):
@@ -87,13 +87,13 @@ def test_the_server_dies_with_its_sigkilled_parent_and_its_files_are_removed(tmp
         from tests.unit.test_parent_death import Sleeper
         server = Sleeper(Path({str(tmp_path)!r}), [{str(work)!r}, {str(tmp_path / "region-*")!r}])
         server.start()
-        print(server.pid, flush=True)
+        print(server.pid, server._watchdog.pid, flush=True)
         time.sleep(600)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    server_pid = int(proc.stdout.readline())
+    server_pid, watchdog_pid = map(int, proc.stdout.readline().split())
     try:
         # Popen returns once python runs parent_death.py: killed before its prctl, it would not
         # exec the server at all (the next test)
@@ -103,17 +103,32 @@ def test_the_server_dies_with_its_sigkilled_parent_and_its_files_are_removed(tmp
         until(lambda: not alive(server_pid))
         until(lambda: not work.exists() and not (tmp_path / "region-1").exists())
         assert (tmp_path / "sleeper.log").exists(), "only what the patterns match"
+        until(lambda: not alive(watchdog_pid))
     finally:
         proc.kill()
         proc.wait()
-        if alive(server_pid):
-            os.kill(server_pid, signal.SIGKILL)
+        for pid in (server_pid, watchdog_pid):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_while_the_parent_lives_the_watchdog_does_nothing_and_stop_reaps_it(tmp_path: Path) -> None:
+    """The owner stops the server and removes its files itself; the watchdog goes with the server."""
+    work = tmp_path / "work"
+    work.mkdir()
+    server = Sleeper(tmp_path, [str(work)])
+    server.start()
+    assert server._watchdog is not None
+    watchdog = server._watchdog.pid
+    time.sleep(0.6)  # more than the watchdog's poll
+    server.stop()
+    assert not alive(watchdog) and work.exists()
 
 
 def test_nothing_starts_when_the_parent_died_before_the_death_signal_was_set() -> None:
     """parent_death.py is told the parent's pid: once re-parented, it does not exec the server."""
     done = subprocess.run(
-        [sys.executable, "-I", "-S", str(SCRIPT), "15", "1", "--", "/bin/echo", "started"],
+        [*EXEC, "15", "1", "--", "/bin/echo", "started"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -124,17 +139,7 @@ def test_nothing_starts_when_the_parent_died_before_the_death_signal_was_set() -
 
 def test_the_server_does_not_inherit_the_signals_python_ignores() -> None:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-S",
-            str(SCRIPT),
-            "15",
-            str(os.getpid()),
-            "--",
-            "/bin/cat",
-            "/proc/self/status",
-        ],
+        [*EXEC, "15", str(os.getpid()), "--", "/bin/cat", "/proc/self/status"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -25,8 +25,8 @@ when exactly those are; ``config_name`` selects Triton's custom model configurat
 (``<model>/configs/<name>.pbtxt``, falling back to ``config.pbtxt``).
 
 The server dies with the process that started it, even one killed by SIGKILL: it gets SIGTERM
-then (``PR_SET_PDEATHSIG``, :mod:`driftwise.parent_death`), and a watchdog in its process group
-removes its work directory and shared memory once it has exited. ``record_path`` (what
+then (``PR_SET_PDEATHSIG``, :mod:`driftwise.parent_death`), and a watchdog started beside it
+removes its work directory and shared memory once its process group is gone. ``record_path`` (what
 ``driftwise serve`` uses) also records it in the data directory, so that the next start there
 stops one that survived anyway (:mod:`driftwise.inference.triton_record`).
 """
@@ -383,6 +383,7 @@ class LocalTritonServer(ProcessGroupServer):
             self._signal_group(signal.SIGKILL)
             process.wait()
             self._process = None
+            self._stop_watchdog()
             self._forget(process.pid)
         self._cleanup_workdir()
         self._remove_shm()
