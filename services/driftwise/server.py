@@ -291,6 +291,8 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
                 startup_timeout_s=settings.triton.startup_timeout_seconds,
                 log_path=settings.data_dir / "triton.log",
                 extra_args=triton_trace_args(),  # Triton's spans join the callers' traces
+                # a Triton that outlived a crash of the previous run here is stopped first
+                record_path=settings.data_dir / "local-triton.json",
             )
             log.info("starting the local Triton server (log: %s)", settings.data_dir / "triton.log")
             await asyncio.to_thread(triton.start)

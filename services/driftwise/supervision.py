@@ -4,7 +4,12 @@ supervisor that restarts one when it dies.
 Both servers start helpers of their own (Triton's python-backend stubs, Milvus's etcd), and both
 can hang on SIGTERM; stopping them means signalling the whole group while the unreaped leader
 still reserves the group id, then reaping it. Subclasses start `_process` with
-`start_new_session=True` and implement `start` and `stop`.
+`_start_in_own_group` and implement `start` and `stop`.
+
+A server in its own session outlives a parent that dies without stopping it (SIGKILL, the OOM
+killer): `_start_in_own_group(death_signal=...)` has the kernel signal it then, and a watchdog
+remove its files (see `driftwise.parent_death`); `stop_stray_group` stops one an earlier process
+left anyway.
 """
 
 from __future__ import annotations
@@ -13,18 +18,27 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue
 import signal
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 _log = logging.getLogger(__name__)
+
+_PARENT_DEATH = [sys.executable, "-I", "-S", str(Path(__file__).with_name("parent_death.py"))]
+T = TypeVar("T")
 
 
 class ProcessGroupServer:
     _process: subprocess.Popen[bytes] | None = None
+    _watchdog: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         raise NotImplementedError
@@ -60,20 +74,57 @@ class ProcessGroupServer:
                 self._kill_now()
 
     def _start_in_own_group(
-        self, command: list[str], env: dict[str, str], cwd: Path, log_path: Path
+        self,
+        command: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        *,
+        death_signal: signal.Signals | None = None,
+        remove_after: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
-        """Start the server in a process group of its own, output appended to `log_path`."""
-        with open(log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,
-            )
+        """Start the server in a process group of its own, output appended to `log_path`.
+
+        Linux, with `death_signal`: the server gets it when this process dies, however it dies,
+        and a watchdog (in a session of its own too) then removes what the glob patterns
+        `remove_after` match once the server's group is gone. See driftwise.parent_death, which
+        execs the server (same pid)."""
+        if death_signal is not None and sys.platform == "linux":
+            command = [*_PARENT_DEATH, "exec", str(int(death_signal)), str(os.getpid()), "--", *command]
+        else:
+            remove_after = ()
+
+        def spawn() -> subprocess.Popen[bytes]:
+            with open(log_path, "ab") as log:
+                return subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=cwd,
+                    start_new_session=True,
+                )
+
+        self._process = _in_spawn_thread(spawn)
+        if remove_after:
+            watch = [*_PARENT_DEATH, "watch", str(os.getpid()), str(self._process.pid), *remove_after]
+            with open(log_path, "ab") as log:
+                self._watchdog = subprocess.Popen(
+                    watch,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         return self._process
+
+    def _stop_watchdog(self) -> None:
+        """Kill and reap the watchdog: it has nothing to do while this process lives."""
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
 
     def _leader_exited(self) -> bool:
         """True once the server process has exited; does not reap it (keeps its pgid valid)."""
@@ -118,6 +169,90 @@ class ProcessGroupServer:
             self._signal_group(signal.SIGKILL)
             self._process.wait()
             self._process = None
+        self._stop_watchdog()
+
+
+# The kernel sends the parent-death signal when the *thread* that forked the child ends, not the
+# process: a server (re)started from a short-lived thread (asyncio.to_thread's workers, which end
+# with the event loop; a test's thread) would be killed with it. Every server is forked by this one
+# daemon thread instead, which lives as long as the process.
+_spawn_requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+_spawn_lock = threading.Lock()
+_spawn_thread: threading.Thread | None = None
+
+
+def _in_spawn_thread(call: Callable[[], T]) -> T:
+    """Run `call` (a fork) in the process's spawning thread; return its result or raise its error."""
+    global _spawn_thread
+    with _spawn_lock:
+        if _spawn_thread is None or not _spawn_thread.is_alive():
+            _spawn_thread = threading.Thread(target=_spawn_loop, name="driftwise-spawn", daemon=True)
+            _spawn_thread.start()
+    done: Future[T] = Future()
+    _spawn_requests.put((call, done))
+    return done.result()
+
+
+def _spawn_loop() -> None:
+    while True:
+        call, done = _spawn_requests.get()
+        try:
+            done.set_result(call())
+        except BaseException as exc:
+            done.set_exception(exc)
+
+
+def process_start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot, /proc/<pid>/stat), None when there is no such
+    live process: with the pid, it tells a process from a later one that reuses the pid."""
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields is not None and fields[0] != "Z" else None
+
+
+def group_members(pgid: int, marker: str) -> list[int]:
+    """The live processes of process group `pgid` whose command line contains `marker`."""
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        fields = _proc_stat(int(name))
+        if fields is None or fields[0] == "Z" or int(fields[2]) != pgid:
+            continue
+        with contextlib.suppress(OSError):
+            if marker.encode() in Path(f"/proc/{name}/cmdline").read_bytes():
+                members.append(int(name))
+    return members
+
+
+def stop_stray_group(pgid: int, marker: str, timeout_s: float = 10.0) -> list[int]:
+    """Stop a process group that no process of ours leads (a server an earlier process left):
+    SIGTERM (and SIGCONT: a stopped process acts on no other signal, as systemd does), up to
+    `timeout_s` for it to exit, then SIGKILL. Only a group with members whose command line has
+    `marker` is signalled (a unique string, e.g. Triton's shm prefix: a reused pgid does not have
+    it, and the group id cannot be reused while they live). Returns the pids found."""
+    found = left = group_members(pgid, marker)
+    for sig, seconds in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        if not left:
+            break
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+            if sig == signal.SIGTERM:
+                os.killpg(pgid, signal.SIGCONT)
+        deadline = time.monotonic() + seconds
+        while (left := group_members(pgid, marker)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if left:
+        _log.error("process group %d: %s still alive after SIGKILL", pgid, left)
+    return found
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat from field 3 (state) on: [0] state, [2] pgrp, [19] starttime."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()  # the command name, in parentheses, may hold anything
 
 
 class Restartable(Protocol):
@@ -214,7 +349,9 @@ class Supervisor:
                 backoff = min(self._max_backoff, max(self._initial_backoff, 2 * backoff))
                 began = time.monotonic()
                 try:
-                    # a thread: restart blocks for seconds; the event loop keeps serving
+                    # a thread: restart blocks for seconds; the event loop keeps serving (the
+                    # fork itself happens in _in_spawn_thread: the death signal follows the forking
+                    # thread, and this worker thread ends with the loop)
                     await asyncio.to_thread(self._server.restart)
                 except Exception as exc:
                     if self._stopping.is_set():

@@ -23,6 +23,12 @@ By default every model in the repository is loaded (Triton's ``none`` model cont
 ``models``, the server runs in ``explicit`` mode with one ``--load-model`` per name and is ready
 when exactly those are; ``config_name`` selects Triton's custom model configurations
 (``<model>/configs/<name>.pbtxt``, falling back to ``config.pbtxt``).
+
+The server dies with the process that started it, even one killed by SIGKILL: it gets SIGTERM
+then (``PR_SET_PDEATHSIG``, :mod:`driftwise.parent_death`), and a watchdog started beside it
+removes its work directory and shared memory once its process group is gone. ``record_path`` (what
+``driftwise serve`` uses) also records it in the data directory, so that the next start there
+stops one that survived anyway (:mod:`driftwise.inference.triton_record`).
 """
 
 from __future__ import annotations
@@ -46,14 +52,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from driftwise.supervision import ProcessGroupServer
+from driftwise.inference.triton_record import (
+    SHM_DIR,
+    WORKDIR_PREFIX,
+    TritonRecord,
+    sweep_stale_triton,
+)
+from driftwise.supervision import ProcessGroupServer, process_start_time
 
 __all__ = ["LocalTritonServer", "TritonStartError", "TritonToolchain", "find_toolchain"]
 
 _log = logging.getLogger(__name__)
 
 _LOG_TAIL_BYTES = 8000
-_SHM_DIR = Path("/dev/shm")
 _POLL_INTERVAL_S = 0.2
 _POLL_CHANNEL_ARGS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
@@ -131,6 +142,10 @@ class LocalTritonServer(ProcessGroupServer):
     (``--model-control-mode=explicit --load-model=NAME ...``), and :meth:`start` waits for exactly
     them. ``config_name``: passed as ``--model-config-name`` (Triton then reads
     ``<model>/configs/<config_name>.pbtxt`` where it exists, ``config.pbtxt`` elsewhere).
+
+    ``record_path``: a file naming the running server (:class:`TritonRecord`), written at each
+    start and removed by :meth:`stop`; :meth:`start` first stops the server a crashed owner left
+    there (:func:`sweep_stale_triton`).
     """
 
     def __init__(
@@ -147,6 +162,7 @@ class LocalTritonServer(ProcessGroupServer):
         models: Sequence[str] | None = None,
         config_name: str | None = None,
         poll_credentials: Any = None,
+        record_path: Path | None = None,
     ) -> None:
         if isinstance(models, str):
             raise TypeError("models must be a sequence of model names, not a single str")
@@ -170,10 +186,12 @@ class LocalTritonServer(ProcessGroupServer):
         # extra_args (--grpc-use-ssl...); None: plaintext. Driftwise's own local Triton is
         # plaintext on loopback; TLS-serving local servers are for tests of the client side.
         self._poll_credentials = poll_credentials
+        self._record_path = Path(record_path) if record_path is not None else None
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
         # the python backend's shared-memory regions are named after this prefix: a SIGKILLed
         # server leaves them in /dev/shm, and only the prefix tells ours from other servers'
+        # (the form triton_record.SHM_PREFIX_PATTERN accepts)
         self._shm_prefix = f"triton_python_backend_shm_region_driftwise-{uuid.uuid4().hex[:12]}_"
         self._cancel_start = threading.Event()
         self.startup_seconds: float | None = None
@@ -245,6 +263,8 @@ class LocalTritonServer(ProcessGroupServer):
                 f"(it has {sorted(self._repository_models())})"
             )
         toolchain = find_toolchain()
+        if self._record_path is not None:
+            sweep_stale_triton(self._record_path)
         try:
             started = self._spawn(toolchain)
             self._wait_until_ready(started + self._startup_timeout_s)
@@ -276,7 +296,7 @@ class LocalTritonServer(ProcessGroupServer):
 
     def _spawn(self, toolchain: TritonToolchain) -> float:
         """Prepare the backend directory and log, start the process; return its start time."""
-        self._workdir = Path(tempfile.mkdtemp(prefix="driftwise-triton-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         backend_dir = self._workdir / "backends"
         python_dir = backend_dir / "python"
         python_dir.mkdir(parents=True)
@@ -323,9 +343,26 @@ class LocalTritonServer(ProcessGroupServer):
         env = self._child_environment(toolchain)
 
         started = time.monotonic()
-        # the python backend stubs join its group: stop() kills them too
-        process = self._start_in_own_group(command, env, self._workdir, self._log_path)
+        # the python backend stubs join its group: stop() kills them too. SIGTERM when this
+        # process dies: Triton then stops its stubs and removes their shared memory itself (a
+        # SIGKILLed Triton's stubs live on until it is reaped, its regions until they exit)
+        process = self._start_in_own_group(
+            command,
+            env,
+            self._workdir,
+            self._log_path,
+            death_signal=signal.SIGTERM,
+            remove_after=[str(self._workdir), str(SHM_DIR / f"{glob.escape(self._shm_prefix)}*")],
+        )
         _log.info("started tritonserver pid %d: %s", process.pid, " ".join(command))
+        if self._record_path is not None:
+            TritonRecord(
+                pid=process.pid,
+                shm_prefix=self._shm_prefix,
+                workdir=str(self._workdir),
+                owner_pid=os.getpid(),
+                owner_start_time=process_start_time(os.getpid()) or 0,
+            ).write(self._record_path)
         return started
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -346,6 +383,8 @@ class LocalTritonServer(ProcessGroupServer):
             self._signal_group(signal.SIGKILL)
             process.wait()
             self._process = None
+            self._stop_watchdog()
+            self._forget(process.pid)
         self._cleanup_workdir()
         self._remove_shm()
         if self._owns_log and self._log_path is not None:
@@ -364,13 +403,23 @@ class LocalTritonServer(ProcessGroupServer):
         return env
 
     def _kill_now(self) -> None:
+        pid = self.pid
         super()._kill_now()
+        if pid is not None:
+            self._forget(pid)
         self._cleanup_workdir()
         self._remove_shm()
 
+    def _forget(self, pid: int) -> None:
+        """Remove the record of the stopped server `pid` (not a record another server wrote since)."""
+        if self._record_path is not None:
+            record = TritonRecord.read(self._record_path)
+            if record is not None and record.pid == pid and record.owner_pid == os.getpid():
+                self._record_path.unlink(missing_ok=True)
+
     def _remove_shm(self) -> None:
         """Remove the shared-memory regions a killed server left (a clean exit removes them)."""
-        for name in glob.glob(str(_SHM_DIR / f"{glob.escape(self._shm_prefix)}*")):
+        for name in glob.glob(str(SHM_DIR / f"{glob.escape(self._shm_prefix)}*")):
             with contextlib.suppress(OSError):
                 os.unlink(name)
 
