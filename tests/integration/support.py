@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from driftwise.v1 import (
     ingest_service_pb2_grpc,
     profile_service_pb2,
     profile_service_pb2_grpc,
+    ranking_service_pb2,
     ranking_service_pb2_grpc,
 )
 
@@ -117,3 +118,17 @@ async def get_profile(client: Client, user: str, at: float | None = None) -> pro
     if at is not None:  # layer mass decays with time: fix the time to compare profiles
         request.as_of_time.CopyFrom(timestamp(at))
     return (await client.profiles.GetProfile(request)).profile
+
+
+async def exchange(
+    client: Client, requests: Sequence[ranking_service_pb2.StreamFeedbackRequest]
+) -> list[ranking_service_pb2.StreamFeedbackResponse]:
+    """Send each request on one StreamFeedback stream and read its answer before the next."""
+    call = client.ranking.StreamFeedback()
+    responses = []
+    for request in requests:
+        await call.write(request)
+        responses.append(await call.read())
+    await call.done_writing()
+    assert await call.read() == grpc.aio.EOF
+    return responses

@@ -13,7 +13,7 @@ import pytest
 from driftwise.datasets.movielens import Movie
 from driftwise.server import App
 from driftwise.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
-from tests.integration.support import Client, bad_request_fields, event, get_profile, new_user
+from tests.integration.support import Client, bad_request_fields, event, exchange, get_profile, new_user
 
 pytestmark = pytest.mark.integration
 
@@ -174,17 +174,15 @@ async def test_feedback_says_how_its_impression_matched(
     strangers = await client.ranking.Recommend(Recommend(user_id=stranger, count=5))
     not_shown = next(m.item_id for m in movies[5:] if m.item_id not in {i.item_id for i in shown.items})
 
-    call = client.ranking.StreamFeedback()
-    responses = []
-    for request in (
-        feedback(user, shown.items[2].item_id, shown.recommendation_id),
-        feedback(user, not_shown, shown.recommendation_id),
-        feedback(user, movies[6].item_id, "not-an-id-this-server-issued"),
-        feedback(user, strangers.items[0].item_id, strangers.recommendation_id),
-    ):
-        await call.write(request)
-        responses.append(await call.read())
-    await call.done_writing()
+    responses = await exchange(
+        client,
+        [
+            feedback(user, shown.items[2].item_id, shown.recommendation_id),
+            feedback(user, not_shown, shown.recommendation_id),
+            feedback(user, movies[6].item_id, "not-an-id-this-server-issued"),
+            feedback(user, strangers.items[0].item_id, strangers.recommendation_id),
+        ],
+    )
 
     on_list, off_list, unknown, others = responses
     assert on_list.recorded and on_list.impression_match == ranking_service_pb2.IMPRESSION_MATCH_SHOWN
@@ -200,12 +198,9 @@ async def test_feedback_says_how_its_impression_matched(
 
     # the lists a feedback refreshes are impressions too
     refreshed = on_list.recommendations
-    (answer,) = [
-        r
-        async for r in client.ranking.StreamFeedback(
-            iter([feedback(user, refreshed.items[0].item_id, refreshed.recommendation_id)])
-        )
-    ]
+    (answer,) = await exchange(
+        client, [feedback(user, refreshed.items[0].item_id, refreshed.recommendation_id)]
+    )
     assert answer.impression_match == ranking_service_pb2.IMPRESSION_MATCH_SHOWN
     assert answer.impression_position == 1
 

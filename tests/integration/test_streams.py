@@ -16,7 +16,7 @@ import pytest
 from driftwise.datasets.movielens import Movie
 from driftwise.server import App
 from driftwise.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
-from tests.integration.support import NOW, Client, bad_request_fields, event, new_user
+from tests.integration.support import NOW, Client, bad_request_fields, event, exchange, new_user
 
 pytestmark = pytest.mark.integration
 
@@ -44,20 +44,6 @@ def feedback(
     e = event(user, item, type_=type_)
     e.impression_id = impression
     return ranking_service_pb2.StreamFeedbackRequest(event=e, count=count)
-
-
-async def exchange(
-    client: Client, requests: Sequence[ranking_service_pb2.StreamFeedbackRequest]
-) -> list[ranking_service_pb2.StreamFeedbackResponse]:
-    """Send each request on one StreamFeedback stream and read its answer before the next."""
-    call = client.ranking.StreamFeedback()
-    responses = []
-    for request in requests:
-        await call.write(request)
-        responses.append(await call.read())
-    await call.done_writing()
-    assert await call.read() == grpc.aio.EOF
-    return responses
 
 
 async def test_a_like_on_the_stream_moves_recommendations_toward_that_item(
