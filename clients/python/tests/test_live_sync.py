@@ -84,14 +84,15 @@ def test_pages_follow_next_page_token_without_repeats(target: str, items: list[I
 
 
 def test_invalid_argument_carries_field_violations(target: str) -> None:
-    bad = common_pb2.Event(event_id="e-bad", type=common_pb2.EVENT_TYPE_LIKE, item_id="movie-0")
+    # no user_id, and an event id with white space at its end (every id follows one rule)
+    bad = common_pb2.Event(event_id="e-bad ", type=common_pb2.EVENT_TYPE_LIKE, item_id="movie-0")
     with DriftwiseClient(target) as client, pytest.raises(InvalidArgument) as info:
         client.ingest_events([bad])
     error = info.value
     assert error.code.name == "INVALID_ARGUMENT" and error.attempts == 1, "not retried"
     assert error.details.domain == "driftwise" and error.reason == "INVALIDARGUMENT"
     fields = [v.field for v in error.field_violations]
-    assert "events[0].user_id" in fields and "events[0].event_time" in fields
+    assert sorted(fields) == ["events[0].event_id", "events[0].user_id"]
     assert all(isinstance(v, tuple) and len(v) == 2 and v.description for v in error.field_violations)
 
 
