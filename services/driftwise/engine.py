@@ -597,7 +597,7 @@ class Engine:
 
             first = max(self.settings.candidates_per_layer, query.count)
             ranked, items = await _searching_deeper(personal, first, wanted)
-            return self._recommendations(query, ranked, items, profile.version, cold_start=False)
+            return self._recommendations(query, stored_id, ranked, items, profile.version, cold_start=False)
 
         async def cold_start(per_topic: int) -> tuple[list[Ranked], dict[str, StoredItem], bool]:
             items, full = await self._cold_start_pool(allowed, per_topic)
@@ -608,23 +608,23 @@ class Engine:
 
         ranked, items = await _searching_deeper(cold_start, max(2, query.count // 2), wanted)
         version = 0 if profile is None else profile.version
-        return self._recommendations(query, ranked, items, version, cold_start=True)
+        return self._recommendations(query, stored_id, ranked, items, version, cold_start=True)
 
     def _recommendations(
         self,
         query: RecommendQuery,
+        stored_id: str,
         ranked: list[Ranked],
         items: dict[str, StoredItem],
         profile_version: int,
         *,
         cold_start: bool,
     ) -> Recommendations:
-        """The first `query.count` of `ranked` (ranked one further to tell whether more exist)."""
+        """The first `query.count` of `ranked` (ranked one further to tell whether more exist),
+        recorded as an impression of the user (`stored_id`)."""
         shown = ranked[: query.count]
         recommendation_id = uuid.uuid4().hex
-        self.impressions.record(
-            recommendation_id, self.user_ids.stored_id(query.user_id), [r.item_id for r in shown]
-        )
+        self.impressions.record(recommendation_id, stored_id, [r.item_id for r in shown])
         return Recommendations(
             shown,
             items,

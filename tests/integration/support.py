@@ -132,3 +132,11 @@ async def exchange(
     await call.done_writing()
     assert await call.read() == grpc.aio.EOF
     return responses
+
+
+def feedback(
+    user: str, item: str, type_: int, impression: str, count: int = 10
+) -> ranking_service_pb2.StreamFeedbackRequest:
+    e = event(user, item, type_=type_)
+    e.impression_id = impression
+    return ranking_service_pb2.StreamFeedbackRequest(event=e, count=count)

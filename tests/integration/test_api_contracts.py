@@ -13,7 +13,15 @@ import pytest
 from driftwise.datasets.movielens import Movie
 from driftwise.server import App
 from driftwise.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
-from tests.integration.support import Client, bad_request_fields, event, exchange, get_profile, new_user
+from tests.integration.support import (
+    Client,
+    bad_request_fields,
+    event,
+    exchange,
+    feedback,
+    get_profile,
+    new_user,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -158,10 +166,7 @@ async def test_event_ids_are_unique_per_user(loaded: tuple[App, Client], movies:
 # -- feedback on impressions ---------------------------------------------------------------------
 
 
-def feedback(user: str, item: str, impression: str) -> ranking_service_pb2.StreamFeedbackRequest:
-    e = event(user, item, type_=common_pb2.EVENT_TYPE_CLICK)
-    e.impression_id = impression
-    return ranking_service_pb2.StreamFeedbackRequest(event=e, count=3)
+CLICK = common_pb2.EVENT_TYPE_CLICK
 
 
 async def test_feedback_says_how_its_impression_matched(
@@ -177,10 +182,10 @@ async def test_feedback_says_how_its_impression_matched(
     responses = await exchange(
         client,
         [
-            feedback(user, shown.items[2].item_id, shown.recommendation_id),
-            feedback(user, not_shown, shown.recommendation_id),
-            feedback(user, movies[6].item_id, "not-an-id-this-server-issued"),
-            feedback(user, strangers.items[0].item_id, strangers.recommendation_id),
+            feedback(user, shown.items[2].item_id, CLICK, shown.recommendation_id, count=3),
+            feedback(user, not_shown, CLICK, shown.recommendation_id, count=3),
+            feedback(user, movies[6].item_id, CLICK, "not-an-id-this-server-issued", count=3),
+            feedback(user, strangers.items[0].item_id, CLICK, strangers.recommendation_id, count=3),
         ],
     )
 
@@ -199,7 +204,7 @@ async def test_feedback_says_how_its_impression_matched(
     # the lists a feedback refreshes are impressions too
     refreshed = on_list.recommendations
     (answer,) = await exchange(
-        client, [feedback(user, refreshed.items[0].item_id, refreshed.recommendation_id)]
+        client, [feedback(user, refreshed.items[0].item_id, CLICK, refreshed.recommendation_id, count=3)]
     )
     assert answer.impression_match == ranking_service_pb2.IMPRESSION_MATCH_SHOWN
     assert answer.impression_position == 1

@@ -16,7 +16,7 @@ import pytest
 from driftwise.datasets.movielens import Movie
 from driftwise.server import App
 from driftwise.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
-from tests.integration.support import NOW, Client, bad_request_fields, event, exchange, new_user
+from tests.integration.support import NOW, Client, bad_request_fields, event, exchange, feedback, new_user
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +36,6 @@ async def neighbours(app: App, item_id: str, k: int) -> list[str]:
 
 async def recommend(client: Client, user: str, count: int = 10) -> ranking_service_pb2.RecommendResponse:
     return await client.ranking.Recommend(ranking_service_pb2.RecommendRequest(user_id=user, count=count))
-
-
-def feedback(
-    user: str, item: str, type_: int, impression: str, count: int = 10
-) -> ranking_service_pb2.StreamFeedbackRequest:
-    e = event(user, item, type_=type_)
-    e.impression_id = impression
-    return ranking_service_pb2.StreamFeedbackRequest(event=e, count=count)
 
 
 async def test_a_like_on_the_stream_moves_recommendations_toward_that_item(

@@ -104,10 +104,15 @@ class Replay:
 
 @dataclass(frozen=True)
 class Served:
-    users: int
-    hits: int
-    ndcg_sum: float
     ranks: dict[str, int]  # user -> 1-based rank of the held-out item in the list (0: not in it)
+
+    @property
+    def users(self) -> int:
+        return len(self.ranks)
+
+    @property
+    def hits(self) -> int:
+        return sum(1 for r in self.ranks.values() if r)
 
     @property
     def hr(self) -> float:
@@ -115,7 +120,8 @@ class Served:
 
     @property
     def ndcg(self) -> float:
-        return self.ndcg_sum / self.users if self.users else 0.0
+        total = sum(1.0 / math.log2(r + 1) for r in self.ranks.values() if r)
+        return total / self.users if self.users else 0.0
 
 
 async def load(backend: Backend, replay: Replay) -> None:
@@ -136,9 +142,7 @@ async def score(backend: Backend, replay: Replay) -> Served:
         )
         listed = await backend.recommend(request)
         ranks[user] = listed.index(target.item_id) + 1 if target.item_id in listed else 0
-    hits = sum(1 for r in ranks.values() if r)
-    ndcg = sum(1.0 / math.log2(r + 1) for r in ranks.values() if r)
-    return Served(len(ranks), hits, ndcg, ranks)
+    return Served(ranks)
 
 
 async def in_process(engine: Engine, replay: Replay) -> Served:

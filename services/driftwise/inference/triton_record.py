@@ -24,13 +24,27 @@ from pathlib import Path
 
 from driftwise.supervision import process_start_time, stop_stray_group
 
-__all__ = ["TritonRecord", "sweep_stale_triton"]
+__all__ = ["TritonRecord", "remove_shm_regions", "shm_regions", "sweep_stale_triton"]
 
 _log = logging.getLogger(__name__)
 
 SHM_DIR = Path("/dev/shm")
 SHM_PREFIX_PATTERN = re.compile(r"triton_python_backend_shm_region_driftwise-[0-9a-f]{12}_")
 WORKDIR_PREFIX = "driftwise-triton-"
+
+
+def shm_regions(shm_prefix: str) -> str:
+    """The glob pattern of a server's python-backend shared-memory regions."""
+    return str(SHM_DIR / f"{glob.escape(shm_prefix)}*")
+
+
+def remove_shm_regions(shm_prefix: str) -> list[str]:
+    """Remove the regions a killed server left (a clean exit removes them); returns their paths."""
+    regions = glob.glob(shm_regions(shm_prefix))
+    for name in regions:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+    return regions
 
 
 @dataclass(frozen=True)
@@ -86,10 +100,7 @@ def sweep_stale_triton(record_path: Path, *, stop_timeout_s: float = 10.0) -> No
         )
         return
     stopped = stop_stray_group(record.pid, record.shm_prefix, stop_timeout_s)
-    regions = glob.glob(str(SHM_DIR / f"{glob.escape(record.shm_prefix)}*"))
-    for name in regions:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
+    regions = remove_shm_regions(record.shm_prefix)
     workdir = Path(record.workdir)
     had_workdir = workdir.is_dir() and not workdir.is_symlink()
     if had_workdir:

@@ -34,7 +34,6 @@ stops one that survived anyway (:mod:`driftwise.inference.triton_record`).
 from __future__ import annotations
 
 import contextlib
-import glob
 import importlib.util
 import logging
 import os
@@ -53,9 +52,10 @@ from pathlib import Path
 from typing import Any
 
 from driftwise.inference.triton_record import (
-    SHM_DIR,
     WORKDIR_PREFIX,
     TritonRecord,
+    remove_shm_regions,
+    shm_regions,
     sweep_stale_triton,
 )
 from driftwise.supervision import ProcessGroupServer, process_start_time
@@ -352,7 +352,7 @@ class LocalTritonServer(ProcessGroupServer):
             self._workdir,
             self._log_path,
             death_signal=signal.SIGTERM,
-            remove_after=[str(self._workdir), str(SHM_DIR / f"{glob.escape(self._shm_prefix)}*")],
+            remove_after=[str(self._workdir), shm_regions(self._shm_prefix)],
         )
         _log.info("started tritonserver pid %d: %s", process.pid, " ".join(command))
         if self._record_path is not None:
@@ -419,9 +419,7 @@ class LocalTritonServer(ProcessGroupServer):
 
     def _remove_shm(self) -> None:
         """Remove the shared-memory regions a killed server left (a clean exit removes them)."""
-        for name in glob.glob(str(SHM_DIR / f"{glob.escape(self._shm_prefix)}*")):
-            with contextlib.suppress(OSError):
-                os.unlink(name)
+        remove_shm_regions(self._shm_prefix)
 
     def _cleanup_workdir(self) -> None:
         if self._workdir is not None:
