@@ -34,14 +34,16 @@ from driftwise.errors import (
     UnavailableError,
 )
 from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder, TextRole
-from driftwise.model.collaborative import SequentialCoOccurrence
+from driftwise.model.config import RankingConfig
 from driftwise.model.events import Event
 from driftwise.model.impressions import Impressions, Matched, OtherUsersImpression
 from driftwise.model.layers import Vector
-from driftwise.model.profile import RecentEvent, UserProfile
-from driftwise.model.ranking import Candidate, Ranked, Signals, rank_cold_start, rank_for_profile
-from driftwise.model.topics import TopicModel, normalize_rows
-from driftwise.model.transitions import TopicTransitions
+from driftwise.model.learned import Learned, signals_for
+from driftwise.model.profile import UserProfile
+from driftwise.model.ranking import Candidate, Ranked, rank_cold_start, rank_for_profile
+from driftwise.model.refit import Refitted, refit
+from driftwise.model.topics import TopicModel, normalize_rows, unit_rows32
+from driftwise.model.tuning import Catalogue
 from driftwise.observability.tracing import tracer
 from driftwise.privacy import UserIdScheme
 from driftwise.settings import Settings
@@ -111,15 +113,6 @@ class Recommendations:
     more: bool = False  # Recommend: whether more items pass the request (another page exists)
 
 
-@dataclass(frozen=True, slots=True)
-class Learned:
-    """What the models learned from the log say about one profile's next items."""
-
-    signals: Signals
-    collaborative: Callable[[Sequence[str]], Vector]  # co-occurrence score of items (0 if unknown)
-    followers: list[str]  # the items that most often follow the recent events: candidates
-
-
 class Engine:
     def __init__(
         self,
@@ -162,9 +155,7 @@ class Engine:
         self._popularity: Counter[str] = Counter()
         self._top_popularity = 0
         # learned from the whole event log, refitted in the background (refit_learned_models)
-        self.cooccurrence: SequentialCoOccurrence | None = None
-        self.transitions: TopicTransitions | None = None
-        self._fitted_events = 0
+        self.refitted: Refitted | None = None
         self._refit_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -389,7 +380,7 @@ class Engine:
                 profile.user_id, layer, direction.astype(np.float32), state.mass, int(profile.updated_at)
             )
             for layer, state in profile.layers.items()
-            if (direction := state.direction(self.settings.ranking.negative_max_push)) is not None
+            if (direction := state.direction(self.ranking.negative_max_push)) is not None
         ]
 
     def _new_profile(self, user_id: str) -> UserProfile:
@@ -475,42 +466,62 @@ class Engine:
     # -- models learned from the event log -------------------------------------------------------
 
     async def refit_learned_models(self, reread_items: bool = True) -> bool:
-        """Fit item co-occurrence and topic transitions on the whole event log, if it grew.
+        """Tune the ranking settings on the log and fit item co-occurrence and topic transitions
+        on it with them (`driftwise.model.refit`), if the log grew.
 
         Derived state like the profiles: rebuilt from the log, swapped in whole (readers never see
-        a half-fitted model). The items in the log are read again from the store (`reread_items`),
-        which keeps the ones people use fresh in the cache. Returns whether anything was refitted.
+        a half-fitted model). The catalogue is read from the store for it; the items in the log
+        are cached again from that read (`reread_items`), which keeps the ones people use fresh.
+        Returns whether anything was refitted.
         """
         count = await self._read_thread.run(self._log_reads.event_count)
-        if count == self._fitted_events:
+        if self.refitted is not None and count == self.refitted.events:
             return False
-        sequences = await self._read_thread.run(self._log_reads.item_sequences)
-        items = sorted({i for seq in sequences.values() for i in seq})
-        stored = await (self.items.refresh(items) if reread_items else self.items.get(items))
-        config = self.settings.ranking
-        cooccurrence = await asyncio.to_thread(
-            SequentialCoOccurrence.fit,
-            sequences.values(),
-            items,
-            window=config.cooccurrence_window,
-            backward=config.cooccurrence_backward,
-            popularity_exponent=config.cooccurrence_popularity_exponent,
-            neighbours=config.cooccurrence_neighbours,
+        events_by_user = await self._read_thread.run(self._log_reads.item_events)
+        catalogue = await self._catalogue(events_by_user if reread_items else None)
+        settings = self.settings
+        refitted = await asyncio.to_thread(
+            refit,
+            catalogue,
+            events_by_user,
+            count,
+            self.topic_model,
+            settings.interest,
+            settings.ranking,
+            settings.tuning,
+            settings.candidates_per_layer_for,
         )
-        known = list(stored)
-        topic_of: dict[str, Vector] = {}
-        if known:
-            probs = self.topic_model.assign(np.stack([stored[i].vector for i in known]))
-            topic_of = dict(zip(known, probs, strict=True))
-        topic_sequences = [[topic_of[i] for i in seq if i in topic_of] for seq in sequences.values()]
-        transitions = await asyncio.to_thread(TopicTransitions.fit, topic_sequences, self.topic_model.size)
-        self.cooccurrence, self.transitions, self._fitted_events = cooccurrence, transitions, count
-        log.info("refitted co-occurrence and transitions on %d events, %d items", count, len(items))
+        self.refitted = refitted
+        log.info(
+            "refitted on %d events, %d items in %.1f s; %s",
+            count,
+            len(catalogue.item_ids),
+            refitted.seconds,
+            refitted.tuning.summary(),
+        )
         # The models and the refreshed item cache are long-lived: take them out of the cyclic
         # garbage collector's passes (a full pass over 100k cached items took 55 ms: a p99 spike).
         # They hold no reference cycles, so reference counting still frees what is replaced.
         gc.freeze()
         return True
+
+    async def _catalogue(self, logged: Mapping[str, Sequence[Event]] | None) -> Catalogue:
+        """Every item in the store with its unit vector; the `logged` ones go into the cache."""
+        in_log = {e.item_id for events in (logged or {}).values() for e in events}
+        ids: list[str] = []
+        vectors: list[npt.NDArray[np.float32]] = []
+        async for batch in self.store.scan_items():
+            self.items.put(item for item in batch if item.item_id in in_log)
+            ids.extend(item.item_id for item in batch)
+            vectors.extend(item.vector for item in batch)
+        dimension = self.encoder.dimension
+        matrix = unit_rows32(np.stack(vectors)) if vectors else np.zeros((0, dimension), dtype=np.float32)
+        return Catalogue(tuple(ids), matrix)
+
+    @property
+    def ranking(self) -> RankingConfig:
+        """The ranking settings served: the configured ones, as the last refit tuned them."""
+        return self.settings.ranking if self.refitted is None else self.refitted.ranking
 
     async def _refit_periodically(self) -> None:
         while True:
@@ -522,45 +533,8 @@ class Engine:
 
     def _signals(self, profile: UserProfile) -> Learned:
         """The signals learned from the log, for one profile (computed once per request)."""
-        config = self.settings.ranking
-        recent = profile.recent
-        cooccurrence = self.cooccurrence
-        scores = np.zeros(0)
-        followers: list[str] = []
-        if cooccurrence is not None:
-            pairs = [(r.item_id, r.weight if config.collaborative_negatives_push else 1.0) for r in recent]
-            scores = cooccurrence.scores(pairs, config.collaborative_half_life_events)
-            k = min(config.collaborative_candidates, len(scores))
-            best = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.intp)
-            followers = [cooccurrence.items[i] for i in best if scores[i] > 0]
-
-        def collaborative(item_ids: Sequence[str]) -> Vector:
-            if cooccurrence is None:
-                return np.zeros(len(item_ids))
-            index = cooccurrence.item_index
-            return np.array([scores[index[i]] if i in index else 0.0 for i in item_ids])
-
-        next_topics = None
-        if self.transitions is not None and recent:
-            probs = self.topic_model.assign(np.stack([r.vector for r in recent]))
-            next_topics = self.transitions.predict(list(probs), config.transition_user_prior)
-
-        def followed(item_id: str) -> list[tuple[RecentEvent, float]]:
-            """The recent events ``item_id`` often follows, by their share of its score."""
-            if cooccurrence is None:
-                return []
-            shares = [
-                (
-                    r,
-                    0.5 ** (position / config.collaborative_half_life_events)
-                    * cooccurrence.edge(r.item_id, item_id),
-                )
-                for position, r in enumerate(recent)
-            ]
-            total = sum(share for _, share in shares)
-            return sorted(((r, share / total) for r, share in shares if share > 0), key=lambda p: -p[1])
-
-        return Learned(Signals(next_topics=next_topics, followed=followed), collaborative, followers)
+        fitted = None if self.refitted is None else self.refitted.fitted
+        return signals_for(profile, fitted, self.topic_model, self.ranking)
 
     # -- ranking ---------------------------------------------------------------------------------
 
@@ -602,7 +576,7 @@ class Engine:
         async def cold_start(per_topic: int) -> tuple[list[Ranked], dict[str, StoredItem], bool]:
             items, full = await self._cold_start_pool(allowed, per_topic)
             ranked = rank_cold_start(
-                self._candidates(items), self.topic_model, now=at, count=wanted, config=self.settings.ranking
+                self._candidates(items), self.topic_model, now=at, count=wanted, config=self.ranking
             )
             return ranked, items, full
 
@@ -656,15 +630,13 @@ class Engine:
             )
             return Recommendations(ranked, items, uuid.uuid4().hex, profile.version, cold_start=False)
         candidates = self._candidates(items)
-        ranked = rank_cold_start(
-            candidates, self.topic_model, now=at, count=len(items), config=self.settings.ranking
-        )
+        ranked = rank_cold_start(candidates, self.topic_model, now=at, count=len(items), config=self.ranking)
         return Recommendations(
             ranked, items, uuid.uuid4().hex, 0 if profile is None else profile.version, cold_start=True
         )
 
     def _directions(self, profile: UserProfile) -> list[Vector]:
-        max_push = self.settings.ranking.negative_max_push
+        max_push = self.ranking.negative_max_push
         return [d for s in profile.layers.values() if (d := s.direction(max_push)) is not None]
 
     async def _rank_personal(
@@ -685,7 +657,7 @@ class Engine:
             at=at,
             count=count,
             diversity=diversity,
-            config=self.settings.ranking,
+            config=self.ranking,
             topic_temperature=self.settings.interest.topic_temperature,
             signals=dataclasses.replace(
                 learned.signals, collaborative=learned.collaborative([c.item_id for c in candidates])

@@ -19,7 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from driftwise.model.config import InterestModelConfig, RankingConfig
+from driftwise.model.config import InterestModelConfig, RankingConfig, TuningConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -408,6 +408,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     interest: InterestModelConfig = InterestModelConfig()
     ranking: RankingConfig = RankingConfig()
+    tuning: TuningConfig = TuningConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -431,7 +432,11 @@ class Settings(BaseSettings):
     @property
     def candidates_per_layer(self) -> int:
         """Items each layer's Milvus search returns (capped on Milvus Lite)."""
-        limit = self.ranking.candidates_per_layer
+        return self.candidates_per_layer_for(self.ranking)
+
+    def candidates_per_layer_for(self, ranking: RankingConfig) -> int:
+        """Items each layer's Milvus search returns with these ranking settings (capped on Lite)."""
+        limit = ranking.candidates_per_layer
         return limit if self.milvus.uri else min(limit, self.milvus.lite_candidates_per_layer)
 
 

@@ -236,3 +236,22 @@ class RankingConfig(BaseModel):
     cold_start_diversity: float = Field(
         0.3, ge=0, le=1, description="Diversity used for users without a profile."
     )
+
+
+class TuningConfig(BaseModel):
+    """How a deployment tunes its ranking settings on its own log at each refit
+    (driftwise.model.tuning)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(True, description="Tune at each refit (off: serve the ranking settings as given).")
+    min_users: int = Field(
+        100, ge=2, description="Held-out users needed to tune; below this the defaults are served."
+    )
+    max_users: int = Field(
+        2000, ge=2, description="At most this many held-out users (chosen by a hash of their id)."
+    )
+    min_history: int = Field(
+        2, ge=1, description="Item events a user needs before the held-out one to be held out."
+    )
+    rounds: int = Field(2, ge=1, le=5, description="Passes over the knobs and the weights.")

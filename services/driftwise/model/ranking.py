@@ -263,6 +263,77 @@ def promote_new_items(
     return out
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Candidates scored for a profile, before the new-item slots and the final order."""
+
+    candidates: list[Candidate]  # Recommend: without the near-duplicates of rejected items
+    vectors: UnitRows
+    scores: ItemScores
+    popularity: Vector  # (n,) of the candidates, in [0, 1]
+    rejected: npt.NDArray[np.bool_]  # (n,) near-duplicates of rejected items, kept (Rank) to go last
+
+    def final(self, config: RankingConfig) -> tuple[Vector, Vector]:
+        """(scores to order by, scores before that): see `final_scores`."""
+        return final_scores(self.scores.total, self.popularity, self.rejected, config), self.scores.total
+
+
+def final_scores(
+    total: Vector, popularity: Vector, rejected: npt.NDArray[np.bool_], config: RankingConfig
+) -> Vector:
+    """The scores candidates are ordered by: the best new items (no interactions: popularity 0)
+    lifted into their slots, and kept rejected items put after every other item."""
+    everything = np.ones(len(total), dtype=bool)
+    slots, position = config.new_item_slots, config.new_item_position
+    out = promote_new_items(total, popularity <= 0, everything, slots, position)
+    if rejected.any():  # below every other item, in their own order
+        out = np.where(rejected, out - (out.max() - out.min()) - 1.0, out)
+    return out
+
+
+def score_candidates(
+    profile: UserProfile,
+    candidates: Sequence[Candidate],
+    topics: TopicModel,
+    *,
+    at: float,
+    config: RankingConfig,
+    topic_temperature: float,
+    signals: Signals | None = None,
+    keep_rejected: bool = False,
+) -> Scored | None:
+    """Score candidates against every layer (None without candidates or any layer).
+
+    Near-duplicates of recently rejected items are left out, or with ``keep_rejected`` (a caller's
+    own candidates, `Rank`) kept and marked to go after every other item."""
+    if not candidates:
+        return None
+    vectors = unit_rows32(np.stack([c.vector for c in candidates]))  # (n, d)
+    rejected = near_rejected(vectors, profile.recent, config.rejected_similarity)
+    if signals is None:
+        signals = Signals()
+    if rejected.any() and not keep_rejected:
+        kept = np.flatnonzero(~rejected)
+        candidates = [candidates[i] for i in kept]
+        vectors, rejected, signals = vectors[kept], rejected[kept], signals.subset(kept)
+        if not candidates:
+            return None
+    popularity = np.array([c.popularity for c in candidates])
+    with _tracer.start_as_current_span("ranking.score", attributes={"candidates": len(candidates)}):
+        scored = score_items(
+            profile,
+            vectors,
+            topics,
+            at=at,
+            config=config,
+            topic_temperature=topic_temperature,
+            signals=dataclasses.replace(signals, popularity=popularity),
+        )
+    if scored is None:
+        return None
+    return Scored(list(candidates), vectors, scored, popularity, rejected)
+
+
 def rank_for_profile(
     profile: UserProfile,
     candidates: Sequence[Candidate],
@@ -280,47 +351,23 @@ def rank_for_profile(
 
     Near-duplicates of recently rejected items are left out, or with ``keep_rejected`` (a caller's
     own candidates, `Rank`) put after every other item."""
-    if not candidates:
-        return []
-    vectors = unit_rows32(np.stack([c.vector for c in candidates]))  # (n, d)
-    rejected = near_rejected(vectors, profile.recent, config.rejected_similarity)
-    if rejected.any() and not keep_rejected:
-        kept = np.flatnonzero(~rejected)
-        return rank_for_profile(
-            profile,
-            [candidates[i] for i in kept],
-            topics,
-            at=at,
-            count=count,
-            diversity=diversity,
-            config=config,
-            topic_temperature=topic_temperature,
-            signals=None if signals is None else signals.subset(kept),
-        )
-    popularity = np.array([c.popularity for c in candidates])
-    if signals is None:
-        signals = Signals()
-    with _tracer.start_as_current_span("ranking.score", attributes={"candidates": len(candidates)}):
-        scored = score_items(
-            profile,
-            vectors,
-            topics,
-            at=at,
-            config=config,
-            topic_temperature=topic_temperature,
-            signals=dataclasses.replace(signals, popularity=popularity),
-        )
+    scored = score_candidates(
+        profile,
+        candidates,
+        topics,
+        at=at,
+        config=config,
+        topic_temperature=topic_temperature,
+        signals=signals,
+        keep_rejected=keep_rejected,
+    )
     if scored is None:
         return []
-    everything = np.ones(len(candidates), dtype=bool)
-    promoted = promote_new_items(
-        scored.total, popularity <= 0, everything, config.new_item_slots, config.new_item_position
-    )
-    total = promoted
-    if rejected.any():  # below every other item, in their own order
-        total = np.where(rejected, total - (total.max() - total.min()) - 1.0, total)
-    by_sequence = config.collaborative_boost * scored.components["collaborative"] > (
-        config.layer_boost * scored.components["layers"]
+    candidates, vectors, scores = scored.candidates, scored.vectors, scored.scores
+    total, before = scored.final(config)
+    followed = None if signals is None else signals.followed
+    by_sequence = config.collaborative_boost * scores.components["collaborative"] > (
+        config.layer_boost * scores.components["layers"]
     )
     positives = [r for r in profile.recent if r.weight > 0]
     positive_vectors = (
@@ -331,22 +378,23 @@ def rank_for_profile(
     ranked = []
     for i in order:
         item_id = candidates[i].item_id
-        best_layer = int(np.argmax(scored.layer_sims[i] * scored.layer_weights))
-        topic = int(np.argmax(scored.item_topics[i]))
+        best_layer = int(np.argmax(scores.layer_sims[i] * scores.layer_weights))
+        topic = int(np.argmax(scores.item_topics[i]))
         evidence = _evidence(vectors[i], positives, positive_vectors, config.evidence_per_item)
-        reason = Reason.NEW_ITEM if promoted[i] != scored.total[i] else Reason.INTEREST
-        if reason is Reason.INTEREST and by_sequence[i] and signals.followed is not None:
-            followed = signals.followed(item_id)[: config.evidence_per_item]
-            if followed:
-                reason, evidence = Reason.SEQUENCE, tuple(followed)
+        promoted = total[i] != before[i] and not scored.rejected[i]
+        reason = Reason.NEW_ITEM if promoted else Reason.INTEREST
+        if reason is Reason.INTEREST and by_sequence[i] and followed is not None:
+            sequence_evidence = followed(item_id)[: config.evidence_per_item]
+            if sequence_evidence:
+                reason, evidence = Reason.SEQUENCE, tuple(sequence_evidence)
         ranked.append(
             Ranked(
                 item_id=item_id,
                 score=float(total[i]),
-                layer=scored.layers[best_layer],
+                layer=scores.layers[best_layer],
                 topic=topic,
-                topic_weight=float(scored.topic_weights[best_layer, topic]),
-                similarity=float(scored.layer_sims[i, best_layer]),
+                topic_weight=float(scores.topic_weights[best_layer, topic]),
+                similarity=float(scores.layer_sims[i, best_layer]),
                 evidence=evidence,
                 reason=reason,
             )

@@ -190,6 +190,20 @@ class EventLog:
             sequences.setdefault(user_id, []).append(item_id)
         return sequences
 
+    def item_events(self) -> dict[str, list[Event]]:
+        """Every user's item events in arrival order (the order they were applied): what a refit
+        holds out and replays (driftwise.model.tuning)."""
+        events: dict[str, list[Event]] = {}
+        rows = self._db.execute(
+            "SELECT event_id, user_id, type, time, item_id, dwell_seconds FROM events"
+            " WHERE item_id != '' ORDER BY user_id, seq"
+        )
+        for event_id, user_id, type_, time, item_id, dwell in rows:
+            events.setdefault(user_id, []).append(
+                Event(event_id, user_id, EventType(type_), time, item_id, dwell_seconds=dwell)
+            )
+        return events
+
     def event_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
