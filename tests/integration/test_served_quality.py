@@ -10,7 +10,10 @@ import pytest
 from driftwise.datasets.movielens import Movie, load_ratings
 from driftwise.evaluation.served import GrpcBackend, Replay, in_process, load, score
 from driftwise.inference.triton_server import LocalTritonServer
+from driftwise.model.config import TuningConfig
 from driftwise.server import running_app
+from driftwise.settings import Settings
+from driftwise.v1 import ranking_service_pb2
 from tests.integration.support import app_and_client, settings_for
 
 pytestmark = pytest.mark.integration
@@ -32,14 +35,17 @@ async def test_the_in_process_evaluation_and_the_black_box_replay_agree(
     replay = small_replay(movies)
     assert len(replay.targets) >= 50 and len(replay.events) > 1000
 
-    async with running_app(settings_for(tmp_path / "in-process", triton)) as app:
+    async with running_app(tuned(settings_for(tmp_path / "in-process", triton))) as app:
         inside = await in_process(app.engine, replay)
+        assert app.engine.refitted is not None
+        tuning_inside = app.engine.refitted.tuning
 
-    settings = settings_for(tmp_path / "black-box", triton)
+    settings = tuned(settings_for(tmp_path / "black-box", triton))
     async with app_and_client(settings) as (_, client):
         await load(GrpcBackend(client.channel), replay)
     async with app_and_client(settings) as (_, client):  # restarted: it refits on the log as it opens
         outside = await score(GrpcBackend(client.channel), replay)
+        status = await client.ranking.GetModelStatus(ranking_service_pb2.GetModelStatusRequest())
 
     print(
         f"\nin process HR@10 {inside.hr:.4f} NDCG@10 {inside.ndcg:.4f}; "
@@ -49,3 +55,20 @@ async def test_the_in_process_evaluation_and_the_black_box_replay_agree(
     assert inside.hits > 0  # a replay that recommends nothing would agree too
     assert abs(inside.hr - outside.hr) <= 0.003
     assert abs(inside.ndcg - outside.ndcg) <= 0.003
+
+    # both tuned themselves on their own log, the same way, and say so
+    (shard,) = status.shards
+    assert shard.fitted_events == len(replay.events) and shard.refit_seconds > 0
+    tuning = shard.tuning
+    assert tuning.status == ranking_service_pb2.SELF_TUNING_STATUS_TUNED
+    assert tuning.held_out_users == tuning_inside.held_out_users >= 50
+    assert tuning.chosen_tune.users + tuning.chosen_report.users == tuning.held_out_users
+    assert tuning.chosen_tune.ndcg_at_10 >= tuning.defaults_tune.ndcg_at_10  # chosen on that half
+    assert dict(tuning.chosen) == {
+        name: str(v).lower() if isinstance(v, bool) else str(v) for name, v in tuning_inside.chosen.items()
+    }
+
+
+def tuned(settings: Settings) -> Settings:
+    """Self-tuning on the small replay's users (a deployment needs 100 by default)."""
+    return settings.model_copy(update={"tuning": TuningConfig(min_users=20)})

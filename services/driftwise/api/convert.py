@@ -23,6 +23,7 @@ from driftwise.errors import FieldViolation, InvalidArgumentError, ResourceExhau
 from driftwise.model.events import Event, EventType
 from driftwise.model.profile import UserProfile
 from driftwise.model.ranking import Ranked, explain
+from driftwise.model.refit import Refitted
 from driftwise.model.topics import TopicModel
 from driftwise.settings import LimitSettings
 from driftwise.storage.event_log import LoggedEvent
@@ -535,3 +536,30 @@ def _scored_item(r: Ranked, item: StoredItem, topics: TopicModel) -> ranking_ser
             reason=ranking_service_pb2.ExplanationReason.ValueType(r.reason),
         ),
     )
+
+
+def model_status_to_proto(refitted: Refitted | None, shard: int = 0) -> ranking_service_pb2.ModelStatus:
+    """What one server ranks with: its last refit and the settings its self-tuning chose."""
+    status = ranking_service_pb2.ModelStatus(shard=shard)
+    if refitted is None:
+        return status
+    status.refit_time.CopyFrom(timestamp(refitted.finished_at))
+    status.fitted_events = refitted.events
+    status.refit_seconds = refitted.seconds
+    report = refitted.tuning
+    tuning = status.tuning
+    tuning.status = int(report.status)  # type: ignore[assignment]  # numbers match SelfTuningStatus
+    for name, value in report.chosen.items():
+        tuning.chosen[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    tuning.held_out_users = report.held_out_users
+    tuning.trials = report.trials
+    tuning.seconds = report.seconds
+    for field, quality in (
+        (tuning.defaults_tune, report.defaults_tune),
+        (tuning.chosen_tune, report.chosen_tune),
+        (tuning.defaults_report, report.defaults_report),
+        (tuning.chosen_report, report.chosen_report),
+    ):
+        if quality is not None:
+            field.users, field.hr_at_10, field.ndcg_at_10 = quality.users, quality.hr, quality.ndcg
+    return status

@@ -33,6 +33,11 @@ class RankingServicer(ranking_service_pb2_grpc.RankingServiceServicer):
         recs = await self._engine.rank(user_id, item_ids, as_of)
         return convert.rank_response(recs, self._engine.topic_model)
 
+    async def GetModelStatus(
+        self, request: pb.GetModelStatusRequest, context: Context
+    ) -> pb.GetModelStatusResponse:
+        return pb.GetModelStatusResponse(shards=[convert.model_status_to_proto(self._engine.refitted)])
+
     async def StreamFeedback(
         self, request_iterator: AsyncIterator[pb.StreamFeedbackRequest], context: Context
     ) -> AsyncIterator[pb.StreamFeedbackResponse]:

@@ -200,6 +200,20 @@ class RankingRouter(_Router, ranking_service_pb2_grpc.RankingServiceServicer):
         shard = self._shard(request.user_id)
         return await self._forward(shard, self._stubs[shard].Rank, request, context)
 
+    async def GetModelStatus(
+        self, request: ranking_service_pb2.GetModelStatusRequest, context: Context
+    ) -> ranking_service_pb2.GetModelStatusResponse:
+        """Every shard's status: each refits and tunes on the log of its own users."""
+        answers = await asyncio.gather(
+            *(self._forward(i, stub.GetModelStatus, request, context) for i, stub in enumerate(self._stubs))
+        )
+        shards = []
+        for i, answer in enumerate(answers):
+            for status in answer.shards:
+                status.shard = i
+                shards.append(status)
+        return ranking_service_pb2.GetModelStatusResponse(shards=shards)
+
     async def StreamFeedback(
         self, request_iterator: AsyncIterator[ranking_service_pb2.StreamFeedbackRequest], context: Context
     ) -> AsyncIterator[ranking_service_pb2.StreamFeedbackResponse]:

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from driftwise.api.errors import OWN_METHODS
 from driftwise.api.interceptors import rewrap
 from driftwise.inference.encoder import EncoderStats
+from driftwise.model.refit import Refitted
 
 # seconds: a cached Recommend takes a few ms, an IngestEvents batch of 1,000 up to a second
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -116,7 +117,9 @@ class StateCollector(Collector):
         item_cache: Callable[[], tuple[int, int, int]] | None = None,  # hits, misses, size
         mirror: Callable[[], tuple[int, float]] | None = None,  # pending users, lag seconds
         triton: Callable[[], tuple[bool, int]] | None = None,  # local Triton: up, restarts
+        refit: Callable[[], Refitted | None] | None = None,  # the engine's last refit
     ) -> None:
+        self._refit = refit
         self._encoder_stats = encoder_stats
         self._triton = triton
         self._item_cache = item_cache
@@ -165,6 +168,53 @@ class StateCollector(Collector):
                 "Age of the oldest profile change not yet written to Milvus (event log -> Milvus lag).",
                 lag,
             )
+
+        if self._refit is not None and (refitted := self._refit()) is not None:
+            yield from _refit_metrics(refitted)
+
+
+def _refit_metrics(refitted: Refitted) -> Iterator[Any]:
+    yield _gauge("driftwise_refit_events", "Events the last refit learned from.", refitted.events)
+    yield _gauge(
+        "driftwise_refit_seconds", "Duration of the last refit, self-tuning included.", refitted.seconds
+    )
+    report = refitted.tuning
+    status = GaugeMetricFamily(
+        "driftwise_tuning_status", "1 for the last self-tuning's outcome.", labels=["status"]
+    )
+    status.add_metric([report.status.name.lower()], 1)
+    yield status
+    yield _gauge("driftwise_tuning_held_out_users", "Users with a held-out event.", report.held_out_users)
+    hr = GaugeMetricFamily(
+        "driftwise_tuning_hr_at_10",
+        "HR@10 of the held-out events, by half (tune: the choice was made on it; report: the "
+        "other users) and settings (configured or chosen).",
+        labels=["half", "settings"],
+    )
+    ndcg = GaugeMetricFamily(
+        "driftwise_tuning_ndcg_at_10",
+        "NDCG@10 of the held-out events, as hr_at_10.",
+        labels=["half", "settings"],
+    )
+    for half, settings, quality in (
+        ("tune", "configured", report.defaults_tune),
+        ("tune", "chosen", report.chosen_tune),
+        ("report", "configured", report.defaults_report),
+        ("report", "chosen", report.chosen_report),
+    ):
+        if quality is not None:
+            hr.add_metric([half, settings], quality.hr)
+            ndcg.add_metric([half, settings], quality.ndcg)
+    yield hr
+    yield ndcg
+    chosen = GaugeMetricFamily(
+        "driftwise_tuning_chosen_value",
+        "Value served for each ranking setting the self-tuning changed (booleans as 0/1).",
+        labels=["setting"],
+    )
+    for name, value in report.chosen.items():
+        chosen.add_metric([name], float(value))
+    yield chosen
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

@@ -34,6 +34,7 @@ METHOD_SCOPES: dict[str, Scope] = {
     # feedback is applied to the profile like an event, but it is the recommendation loop of a
     # front end: one scope for a front end that shows recommendations and reports what was clicked
     _RANKING + "StreamFeedback": Scope.RECOMMEND,
+    _RANKING + "GetModelStatus": Scope.RECOMMEND,  # what ranking serves with: no user data
 }
 
 

@@ -50,6 +50,11 @@ class RankingServiceStub:
                 request_serializer=driftwise_dot_v1_dot_ranking__service__pb2.StreamFeedbackRequest.SerializeToString,
                 response_deserializer=driftwise_dot_v1_dot_ranking__service__pb2.StreamFeedbackResponse.FromString,
                 _registered_method=True)
+        self.GetModelStatus = channel.unary_unary(
+                '/driftwise.v1.RankingService/GetModelStatus',
+                request_serializer=driftwise_dot_v1_dot_ranking__service__pb2.GetModelStatusRequest.SerializeToString,
+                response_deserializer=driftwise_dot_v1_dot_ranking__service__pb2.GetModelStatusResponse.FromString,
+                _registered_method=True)
 
 
 class RankingServiceServicer:
@@ -77,6 +82,14 @@ class RankingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModelStatus(self, request, context):
+        """What ranking serves with: the last refit of the models learned from the event log and the
+        ranking settings its self-tuning chose, per profile shard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RankingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +107,11 @@ def add_RankingServiceServicer_to_server(servicer, server):
                     servicer.StreamFeedback,
                     request_deserializer=driftwise_dot_v1_dot_ranking__service__pb2.StreamFeedbackRequest.FromString,
                     response_serializer=driftwise_dot_v1_dot_ranking__service__pb2.StreamFeedbackResponse.SerializeToString,
+            ),
+            'GetModelStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelStatus,
+                    request_deserializer=driftwise_dot_v1_dot_ranking__service__pb2.GetModelStatusRequest.FromString,
+                    response_serializer=driftwise_dot_v1_dot_ranking__service__pb2.GetModelStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +196,33 @@ class RankingService:
             '/driftwise.v1.RankingService/StreamFeedback',
             driftwise_dot_v1_dot_ranking__service__pb2.StreamFeedbackRequest.SerializeToString,
             driftwise_dot_v1_dot_ranking__service__pb2.StreamFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/driftwise.v1.RankingService/GetModelStatus',
+            driftwise_dot_v1_dot_ranking__service__pb2.GetModelStatusRequest.SerializeToString,
+            driftwise_dot_v1_dot_ranking__service__pb2.GetModelStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,6 +23,9 @@ type RankingServiceClient interface {
 	Rank(ctx context.Context, in *RankRequest, opts ...grpc.CallOption) (*RankResponse, error)
 	// Applies each feedback event to the profile and answers with refreshed recommendations.
 	StreamFeedback(ctx context.Context, opts ...grpc.CallOption) (RankingService_StreamFeedbackClient, error)
+	// What ranking serves with: the last refit of the models learned from the event log and the
+	// ranking settings its self-tuning chose, per profile shard.
+	GetModelStatus(ctx context.Context, in *GetModelStatusRequest, opts ...grpc.CallOption) (*GetModelStatusResponse, error)
 }
 
 type rankingServiceClient struct {
@@ -82,6 +85,15 @@ func (x *rankingServiceStreamFeedbackClient) Recv() (*StreamFeedbackResponse, er
 	return m, nil
 }
 
+func (c *rankingServiceClient) GetModelStatus(ctx context.Context, in *GetModelStatusRequest, opts ...grpc.CallOption) (*GetModelStatusResponse, error) {
+	out := new(GetModelStatusResponse)
+	err := c.cc.Invoke(ctx, "/driftwise.v1.RankingService/GetModelStatus", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RankingServiceServer is the server API for RankingService service.
 // All implementations must embed UnimplementedRankingServiceServer
 // for forward compatibility
@@ -92,6 +104,9 @@ type RankingServiceServer interface {
 	Rank(context.Context, *RankRequest) (*RankResponse, error)
 	// Applies each feedback event to the profile and answers with refreshed recommendations.
 	StreamFeedback(RankingService_StreamFeedbackServer) error
+	// What ranking serves with: the last refit of the models learned from the event log and the
+	// ranking settings its self-tuning chose, per profile shard.
+	GetModelStatus(context.Context, *GetModelStatusRequest) (*GetModelStatusResponse, error)
 	mustEmbedUnimplementedRankingServiceServer()
 }
 
@@ -107,6 +122,9 @@ func (UnimplementedRankingServiceServer) Rank(context.Context, *RankRequest) (*R
 }
 func (UnimplementedRankingServiceServer) StreamFeedback(RankingService_StreamFeedbackServer) error {
 	return status.Errorf(codes.Unimplemented, "method StreamFeedback not implemented")
+}
+func (UnimplementedRankingServiceServer) GetModelStatus(context.Context, *GetModelStatusRequest) (*GetModelStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetModelStatus not implemented")
 }
 func (UnimplementedRankingServiceServer) mustEmbedUnimplementedRankingServiceServer() {}
 
@@ -183,6 +201,24 @@ func (x *rankingServiceStreamFeedbackServer) Recv() (*StreamFeedbackRequest, err
 	return m, nil
 }
 
+func _RankingService_GetModelStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetModelStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RankingServiceServer).GetModelStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/driftwise.v1.RankingService/GetModelStatus",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RankingServiceServer).GetModelStatus(ctx, req.(*GetModelStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _RankingService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "driftwise.v1.RankingService",
 	HandlerType: (*RankingServiceServer)(nil),
@@ -194,6 +230,10 @@ var _RankingService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Rank",
 			Handler:    _RankingService_Rank_Handler,
+		},
+		{
+			MethodName: "GetModelStatus",
+			Handler:    _RankingService_GetModelStatus_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -108,6 +108,34 @@ IMPRESSION_MATCH_UNKNOWN: ImpressionMatch.ValueType  # 3
 """Not a list the server knows: made up, forgotten, or issued elsewhere; recorded as an event."""
 Global___ImpressionMatch: _TypeAlias = ImpressionMatch  # noqa: Y015
 
+class _SelfTuningStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SelfTuningStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SelfTuningStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SELF_TUNING_STATUS_UNSPECIFIED: _SelfTuningStatus.ValueType  # 0
+    """Not set (an older server)."""
+    SELF_TUNING_STATUS_TUNED: _SelfTuningStatus.ValueType  # 1
+    """Tuned: the chosen settings are served."""
+    SELF_TUNING_STATUS_TOO_FEW_USERS: _SelfTuningStatus.ValueType  # 2
+    """Too few users with a held-out event to tell settings apart: the configured settings are served."""
+    SELF_TUNING_STATUS_DISABLED: _SelfTuningStatus.ValueType  # 3
+    """Turned off (tuning.enabled): the configured settings are served."""
+
+class SelfTuningStatus(_SelfTuningStatus, metaclass=_SelfTuningStatusEnumTypeWrapper):
+    """SelfTuningStatus says which settings ranking serves after a refit."""
+
+SELF_TUNING_STATUS_UNSPECIFIED: SelfTuningStatus.ValueType  # 0
+"""Not set (an older server)."""
+SELF_TUNING_STATUS_TUNED: SelfTuningStatus.ValueType  # 1
+"""Tuned: the chosen settings are served."""
+SELF_TUNING_STATUS_TOO_FEW_USERS: SelfTuningStatus.ValueType  # 2
+"""Too few users with a held-out event to tell settings apart: the configured settings are served."""
+SELF_TUNING_STATUS_DISABLED: SelfTuningStatus.ValueType  # 3
+"""Turned off (tuning.enabled): the configured settings are served."""
+Global___SelfTuningStatus: _TypeAlias = SelfTuningStatus  # noqa: Y015
+
 @_typing.final
 class RecommendFilter(_message.Message):
     """RecommendFilter restricts which items may be recommended."""
@@ -559,3 +587,207 @@ class StreamFeedbackResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
 Global___StreamFeedbackResponse: _TypeAlias = StreamFeedbackResponse  # noqa: Y015
+
+@_typing.final
+class GetModelStatusRequest(_message.Message):
+    """GetModelStatusRequest has no fields: the status is the server's (or each shard's)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetModelStatusRequest: _TypeAlias = GetModelStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetModelStatusResponse(_message.Message):
+    """GetModelStatusResponse lists what every profile shard serves with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def shards(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelStatus]:
+        """One per profile shard, in shard order (one on a single server): each refits and tunes on the
+        log of the users it owns.
+        """
+
+    def __init__(
+        self,
+        *,
+        shards: _abc.Iterable[Global___ModelStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["shards", b"shards"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetModelStatusResponse: _TypeAlias = GetModelStatusResponse  # noqa: Y015
+
+@_typing.final
+class ModelStatus(_message.Message):
+    """ModelStatus describes one shard's last refit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARD_FIELD_NUMBER: _builtins.int
+    REFIT_TIME_FIELD_NUMBER: _builtins.int
+    FITTED_EVENTS_FIELD_NUMBER: _builtins.int
+    REFIT_SECONDS_FIELD_NUMBER: _builtins.int
+    TUNING_FIELD_NUMBER: _builtins.int
+    shard: _builtins.int
+    """Index of the shard (0 on a single server)."""
+    fitted_events: _builtins.int
+    """Events in the log the last refit learned from."""
+    refit_seconds: _builtins.float
+    """How long the last refit took, self-tuning included."""
+    @_builtins.property
+    def refit_time(self) -> _timestamp_pb2.Timestamp:
+        """When the last refit finished; unset while none has (ranking uses the configured settings)."""
+
+    @_builtins.property
+    def tuning(self) -> Global___SelfTuning:
+        """The self-tuning of that refit."""
+
+    def __init__(
+        self,
+        *,
+        shard: _builtins.int = ...,
+        refit_time: _timestamp_pb2.Timestamp | None = ...,
+        fitted_events: _builtins.int = ...,
+        refit_seconds: _builtins.float = ...,
+        tuning: Global___SelfTuning | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refit_time", b"refit_time", "tuning", b"tuning"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fitted_events", b"fitted_events", "refit_seconds", b"refit_seconds", "refit_time", b"refit_time", "shard", b"shard", "tuning", b"tuning"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelStatus: _TypeAlias = ModelStatus  # noqa: Y015
+
+@_typing.final
+class SelfTuning(_message.Message):
+    """SelfTuning: at each refit every user's most recent item event is held out of the log, the
+    ranking settings are chosen on half of those users (by a hash of their id) and reported on the
+    other half, so `chosen_report` against `defaults_report` shows whether the choice generalises.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ChosenEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    CHOSEN_FIELD_NUMBER: _builtins.int
+    HELD_OUT_USERS_FIELD_NUMBER: _builtins.int
+    DEFAULTS_TUNE_FIELD_NUMBER: _builtins.int
+    CHOSEN_TUNE_FIELD_NUMBER: _builtins.int
+    DEFAULTS_REPORT_FIELD_NUMBER: _builtins.int
+    CHOSEN_REPORT_FIELD_NUMBER: _builtins.int
+    TRIALS_FIELD_NUMBER: _builtins.int
+    SECONDS_FIELD_NUMBER: _builtins.int
+    status: Global___SelfTuningStatus.ValueType
+    """Whether the chosen settings are served, or the configured ones and why."""
+    held_out_users: _builtins.int
+    """Users with a held-out event (both halves)."""
+    trials: _builtins.int
+    """Settings tried."""
+    seconds: _builtins.float
+    """How long the search took."""
+    @_builtins.property
+    def chosen(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Setting name (as in the server's settings, ranking.*) -> the value served, for each setting
+        the tuning changed from the configured one.
+        """
+
+    @_builtins.property
+    def defaults_tune(self) -> Global___HoldoutQuality:
+        """The configured settings on the half the choice was made on."""
+
+    @_builtins.property
+    def chosen_tune(self) -> Global___HoldoutQuality:
+        """The chosen settings on that half."""
+
+    @_builtins.property
+    def defaults_report(self) -> Global___HoldoutQuality:
+        """The configured settings on the other half."""
+
+    @_builtins.property
+    def chosen_report(self) -> Global___HoldoutQuality:
+        """The chosen settings on the other half: the figure to trust."""
+
+    def __init__(
+        self,
+        *,
+        status: Global___SelfTuningStatus.ValueType = ...,
+        chosen: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        held_out_users: _builtins.int = ...,
+        defaults_tune: Global___HoldoutQuality | None = ...,
+        chosen_tune: Global___HoldoutQuality | None = ...,
+        defaults_report: Global___HoldoutQuality | None = ...,
+        chosen_report: Global___HoldoutQuality | None = ...,
+        trials: _builtins.int = ...,
+        seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chosen_report", b"chosen_report", "chosen_tune", b"chosen_tune", "defaults_report", b"defaults_report", "defaults_tune", b"defaults_tune"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chosen", b"chosen", "chosen_report", b"chosen_report", "chosen_tune", b"chosen_tune", "defaults_report", b"defaults_report", "defaults_tune", b"defaults_tune", "held_out_users", b"held_out_users", "seconds", b"seconds", "status", b"status", "trials", b"trials"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SelfTuning: _TypeAlias = SelfTuning  # noqa: Y015
+
+@_typing.final
+class HoldoutQuality(_message.Message):
+    """HoldoutQuality: how often the held-out item was in the top 10 Recommend would return."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERS_FIELD_NUMBER: _builtins.int
+    HR_AT_10_FIELD_NUMBER: _builtins.int
+    NDCG_AT_10_FIELD_NUMBER: _builtins.int
+    users: _builtins.int
+    """Held-out users in the half."""
+    hr_at_10: _builtins.float
+    """Share of them whose held-out item was in the top 10."""
+    ndcg_at_10: _builtins.float
+    """Mean NDCG@10 of the held-out item (1 / log2(position + 1) when in the top 10, else 0)."""
+    def __init__(
+        self,
+        *,
+        users: _builtins.int = ...,
+        hr_at_10: _builtins.float = ...,
+        ndcg_at_10: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hr_at_10", b"hr_at_10", "ndcg_at_10", b"ndcg_at_10", "users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HoldoutQuality: _TypeAlias = HoldoutQuality  # noqa: Y015

@@ -39,6 +39,10 @@ class RankingServiceStub:
     """Scores a caller's own candidate items for a user."""
     StreamFeedback: _grpc.StreamStreamMultiCallable[_ranking_service_pb2.StreamFeedbackRequest, _ranking_service_pb2.StreamFeedbackResponse]
     """Applies each feedback event to the profile and answers with refreshed recommendations."""
+    GetModelStatus: _grpc.UnaryUnaryMultiCallable[_ranking_service_pb2.GetModelStatusRequest, _ranking_service_pb2.GetModelStatusResponse]
+    """What ranking serves with: the last refit of the models learned from the event log and the
+    ranking settings its self-tuning chose, per profile shard.
+    """
 
 @_typing.type_check_only
 class RankingServiceAsyncStub(RankingServiceStub):
@@ -51,6 +55,10 @@ class RankingServiceAsyncStub(RankingServiceStub):
     """Scores a caller's own candidate items for a user."""
     StreamFeedback: _aio.StreamStreamMultiCallable[_ranking_service_pb2.StreamFeedbackRequest, _ranking_service_pb2.StreamFeedbackResponse]  # type: ignore[assignment]
     """Applies each feedback event to the profile and answers with refreshed recommendations."""
+    GetModelStatus: _aio.UnaryUnaryMultiCallable[_ranking_service_pb2.GetModelStatusRequest, _ranking_service_pb2.GetModelStatusResponse]  # type: ignore[assignment]
+    """What ranking serves with: the last refit of the models learned from the event log and the
+    ranking settings its self-tuning chose, per profile shard.
+    """
 
 class RankingServiceServicer(metaclass=_abc_1.ABCMeta):
     """RankingService recommends items from a user's live interests."""
@@ -78,5 +86,15 @@ class RankingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_ranking_service_pb2.StreamFeedbackResponse], _abc.AsyncIterator[_ranking_service_pb2.StreamFeedbackResponse]]:
         """Applies each feedback event to the profile and answers with refreshed recommendations."""
+
+    @_abc_1.abstractmethod
+    def GetModelStatus(
+        self,
+        request: _ranking_service_pb2.GetModelStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ranking_service_pb2.GetModelStatusResponse, _abc.Awaitable[_ranking_service_pb2.GetModelStatusResponse]]:
+        """What ranking serves with: the last refit of the models learned from the event log and the
+        ranking settings its self-tuning chose, per profile shard.
+        """
 
 def add_RankingServiceServicer_to_server(servicer: RankingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

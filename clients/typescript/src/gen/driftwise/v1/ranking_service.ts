@@ -177,6 +177,56 @@ export function impressionMatchToJSON(object: ImpressionMatch): string {
   }
 }
 
+/** SelfTuningStatus says which settings ranking serves after a refit. */
+export enum SelfTuningStatus {
+  /** SELF_TUNING_STATUS_UNSPECIFIED - Not set (an older server). */
+  SELF_TUNING_STATUS_UNSPECIFIED = 0,
+  /** SELF_TUNING_STATUS_TUNED - Tuned: the chosen settings are served. */
+  SELF_TUNING_STATUS_TUNED = 1,
+  /** SELF_TUNING_STATUS_TOO_FEW_USERS - Too few users with a held-out event to tell settings apart: the configured settings are served. */
+  SELF_TUNING_STATUS_TOO_FEW_USERS = 2,
+  /** SELF_TUNING_STATUS_DISABLED - Turned off (tuning.enabled): the configured settings are served. */
+  SELF_TUNING_STATUS_DISABLED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function selfTuningStatusFromJSON(object: any): SelfTuningStatus {
+  switch (object) {
+    case 0:
+    case "SELF_TUNING_STATUS_UNSPECIFIED":
+      return SelfTuningStatus.SELF_TUNING_STATUS_UNSPECIFIED;
+    case 1:
+    case "SELF_TUNING_STATUS_TUNED":
+      return SelfTuningStatus.SELF_TUNING_STATUS_TUNED;
+    case 2:
+    case "SELF_TUNING_STATUS_TOO_FEW_USERS":
+      return SelfTuningStatus.SELF_TUNING_STATUS_TOO_FEW_USERS;
+    case 3:
+    case "SELF_TUNING_STATUS_DISABLED":
+      return SelfTuningStatus.SELF_TUNING_STATUS_DISABLED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SelfTuningStatus.UNRECOGNIZED;
+  }
+}
+
+export function selfTuningStatusToJSON(object: SelfTuningStatus): string {
+  switch (object) {
+    case SelfTuningStatus.SELF_TUNING_STATUS_UNSPECIFIED:
+      return "SELF_TUNING_STATUS_UNSPECIFIED";
+    case SelfTuningStatus.SELF_TUNING_STATUS_TUNED:
+      return "SELF_TUNING_STATUS_TUNED";
+    case SelfTuningStatus.SELF_TUNING_STATUS_TOO_FEW_USERS:
+      return "SELF_TUNING_STATUS_TOO_FEW_USERS";
+    case SelfTuningStatus.SELF_TUNING_STATUS_DISABLED:
+      return "SELF_TUNING_STATUS_DISABLED";
+    case SelfTuningStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** RecommendFilter restricts which items may be recommended. */
 export interface RecommendFilter {
   /** Only items in one of these categories; empty means any. */
@@ -364,6 +414,87 @@ export interface StreamFeedbackResponse {
   impressionMatch: ImpressionMatch;
   /** 1-based position of the item in that list when impression_match is SHOWN; otherwise 0. */
   impressionPosition: number;
+}
+
+/** GetModelStatusRequest has no fields: the status is the server's (or each shard's). */
+export interface GetModelStatusRequest {
+}
+
+/** GetModelStatusResponse lists what every profile shard serves with. */
+export interface GetModelStatusResponse {
+  /**
+   * One per profile shard, in shard order (one on a single server): each refits and tunes on the
+   * log of the users it owns.
+   */
+  shards: ModelStatus[];
+}
+
+/** ModelStatus describes one shard's last refit. */
+export interface ModelStatus {
+  /** Index of the shard (0 on a single server). */
+  shard: number;
+  /** When the last refit finished; unset while none has (ranking uses the configured settings). */
+  refitTime:
+    | Date
+    | undefined;
+  /** Events in the log the last refit learned from. */
+  fittedEvents: number;
+  /** How long the last refit took, self-tuning included. */
+  refitSeconds: number;
+  /** The self-tuning of that refit. */
+  tuning: SelfTuning | undefined;
+}
+
+/**
+ * SelfTuning: at each refit every user's most recent item event is held out of the log, the
+ * ranking settings are chosen on half of those users (by a hash of their id) and reported on the
+ * other half, so `chosen_report` against `defaults_report` shows whether the choice generalises.
+ */
+export interface SelfTuning {
+  /** Whether the chosen settings are served, or the configured ones and why. */
+  status: SelfTuningStatus;
+  /**
+   * Setting name (as in the server's settings, ranking.*) -> the value served, for each setting
+   * the tuning changed from the configured one.
+   */
+  chosen: { [key: string]: string };
+  /** Users with a held-out event (both halves). */
+  heldOutUsers: number;
+  /** The configured settings on the half the choice was made on. */
+  defaultsTune:
+    | HoldoutQuality
+    | undefined;
+  /** The chosen settings on that half. */
+  chosenTune:
+    | HoldoutQuality
+    | undefined;
+  /** The configured settings on the other half. */
+  defaultsReport:
+    | HoldoutQuality
+    | undefined;
+  /** The chosen settings on the other half: the figure to trust. */
+  chosenReport:
+    | HoldoutQuality
+    | undefined;
+  /** Settings tried. */
+  trials: number;
+  /** How long the search took. */
+  seconds: number;
+}
+
+export interface SelfTuning_ChosenEntry {
+  key: string;
+  value: string;
+}
+
+/** HoldoutQuality: how often the held-out item was in the top 10 Recommend would return. */
+export interface HoldoutQuality {
+  /** Held-out users in the half. */
+  users: number;
+  /** Share of them whose held-out item was in the top 10. */
+  hrAt10: number;
+  /** Mean NDCG@10 of the held-out item (1 / log2(position + 1) when in the top 10, else 0). */
+  ndcgAt10: number;
 }
 
 function createBaseRecommendFilter(): RecommendFilter {
@@ -1893,6 +2024,733 @@ export const StreamFeedbackResponse: MessageFns<StreamFeedbackResponse> = {
   },
 };
 
+function createBaseGetModelStatusRequest(): GetModelStatusRequest {
+  return {};
+}
+
+export const GetModelStatusRequest: MessageFns<GetModelStatusRequest> = {
+  encode(_: GetModelStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetModelStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetModelStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetModelStatusRequest {
+    return {};
+  },
+
+  toJSON(_: GetModelStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetModelStatusRequest>, I>>(base?: I): GetModelStatusRequest {
+    return GetModelStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetModelStatusRequest>, I>>(_: I): GetModelStatusRequest {
+    const message = createBaseGetModelStatusRequest();
+    return message;
+  },
+};
+
+function createBaseGetModelStatusResponse(): GetModelStatusResponse {
+  return { shards: [] };
+}
+
+export const GetModelStatusResponse: MessageFns<GetModelStatusResponse> = {
+  encode(message: GetModelStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.shards) {
+      ModelStatus.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetModelStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetModelStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.shards.push(ModelStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetModelStatusResponse {
+    return {
+      shards: globalThis.Array.isArray(object?.shards) ? object.shards.map((e: any) => ModelStatus.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GetModelStatusResponse): unknown {
+    const obj: any = {};
+    if (message.shards?.length) {
+      obj.shards = message.shards.map((e) => ModelStatus.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetModelStatusResponse>, I>>(base?: I): GetModelStatusResponse {
+    return GetModelStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetModelStatusResponse>, I>>(object: I): GetModelStatusResponse {
+    const message = createBaseGetModelStatusResponse();
+    message.shards = object.shards?.map((e) => ModelStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseModelStatus(): ModelStatus {
+  return { shard: 0, refitTime: undefined, fittedEvents: 0, refitSeconds: 0, tuning: undefined };
+}
+
+export const ModelStatus: MessageFns<ModelStatus> = {
+  encode(message: ModelStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shard !== 0) {
+      writer.uint32(8).int32(message.shard);
+    }
+    if (message.refitTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.refitTime), writer.uint32(18).fork()).join();
+    }
+    if (message.fittedEvents !== 0) {
+      writer.uint32(24).int64(message.fittedEvents);
+    }
+    if (message.refitSeconds !== 0) {
+      writer.uint32(33).double(message.refitSeconds);
+    }
+    if (message.tuning !== undefined) {
+      SelfTuning.encode(message.tuning, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.shard = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.refitTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fittedEvents = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.refitSeconds = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.tuning = SelfTuning.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelStatus {
+    return {
+      shard: isSet(object.shard) ? globalThis.Number(object.shard) : 0,
+      refitTime: isSet(object.refitTime)
+        ? fromJsonTimestamp(object.refitTime)
+        : isSet(object.refit_time)
+        ? fromJsonTimestamp(object.refit_time)
+        : undefined,
+      fittedEvents: isSet(object.fittedEvents)
+        ? globalThis.Number(object.fittedEvents)
+        : isSet(object.fitted_events)
+        ? globalThis.Number(object.fitted_events)
+        : 0,
+      refitSeconds: isSet(object.refitSeconds)
+        ? globalThis.Number(object.refitSeconds)
+        : isSet(object.refit_seconds)
+        ? globalThis.Number(object.refit_seconds)
+        : 0,
+      tuning: isSet(object.tuning) ? SelfTuning.fromJSON(object.tuning) : undefined,
+    };
+  },
+
+  toJSON(message: ModelStatus): unknown {
+    const obj: any = {};
+    if (message.shard !== 0) {
+      obj.shard = Math.round(message.shard);
+    }
+    if (message.refitTime !== undefined) {
+      obj.refitTime = message.refitTime.toISOString();
+    }
+    if (message.fittedEvents !== 0) {
+      obj.fittedEvents = Math.round(message.fittedEvents);
+    }
+    if (message.refitSeconds !== 0) {
+      obj.refitSeconds = floatToJson(message.refitSeconds);
+    }
+    if (message.tuning !== undefined) {
+      obj.tuning = SelfTuning.toJSON(message.tuning);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelStatus>, I>>(base?: I): ModelStatus {
+    return ModelStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelStatus>, I>>(object: I): ModelStatus {
+    const message = createBaseModelStatus();
+    message.shard = object.shard ?? 0;
+    message.refitTime = object.refitTime ?? undefined;
+    message.fittedEvents = object.fittedEvents ?? 0;
+    message.refitSeconds = object.refitSeconds ?? 0;
+    message.tuning = (object.tuning !== undefined && object.tuning !== null)
+      ? SelfTuning.fromPartial(object.tuning)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSelfTuning(): SelfTuning {
+  return {
+    status: 0,
+    chosen: {},
+    heldOutUsers: 0,
+    defaultsTune: undefined,
+    chosenTune: undefined,
+    defaultsReport: undefined,
+    chosenReport: undefined,
+    trials: 0,
+    seconds: 0,
+  };
+}
+
+export const SelfTuning: MessageFns<SelfTuning> = {
+  encode(message: SelfTuning, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
+    globalThis.Object.entries(message.chosen).forEach(([key, value]: [string, string]) => {
+      SelfTuning_ChosenEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    if (message.heldOutUsers !== 0) {
+      writer.uint32(24).int32(message.heldOutUsers);
+    }
+    if (message.defaultsTune !== undefined) {
+      HoldoutQuality.encode(message.defaultsTune, writer.uint32(34).fork()).join();
+    }
+    if (message.chosenTune !== undefined) {
+      HoldoutQuality.encode(message.chosenTune, writer.uint32(42).fork()).join();
+    }
+    if (message.defaultsReport !== undefined) {
+      HoldoutQuality.encode(message.defaultsReport, writer.uint32(50).fork()).join();
+    }
+    if (message.chosenReport !== undefined) {
+      HoldoutQuality.encode(message.chosenReport, writer.uint32(58).fork()).join();
+    }
+    if (message.trials !== 0) {
+      writer.uint32(64).int32(message.trials);
+    }
+    if (message.seconds !== 0) {
+      writer.uint32(73).double(message.seconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SelfTuning {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSelfTuning();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = SelfTuning_ChosenEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.chosen[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.heldOutUsers = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.defaultsTune = HoldoutQuality.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.chosenTune = HoldoutQuality.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.defaultsReport = HoldoutQuality.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.chosenReport = HoldoutQuality.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.trials = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.seconds = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SelfTuning {
+    return {
+      status: isSet(object.status) ? selfTuningStatusFromJSON(object.status) : 0,
+      chosen: isObject(object.chosen)
+        ? (globalThis.Object.entries(object.chosen) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      heldOutUsers: isSet(object.heldOutUsers)
+        ? globalThis.Number(object.heldOutUsers)
+        : isSet(object.held_out_users)
+        ? globalThis.Number(object.held_out_users)
+        : 0,
+      defaultsTune: isSet(object.defaultsTune)
+        ? HoldoutQuality.fromJSON(object.defaultsTune)
+        : isSet(object.defaults_tune)
+        ? HoldoutQuality.fromJSON(object.defaults_tune)
+        : undefined,
+      chosenTune: isSet(object.chosenTune)
+        ? HoldoutQuality.fromJSON(object.chosenTune)
+        : isSet(object.chosen_tune)
+        ? HoldoutQuality.fromJSON(object.chosen_tune)
+        : undefined,
+      defaultsReport: isSet(object.defaultsReport)
+        ? HoldoutQuality.fromJSON(object.defaultsReport)
+        : isSet(object.defaults_report)
+        ? HoldoutQuality.fromJSON(object.defaults_report)
+        : undefined,
+      chosenReport: isSet(object.chosenReport)
+        ? HoldoutQuality.fromJSON(object.chosenReport)
+        : isSet(object.chosen_report)
+        ? HoldoutQuality.fromJSON(object.chosen_report)
+        : undefined,
+      trials: isSet(object.trials) ? globalThis.Number(object.trials) : 0,
+      seconds: isSet(object.seconds) ? globalThis.Number(object.seconds) : 0,
+    };
+  },
+
+  toJSON(message: SelfTuning): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = selfTuningStatusToJSON(message.status);
+    }
+    if (message.chosen) {
+      const entries = globalThis.Object.entries(message.chosen) as [string, string][];
+      if (entries.length > 0) {
+        obj.chosen = {};
+        entries.forEach(([k, v]) => {
+          obj.chosen[k] = v;
+        });
+      }
+    }
+    if (message.heldOutUsers !== 0) {
+      obj.heldOutUsers = Math.round(message.heldOutUsers);
+    }
+    if (message.defaultsTune !== undefined) {
+      obj.defaultsTune = HoldoutQuality.toJSON(message.defaultsTune);
+    }
+    if (message.chosenTune !== undefined) {
+      obj.chosenTune = HoldoutQuality.toJSON(message.chosenTune);
+    }
+    if (message.defaultsReport !== undefined) {
+      obj.defaultsReport = HoldoutQuality.toJSON(message.defaultsReport);
+    }
+    if (message.chosenReport !== undefined) {
+      obj.chosenReport = HoldoutQuality.toJSON(message.chosenReport);
+    }
+    if (message.trials !== 0) {
+      obj.trials = Math.round(message.trials);
+    }
+    if (message.seconds !== 0) {
+      obj.seconds = floatToJson(message.seconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SelfTuning>, I>>(base?: I): SelfTuning {
+    return SelfTuning.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SelfTuning>, I>>(object: I): SelfTuning {
+    const message = createBaseSelfTuning();
+    message.status = object.status ?? 0;
+    message.chosen = (globalThis.Object.entries(object.chosen ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.heldOutUsers = object.heldOutUsers ?? 0;
+    message.defaultsTune = (object.defaultsTune !== undefined && object.defaultsTune !== null)
+      ? HoldoutQuality.fromPartial(object.defaultsTune)
+      : undefined;
+    message.chosenTune = (object.chosenTune !== undefined && object.chosenTune !== null)
+      ? HoldoutQuality.fromPartial(object.chosenTune)
+      : undefined;
+    message.defaultsReport = (object.defaultsReport !== undefined && object.defaultsReport !== null)
+      ? HoldoutQuality.fromPartial(object.defaultsReport)
+      : undefined;
+    message.chosenReport = (object.chosenReport !== undefined && object.chosenReport !== null)
+      ? HoldoutQuality.fromPartial(object.chosenReport)
+      : undefined;
+    message.trials = object.trials ?? 0;
+    message.seconds = object.seconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseSelfTuning_ChosenEntry(): SelfTuning_ChosenEntry {
+  return { key: "", value: "" };
+}
+
+export const SelfTuning_ChosenEntry: MessageFns<SelfTuning_ChosenEntry> = {
+  encode(message: SelfTuning_ChosenEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SelfTuning_ChosenEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSelfTuning_ChosenEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SelfTuning_ChosenEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SelfTuning_ChosenEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SelfTuning_ChosenEntry>, I>>(base?: I): SelfTuning_ChosenEntry {
+    return SelfTuning_ChosenEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SelfTuning_ChosenEntry>, I>>(object: I): SelfTuning_ChosenEntry {
+    const message = createBaseSelfTuning_ChosenEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseHoldoutQuality(): HoldoutQuality {
+  return { users: 0, hrAt10: 0, ndcgAt10: 0 };
+}
+
+export const HoldoutQuality: MessageFns<HoldoutQuality> = {
+  encode(message: HoldoutQuality, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.users !== 0) {
+      writer.uint32(8).int32(message.users);
+    }
+    if (message.hrAt10 !== 0) {
+      writer.uint32(17).double(message.hrAt10);
+    }
+    if (message.ndcgAt10 !== 0) {
+      writer.uint32(25).double(message.ndcgAt10);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HoldoutQuality {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHoldoutQuality();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.users = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.hrAt10 = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.ndcgAt10 = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HoldoutQuality {
+    return {
+      users: isSet(object.users) ? globalThis.Number(object.users) : 0,
+      hrAt10: isSet(object.hrAt10)
+        ? globalThis.Number(object.hrAt10)
+        : isSet(object.hr_at_10)
+        ? globalThis.Number(object.hr_at_10)
+        : 0,
+      ndcgAt10: isSet(object.ndcgAt10)
+        ? globalThis.Number(object.ndcgAt10)
+        : isSet(object.ndcg_at_10)
+        ? globalThis.Number(object.ndcg_at_10)
+        : 0,
+    };
+  },
+
+  toJSON(message: HoldoutQuality): unknown {
+    const obj: any = {};
+    if (message.users !== 0) {
+      obj.users = Math.round(message.users);
+    }
+    if (message.hrAt10 !== 0) {
+      obj.hrAt10 = floatToJson(message.hrAt10);
+    }
+    if (message.ndcgAt10 !== 0) {
+      obj.ndcgAt10 = floatToJson(message.ndcgAt10);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HoldoutQuality>, I>>(base?: I): HoldoutQuality {
+    return HoldoutQuality.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HoldoutQuality>, I>>(object: I): HoldoutQuality {
+    const message = createBaseHoldoutQuality();
+    message.users = object.users ?? 0;
+    message.hrAt10 = object.hrAt10 ?? 0;
+    message.ndcgAt10 = object.ndcgAt10 ?? 0;
+    return message;
+  },
+};
+
 /** RankingService recommends items from a user's live interests. */
 export type RankingServiceService = typeof RankingServiceService;
 export const RankingServiceService = {
@@ -1928,6 +2786,21 @@ export const RankingServiceService = {
       Buffer.from(StreamFeedbackResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StreamFeedbackResponse => StreamFeedbackResponse.decode(value),
   },
+  /**
+   * What ranking serves with: the last refit of the models learned from the event log and the
+   * ranking settings its self-tuning chose, per profile shard.
+   */
+  getModelStatus: {
+    path: "/driftwise.v1.RankingService/GetModelStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetModelStatusRequest): Buffer =>
+      Buffer.from(GetModelStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetModelStatusRequest => GetModelStatusRequest.decode(value),
+    responseSerialize: (value: GetModelStatusResponse): Buffer =>
+      Buffer.from(GetModelStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetModelStatusResponse => GetModelStatusResponse.decode(value),
+  },
 } as const;
 
 export interface RankingServiceServer extends UntypedServiceImplementation {
@@ -1937,6 +2810,11 @@ export interface RankingServiceServer extends UntypedServiceImplementation {
   rank: handleUnaryCall<RankRequest, RankResponse>;
   /** Applies each feedback event to the profile and answers with refreshed recommendations. */
   streamFeedback: handleBidiStreamingCall<StreamFeedbackRequest, StreamFeedbackResponse>;
+  /**
+   * What ranking serves with: the last refit of the models learned from the event log and the
+   * ranking settings its self-tuning chose, per profile shard.
+   */
+  getModelStatus: handleUnaryCall<GetModelStatusRequest, GetModelStatusResponse>;
 }
 
 export interface RankingServiceClient extends Client {
@@ -1976,6 +2854,25 @@ export interface RankingServiceClient extends Client {
     metadata: Metadata,
     options?: Partial<CallOptions>,
   ): ClientDuplexStream<StreamFeedbackRequest, StreamFeedbackResponse>;
+  /**
+   * What ranking serves with: the last refit of the models learned from the event log and the
+   * ranking settings its self-tuning chose, per profile shard.
+   */
+  getModelStatus(
+    request: GetModelStatusRequest,
+    callback: (error: ServiceError | null, response: GetModelStatusResponse) => void,
+  ): ClientUnaryCall;
+  getModelStatus(
+    request: GetModelStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetModelStatusResponse) => void,
+  ): ClientUnaryCall;
+  getModelStatus(
+    request: GetModelStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetModelStatusResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const RankingServiceClient = makeGenericClientConstructor(
