@@ -1,10 +1,12 @@
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from driftwise.cli import main
 from driftwise.evaluation.bert4rec import Bert4RecModel, bert4rec, bert4rec_model, cloze_windows
 from driftwise.evaluation.protocol import Split, evaluate, leave_one_out
 from driftwise.sequence.transformer import SequenceModel, SequenceModelConfig
@@ -114,3 +116,20 @@ def test_masking_never_touches_padding() -> None:
     assert 0.4 < float(np.mean(masked_share)) < 0.8  # 0.5 of the group items, plus each last slot
     with pytest.raises(ValueError, match="mask_prob"):
         cloze_windows(sequences, max_len, 1.5, mask_token, rng)
+
+
+def test_eval_bert4rec_flag_reaches_the_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import driftwise.evaluation.run as run
+
+    seen: list[run.EvalOptions] = []
+
+    def capture(options: run.EvalOptions, report: object = None) -> run.EvalResult:
+        seen.append(options)
+        raise KeyboardInterrupt  # stop before anything is trained or written
+
+    monkeypatch.setattr(run, "run_evaluation", capture)
+    for flags, expected in (([], False), (["--bert4rec"], True)):
+        with pytest.raises(KeyboardInterrupt):
+            main(["--data-dir", str(tmp_path), "eval", "--out", str(tmp_path / "out"), *flags])
+        assert seen[-1].bert4rec is expected and seen[-1].sasrec is False
+    assert run.EvalOptions(Path("d"), Path("c")).bert4rec is False  # opt-in
