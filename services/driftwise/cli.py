@@ -37,11 +37,14 @@ def main(argv: list[str] | None = None) -> None:
         "--sasrec", action="store_true", help="add the SASRec baseline (trains a transformer: slow)"
     )
     evaluation.add_argument(
+        "--bert4rec", action="store_true", help="add the BERT4Rec baseline (trains a transformer: slow)"
+    )
+    evaluation.add_argument(
         "--sequence-model",
         action="store_true",
         help="train the sequence model and let tuning mix it in (slow)",
     )
-    evaluation.add_argument("--sequence-epochs", type=int, help="cap on training epochs of both")
+    evaluation.add_argument("--sequence-epochs", type=int, help="cap on training epochs of the transformers")
     evaluation.add_argument("--no-ablations", action="store_true")
     evaluation.add_argument("--seed", type=int, default=0)
     token = commands.add_parser(
@@ -115,6 +118,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> None:
         dataset=args.dataset,
         cache_dir=(args.data_dir or settings.data_dir) / "eval-cache",
         sasrec=args.sasrec,
+        bert4rec=args.bert4rec,
         sequence_model=args.sequence_model,
         sequence_epochs=args.sequence_epochs,
         ablations=not args.no_ablations,

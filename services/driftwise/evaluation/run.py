@@ -56,6 +56,7 @@ class EvalOptions:
     dataset: Path
     cache_dir: Path
     sasrec: bool = False  # opt-in: minutes of training on 2 cores
+    bert4rec: bool = False  # opt-in: minutes of training on 2 cores
     sequence_model: bool = False  # opt-in: minutes of training on 2 cores
     sequence_epochs: int | None = None  # cap for both transformers; None: SequenceModelConfig's
     ablations: bool = True
@@ -221,6 +222,11 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
 
         config = sequence_config(options)
         timed("sasrec", lambda: baseline("sasrec", lambda data, phase: sasrec(data, phase, config)))
+    if options.bert4rec:
+        from driftwise.evaluation.bert4rec import bert4rec, bert4rec_config
+
+        cloze = bert4rec_config(options.sequence_epochs)
+        timed("bert4rec", lambda: baseline("bert4rec", lambda data, phase: bert4rec(data, phase, cloze)))
 
     topics = cluster_topics(vectors, ordered, options.seed)
     queries: dict[Phase, SequenceQueries] = {}

@@ -24,7 +24,7 @@ Scoring
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -34,20 +34,24 @@ from driftwise.sequence.training import EpochStats, ranking_metrics, target_rank
 from driftwise.sequence.transformer import SequenceModel, SequenceModelConfig
 
 __all__ = [
+    "cached_model",
     "content_sequence_model",
+    "early_stopping_score",
     "phase_histories",
     "sasrec",
     "sasrec_model",
     "sequence_score_fn",
     "train_on_split",
+    "training_sequences",
     "validation_metrics",
 ]
 
 EARLY_STOPPING_METRIC = "hr@10"
 
-# (id(split), config) -> model; entries leave when their split is garbage collected (a Split holds
-# dicts, so it is not hashable and cannot key a WeakKeyDictionary).
-_models: dict[tuple[int, SequenceModelConfig], SequenceModel] = {}
+# (id(split), key) -> model, key = the config (SASRec) or what else identifies a trained model
+# (BERT4Rec); entries leave when their split is garbage collected (a Split holds dicts, so it is
+# not hashable and cannot key a WeakKeyDictionary).
+_models: dict[tuple[int, Hashable], SequenceModel] = {}
 _watched: set[int] = set()
 
 
@@ -86,22 +90,31 @@ def train_on_split(
     ``item_vectors`` None trains SASRec (ID mode), else the content-mode model; see
     :func:`driftwise.sequence.training.train` for ``on_epoch`` and ``num_threads``.
     """
+    return train(
+        training_sequences(split),
+        split.n_items,
+        config,
+        item_vectors=item_vectors,
+        validate=early_stopping_score(split),
+        on_epoch=on_epoch,
+        num_threads=num_threads,
+    )
+
+
+def training_sequences(split: Split) -> list[list[int]]:
+    """Each user's items in the validation phase's training data (item indices, time order)."""
     training = split.histories("validation")
-    sequences = [_indices(split, training[u]) for u in split.users]
+    return [_indices(split, training[u]) for u in split.users]
+
+
+def early_stopping_score(split: Split) -> Callable[[SequenceModel], float]:
+    """Validation HR@10 of a model, ranked as ``protocol.evaluate`` ranks (the early-stopping score)."""
     _, histories, targets = phase_histories(split, "validation")
 
     def validate(model: SequenceModel) -> float:
         return ranking_metrics(target_ranks(model, histories, targets), k=10)[EARLY_STOPPING_METRIC]
 
-    return train(
-        sequences,
-        split.n_items,
-        config,
-        item_vectors=item_vectors,
-        validate=validate,
-        on_epoch=on_epoch,
-        num_threads=num_threads,
-    )
+    return validate
 
 
 def sequence_score_fn(model: SequenceModel, split: Split, phase: Phase) -> ScoreFn:
@@ -128,14 +141,19 @@ def sequence_score_fn(model: SequenceModel, split: Split, phase: Phase) -> Score
 
 def sasrec_model(split: Split, config: SequenceModelConfig | None = None) -> SequenceModel:
     """The ID-mode model trained on ``split`` (see module doc), trained on the first call only."""
-    config = config or SequenceModelConfig()
-    key = (id(split), config)
-    if key not in _models:
-        _models[key] = train_on_split(split, config)
+    settings = config or SequenceModelConfig()
+    return cached_model(split, settings, lambda: train_on_split(split, settings))
+
+
+def cached_model(split: Split, key: Hashable, make: Callable[[], SequenceModel]) -> SequenceModel:
+    """``make()``'s model, made on the first call per (``split``, ``key``) and kept while ``split`` lives."""
+    slot = (id(split), key)
+    if slot not in _models:
+        _models[slot] = make()
         if id(split) not in _watched:
             _watched.add(id(split))
             weakref.finalize(split, _forget, id(split))
-    return _models[key]
+    return _models[slot]
 
 
 def sasrec(split: Split, phase: Phase, config: SequenceModelConfig | None = None) -> ScoreFn:

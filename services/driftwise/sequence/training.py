@@ -15,6 +15,11 @@ Loss
     counted slot, averaged over the counted slots of a batch of ``batch_size`` windows. AdamW with
     ``lr`` and ``weight_decay``; windows are shuffled every epoch.
 
+Other objectives
+    :func:`fit` is the same loop (loss, optimiser, early stopping, determinism) for any model and
+    any per-epoch windows with a full softmax at chosen slots; BERT4Rec's cloze windows
+    (``driftwise.evaluation.bert4rec``) use it.
+
 Early stopping
     With ``validate`` (a function of the model, in eval mode, returning a score where higher is
     better, e.g. validation HR@10), the score is computed after every epoch; training stops after
@@ -37,6 +42,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,9 +51,12 @@ import torch.nn.functional as F
 
 from driftwise.sequence.transformer import SequenceModel, SequenceModelConfig
 
-__all__ = ["EpochStats", "ranking_metrics", "target_ranks", "train", "training_windows"]
+__all__ = ["EpochStats", "fit", "ranking_metrics", "target_ranks", "train", "training_windows"]
 
 Validate = Callable[[SequenceModel], float]
+Model = TypeVar("Model", bound=SequenceModel)
+# One epoch's (inputs, targets) from the epoch RNG; see ``fit``.
+Windows = Callable[[np.random.Generator], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,34 @@ def train(
 
     Returns the trained model in eval mode.
     """
-    config = config or SequenceModelConfig()
+    settings = config or SequenceModelConfig()
+    return fit(
+        lambda: SequenceModel(n_items, settings, item_vectors),
+        lambda rng: training_windows(sequences, settings.max_len, rng),
+        settings,
+        validate=validate,
+        on_epoch=on_epoch,
+        num_threads=num_threads,
+    )
+
+
+def fit(
+    make_model: Callable[[], Model],
+    windows: Windows,
+    config: SequenceModelConfig,
+    *,
+    validate: Validate | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    num_threads: int | None = None,
+) -> Model:
+    """The training loop of any objective that is a full softmax at chosen slots (module doc).
+
+    ``make_model()`` builds the model (called once, after seeding); ``windows(rng)`` gives one
+    epoch's ``inputs`` (W, max_len) slot tokens (0 = padding) and ``targets`` (W, max_len): the
+    0-based item to predict at each slot, -1 where the slot is not counted. :func:`train` passes
+    :func:`training_windows` (next item); BERT4Rec (``driftwise.evaluation.bert4rec``) its cloze
+    windows. The other arguments are :func:`train`'s.
+    """
     previous_threads = torch.get_num_threads()
     threads = num_threads or previous_threads
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -134,21 +170,19 @@ def train(
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            return _train(sequences, n_items, config, item_vectors, validate, on_epoch)
+            return _fit(make_model(), windows, config, validate, on_epoch)
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous_deterministic)
 
 
-def _train(
-    sequences: Sequence[Sequence[int]],
-    n_items: int,
+def _fit(
+    model: Model,
+    windows: Windows,
     config: SequenceModelConfig,
-    item_vectors: npt.ArrayLike | None,
     validate: Validate | None,
     on_epoch: Callable[[EpochStats], None] | None,
-) -> SequenceModel:
-    model = SequenceModel(n_items, config, item_vectors)
+) -> Model:
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     best_score = -math.inf
@@ -157,7 +191,7 @@ def _train(
     for epoch in range(1, config.max_epochs + 1):
         started = time.perf_counter()
         model.train()
-        inputs, targets = training_windows(sequences, config.max_len, rng)
+        inputs, targets = windows(rng)
         order = rng.permutation(len(inputs))
         total_loss, total_targets = 0.0, 0
         for start in range(0, len(order), config.batch_size):

@@ -10,7 +10,9 @@ Architecture (shared by both modes)
     slots <= t) and a padding mask (padding slots are never attended to). Every slot may always
     attend to itself, so a padding slot, which sees no real event, still has a finite softmax; its
     output is never read and, as no real slot attends to it, cannot leak into real slots. The
-    hidden state ``h_t`` of slot t predicts the event that follows slot t.
+    hidden state ``h_t`` of slot t predicts the event that follows slot t. (A subclass with
+    ``causal = False`` drops the causal mask and keeps the padding mask: the bidirectional BERT4Rec
+    baseline, ``driftwise.evaluation.bert4rec``.)
 
 ID mode (``item_vectors is None``; the SASRec baseline)
     Input token = ``E[item + 1]`` from a learned table with ``n_items + 1`` rows (row 0 = padding).
@@ -165,6 +167,10 @@ class SequenceModel(nn.Module):
     """
 
     padded_vectors: torch.Tensor | None  # content mode: (n_items + 1, d), row 0 = padding
+    causal: bool = True
+    """Attention mask: slot t sees slots <= t. A bidirectional subclass (BERT4Rec) sets False."""
+    extra_tokens: int = 0
+    """ID mode: item-table rows after the items (tokens ``n_items + 1`` on, e.g. BERT4Rec's [MASK])."""
 
     def __init__(
         self,
@@ -181,7 +187,8 @@ class SequenceModel(nn.Module):
         self.input_proj: nn.Linear | None = None
         self.output_proj: nn.Linear | None = None
         if item_vectors is None:
-            self.item_embedding = nn.Embedding(n_items + 1, config.hidden, padding_idx=0)
+            rows = n_items + 1 + self.extra_tokens
+            self.item_embedding = nn.Embedding(rows, config.hidden, padding_idx=0)
             self.register_buffer("padded_vectors", None)
         else:
             vectors = torch.as_tensor(np.asarray(item_vectors, dtype=np.float32))
@@ -243,9 +250,11 @@ class SequenceModel(nn.Module):
         x = tokens * mask.unsqueeze(-1).to(tokens.dtype) + self.position.weight[:slots]
         x = self.embedding_dropout(x)
         index = torch.arange(slots, device=tokens.device)
-        future = index.unsqueeze(0) > index.unsqueeze(1)  # [t, j]: key j comes after query t
         diagonal = index.unsqueeze(0) == index.unsqueeze(1)
-        blocked = future.unsqueeze(0) | (~mask.unsqueeze(1) & ~diagonal.unsqueeze(0))
+        blocked = ~mask.unsqueeze(1) & ~diagonal.unsqueeze(0)
+        if self.causal:
+            future = index.unsqueeze(0) > index.unsqueeze(1)  # [t, j]: key j comes after query t
+            blocked = future.unsqueeze(0) | blocked
         blocked = blocked.unsqueeze(1)  # broadcast over heads
         for block in self.blocks:
             x = block(x, blocked)
@@ -254,8 +263,8 @@ class SequenceModel(nn.Module):
 
     def output_matrix(self) -> torch.Tensor:
         """``(n_items, hidden)``: row i is the vector whose dot product with ``h_t`` is item i's logit."""
-        if self.item_embedding is not None:
-            return self.item_embedding.weight[1:]
+        if self.item_embedding is not None:  # rows past n_items are extra tokens, not items
+            return self.item_embedding.weight[1 : self.n_items + 1]
         assert self.output_proj is not None
         projected: torch.Tensor = self.output_proj(self.item_vectors)
         return projected
