@@ -1,14 +1,19 @@
 """driftwise.inference.coverage: how much of a text the active model's vocabulary knows, and the
-warning and count for a text it cannot represent (no Triton: the check runs before encoding)."""
+warning and metric for a text it cannot represent, on the engine's path to the encoder (no Triton:
+the check runs before the encoder is called)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from driftwise.engine import Engine, NewItem
 from driftwise.inference.coverage import (
     CHECK_CHARS,
     CharacterVocabulary,
@@ -16,7 +21,13 @@ from driftwise.inference.coverage import (
     WordPieceVocabulary,
     vocabulary_for_model,
 )
-from driftwise.settings import TritonSettings
+from driftwise.inference.encoder import Embeddings, TextRole
+from driftwise.model.events import Event, EventType
+from driftwise.model.topics import TopicModel
+from driftwise.observability.metrics import StateCollector
+from driftwise.settings import Settings, TritonSettings
+from driftwise.storage.event_log import LoggedEvent
+from driftwise.storage.vector_store import InterestRow, StoredItem
 
 CASES = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "cross_lingual.json").read_text(encoding="utf-8")
@@ -123,3 +134,76 @@ def test_a_long_text_is_logged_by_its_prefix(
         assert coverage.check(["科幻" * 100], "passage") == 1
     (record,) = caplog.records
     assert "'" + "科幻" * 16 + "…'" in record.getMessage()
+
+
+class FakeEncoder:
+    """The engine's encoder: a fixed unit vector per text (the check runs before it is called)."""
+
+    dimension = 8
+
+    async def encode(self, texts: Sequence[str], role: TextRole = "passage") -> Embeddings:
+        vectors = np.ones((len(texts), self.dimension), dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeStore:
+    """Stands in for MilvusVectorStore in the calls these tests make."""
+
+    def __init__(self) -> None:
+        self.items: list[StoredItem] = []
+
+    async def upsert_items(self, items: Sequence[StoredItem]) -> None:
+        self.items.extend(items)
+
+    async def upsert_interests(self, rows: Sequence[InterestRow]) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, minilm: WordPieceVocabulary) -> AsyncIterator[Engine]:
+    settings = Settings(data_dir=tmp_path)
+    dimension = FakeEncoder.dimension
+    topics = TopicModel(["a", "b"], np.eye(2, dimension), settings.interest.assignment_temperature)
+    coverage = TextCoverage(settings.triton.model_name, minilm, settings.triton.unknown_share_threshold)
+    engine = Engine(settings, FakeEncoder(), FakeStore(), topics, coverage=coverage)  # type: ignore[arg-type]
+    yield engine
+    await engine.close()
+
+
+async def test_the_engine_counts_what_the_model_cannot_represent_and_encodes_it(engine: Engine) -> None:
+    registry = CollectorRegistry()
+    registry.register(StateCollector(unrepresented=lambda: engine.coverage.stats))
+
+    def count(role: str) -> str:
+        text = generate_latest(registry).decode()
+        line = f'driftwise_encoder_unrepresented_texts_total{{model="text_encoder",role="{role}"}}'
+        return next(row.split()[-1] for row in text.splitlines() if row.startswith(line))
+
+    assert (count("passage"), count("query")) == ("0.0", "0.0")
+    # item texts (passages): a Chinese book is counted, the English cookbook is not; both are stored
+    stored = await engine.upsert_items(
+        [
+            NewItem("three-body", "三体", tags=("科幻", "小说")),
+            NewItem("cookbook", "The Cookbook", tags=("food",)),
+        ]
+    )
+    assert stored == 2 and [item.item_id for item in engine.store.items] == ["three-body", "cookbook"]  # type: ignore[attr-defined]
+    # a stated interest and a search (queries); only the Chinese one is counted, both are applied
+    events = [
+        LoggedEvent(
+            Event("e1", "u1", EventType.STATED_INTEREST, 1_700_000_000.0, text="我喜欢看科幻小说"), {}
+        ),
+        LoggedEvent(Event("e2", "u1", EventType.SEARCH, 1_700_000_001.0, text="science fiction"), {}),
+    ]
+    acks = await engine.ingest_events(events)
+    assert [(a.duplicate, a.profile_version) for a in acks] == [(False, 2), (False, 2)]
+    assert (count("passage"), count("query")) == ("1.0", "1.0")
+    # replaying the log (RebuildProfile) does not count the same texts again
+    await engine.rebuild_profile("u1")
+    assert count("query") == "1.0"
