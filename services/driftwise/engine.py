@@ -33,6 +33,7 @@ from driftwise.errors import (
     NotFoundError,
     UnavailableError,
 )
+from driftwise.inference.coverage import TextCoverage
 from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder, TextRole
 from driftwise.model.config import RankingConfig
 from driftwise.model.events import Event
@@ -121,11 +122,19 @@ class Engine:
         store: MilvusVectorStore,
         topics: TopicModel,
         user_ids: UserIdScheme | None = None,
+        coverage: TextCoverage | None = None,
     ) -> None:
         self.settings = settings
         # every public method maps the caller's user ids through this before storing or looking up
         self.user_ids = user_ids or UserIdScheme()
         self.encoder = encoder
+        # texts the model cannot represent (mostly unknown tokens) are logged and counted on their
+        # way to the encoder; without one (open() always builds one), nothing is checked
+        self.coverage = (
+            coverage
+            if coverage is not None
+            else TextCoverage(settings.triton.model_name, None, settings.triton.unknown_share_threshold)
+        )
         self.store = store
         self.topic_model = topics
         self.items = ItemCache(store, settings.milvus.item_cache_size, settings.milvus.item_cache_ttl_seconds)
@@ -168,6 +177,9 @@ class Engine:
             user_ids = UserIdScheme.from_settings(settings.privacy)
         labels = settings.interest.topics
         centroids = await _encode(encoder, list(labels), "query")
+        coverage = await asyncio.to_thread(  # reads the model's vocabulary (up to ~2 s)
+            TextCoverage.for_model, settings.triton.model_name, settings.triton.unknown_share_threshold
+        )
         store = MilvusVectorStore(
             settings.milvus_uri,
             encoder.dimension,
@@ -180,7 +192,7 @@ class Engine:
         await store.open()
         topics = TopicModel(labels, centroids, settings.interest.assignment_temperature)
         try:
-            engine = cls(settings, encoder, store, topics, user_ids)
+            engine = cls(settings, encoder, store, topics, user_ids, coverage)
         except BaseException:
             await store.close()
             raise
@@ -217,7 +229,13 @@ class Engine:
         await self._log_thread.run(self.log.close)
         self._log_thread.shutdown()
 
-    async def _encode(self, texts: Sequence[str], role: TextRole) -> npt.NDArray[np.float32]:
+    async def _encode(
+        self, texts: Sequence[str], role: TextRole, *, check_coverage: bool = True
+    ) -> npt.NDArray[np.float32]:
+        """Encode texts that arrive (`check_coverage`: logged and counted if the model cannot
+        represent them; they are encoded all the same)."""
+        if check_coverage:
+            self.coverage.check(texts, role)
         return await _encode(self.encoder, texts, role)
 
     # -- items -----------------------------------------------------------------------------------
@@ -352,12 +370,16 @@ class Engine:
         return acks, working
 
     async def _event_vectors(
-        self, events: Sequence[Event], items: dict[str, StoredItem]
+        self, events: Sequence[Event], items: dict[str, StoredItem], *, check_coverage: bool = True
     ) -> tuple[list[Vector], list[str]]:
         """Each event's unit vector and text: the stored item vector (not re-encoded), the
         encoded free text, or the normalised sum of both."""
         free_text = [e.text for e in events if e.text]
-        encoded = iter(await self._encode(free_text, "query")) if free_text else iter(())
+        encoded = (
+            iter(await self._encode(free_text, "query", check_coverage=check_coverage))
+            if free_text
+            else iter(())
+        )
         vectors: list[Vector] = []
         texts: list[str] = []
         for e in events:
@@ -428,7 +450,8 @@ class Engine:
         replayable = [e for e in events if not e.item_id or e.item_id in items]
         if len(replayable) < len(events):
             log.warning("user %s: %d events refer to deleted items", user_id, len(events) - len(replayable))
-        vectors, texts = await self._event_vectors(replayable, items)
+        # replayed texts were checked (and counted) when they arrived
+        vectors, texts = await self._event_vectors(replayable, items, check_coverage=False)
         profile = self._new_profile(stored_id)
         for e, vector, text in zip(replayable, vectors, texts, strict=True):
             profile.apply(e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, 0.0)

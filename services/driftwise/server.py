@@ -328,6 +328,7 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
                 item_cache=lambda: (engine.items.hits, engine.items.misses, len(engine.items)),
                 mirror=lambda: (engine.interest_mirror.pending, engine.interest_mirror.lag_seconds),
                 refit=lambda: engine.refitted,
+                unrepresented=(lambda: engine.coverage.stats) if engine.coverage.active else None,
             )
         )
         server, port, health_servicer, streams = await start_grpc_server(

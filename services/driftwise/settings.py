@@ -135,6 +135,15 @@ class TritonSettings(_Section):
     batch_window_seconds: float = Field(
         0.001, ge=0, description="How long concurrent encode calls wait to share a request."
     )
+    unknown_share_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A text to encode (item text, event text, stated interest) of which at least "
+        "this share is unknown to the model's vocabulary (MiniLM: words that become [UNK], each "
+        "Chinese character a word; multilingual: characters; letters and digits only) is logged "
+        "and counted in driftwise_encoder_unrepresented_texts_total, then encoded all the same.",
+    )
     # TLS to a remote Triton (triton.url). The local Triton (url empty) is a child process on
     # 127.0.0.1 and stays plaintext: loopback traffic never leaves the host.
     tls_ca_file: Path | None = Field(

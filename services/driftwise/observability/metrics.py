@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from driftwise.api.errors import OWN_METHODS
 from driftwise.api.interceptors import rewrap
+from driftwise.inference.coverage import UnrepresentedTexts
 from driftwise.inference.encoder import EncoderStats
 from driftwise.model.refit import Refitted
 
@@ -118,9 +119,11 @@ class StateCollector(Collector):
         mirror: Callable[[], tuple[int, float]] | None = None,  # pending users, lag seconds
         triton: Callable[[], tuple[bool, int]] | None = None,  # local Triton: up, restarts
         refit: Callable[[], Refitted | None] | None = None,  # the engine's last refit
+        unrepresented: Callable[[], UnrepresentedTexts] | None = None,  # texts the model cannot read
     ) -> None:
         self._refit = refit
         self._encoder_stats = encoder_stats
+        self._unrepresented = unrepresented
         self._triton = triton
         self._item_cache = item_cache
         self._mirror = mirror
@@ -141,6 +144,17 @@ class StateCollector(Collector):
             yield _histogram(
                 "driftwise_encoder_batch_size", "Texts per Triton request.", stats.batch_sizes, BATCH_BUCKETS
             )
+        if self._unrepresented is not None:
+            unrepresented = self._unrepresented()
+            family = CounterMetricFamily(
+                "driftwise_encoder_unrepresented_texts",
+                "Texts encoded although the model's vocabulary does not know at least "
+                "triton.unknown_share_threshold of them (e.g. Chinese for MiniLM), by role.",
+                labels=["model", "role"],
+            )
+            for role in ("passage", "query"):  # both from the start: rate() needs the zero
+                family.add_metric([unrepresented.model, role], unrepresented.counts[role])
+            yield family
         if self._triton is not None:
             up, restarts = self._triton()
             yield _gauge(
