@@ -115,9 +115,15 @@ def test_unrepresented_texts_are_counted_by_role_and_logged_at_a_limited_rate(
     assert coverage.stats.counts == {"query": 2, "passage": 2}
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2  # the two passages came within a minute of the first warning
-    assert "query text: 75% of it is unknown" in warnings[0] and "'我喜欢看科幻小说'" in warnings[0]
+    assert "query text: 75% of it is unknown" in warnings[0]
+    # what a user wrote stays out of the log (its length only); catalogue texts are shown
+    assert "我喜欢" not in warnings[0] and "<8 characters written by a user, not logged>" in warnings[0]
     assert "more such" not in warnings[0]
     assert warnings[1].endswith("; 2 more such texts since the last warning")
+    with caplog.at_level(logging.WARNING, logger="driftwise.inference.coverage"):
+        now[0] = 200.0
+        coverage.check(["三体"], "passage")
+    assert "'三体'" in caplog.records[-1].getMessage()
     # no vocabulary (a model the check does not know): nothing is checked or counted
     unchecked = TextCoverage("someone_elses_model", None, 0.5)
     assert not unchecked.active and unchecked.check(["我喜欢看科幻小说"], "query") == 0

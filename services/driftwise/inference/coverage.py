@@ -257,16 +257,21 @@ class TextCoverage:
         if self._last_warning is not None and now - self._last_warning < self._warn_every_s:
             self._not_logged += 1
             return
-        prefix = text if len(text) <= LOGGED_PREFIX_CHARS else text[:LOGGED_PREFIX_CHARS] + "…"
+        # item texts (passages) are the catalogue; what users write (queries: searches, stated
+        # interests, comments) is theirs and stays out of the logs
+        if role == "passage":
+            shown = repr(text if len(text) <= LOGGED_PREFIX_CHARS else text[:LOGGED_PREFIX_CHARS] + "…")
+        else:
+            shown = f"<{len(text)} characters written by a user, not logged>"
         since = f"; {self._not_logged} more such texts since the last warning" if self._not_logged else ""
         log.warning(
             "encoder model %s cannot represent a %s text: %.0f%% of it is unknown to its vocabulary "
-            "(threshold %.0f%%); encoded anyway: %r%s",
+            "(threshold %.0f%%); encoded anyway: %s%s",
             self.stats.model,
             role,
             100 * share,
             100 * self._threshold,
-            prefix,
+            shown,
             since,
         )
         self._last_warning = now

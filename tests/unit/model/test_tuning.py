@@ -45,16 +45,20 @@ def tuner(events: dict[str, list[Event]], **options: int) -> Tuner:
 
 def test_the_most_recent_item_event_is_held_out_with_what_came_before() -> None:
     known = {f"i{k}": k for k in range(5)}
+
+    def user(name: str, *logged: tuple[float, str, EventType]) -> list[Event]:
+        return [Event(str(k), name, type_, at, item) for k, (at, item, type_) in enumerate(logged, 1)]
+
+    like, view, click = EventType.LIKE, EventType.VIEW, EventType.CLICK
     events = {
         # logged out of time order: the latest TIME is held out; equal times: the one logged last
-        "a": [Event("1", "a", EventType.LIKE, 5.0, "i0"), Event("2", "a", EventType.LIKE, 9.0, "i1"),
-              Event("3", "a", EventType.VIEW, 7.0, "i2"), Event("4", "a", EventType.CLICK, 9.0, "i3")],
-        "short": [Event("1", "short", EventType.LIKE, 1.0, "i0"), Event("2", "short", EventType.LIKE, 2.0, "i1")],
-        "repeat": [Event("1", "repeat", EventType.LIKE, 1.0, "i0"), Event("2", "repeat", EventType.LIKE, 2.0, "i1"),
-                   Event("3", "repeat", EventType.LIKE, 3.0, "i0")],
-        "unknown": [Event("1", "unknown", EventType.LIKE, 1.0, "i0"), Event("2", "unknown", EventType.LIKE, 2.0, "i1"),
-                    Event("3", "unknown", EventType.LIKE, 3.0, "gone"), Event("4", "unknown", EventType.LIKE, 4.0, "i2")],
-    }  # fmt: skip
+        "a": user("a", (5.0, "i0", like), (9.0, "i1", like), (7.0, "i2", view), (9.0, "i3", click)),
+        "short": user("short", (1.0, "i0", like), (2.0, "i1", like)),
+        "repeat": user("repeat", (1.0, "i0", like), (2.0, "i1", like), (3.0, "i0", like)),
+        "unknown": user(
+            "unknown", (1.0, "i0", like), (2.0, "i1", like), (3.0, "gone", like), (4.0, "i2", like)
+        ),
+    }
     held = {h.user_id: h for h in holdouts(events, known, min_history=2, max_users=10)}
     assert set(held) == {"a", "unknown"}  # "short": 1 event before; "repeat": the target was seen
     assert held["a"].target == "i3" and held["a"].at == 9.0
@@ -95,7 +99,10 @@ def test_what_is_tuned_is_what_recommend_ranks() -> None:
     events = chains(80, seed=3)
     t = tuner(events, min_users=10)
     places = []
-    for config in (RankingConfig(), RankingConfig(collaborative_boost=3.0, layer_boost=0.1, new_item_slots=2)):
+    for config in (
+        RankingConfig(),
+        RankingConfig(collaborative_boost=3.0, layer_boost=0.1, new_item_slots=2),
+    ):
         outcomes = t.score(t.held, config)
         fitted = t.fitted(config)
         for h, outcome in zip(t.held, outcomes, strict=True):
@@ -129,5 +136,7 @@ def test_refit_serves_the_tuned_settings_and_fits_on_the_whole_log() -> None:
     assert result.fitted is not None
     # fitted on every event, the held-out ones included: i0 -> i1 was logged by some user
     assert result.fitted.cooccurrence.edge("i0", "i1") > 0
-    off = refit(catalogue(), events, 1920, TOPICS, INTEREST, configured, TuningConfig(enabled=False), lambda c: 10)
+    off = refit(
+        catalogue(), events, 1920, TOPICS, INTEREST, configured, TuningConfig(enabled=False), lambda c: 10
+    )
     assert off.ranking == configured and off.tuning.status is TuningStatus.DISABLED
