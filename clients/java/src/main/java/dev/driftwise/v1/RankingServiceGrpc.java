@@ -111,6 +111,37 @@ public final class RankingServiceGrpc {
     return getStreamFeedbackMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.driftwise.v1.GetModelStatusRequest,
+      dev.driftwise.v1.GetModelStatusResponse> getGetModelStatusMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "GetModelStatus",
+      requestType = dev.driftwise.v1.GetModelStatusRequest.class,
+      responseType = dev.driftwise.v1.GetModelStatusResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.driftwise.v1.GetModelStatusRequest,
+      dev.driftwise.v1.GetModelStatusResponse> getGetModelStatusMethod() {
+    io.grpc.MethodDescriptor<dev.driftwise.v1.GetModelStatusRequest, dev.driftwise.v1.GetModelStatusResponse> getGetModelStatusMethod;
+    if ((getGetModelStatusMethod = RankingServiceGrpc.getGetModelStatusMethod) == null) {
+      synchronized (RankingServiceGrpc.class) {
+        if ((getGetModelStatusMethod = RankingServiceGrpc.getGetModelStatusMethod) == null) {
+          RankingServiceGrpc.getGetModelStatusMethod = getGetModelStatusMethod =
+              io.grpc.MethodDescriptor.<dev.driftwise.v1.GetModelStatusRequest, dev.driftwise.v1.GetModelStatusResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "GetModelStatus"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.driftwise.v1.GetModelStatusRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.driftwise.v1.GetModelStatusResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new RankingServiceMethodDescriptorSupplier("GetModelStatus"))
+              .build();
+        }
+      }
+    }
+    return getGetModelStatusMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -192,6 +223,17 @@ public final class RankingServiceGrpc {
       return io.grpc.stub.ServerCalls.asyncUnimplementedStreamingCall(getStreamFeedbackMethod(), responseObserver);
     }
 
+    /**
+     * <pre>
+     * What ranking serves with: the last refit of the models learned from the event log and the
+     * ranking settings its self-tuning chose, per profile shard.
+     * </pre>
+     */
+    public void getModelStatus(dev.driftwise.v1.GetModelStatusRequest request,
+        io.grpc.stub.StreamObserver<dev.driftwise.v1.GetModelStatusResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getGetModelStatusMethod(), responseObserver);
+    }
+
     @java.lang.Override public final io.grpc.ServerServiceDefinition bindService() {
       return io.grpc.ServerServiceDefinition.builder(getServiceDescriptor())
           .addMethod(
@@ -215,6 +257,13 @@ public final class RankingServiceGrpc {
                 dev.driftwise.v1.StreamFeedbackRequest,
                 dev.driftwise.v1.StreamFeedbackResponse>(
                   this, METHODID_STREAM_FEEDBACK)))
+          .addMethod(
+            getGetModelStatusMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                dev.driftwise.v1.GetModelStatusRequest,
+                dev.driftwise.v1.GetModelStatusResponse>(
+                  this, METHODID_GET_MODEL_STATUS)))
           .build();
     }
   }
@@ -268,6 +317,18 @@ public final class RankingServiceGrpc {
       return io.grpc.stub.ClientCalls.asyncBidiStreamingCall(
           getChannel().newCall(getStreamFeedbackMethod(), getCallOptions()), responseObserver);
     }
+
+    /**
+     * <pre>
+     * What ranking serves with: the last refit of the models learned from the event log and the
+     * ranking settings its self-tuning chose, per profile shard.
+     * </pre>
+     */
+    public void getModelStatus(dev.driftwise.v1.GetModelStatusRequest request,
+        io.grpc.stub.StreamObserver<dev.driftwise.v1.GetModelStatusResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getGetModelStatusMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -305,6 +366,17 @@ public final class RankingServiceGrpc {
     public dev.driftwise.v1.RankResponse rank(dev.driftwise.v1.RankRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getRankMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * What ranking serves with: the last refit of the models learned from the event log and the
+     * ranking settings its self-tuning chose, per profile shard.
+     * </pre>
+     */
+    public dev.driftwise.v1.GetModelStatusResponse getModelStatus(dev.driftwise.v1.GetModelStatusRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getGetModelStatusMethod(), getCallOptions(), request);
     }
   }
 
@@ -346,11 +418,24 @@ public final class RankingServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getRankMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * What ranking serves with: the last refit of the models learned from the event log and the
+     * ranking settings its self-tuning chose, per profile shard.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.driftwise.v1.GetModelStatusResponse> getModelStatus(
+        dev.driftwise.v1.GetModelStatusRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getGetModelStatusMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_RECOMMEND = 0;
   private static final int METHODID_RANK = 1;
-  private static final int METHODID_STREAM_FEEDBACK = 2;
+  private static final int METHODID_GET_MODEL_STATUS = 2;
+  private static final int METHODID_STREAM_FEEDBACK = 3;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -376,6 +461,10 @@ public final class RankingServiceGrpc {
         case METHODID_RANK:
           serviceImpl.rank((dev.driftwise.v1.RankRequest) request,
               (io.grpc.stub.StreamObserver<dev.driftwise.v1.RankResponse>) responseObserver);
+          break;
+        case METHODID_GET_MODEL_STATUS:
+          serviceImpl.getModelStatus((dev.driftwise.v1.GetModelStatusRequest) request,
+              (io.grpc.stub.StreamObserver<dev.driftwise.v1.GetModelStatusResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -444,6 +533,7 @@ public final class RankingServiceGrpc {
               .addMethod(getRecommendMethod())
               .addMethod(getRankMethod())
               .addMethod(getStreamFeedbackMethod())
+              .addMethod(getGetModelStatusMethod())
               .build();
         }
       }

@@ -69,6 +69,36 @@ public final class RankingServiceProto {
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_driftwise_v1_StreamFeedbackResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_driftwise_v1_GetModelStatusRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_driftwise_v1_GetModelStatusRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_driftwise_v1_GetModelStatusResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_driftwise_v1_GetModelStatusResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_driftwise_v1_ModelStatus_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_driftwise_v1_ModelStatus_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_driftwise_v1_SelfTuning_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_driftwise_v1_SelfTuning_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_driftwise_v1_SelfTuning_ChosenEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_driftwise_v1_SelfTuning_ChosenEntry_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_driftwise_v1_HoldoutQuality_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_driftwise_v1_HoldoutQuality_fieldAccessorTable;
 
   public static com.google.protobuf.Descriptors.FileDescriptor
       getDescriptor() {
@@ -137,28 +167,59 @@ public final class RankingServiceProto {
       "on_match\030\006 \001(\0162\035.driftwise.v1.Impression" +
       "MatchR\017impressionMatch\022/\n\023impression_pos" +
       "ition\030\007 \001(\005R\022impressionPositionB\010\n\006resul" +
-      "t*\213\001\n\024RecommendationSource\022%\n!RECOMMENDA" +
-      "TION_SOURCE_UNSPECIFIED\020\000\022&\n\"RECOMMENDAT" +
-      "ION_SOURCE_PERSONALIZED\020\001\022$\n RECOMMENDAT" +
-      "ION_SOURCE_COLD_START\020\002*\272\001\n\021ExplanationR" +
-      "eason\022\"\n\036EXPLANATION_REASON_UNSPECIFIED\020" +
-      "\000\022\037\n\033EXPLANATION_REASON_INTEREST\020\001\022\037\n\033EX" +
-      "PLANATION_REASON_SEQUENCE\020\002\022\037\n\033EXPLANATI" +
-      "ON_REASON_NEW_ITEM\020\003\022\036\n\032EXPLANATION_REAS" +
-      "ON_POPULAR\020\004*\217\001\n\017ImpressionMatch\022 \n\034IMPR" +
-      "ESSION_MATCH_UNSPECIFIED\020\000\022\032\n\026IMPRESSION" +
-      "_MATCH_SHOWN\020\001\022 \n\034IMPRESSION_MATCH_NOT_I" +
-      "N_LIST\020\002\022\034\n\030IMPRESSION_MATCH_UNKNOWN\020\0032\376" +
-      "\001\n\016RankingService\022L\n\tRecommend\022\036.driftwi" +
-      "se.v1.RecommendRequest\032\037.driftwise.v1.Re" +
-      "commendResponse\022=\n\004Rank\022\031.driftwise.v1.R" +
-      "ankRequest\032\032.driftwise.v1.RankResponse\022_" +
-      "\n\016StreamFeedback\022#.driftwise.v1.StreamFe" +
-      "edbackRequest\032$.driftwise.v1.StreamFeedb" +
-      "ackResponse(\0010\001Bx\n\020dev.driftwise.v1B\023Ran" +
-      "kingServiceProtoP\001\242\002\003DXX\252\002\014Driftwise.V1\312" +
-      "\002\014Driftwise\\V1\342\002\030Driftwise\\V1\\GPBMetadat" +
-      "a\352\002\rDriftwise::V1b\006proto3"
+      "t\"\027\n\025GetModelStatusRequest\"K\n\026GetModelSt" +
+      "atusResponse\0221\n\006shards\030\001 \003(\0132\031.driftwise" +
+      ".v1.ModelStatusR\006shards\"\332\001\n\013ModelStatus\022" +
+      "\024\n\005shard\030\001 \001(\005R\005shard\0229\n\nrefit_time\030\002 \001(" +
+      "\0132\032.google.protobuf.TimestampR\trefitTime" +
+      "\022#\n\rfitted_events\030\003 \001(\003R\014fittedEvents\022#\n" +
+      "\rrefit_seconds\030\004 \001(\001R\014refitSeconds\0220\n\006tu" +
+      "ning\030\005 \001(\0132\030.driftwise.v1.SelfTuningR\006tu" +
+      "ning\"\241\004\n\nSelfTuning\0226\n\006status\030\001 \001(\0162\036.dr" +
+      "iftwise.v1.SelfTuningStatusR\006status\022<\n\006c" +
+      "hosen\030\002 \003(\0132$.driftwise.v1.SelfTuning.Ch" +
+      "osenEntryR\006chosen\022$\n\016held_out_users\030\003 \001(" +
+      "\005R\014heldOutUsers\022A\n\rdefaults_tune\030\004 \001(\0132\034" +
+      ".driftwise.v1.HoldoutQualityR\014defaultsTu" +
+      "ne\022=\n\013chosen_tune\030\005 \001(\0132\034.driftwise.v1.H" +
+      "oldoutQualityR\nchosenTune\022E\n\017defaults_re" +
+      "port\030\006 \001(\0132\034.driftwise.v1.HoldoutQuality" +
+      "R\016defaultsReport\022A\n\rchosen_report\030\007 \001(\0132" +
+      "\034.driftwise.v1.HoldoutQualityR\014chosenRep" +
+      "ort\022\026\n\006trials\030\010 \001(\005R\006trials\022\030\n\007seconds\030\t" +
+      " \001(\001R\007seconds\0329\n\013ChosenEntry\022\020\n\003key\030\001 \001(" +
+      "\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"^\n\016Hold" +
+      "outQuality\022\024\n\005users\030\001 \001(\005R\005users\022\030\n\010hr_a" +
+      "t_10\030\002 \001(\001R\006hrAt10\022\034\n\nndcg_at_10\030\003 \001(\001R\010" +
+      "ndcgAt10*\213\001\n\024RecommendationSource\022%\n!REC" +
+      "OMMENDATION_SOURCE_UNSPECIFIED\020\000\022&\n\"RECO" +
+      "MMENDATION_SOURCE_PERSONALIZED\020\001\022$\n RECO" +
+      "MMENDATION_SOURCE_COLD_START\020\002*\272\001\n\021Expla" +
+      "nationReason\022\"\n\036EXPLANATION_REASON_UNSPE" +
+      "CIFIED\020\000\022\037\n\033EXPLANATION_REASON_INTEREST\020" +
+      "\001\022\037\n\033EXPLANATION_REASON_SEQUENCE\020\002\022\037\n\033EX" +
+      "PLANATION_REASON_NEW_ITEM\020\003\022\036\n\032EXPLANATI" +
+      "ON_REASON_POPULAR\020\004*\217\001\n\017ImpressionMatch\022" +
+      " \n\034IMPRESSION_MATCH_UNSPECIFIED\020\000\022\032\n\026IMP" +
+      "RESSION_MATCH_SHOWN\020\001\022 \n\034IMPRESSION_MATC" +
+      "H_NOT_IN_LIST\020\002\022\034\n\030IMPRESSION_MATCH_UNKN" +
+      "OWN\020\003*\233\001\n\020SelfTuningStatus\022\"\n\036SELF_TUNIN" +
+      "G_STATUS_UNSPECIFIED\020\000\022\034\n\030SELF_TUNING_ST" +
+      "ATUS_TUNED\020\001\022$\n SELF_TUNING_STATUS_TOO_F" +
+      "EW_USERS\020\002\022\037\n\033SELF_TUNING_STATUS_DISABLE" +
+      "D\020\0032\333\002\n\016RankingService\022L\n\tRecommend\022\036.dr" +
+      "iftwise.v1.RecommendRequest\032\037.driftwise." +
+      "v1.RecommendResponse\022=\n\004Rank\022\031.driftwise" +
+      ".v1.RankRequest\032\032.driftwise.v1.RankRespo" +
+      "nse\022_\n\016StreamFeedback\022#.driftwise.v1.Str" +
+      "eamFeedbackRequest\032$.driftwise.v1.Stream" +
+      "FeedbackResponse(\0010\001\022[\n\016GetModelStatus\022#" +
+      ".driftwise.v1.GetModelStatusRequest\032$.dr" +
+      "iftwise.v1.GetModelStatusResponseBx\n\020dev" +
+      ".driftwise.v1B\023RankingServiceProtoP\001\242\002\003D" +
+      "XX\252\002\014Driftwise.V1\312\002\014Driftwise\\V1\342\002\030Drift" +
+      "wise\\V1\\GPBMetadata\352\002\rDriftwise::V1b\006pro" +
+      "to3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -232,6 +293,42 @@ public final class RankingServiceProto {
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_driftwise_v1_StreamFeedbackResponse_descriptor,
         new java.lang.String[] { "EventId", "Recommendations", "Error", "Recorded", "ProfileVersion", "ImpressionMatch", "ImpressionPosition", "Result", });
+    internal_static_driftwise_v1_GetModelStatusRequest_descriptor =
+      getDescriptor().getMessageTypes().get(10);
+    internal_static_driftwise_v1_GetModelStatusRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_driftwise_v1_GetModelStatusRequest_descriptor,
+        new java.lang.String[] { });
+    internal_static_driftwise_v1_GetModelStatusResponse_descriptor =
+      getDescriptor().getMessageTypes().get(11);
+    internal_static_driftwise_v1_GetModelStatusResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_driftwise_v1_GetModelStatusResponse_descriptor,
+        new java.lang.String[] { "Shards", });
+    internal_static_driftwise_v1_ModelStatus_descriptor =
+      getDescriptor().getMessageTypes().get(12);
+    internal_static_driftwise_v1_ModelStatus_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_driftwise_v1_ModelStatus_descriptor,
+        new java.lang.String[] { "Shard", "RefitTime", "FittedEvents", "RefitSeconds", "Tuning", });
+    internal_static_driftwise_v1_SelfTuning_descriptor =
+      getDescriptor().getMessageTypes().get(13);
+    internal_static_driftwise_v1_SelfTuning_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_driftwise_v1_SelfTuning_descriptor,
+        new java.lang.String[] { "Status", "Chosen", "HeldOutUsers", "DefaultsTune", "ChosenTune", "DefaultsReport", "ChosenReport", "Trials", "Seconds", });
+    internal_static_driftwise_v1_SelfTuning_ChosenEntry_descriptor =
+      internal_static_driftwise_v1_SelfTuning_descriptor.getNestedTypes().get(0);
+    internal_static_driftwise_v1_SelfTuning_ChosenEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_driftwise_v1_SelfTuning_ChosenEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
+    internal_static_driftwise_v1_HoldoutQuality_descriptor =
+      getDescriptor().getMessageTypes().get(14);
+    internal_static_driftwise_v1_HoldoutQuality_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_driftwise_v1_HoldoutQuality_descriptor,
+        new java.lang.String[] { "Users", "HrAt10", "NdcgAt10", });
     dev.driftwise.v1.CommonProto.getDescriptor();
     com.google.protobuf.TimestampProto.getDescriptor();
   }
