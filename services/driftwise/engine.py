@@ -136,6 +136,7 @@ class Engine:
             else TextCoverage(settings.triton.model_name, None, settings.triton.unknown_share_threshold)
         )
         self.store = store
+        self.taxonomy = topics  # the zero-shot labels: topics of a small catalogue, names of learned ones
         self.topic_model = topics
         self.items = ItemCache(store, settings.milvus.item_cache_size, settings.milvus.item_cache_ttl_seconds)
         self.log = EventLog(settings.data_dir / "events.sqlite")
@@ -145,6 +146,10 @@ class Engine:
             self.log.close()
             raise
         self.log.record_user_id_scheme(self.user_ids.name)
+        if (learned := self.log.learned_topics()) is not None:  # the topics the profiles were built with
+            model = TopicModel.from_json(learned, settings.interest.assignment_temperature)
+            if model.centroids.shape[1] == encoder.dimension:  # not if another encoder is configured now
+                self.topic_model = model
         self._log_thread = SerialWorker("event-log")
         # a second connection for reads on its own thread: WAL lets them run beside a write, so
         # ranking never waits behind an ingest batch's fsync
@@ -166,6 +171,7 @@ class Engine:
         # learned from the whole event log, refitted in the background (refit_learned_models)
         self.refitted: Refitted | None = None
         self._refit_task: asyncio.Task[None] | None = None
+        self._rebuild_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -202,6 +208,9 @@ class Engine:
         await engine.refit_learned_models(reread_items=False)  # just read by the warm-up
         engine.interest_mirror.start()
         engine._refit_task = asyncio.create_task(engine._refit_periodically())
+        rebuilt_for = await engine._read_thread.run(engine._log_reads.profiles_topics)
+        if rebuilt_for != engine.topic_model.fingerprint:  # a crash during a rebuild, another encoder
+            engine._rebuild_stale_profiles()
         return engine
 
     async def _warm_item_cache(self) -> None:
@@ -218,10 +227,11 @@ class Engine:
         log.info("item cache warmed: %d items in %.1f s", cached, time.perf_counter() - started)
 
     async def close(self) -> None:
-        if self._refit_task is not None:
-            self._refit_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refit_task
+        for task in (self._refit_task, self._rebuild_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.interest_mirror.close()
         await self.store.close()
         await self._read_thread.run(self._log_reads.close)
@@ -406,7 +416,10 @@ class Engine:
         ]
 
     def _new_profile(self, user_id: str) -> UserProfile:
-        return UserProfile.new(user_id, self.settings.interest, self.encoder.dimension, self.topic_model.size)
+        topics = self.topic_model
+        return UserProfile.new(
+            user_id, self.settings.interest, self.encoder.dimension, topics.size, topics.fingerprint
+        )
 
     def _cache(self, profile: UserProfile) -> None:
         self._profiles[profile.user_id] = profile
@@ -415,20 +428,58 @@ class Engine:
             self._profiles.popitem(last=False)
 
     async def _load_profile(self, user_id: str, *, writer: bool = False) -> UserProfile | None:
-        """The user's newest profile, from the cache or the log.
+        """The user's newest profile, from the cache or the log, under the current topics.
 
         A `writer` holds the user's lock, so what it reads is the newest state. A reader's snapshot
         may be overtaken by a write or a deletion while it is read: it is cached only if no write
-        at all was committed meanwhile (it must never replace what a writer cached)."""
-        profile = self._profiles.get(user_id)
+        at all was committed meanwhile (it must never replace what a writer cached). A profile
+        built with other topics (learned again since) is rebuilt from the log first."""
+        topics = self.topic_model.fingerprint
+        cached = self._profiles.get(user_id)
+        if cached is not None and cached.topics == topics:
+            return cached
+        commits = self._commits
+        profile = cached
         if profile is None:
-            commits = self._commits
             data = await self._read_thread.run(self._log_reads.load_profile, user_id)
             if data is None:
                 return None
             profile = UserProfile.from_bytes(data)
-            if writer or (commits == self._commits and user_id not in self._profiles):
-                self._cache(profile)
+        if profile.topics != topics:
+            profile = await self._replayed(profile)
+        if writer or (commits == self._commits and self._profiles.get(user_id) is cached):
+            self._cache(profile)
+        return profile
+
+    async def _replayed(self, stale: UserProfile) -> UserProfile:
+        """`stale` rebuilt from the log under the current topics, its version kept (readers
+        of WatchProfile and acks count versions)."""
+        profile = await self._replay(stale.user_id) or stale
+        profile.version, profile.event_count, profile.updated_at = (
+            stale.version,
+            stale.event_count,
+            stale.updated_at,
+        )
+        return profile
+
+    async def _replay(self, stored_id: str) -> UserProfile | None:
+        """A new profile from the user's events in the log (the source of truth); None without."""
+        logged = await self._read_thread.run(self._log_reads.events_for_user, stored_id)
+        if not logged:
+            return None
+        events = [le.event for le in logged]
+        items = await self.items.get([e.item_id for e in events if e.item_id])
+        replayable = [e for e in events if not e.item_id or e.item_id in items]
+        if len(replayable) < len(events):
+            log.warning("user %s: %d events refer to deleted items", stored_id, len(events) - len(replayable))
+        # replayed texts were checked (and counted) when they arrived
+        vectors, texts = await self._event_vectors(replayable, items, check_coverage=False)
+        topics = self.topic_model
+        profile = self._new_profile(stored_id)
+        if replayable:
+            matrix = np.stack(vectors)
+            profile.apply_many(replayable, matrix, topics.assign(matrix), texts, self.settings.interest, 0.0)
+        profile.topics = topics.fingerprint
         return profile
 
     # -- profiles --------------------------------------------------------------------------------
@@ -441,20 +492,9 @@ class Engine:
 
     async def rebuild_profile(self, user_id: str) -> UserProfile:
         """Replay the user's events from the log (the source of truth) into a new profile."""
-        stored_id = self.user_ids.stored_id(user_id)
-        logged = await self._read_thread.run(self._log_reads.events_for_user, stored_id)
-        if not logged:
+        profile = await self._replay(self.user_ids.stored_id(user_id))
+        if profile is None:
             raise NotFoundError(f"user {user_id!r} has no events")
-        events = [le.event for le in logged]
-        items = await self.items.get([e.item_id for e in events if e.item_id])
-        replayable = [e for e in events if not e.item_id or e.item_id in items]
-        if len(replayable) < len(events):
-            log.warning("user %s: %d events refer to deleted items", user_id, len(events) - len(replayable))
-        # replayed texts were checked (and counted) when they arrived
-        vectors, texts = await self._event_vectors(replayable, items, check_coverage=False)
-        profile = self._new_profile(stored_id)
-        for e, vector, text in zip(replayable, vectors, texts, strict=True):
-            profile.apply(e, vector, self.topic_model.assign_one(vector), text, self.settings.interest, 0.0)
         return profile
 
     async def delete_user(self, user_id: str) -> tuple[int, bool]:
@@ -513,7 +553,10 @@ class Engine:
             settings.ranking,
             settings.tuning,
             settings.candidates_per_layer_for,
+            self.taxonomy if settings.interest.learned_topics else None,
         )
+        if refitted.topics is not self.topic_model:
+            await self._adopt_topics(refitted.topics)
         self.refitted = refitted
         log.info(
             "refitted on %d events, %d items in %.1f s; %s",
@@ -528,18 +571,62 @@ class Engine:
         gc.freeze()
         return True
 
+    async def _adopt_topics(self, topics: TopicModel) -> None:
+        """Serve with new topics: recorded first (the profiles about to be rebuilt depend on
+        them), then swapped in; every profile is rebuilt in the background, and any profile read
+        before that is rebuilt as it is read (`_load_profile`)."""
+        await self._log_thread.run(self.log.record_learned_topics, topics.to_json())
+        self.topic_model = topics
+        log.info("topics learned from %d items: %s", topics.items, "; ".join(topics.labels))
+        self._rebuild_stale_profiles()
+
+    def _rebuild_stale_profiles(self) -> None:
+        if self._rebuild_task is None or self._rebuild_task.done():
+            self._rebuild_task = asyncio.create_task(self._rebuild_profiles())
+
+    async def _rebuild_profiles(self, batch: int = 100) -> None:
+        """Rebuild and store every profile whose topic affinities were computed with other topics,
+        `batch` users at a time under their writer locks (their writes wait, nobody else's)."""
+        started, rebuilt, topics = time.perf_counter(), 0, self.topic_model
+        users = await self._read_thread.run(self._log_reads.user_ids)
+        for i in range(0, len(users), batch):
+            async with self._writers.hold(users[i : i + batch]):
+                profiles = []
+                for user_id in users[i : i + batch]:
+                    data = await self._read_thread.run(self._log_reads.load_profile, user_id)
+                    stored = None if data is None else UserProfile.from_bytes(data)
+                    if stored is not None and stored.topics != topics.fingerprint:
+                        profiles.append(await self._load_profile(user_id, writer=True))
+                fresh = [p for p in profiles if p is not None]
+                snapshots = [(p.user_id, p.version, p.to_bytes()) for p in fresh]
+                await self._log_thread.run(self.log.save_profiles, snapshots)
+                self._commits += 1
+                for profile in fresh:
+                    self._watches.publish(profile.user_id, profile)
+                rebuilt += len(fresh)
+            if topics is not self.topic_model:  # newer topics came meanwhile: their rebuild follows
+                break
+        if topics is not self.topic_model:
+            self._rebuild_task = asyncio.create_task(self._rebuild_profiles())
+            return
+        await self._log_thread.run(self.log.record_profiles_topics, topics.fingerprint)
+        log.info("%d profiles rebuilt for new topics in %.1f s", rebuilt, time.perf_counter() - started)
+
     async def _catalogue(self, logged: Mapping[str, Sequence[Event]] | None) -> Catalogue:
         """Every item in the store with its unit vector; the `logged` ones go into the cache."""
         in_log = {e.item_id for events in (logged or {}).values() for e in events}
-        ids: list[str] = []
-        vectors: list[npt.NDArray[np.float32]] = []
+        items: list[StoredItem] = []
         async for batch in self.store.scan_items():
             self.items.put(item for item in batch if item.item_id in in_log)
-            ids.extend(item.item_id for item in batch)
-            vectors.extend(item.vector for item in batch)
+            items.extend(batch)
+        items.sort(key=lambda item: item.item_id)  # the same catalogue gives the same topics
         dimension = self.encoder.dimension
-        matrix = unit_rows32(np.stack(vectors)) if vectors else np.zeros((0, dimension), dtype=np.float32)
-        return Catalogue(tuple(ids), matrix)
+        matrix = (
+            unit_rows32(np.stack([item.vector for item in items]))
+            if items
+            else np.zeros((0, dimension), dtype=np.float32)
+        )
+        return Catalogue(tuple(i.item_id for i in items), matrix, tuple(i.title for i in items))
 
     @property
     def ranking(self) -> RankingConfig:

@@ -327,7 +327,10 @@ def profile_to_proto(
                 last_event_time=timestamp(state.last_time) if state.last_time is not None else None,
                 top_topics=[
                     profile_service_pb2.TopicWeight(
-                        topic=topics.labels[k], weight=float(weights[k]), affinity=float(affinity[k])
+                        topic=topics.labels[k],
+                        weight=float(weights[k]),
+                        affinity=float(affinity[k]),
+                        examples=topics.examples[k],
                     )
                     for k in best
                 ]

@@ -15,7 +15,8 @@ from driftwise.model.events import EventType, Layer
 HOUR = 3600.0
 DAY = 24 * HOUR
 
-# A general-purpose taxonomy, embedded zero-shot by the encoder to form topic centroids (DESIGN §4.2).
+# A general-purpose taxonomy, embedded zero-shot by the encoder (DESIGN §4.2): the topics of a
+# catalogue too small to learn them from, and the names of learned topics (`learn_topics`).
 DEFAULT_TOPICS: tuple[str, ...] = (
     "action and adventure",
     "animation and cartoons for kids",
@@ -37,6 +38,19 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     "politics and society",
     "science and technology",
     "travel and nature",
+    "cooking and food",
+    "health and fitness",
+    "business and finance",
+    "computers and programming",
+    "art and design",
+    "religion and spirituality",
+    "psychology and self-help",
+    "fashion and beauty",
+    "home and garden",
+    "pets and animals",
+    "cars and vehicles",
+    "games and puzzles",
+    "poetry and literature",
 )
 
 
@@ -85,7 +99,31 @@ class InterestModelConfig(BaseModel):
         "(softmax over cosine similarity to topic centroids).",
     )
     recent_events: int = Field(20, ge=1, le=200, description="Events a profile remembers in full.")
-    topics: tuple[str, ...] = Field(DEFAULT_TOPICS, min_length=2, description="Topic labels.")
+    topics: tuple[str, ...] = Field(
+        DEFAULT_TOPICS,
+        min_length=2,
+        description="The taxonomy: labels that name learned topics, and the topics themselves while "
+        "the catalogue is too small to learn them from.",
+    )
+    learned_topics: int = Field(
+        20,
+        ge=0,
+        le=200,
+        description="Topics learned from the catalogue at a refit (k-means over the item vectors); "
+        "0: the taxonomy's labels are the topics.",
+    )
+    items_per_learned_topic: int = Field(
+        25,
+        ge=2,
+        description="Items the catalogue needs per learned topic: a smaller catalogue learns fewer "
+        "topics, and below 4 of them keeps the taxonomy.",
+    )
+    topics_relearn_change: float = Field(
+        0.25,
+        gt=0,
+        description="Topics are learned again when the catalogue's size has changed by this share "
+        "since they were learned (every profile is then rebuilt from the log).",
+    )
 
     @field_validator("event_weights", "half_life_seconds", mode="before")
     @classmethod

@@ -38,13 +38,17 @@ class UserProfile:
     event_count: int = 0
     updated_at: float = 0.0  # server clock of the last change
     recent: list[RecentEvent] = field(default_factory=list)  # newest event time first
+    # fingerprint of the TopicModel the topic affinities were computed with ("": not recorded)
+    topics: str = ""
 
     @classmethod
-    def new(cls, user_id: str, config: InterestModelConfig, dimension: int, n_topics: int) -> UserProfile:
+    def new(
+        cls, user_id: str, config: InterestModelConfig, dimension: int, n_topics: int, topics: str = ""
+    ) -> UserProfile:
         layers = {
             layer: LayerState.empty(config.half_life_seconds[layer], dimension, n_topics) for layer in Layer
         }
-        return cls(user_id, layers)
+        return cls(user_id, layers, topics=topics)
 
     def apply(
         self,
@@ -134,6 +138,7 @@ class UserProfile:
                 for layer, s in self.layers.items()
             },
             "recent": [[r.event_id, int(r.type), r.time, r.item_id, r.text, r.weight] for r in self.recent],
+            "topics": self.topics,
         }
         arrays: dict[str, npt.NDArray[Any]] = {
             "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -168,7 +173,15 @@ class UserProfile:
             RecentEvent(eid, EventType(t), time, item, text, w, vec)
             for (eid, t, time, item, text, w), vec in zip(meta["recent"], vectors, strict=True)
         ]
-        return cls(meta["user_id"], layers, meta["version"], meta["event_count"], meta["updated_at"], recent)
+        return cls(
+            meta["user_id"],
+            layers,
+            meta["version"],
+            meta["event_count"],
+            meta["updated_at"],
+            recent,
+            meta.get("topics", ""),  # snapshots from before topics were learned: none recorded
+        )
 
 
 # A snapshot: magic, u32 length of a JSON index [[name, dtype, shape, offset], ...], then the raw

@@ -1,8 +1,9 @@
 """One refit: what the server learns from its event log and catalogue, in one pure function.
 
-`refit` tunes the ranking settings on held-out events (`driftwise.model.tuning`, when enabled),
-then fits co-occurrence and topic transitions on the whole log with the settings it chose. The
-engine runs it off the event loop and swaps the result in whole.
+`refit` learns the topics from the catalogue when they are due (`topics_due`), tunes the ranking
+settings on held-out events (`driftwise.model.tuning`, when enabled), then fits co-occurrence and
+topic transitions on the whole log with the settings it chose. The engine runs it off the event
+loop and swaps the result in whole.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from driftwise.model.config import InterestModelConfig, RankingConfig, TuningConfig
 from driftwise.model.events import Event
 from driftwise.model.learned import Fitted
-from driftwise.model.topics import TopicModel
+from driftwise.model.topics import TopicModel, learn_topics
 from driftwise.model.tuning import Catalogue, Tuner, TuningReport, TuningStatus, apply_choice
 
 
@@ -23,11 +24,27 @@ class Refitted:
     """What Recommend serves with until the next refit."""
 
     fitted: Fitted | None  # None: nothing logged yet
+    topics: TopicModel  # the topics it was fitted with: new ones when `topics_due`
     ranking: RankingConfig  # the ranking settings served: the configured ones, as tuned
     tuning: TuningReport
     events: int  # events in the log when it was read
     seconds: float
     finished_at: float = field(default_factory=time.time)
+
+
+def topics_due(current: TopicModel, taxonomy: TopicModel, items: int, interest: InterestModelConfig) -> int:
+    """How many topics to learn from a catalogue of `items` now (0: keep `current`).
+
+    Learned the first time the catalogue is large enough (`items_per_learned_topic` per topic, at
+    least 4 topics), then again when its size has changed by `topics_relearn_change`: new topics
+    mean every profile is rebuilt from the log, so not at every refit."""
+    k = min(interest.learned_topics, items // interest.items_per_learned_topic)
+    if k < 4:
+        return 0
+    if current is taxonomy or not current.learned:
+        return k
+    changed = abs(items - current.items) / max(current.items, 1)
+    return k if changed >= interest.topics_relearn_change else 0
 
 
 def refit(
@@ -39,8 +56,13 @@ def refit(
     ranking: RankingConfig,
     tuning: TuningConfig,
     candidates_per_layer: Callable[[RankingConfig], int],
+    taxonomy: TopicModel | None = None,
 ) -> Refitted:
+    """`topics`: those the profiles use now; `taxonomy`: the labels that name learned ones (None:
+    topics are not learned)."""
     started = time.perf_counter()
+    if taxonomy is not None and (k := topics_due(topics, taxonomy, len(catalogue.item_ids), interest)):
+        topics = learn_topics(catalogue.vectors, catalogue.titles, taxonomy, k)
     if tuning.enabled:
         tuner = Tuner(catalogue, events_by_user, topics, interest, tuning, candidates_per_layer)
         report = tuner.tune(ranking)
@@ -58,4 +80,4 @@ def refit(
         item_topics = dict(zip(catalogue.item_ids, topics.assign(catalogue.vectors, unit=True), strict=True))
         vectors = dict(zip(catalogue.item_ids, catalogue.vectors, strict=True))
         fitted = Fitted.fit(sequences, item_topics, topics, served, vectors)
-    return Refitted(fitted, served, report, events, time.perf_counter() - started)
+    return Refitted(fitted, topics, served, report, events, time.perf_counter() - started)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,16 +34,51 @@ def unit_rows32(x: npt.ArrayLike) -> npt.NDArray[np.float32]:
 class TopicModel:
     """K topics with a label and a unit centroid each.
 
-    Centroids come from the encoder's embedding of each label: a zero-shot taxonomy.
+    Either a zero-shot taxonomy (centroids: the encoder's embedding of each label) or learned from
+    the catalogue (`learn_topics`: k-means centroids, named after the nearest taxonomy label and
+    with the titles of the items nearest to each, `examples`). Profiles remember the `fingerprint`
+    of the model their topic affinities were computed with.
     """
 
-    def __init__(self, labels: Sequence[str], centroids: npt.ArrayLike, temperature: float) -> None:
+    def __init__(
+        self,
+        labels: Sequence[str],
+        centroids: npt.ArrayLike,
+        temperature: float,
+        examples: Sequence[Sequence[str]] = (),
+        items: int = 0,
+    ) -> None:
         c = normalize_rows(centroids)
         if c.ndim != 2 or c.shape[0] != len(labels):
             raise ValueError(f"{len(labels)} labels but centroids of shape {c.shape}")
         self.labels = tuple(labels)
         self.centroids = c
         self.temperature = temperature
+        self.examples = tuple(tuple(e) for e in examples) or tuple(() for _ in labels)
+        self.items = items  # learned topics: the size of the catalogue they were learned from
+        digest = hashlib.blake2b(digest_size=8)
+        digest.update("\n".join(self.labels).encode())
+        digest.update(np.round(c, 6).tobytes())
+        self.fingerprint = digest.hexdigest()
+
+    @property
+    def learned(self) -> bool:
+        return any(self.examples)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "labels": self.labels,
+                "examples": self.examples,
+                "items": self.items,
+                "centroids": self.centroids.tolist(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str, temperature: float) -> TopicModel:
+        data = json.loads(text)
+        return cls(data["labels"], np.array(data["centroids"]), temperature, data["examples"], data["items"])
 
     @property
     def size(self) -> int:
@@ -96,3 +134,44 @@ def kmeans_centroids(vectors: npt.ArrayLike, k: int, *, seed: int = 0, iteration
         c = normalize_rows(c)
     result: Matrix = c
     return result
+
+
+def learn_topics(
+    vectors: npt.ArrayLike,
+    titles: Sequence[str],
+    taxonomy: TopicModel,
+    k: int,
+    *,
+    seed: int = 0,
+    examples: int = 3,
+) -> TopicModel:
+    """Topics learned from a catalogue: k-means over its item vectors, each topic named after the
+    taxonomy label nearest to its centroid and shown with the titles of its most central items.
+
+    A label nearest to several topics (a "hub" label close to everything) names each of them with
+    its first title added, so no two topics read the same.
+    """
+    x = normalize_rows(vectors)
+    centroids = kmeans_centroids(x, k, seed=seed)
+    members = (x @ centroids.T).argmax(axis=1)
+    shown: list[tuple[str, ...]] = []
+    for j in range(k):
+        rows = np.flatnonzero(members == j)
+        central = rows[np.argsort(-(x[rows] @ centroids[j]), kind="stable")[:examples]]
+        shown.append(tuple(titles[i] for i in central))
+    names = _name_topics(centroids, taxonomy)
+    counts = Counter(names)
+    labels = [
+        name if counts[name] == 1 or not shown[j] else f"{name} \u00b7 {shown[j][0]}"
+        for j, name in enumerate(names)
+    ]
+    return TopicModel(labels, centroids, taxonomy.temperature, shown, len(x))
+
+
+def _name_topics(centroids: Matrix, taxonomy: TopicModel) -> list[str]:
+    """A taxonomy label per centroid: the one most specifically close to it. Similarities are
+    centred per label first: some labels sit close to everything an encoder embeds (hubs) and
+    would otherwise name most topics."""
+    sims = centroids @ taxonomy.centroids.T  # (k, labels)
+    specific = sims - sims.mean(axis=0, keepdims=True)
+    return [taxonomy.labels[int(i)] for i in specific.argmax(axis=1)]

@@ -67,6 +67,7 @@ class Catalogue:
 
     item_ids: tuple[str, ...]
     vectors: npt.NDArray[np.float32]
+    titles: tuple[str, ...] = ()  # what learned topics are shown with
 
     @property
     def index(self) -> dict[str, int]:

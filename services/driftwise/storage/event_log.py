@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 )
 _USER_ID_SCHEME = "user_id_scheme"  # meta key: how user ids are stored (driftwise.privacy)
+_LEARNED_TOPICS = "learned_topics"  # meta key: TopicModel.to_json of the topics profiles use
+_PROFILES_TOPICS = "profiles_topics"  # meta key: the topics' fingerprint all profiles were rebuilt with
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +260,40 @@ class EventLog:
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
             (_USER_ID_SCHEME, scheme),
         )
+
+    def learned_topics(self) -> str | None:
+        """TopicModel.to_json of the topics learned last (None: the taxonomy's are used)."""
+        return self._meta(_LEARNED_TOPICS)
+
+    def record_learned_topics(self, topics_json: str) -> None:
+        self._set_meta(_LEARNED_TOPICS, topics_json)
+
+    def profiles_topics(self) -> str | None:
+        """The fingerprint of the topics every stored profile was last rebuilt with."""
+        return self._meta(_PROFILES_TOPICS)
+
+    def record_profiles_topics(self, fingerprint: str) -> None:
+        self._set_meta(_PROFILES_TOPICS, fingerprint)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with _transaction(self._db):
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
+                (key, value, value),
+            )
+
+    def save_profiles(self, snapshots: Sequence[tuple[str, int, bytes]]) -> None:
+        """Replace profile snapshots (user_id, version, state) rebuilt from the log, in one
+        transaction; a user deleted meanwhile stays deleted."""
+        with _transaction(self._db):
+            self._db.executemany(
+                "UPDATE profiles SET version = ?, state = ? WHERE user_id = ?",
+                [(version, state, user_id) for user_id, version, state in snapshots],
+            )
 
     def user_ids(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT user_id FROM profiles ORDER BY user_id")]

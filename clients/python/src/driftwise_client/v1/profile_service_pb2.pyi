@@ -179,22 +179,31 @@ class TopicWeight(_message.Message):
     TOPIC_FIELD_NUMBER: _builtins.int
     WEIGHT_FIELD_NUMBER: _builtins.int
     AFFINITY_FIELD_NUMBER: _builtins.int
+    EXAMPLES_FIELD_NUMBER: _builtins.int
     topic: _builtins.str
-    """Topic label, for example "science fiction"."""
+    """Topic label, for example "science fiction and space". Topics are learned from the catalogue
+    once it is large enough (k-means over the item vectors), each named after the nearest label
+    of a general taxonomy; a name shared by two topics carries the first example's title.
+    """
     weight: _builtins.float
     """Dynamic weight in [0, 1]: the softmax of the layer's topic affinities with temperature tau."""
     affinity: _builtins.float
     """The layer's decayed affinity for the topic, per unit of layer mass (in [-1, 1])."""
+    @_builtins.property
+    def examples(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Titles of the catalogue items most central to a learned topic (empty for taxonomy topics)."""
+
     def __init__(
         self,
         *,
         topic: _builtins.str = ...,
         weight: _builtins.float = ...,
         affinity: _builtins.float = ...,
+        examples: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["affinity", b"affinity", "topic", b"topic", "weight", b"weight"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["affinity", b"affinity", "examples", b"examples", "topic", b"topic", "weight", b"weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

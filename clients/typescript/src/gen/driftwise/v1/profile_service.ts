@@ -84,12 +84,18 @@ export interface LayerState {
 
 /** TopicWeight is a topic's share of a layer's interest. */
 export interface TopicWeight {
-  /** Topic label, for example "science fiction". */
+  /**
+   * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+   * once it is large enough (k-means over the item vectors), each named after the nearest label
+   * of a general taxonomy; a name shared by two topics carries the first example's title.
+   */
   topic: string;
   /** Dynamic weight in [0, 1]: the softmax of the layer's topic affinities with temperature tau. */
   weight: number;
   /** The layer's decayed affinity for the topic, per unit of layer mass (in [-1, 1]). */
   affinity: number;
+  /** Titles of the catalogue items most central to a learned topic (empty for taxonomy topics). */
+  examples: string[];
 }
 
 /** RecentEvent is an applied event as the profile remembers it. */
@@ -649,7 +655,7 @@ export const LayerState: MessageFns<LayerState> = {
 };
 
 function createBaseTopicWeight(): TopicWeight {
-  return { topic: "", weight: 0, affinity: 0 };
+  return { topic: "", weight: 0, affinity: 0, examples: [] };
 }
 
 export const TopicWeight: MessageFns<TopicWeight> = {
@@ -662,6 +668,9 @@ export const TopicWeight: MessageFns<TopicWeight> = {
     }
     if (message.affinity !== 0) {
       writer.uint32(25).double(message.affinity);
+    }
+    for (const v of message.examples) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -703,6 +712,14 @@ export const TopicWeight: MessageFns<TopicWeight> = {
             message.affinity = reader.double();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.examples.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -720,6 +737,7 @@ export const TopicWeight: MessageFns<TopicWeight> = {
       topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
       weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
       affinity: isSet(object.affinity) ? globalThis.Number(object.affinity) : 0,
+      examples: globalThis.Array.isArray(object?.examples) ? object.examples.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -734,6 +752,9 @@ export const TopicWeight: MessageFns<TopicWeight> = {
     if (message.affinity !== 0) {
       obj.affinity = floatToJson(message.affinity);
     }
+    if (message.examples?.length) {
+      obj.examples = message.examples;
+    }
     return obj;
   },
 
@@ -745,6 +766,7 @@ export const TopicWeight: MessageFns<TopicWeight> = {
     message.topic = object.topic ?? "";
     message.weight = object.weight ?? 0;
     message.affinity = object.affinity ?? 0;
+    message.examples = object.examples?.map((e) => e) || [];
     return message;
   },
 };

@@ -95,32 +95,32 @@ public final class ProfileServiceProto {
       "ast_event_time\030\004 \001(\0132\032.google.protobuf.T" +
       "imestampR\rlastEventTime\0228\n\ntop_topics\030\005 " +
       "\003(\0132\031.driftwise.v1.TopicWeightR\ttopTopic" +
-      "s\"W\n\013TopicWeight\022\024\n\005topic\030\001 \001(\tR\005topic\022\026" +
+      "s\"s\n\013TopicWeight\022\024\n\005topic\030\001 \001(\tR\005topic\022\026" +
       "\n\006weight\030\002 \001(\001R\006weight\022\032\n\010affinity\030\003 \001(\001" +
-      "R\010affinity\"\325\001\n\013RecentEvent\022\031\n\010event_id\030\001" +
-      " \001(\tR\007eventId\022+\n\004type\030\002 \001(\0162\027.driftwise." +
-      "v1.EventTypeR\004type\0229\n\nevent_time\030\003 \001(\0132\032" +
-      ".google.protobuf.TimestampR\teventTime\022\027\n" +
-      "\007item_id\030\004 \001(\tR\006itemId\022\022\n\004text\030\005 \001(\tR\004te" +
-      "xt\022\026\n\006weight\030\006 \001(\001R\006weight\".\n\023WatchProfi" +
-      "leRequest\022\027\n\007user_id\030\001 \001(\tR\006userId\"G\n\024Wa" +
-      "tchProfileResponse\022/\n\007profile\030\001 \001(\0132\025.dr" +
-      "iftwise.v1.ProfileR\007profile\"0\n\025DeleteUse" +
-      "rDataRequest\022\027\n\007user_id\030\001 \001(\tR\006userId\"q\n" +
-      "\026DeleteUserDataResponse\022.\n\023deleted_event" +
-      "_count\030\001 \001(\003R\021deletedEventCount\022\'\n\017profi" +
-      "le_deleted\030\002 \001(\010R\016profileDeleted2\227\002\n\016Pro" +
-      "fileService\022O\n\nGetProfile\022\037.driftwise.v1" +
-      ".GetProfileRequest\032 .driftwise.v1.GetPro" +
-      "fileResponse\022W\n\014WatchProfile\022!.driftwise" +
-      ".v1.WatchProfileRequest\032\".driftwise.v1.W" +
-      "atchProfileResponse0\001\022[\n\016DeleteUserData\022" +
-      "#.driftwise.v1.DeleteUserDataRequest\032$.d" +
-      "riftwise.v1.DeleteUserDataResponseBx\n\020de" +
-      "v.driftwise.v1B\023ProfileServiceProtoP\001\242\002\003" +
-      "DXX\252\002\014Driftwise.V1\312\002\014Driftwise\\V1\342\002\030Drif" +
-      "twise\\V1\\GPBMetadata\352\002\rDriftwise::V1b\006pr" +
-      "oto3"
+      "R\010affinity\022\032\n\010examples\030\004 \003(\tR\010examples\"\325" +
+      "\001\n\013RecentEvent\022\031\n\010event_id\030\001 \001(\tR\007eventI" +
+      "d\022+\n\004type\030\002 \001(\0162\027.driftwise.v1.EventType" +
+      "R\004type\0229\n\nevent_time\030\003 \001(\0132\032.google.prot" +
+      "obuf.TimestampR\teventTime\022\027\n\007item_id\030\004 \001" +
+      "(\tR\006itemId\022\022\n\004text\030\005 \001(\tR\004text\022\026\n\006weight" +
+      "\030\006 \001(\001R\006weight\".\n\023WatchProfileRequest\022\027\n" +
+      "\007user_id\030\001 \001(\tR\006userId\"G\n\024WatchProfileRe" +
+      "sponse\022/\n\007profile\030\001 \001(\0132\025.driftwise.v1.P" +
+      "rofileR\007profile\"0\n\025DeleteUserDataRequest" +
+      "\022\027\n\007user_id\030\001 \001(\tR\006userId\"q\n\026DeleteUserD" +
+      "ataResponse\022.\n\023deleted_event_count\030\001 \001(\003" +
+      "R\021deletedEventCount\022\'\n\017profile_deleted\030\002" +
+      " \001(\010R\016profileDeleted2\227\002\n\016ProfileService\022" +
+      "O\n\nGetProfile\022\037.driftwise.v1.GetProfileR" +
+      "equest\032 .driftwise.v1.GetProfileResponse" +
+      "\022W\n\014WatchProfile\022!.driftwise.v1.WatchPro" +
+      "fileRequest\032\".driftwise.v1.WatchProfileR" +
+      "esponse0\001\022[\n\016DeleteUserData\022#.driftwise." +
+      "v1.DeleteUserDataRequest\032$.driftwise.v1." +
+      "DeleteUserDataResponseBx\n\020dev.driftwise." +
+      "v1B\023ProfileServiceProtoP\001\242\002\003DXX\252\002\014Driftw" +
+      "ise.V1\312\002\014Driftwise\\V1\342\002\030Driftwise\\V1\\GPB" +
+      "Metadata\352\002\rDriftwise::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -157,7 +157,7 @@ public final class ProfileServiceProto {
     internal_static_driftwise_v1_TopicWeight_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_driftwise_v1_TopicWeight_descriptor,
-        new java.lang.String[] { "Topic", "Weight", "Affinity", });
+        new java.lang.String[] { "Topic", "Weight", "Affinity", "Examples", });
     internal_static_driftwise_v1_RecentEvent_descriptor =
       getDescriptor().getMessageTypes().get(5);
     internal_static_driftwise_v1_RecentEvent_fieldAccessorTable = new

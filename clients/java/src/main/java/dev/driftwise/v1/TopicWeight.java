@@ -21,6 +21,7 @@ private static final long serialVersionUID = 0L;
   }
   private TopicWeight() {
     topic_ = "";
+    examples_ = com.google.protobuf.LazyStringArrayList.EMPTY;
   }
 
   @java.lang.Override
@@ -53,7 +54,9 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object topic_ = "";
   /**
    * <pre>
-   * Topic label, for example "science fiction".
+   * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+   * once it is large enough (k-means over the item vectors), each named after the nearest label
+   * of a general taxonomy; a name shared by two topics carries the first example's title.
    * </pre>
    *
    * <code>string topic = 1 [json_name = "topic"];</code>
@@ -74,7 +77,9 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Topic label, for example "science fiction".
+   * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+   * once it is large enough (k-means over the item vectors), each named after the nearest label
+   * of a general taxonomy; a name shared by two topics carries the first example's title.
    * </pre>
    *
    * <code>string topic = 1 [json_name = "topic"];</code>
@@ -125,6 +130,58 @@ private static final long serialVersionUID = 0L;
     return affinity_;
   }
 
+  public static final int EXAMPLES_FIELD_NUMBER = 4;
+  @SuppressWarnings("serial")
+  private com.google.protobuf.LazyStringList examples_;
+  /**
+   * <pre>
+   * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+   * </pre>
+   *
+   * <code>repeated string examples = 4 [json_name = "examples"];</code>
+   * @return A list containing the examples.
+   */
+  public com.google.protobuf.ProtocolStringList
+      getExamplesList() {
+    return examples_;
+  }
+  /**
+   * <pre>
+   * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+   * </pre>
+   *
+   * <code>repeated string examples = 4 [json_name = "examples"];</code>
+   * @return The count of examples.
+   */
+  public int getExamplesCount() {
+    return examples_.size();
+  }
+  /**
+   * <pre>
+   * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+   * </pre>
+   *
+   * <code>repeated string examples = 4 [json_name = "examples"];</code>
+   * @param index The index of the element to return.
+   * @return The examples at the given index.
+   */
+  public java.lang.String getExamples(int index) {
+    return examples_.get(index);
+  }
+  /**
+   * <pre>
+   * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+   * </pre>
+   *
+   * <code>repeated string examples = 4 [json_name = "examples"];</code>
+   * @param index The index of the value to return.
+   * @return The bytes of the examples at the given index.
+   */
+  public com.google.protobuf.ByteString
+      getExamplesBytes(int index) {
+    return examples_.getByteString(index);
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -148,6 +205,9 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToRawLongBits(affinity_) != 0) {
       output.writeDouble(3, affinity_);
     }
+    for (int i = 0; i < examples_.size(); i++) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 4, examples_.getRaw(i));
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -167,6 +227,14 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToRawLongBits(affinity_) != 0) {
       size += com.google.protobuf.CodedOutputStream
         .computeDoubleSize(3, affinity_);
+    }
+    {
+      int dataSize = 0;
+      for (int i = 0; i < examples_.size(); i++) {
+        dataSize += computeStringSizeNoTag(examples_.getRaw(i));
+      }
+      size += dataSize;
+      size += 1 * getExamplesList().size();
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -191,6 +259,8 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToLongBits(getAffinity())
         != java.lang.Double.doubleToLongBits(
             other.getAffinity())) return false;
+    if (!getExamplesList()
+        .equals(other.getExamplesList())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -210,6 +280,10 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + AFFINITY_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         java.lang.Double.doubleToLongBits(getAffinity()));
+    if (getExamplesCount() > 0) {
+      hash = (37 * hash) + EXAMPLES_FIELD_NUMBER;
+      hash = (53 * hash) + getExamplesList().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -346,6 +420,8 @@ private static final long serialVersionUID = 0L;
       topic_ = "";
       weight_ = 0D;
       affinity_ = 0D;
+      examples_ = com.google.protobuf.LazyStringArrayList.EMPTY;
+      bitField0_ = (bitField0_ & ~0x00000008);
       return this;
     }
 
@@ -372,9 +448,18 @@ private static final long serialVersionUID = 0L;
     @java.lang.Override
     public dev.driftwise.v1.TopicWeight buildPartial() {
       dev.driftwise.v1.TopicWeight result = new dev.driftwise.v1.TopicWeight(this);
+      buildPartialRepeatedFields(result);
       if (bitField0_ != 0) { buildPartial0(result); }
       onBuilt();
       return result;
+    }
+
+    private void buildPartialRepeatedFields(dev.driftwise.v1.TopicWeight result) {
+      if (((bitField0_ & 0x00000008) != 0)) {
+        examples_ = examples_.getUnmodifiableView();
+        bitField0_ = (bitField0_ & ~0x00000008);
+      }
+      result.examples_ = examples_;
     }
 
     private void buildPartial0(dev.driftwise.v1.TopicWeight result) {
@@ -445,6 +530,16 @@ private static final long serialVersionUID = 0L;
       if (other.getAffinity() != 0D) {
         setAffinity(other.getAffinity());
       }
+      if (!other.examples_.isEmpty()) {
+        if (examples_.isEmpty()) {
+          examples_ = other.examples_;
+          bitField0_ = (bitField0_ & ~0x00000008);
+        } else {
+          ensureExamplesIsMutable();
+          examples_.addAll(other.examples_);
+        }
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -486,6 +581,12 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000004;
               break;
             } // case 25
+            case 34: {
+              java.lang.String s = input.readStringRequireUtf8();
+              ensureExamplesIsMutable();
+              examples_.add(s);
+              break;
+            } // case 34
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -506,7 +607,9 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object topic_ = "";
     /**
      * <pre>
-     * Topic label, for example "science fiction".
+     * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+     * once it is large enough (k-means over the item vectors), each named after the nearest label
+     * of a general taxonomy; a name shared by two topics carries the first example's title.
      * </pre>
      *
      * <code>string topic = 1 [json_name = "topic"];</code>
@@ -526,7 +629,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Topic label, for example "science fiction".
+     * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+     * once it is large enough (k-means over the item vectors), each named after the nearest label
+     * of a general taxonomy; a name shared by two topics carries the first example's title.
      * </pre>
      *
      * <code>string topic = 1 [json_name = "topic"];</code>
@@ -547,7 +652,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Topic label, for example "science fiction".
+     * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+     * once it is large enough (k-means over the item vectors), each named after the nearest label
+     * of a general taxonomy; a name shared by two topics carries the first example's title.
      * </pre>
      *
      * <code>string topic = 1 [json_name = "topic"];</code>
@@ -564,7 +671,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Topic label, for example "science fiction".
+     * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+     * once it is large enough (k-means over the item vectors), each named after the nearest label
+     * of a general taxonomy; a name shared by two topics carries the first example's title.
      * </pre>
      *
      * <code>string topic = 1 [json_name = "topic"];</code>
@@ -578,7 +687,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Topic label, for example "science fiction".
+     * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+     * once it is large enough (k-means over the item vectors), each named after the nearest label
+     * of a general taxonomy; a name shared by two topics carries the first example's title.
      * </pre>
      *
      * <code>string topic = 1 [json_name = "topic"];</code>
@@ -679,6 +790,146 @@ private static final long serialVersionUID = 0L;
     public Builder clearAffinity() {
       bitField0_ = (bitField0_ & ~0x00000004);
       affinity_ = 0D;
+      onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.LazyStringList examples_ = com.google.protobuf.LazyStringArrayList.EMPTY;
+    private void ensureExamplesIsMutable() {
+      if (!((bitField0_ & 0x00000008) != 0)) {
+        examples_ = new com.google.protobuf.LazyStringArrayList(examples_);
+        bitField0_ |= 0x00000008;
+       }
+    }
+    /**
+     * <pre>
+     * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+     * </pre>
+     *
+     * <code>repeated string examples = 4 [json_name = "examples"];</code>
+     * @return A list containing the examples.
+     */
+    public com.google.protobuf.ProtocolStringList
+        getExamplesList() {
+      return examples_.getUnmodifiableView();
+    }
+    /**
+     * <pre>
+     * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+     * </pre>
+     *
+     * <code>repeated string examples = 4 [json_name = "examples"];</code>
+     * @return The count of examples.
+     */
+    public int getExamplesCount() {
+      return examples_.size();
+    }
+    /**
+     * <pre>
+     * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+     * </pre>
+     *
+     * <code>repeated string examples = 4 [json_name = "examples"];</code>
+     * @param index The index of the element to return.
+     * @return The examples at the given index.
+     */
+    public java.lang.String getExamples(int index) {
+      return examples_.get(index);
+    }
+    /**
+     * <pre>
+     * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+     * </pre>
+     *
+     * <code>repeated string examples = 4 [json_name = "examples"];</code>
+     * @param index The index of the value to return.
+     * @return The bytes of the examples at the given index.
+     */
+    public com.google.protobuf.ByteString
+        getExamplesBytes(int index) {
+      return examples_.getByteString(index);
+    }
+    /**
+     * <pre>
+     * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+     * </pre>
+     *
+     * <code>repeated string examples = 4 [json_name = "examples"];</code>
+     * @param index The index to set the value at.
+     * @param value The examples to set.
+     * @return This builder for chaining.
+     */
+    public Builder setExamples(
+        int index, java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      ensureExamplesIsMutable();
+      examples_.set(index, value);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+     * </pre>
+     *
+     * <code>repeated string examples = 4 [json_name = "examples"];</code>
+     * @param value The examples to add.
+     * @return This builder for chaining.
+     */
+    public Builder addExamples(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      ensureExamplesIsMutable();
+      examples_.add(value);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+     * </pre>
+     *
+     * <code>repeated string examples = 4 [json_name = "examples"];</code>
+     * @param values The examples to add.
+     * @return This builder for chaining.
+     */
+    public Builder addAllExamples(
+        java.lang.Iterable<java.lang.String> values) {
+      ensureExamplesIsMutable();
+      com.google.protobuf.AbstractMessageLite.Builder.addAll(
+          values, examples_);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+     * </pre>
+     *
+     * <code>repeated string examples = 4 [json_name = "examples"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearExamples() {
+      examples_ = com.google.protobuf.LazyStringArrayList.EMPTY;
+      bitField0_ = (bitField0_ & ~0x00000008);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+     * </pre>
+     *
+     * <code>repeated string examples = 4 [json_name = "examples"];</code>
+     * @param value The bytes of the examples to add.
+     * @return This builder for chaining.
+     */
+    public Builder addExamplesBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      ensureExamplesIsMutable();
+      examples_.add(value);
       onChanged();
       return this;
     }

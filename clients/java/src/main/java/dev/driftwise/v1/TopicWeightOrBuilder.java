@@ -9,7 +9,9 @@ public interface TopicWeightOrBuilder extends
 
   /**
    * <pre>
-   * Topic label, for example "science fiction".
+   * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+   * once it is large enough (k-means over the item vectors), each named after the nearest label
+   * of a general taxonomy; a name shared by two topics carries the first example's title.
    * </pre>
    *
    * <code>string topic = 1 [json_name = "topic"];</code>
@@ -18,7 +20,9 @@ public interface TopicWeightOrBuilder extends
   java.lang.String getTopic();
   /**
    * <pre>
-   * Topic label, for example "science fiction".
+   * Topic label, for example "science fiction and space". Topics are learned from the catalogue
+   * once it is large enough (k-means over the item vectors), each named after the nearest label
+   * of a general taxonomy; a name shared by two topics carries the first example's title.
    * </pre>
    *
    * <code>string topic = 1 [json_name = "topic"];</code>
@@ -46,4 +50,45 @@ public interface TopicWeightOrBuilder extends
    * @return The affinity.
    */
   double getAffinity();
+
+  /**
+   * <pre>
+   * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+   * </pre>
+   *
+   * <code>repeated string examples = 4 [json_name = "examples"];</code>
+   * @return A list containing the examples.
+   */
+  java.util.List<java.lang.String>
+      getExamplesList();
+  /**
+   * <pre>
+   * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+   * </pre>
+   *
+   * <code>repeated string examples = 4 [json_name = "examples"];</code>
+   * @return The count of examples.
+   */
+  int getExamplesCount();
+  /**
+   * <pre>
+   * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+   * </pre>
+   *
+   * <code>repeated string examples = 4 [json_name = "examples"];</code>
+   * @param index The index of the element to return.
+   * @return The examples at the given index.
+   */
+  java.lang.String getExamples(int index);
+  /**
+   * <pre>
+   * Titles of the catalogue items most central to a learned topic (empty for taxonomy topics).
+   * </pre>
+   *
+   * <code>repeated string examples = 4 [json_name = "examples"];</code>
+   * @param index The index of the value to return.
+   * @return The bytes of the examples at the given index.
+   */
+  com.google.protobuf.ByteString
+      getExamplesBytes(int index);
 }
