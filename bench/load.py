@@ -72,7 +72,7 @@ from serving import (
 )
 
 from driftwise.datasets.movielens import load_movies, load_ratings
-from driftwise.evaluation.run import item_vectors
+from driftwise.evaluation.vectors import item_vectors
 from driftwise.settings import REPO_ROOT
 from driftwise.v1 import ranking_service_pb2, ranking_service_pb2_grpc
 

@@ -60,7 +60,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from driftwise.datasets.movielens import Movie, Rating, load_movies, load_ratings
 from driftwise.demo import event_message
-from driftwise.evaluation.run import item_vectors
+from driftwise.evaluation.vectors import item_vectors
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.events import EventType
 from driftwise.settings import REPO_ROOT

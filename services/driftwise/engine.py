@@ -35,7 +35,7 @@ from driftwise.errors import (
 )
 from driftwise.inference.coverage import TextCoverage
 from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder, TextRole
-from driftwise.model.config import RankingConfig
+from driftwise.model.config import RankingConfig, TuningConfig
 from driftwise.model.events import Event
 from driftwise.model.impressions import Impressions, Matched, OtherUsersImpression
 from driftwise.model.layers import Vector
@@ -529,8 +529,8 @@ class Engine:
     # -- models learned from the event log -------------------------------------------------------
 
     async def refit_learned_models(self, reread_items: bool = True) -> bool:
-        """Tune the ranking settings on the log and fit item co-occurrence and topic transitions
-        on it with them (`driftwise.model.refit`), if the log grew.
+        """Learn topics when due, tune the ranking settings on the log and fit item co-occurrence
+        and topic transitions on it with them (`driftwise.model.refit`), if the log grew.
 
         Derived state like the profiles: rebuilt from the log, swapped in whole (readers never see
         a half-fitted model). The catalogue is read from the store for it; the items in the log
@@ -540,20 +540,33 @@ class Engine:
         count = await self._read_thread.run(self._log_reads.event_count)
         if self.refitted is not None and count == self.refitted.events:
             return False
-        events_by_user = await self._read_thread.run(self._log_reads.item_events)
-        catalogue = await self._catalogue(events_by_user if reread_items else None)
         settings = self.settings
+        taxonomy = self.taxonomy if settings.interest.learned_topics else None
+        await self._refit(settings.ranking, settings.tuning, taxonomy, reread_items)
+        return True
+
+    async def refit_with(self, ranking: RankingConfig) -> Refitted:
+        """Serve with these ranking settings, refitted on the log as they are (no self-tuning, the
+        topics kept): what `driftwise eval` compares the tuned settings with."""
+        return await self._refit(ranking, self.settings.tuning.model_copy(update={"enabled": False}), None)
+
+    async def _refit(
+        self, ranking: RankingConfig, tuning: TuningConfig, taxonomy: TopicModel | None, reread: bool = False
+    ) -> Refitted:
+        count = await self._read_thread.run(self._log_reads.event_count)
+        events_by_user = await self._read_thread.run(self._log_reads.item_events)
+        catalogue = await self._catalogue(events_by_user if reread else None)
         refitted = await asyncio.to_thread(
             refit,
             catalogue,
             events_by_user,
             count,
             self.topic_model,
-            settings.interest,
-            settings.ranking,
-            settings.tuning,
-            settings.candidates_per_layer_for,
-            self.taxonomy if settings.interest.learned_topics else None,
+            self.settings.interest,
+            ranking,
+            tuning,
+            self.settings.candidates_per_layer_for,
+            taxonomy,
         )
         if refitted.topics is not self.topic_model:
             await self._adopt_topics(refitted.topics)
@@ -569,7 +582,7 @@ class Engine:
         # garbage collector's passes (a full pass over 100k cached items took 55 ms: a p99 spike).
         # They hold no reference cycles, so reference counting still frees what is replaced.
         gc.freeze()
-        return True
+        return refitted
 
     async def _adopt_topics(self, topics: TopicModel) -> None:
         """Serve with new topics: recorded first (the profiles about to be rebuilt depend on

@@ -1,71 +1,65 @@
-"""`driftwise eval`: every method on one leave-one-out split of a MovieLens-format dataset.
+"""`driftwise eval`: Driftwise as it serves, beside baselines, on one leave-one-out split.
 
-Methods, all on the same split (``protocol``): popularity, item-to-item co-occurrence (ItemKNN),
-optionally SASRec (``sasrec``), and Driftwise (``interest_model``) with its component weights tuned on the
-validation phase only (coordinate ascent on NDCG@10 over a fixed grid), then reported on test.
-With ``sequence_model`` the content sequence model is trained (validation protocol, see
-``sasrec``) and its next-item query is one more component for the tuning to weigh.
-Ablations switch one part of the tuned Driftwise off at a time (the others keep their weights).
-Serving-path rows: ``Recommend`` scores only what its retrieval finds (the nearest items to each
-layer's direction, ``retrieval_depths`` hits per layer, plus the co-occurrence followers of the
-recent events); "driftwise, K per layer retrieved" ranks the same scores within that candidate set.
+Driftwise is measured by what `Recommend` returns (`driftwise.evaluation.served`): the test
+phase's training data is replayed into a Driftwise app in this process, started on the given
+settings with a fresh data dir (a local Triton, Milvus Lite: the code every server runs, the
+self-tuning at its refit included), and each evaluated user gets Recommend(count=10) as of the
+held-out rating's time. There is no other Driftwise scorer: what is measured is what serves.
 
-Cold items: a seeded random ``cold_fraction`` of the items that are someone's test target is
-removed from every user's training data (they stay in the catalogue, with their text vectors).
-Each method then ranks the full catalogue for the users whose test target is a cold item; the
-"cold hit rate" is HR@10 on those users. An ID-based model cannot score an item it never saw.
+Rows beside it, on the same engine (each a refit with other settings, the same requests again):
+- "as configured": the configured ranking settings, self-tuning off;
+- "without <component>": the tuned settings with one score component's weight at 0.
 
-Item vectors come from the serving encoder's model (all-MiniLM-L6-v2, run in this process) on
-the text serving encodes (``NewItem.text``), cached on disk by a hash of the texts.
+Baselines rank the full catalogue on the same split (`protocol.evaluate`): popularity, item-to-
+item co-occurrence (item-kNN), and opt-in SASRec and BERT4Rec (transformers, trained on 2 cores
+for tens of minutes).
+
+New items: the share of served lists that hold an item nobody had interacted with in the log.
+With ``cold_items``, a seeded ``cold_fraction`` of the test targets is removed from everybody's
+training data and a second replay scores the users whose target is one of them: an ID-based
+model cannot recommend an item it never saw.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import contextlib
 import json
-import os
+import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
-from driftwise.datasets.movielens import Movie, load_movies, load_ratings
+from driftwise.datasets.movielens import Movie, Rating, load_movies, load_ratings
 from driftwise.evaluation.baselines import item_knn, popularity
-from driftwise.evaluation.interest_model import Components, DriftwiseUnderTest, SequenceQueries
 from driftwise.evaluation.protocol import Phase, ScoreFn, Split, evaluate, leave_one_out
-from driftwise.model.config import InterestModelConfig, RankingConfig
-from driftwise.model.ranking import COMPONENTS, component_weights
-from driftwise.model.topics import TopicModel, kmeans_centroids, normalize_rows
+from driftwise.evaluation.served import EngineBackend, Replay, Served, in_process, score
+from driftwise.model.ranking import WEIGHT_FIELDS, component_weights
+from driftwise.model.tuning import TuningReport
+from driftwise.settings import ServerSettings, Settings
 
-if TYPE_CHECKING:  # torch is imported only when a transformer is trained
+if TYPE_CHECKING:  # torch and the server are imported only when used
+    from driftwise.engine import Engine
     from driftwise.sequence.transformer import SequenceModelConfig
 
-GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-OBJECTIVE = "ndcg@10"
-TOPICS = 20
 Report = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class EvalOptions:
     dataset: Path
-    cache_dir: Path
+    settings: Settings = field(default_factory=Settings)  # the engine's; data_dir and port are replaced
     sasrec: bool = False  # opt-in: minutes of training on 2 cores
     bert4rec: bool = False  # opt-in: minutes of training on 2 cores
-    sequence_model: bool = False  # opt-in: minutes of training on 2 cores
     sequence_epochs: int | None = None  # cap for both transformers; None: SequenceModelConfig's
     ablations: bool = True
-    # hits per layer search for the serving-path rows (Recommend scores what retrieval finds)
-    retrieval_depths: tuple[int, ...] = (10, 50, 100, 200)
+    cold_items: bool = False  # opt-in: a second replay
     cold_fraction: float = 0.1
     seed: int = 0
-    interest: InterestModelConfig = field(default_factory=InterestModelConfig)
-    ranking: RankingConfig = field(default_factory=RankingConfig)
 
 
 @dataclass
@@ -74,135 +68,85 @@ class EvalResult:
     users: int
     items: int
     test: dict[str, dict[str, float]] = field(default_factory=dict)  # method -> metrics
-    validation: dict[str, dict[str, float]] = field(default_factory=dict)
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)  # baselines
     cold: dict[str, dict[str, float]] = field(default_factory=dict)
-    tuned_weights: dict[str, float] = field(default_factory=dict)
+    self_tuning: dict[str, object] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True)
 
 
-def item_vectors(movies: Sequence[Movie], cache_dir: Path, report: Report) -> npt.NDArray[np.float32]:
-    """Encoder vectors of the items' serving texts, cached by a hash of the texts."""
-    from driftwise.engine import NewItem
-
-    texts = [NewItem(m.item_id, m.title, tags=m.tags).text() for m in movies]
-    key = hashlib.sha256("\n".join(["all-MiniLM-L6-v2", *texts]).encode()).hexdigest()[:16]
-    path = cache_dir / f"item-vectors-{key}.npy"
-    from driftwise.inference.minilm import MiniLMEmbedder
-
-    embedder = MiniLMEmbedder(num_threads=os.cpu_count() or 1)
-    if path.exists():
-        cached: npt.NDArray[np.float32] = np.load(path)
-        # the key covers the texts, not the encoder: re-encode a sample so a cache written by
-        # other weights or code is never used silently
-        sample = np.random.default_rng(0).choice(len(texts), size=min(16, len(texts)), replace=False)
-        fresh = embedder.embed([texts[i] for i in sample])
-        if cached.shape == (len(texts), fresh.shape[1]) and np.allclose(cached[sample], fresh, atol=1e-4):
-            return cached
-        report(f"stale item-vector cache {path}: encoding again")
-    report(f"encoding {len(texts)} item texts (cached in {path} afterwards) ...")
-    vectors = np.concatenate([embedder.embed(texts[i : i + 64]) for i in range(0, len(texts), 64)])
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
+def served_metrics(served: Served) -> dict[str, float]:
+    """HR, NDCG and MRR at 10 of what Recommend returned, with the standard error of HR@10."""
+    n = served.users
+    mrr = sum(1.0 / r for r in served.ranks.values() if r) / n if n else 0.0
+    return {
+        "hr@10": served.hr,
+        "ndcg@10": served.ndcg,
+        "mrr@10": mrr,
+        "hr@10_se": float(np.sqrt(served.hr * (1 - served.hr) / n)) if n else 0.0,
+        "lists with a new item": served.lists_with_new_items / n if n else 0.0,
+    }
 
 
-def cluster_topics(vectors: npt.NDArray[np.float64], movies: Sequence[Movie], seed: int) -> TopicModel:
-    """k-means topics over item vectors, each labelled by its two most frequent genres."""
-    centroids = kmeans_centroids(vectors, TOPICS, seed=seed)
-    members = (vectors @ centroids.T).argmax(axis=1)
-    labels = []
-    for k in range(TOPICS):
-        genres = Counter(g for i in np.flatnonzero(members == k) for g in movies[i].tags[:3])
-        labels.append(" / ".join(g for g, _ in genres.most_common(2)) or f"topic {k}")
-    return TopicModel(labels, centroids, InterestModelConfig().assignment_temperature)
+def tuning_summary(report: TuningReport) -> dict[str, object]:
+    out: dict[str, object] = {"status": report.status.name.lower(), "chosen": dict(report.chosen)}
+    for name in ("defaults_tune", "chosen_tune", "defaults_report", "chosen_report"):
+        quality = getattr(report, name)
+        if quality is not None:
+            out[name] = {"users": quality.users, "hr@10": quality.hr, "ndcg@10": quality.ndcg}
+    out["seconds"] = report.seconds
+    return out
 
 
-def tune(components: Components, split: Split, start: Mapping[str, float]) -> dict[str, float]:
-    """Coordinate ascent over GRID on validation ``OBJECTIVE``, two rounds, from ``start``."""
-    weights = dict(start)
+@contextlib.asynccontextmanager
+async def _engine(options: EvalOptions) -> AsyncIterator[Engine]:
+    """A Driftwise app in this process on the given settings, with a fresh data dir."""
+    from driftwise.server import running_app
 
-    def value(w: Mapping[str, float]) -> float:
-        if not any(w.values()):
-            return -1.0
-        return evaluate(components.score_fn(w), split, "validation")[OBJECTIVE]
-
-    best = value(weights)
-    for _ in range(2):
-        for name in COMPONENTS:
-            for candidate in GRID:
-                trial = {**weights, name: candidate}
-                score = value(trial)
-                if score > best + 1e-9:
-                    best, weights = score, trial
-    return weights
-
-
-def with_weights(ranking: RankingConfig, weights: Mapping[str, float]) -> RankingConfig:
-    fields = {f"{name}_boost": w for name, w in weights.items()}
-    return ranking.model_copy(update=fields)
-
-
-def tune_driftwise(
-    split: Split,
-    vectors: npt.NDArray[np.float64],
-    topics: TopicModel,
-    options: EvalOptions,
-    queries: SequenceQueries | None = None,
-) -> tuple[RankingConfig, Components]:
-    """The ranking configuration that scores best on validation, and its validation components.
-
-    Tuned: the component weights (``tune``), and whether a rejected recent item pulls its
-    followers down or counts as one more item consumed (on MovieLens a low rating is still a
-    film watched).
-    """
-    best: tuple[float, RankingConfig, Components] | None = None
-    for push in (True, False):
-        ranking = options.ranking.model_copy(update={"collaborative_negatives_push": push})
-        components = DriftwiseUnderTest(split, vectors, topics, options.interest, ranking).components(
-            "validation", queries
+    with tempfile.TemporaryDirectory(prefix="driftwise-eval-") as data_dir:
+        settings = options.settings.model_copy(
+            update={"data_dir": Path(data_dir), "server": ServerSettings(host="127.0.0.1", port=0)}
         )
-        start = component_weights(ranking)
-        if queries is not None:
-            start["sequence"] = 1.0
-        weights = tune(components, split, start)
-        value = evaluate(components.score_fn(weights), split, "validation")[OBJECTIVE]
-        if best is None or value > best[0]:
-            best = (value, with_weights(ranking, weights), components)
-    assert best is not None
-    return best[1], best[2]
+        async with running_app(settings) as app:
+            yield app.engine
 
 
-def cold_split(split: Split, fraction: float, seed: int) -> tuple[Split, set[str]]:
-    """The split with a random ``fraction`` of test-target items removed from all training data."""
-    targets = sorted(set(split.test.values()), key=split.item_index.__getitem__)
-    rng = np.random.default_rng(seed)
-    cold = {targets[i] for i in rng.choice(len(targets), int(len(targets) * fraction), replace=False)}
-    keep_validation = {u: e for u, e in split.validation_events.items() if e.item_id not in cold}
-    # a user whose validation item is cold has no validation target; the test phase is what counts
-    train = tuple(e for e in split.train if e.item_id not in cold)
-    return Split(train, keep_validation, dict(split.test_events), split.items, split.users), cold
-
-
-def cold_hit_rate(score_fn: ScoreFn, split: Split, cold: set[str]) -> dict[str, float]:
-    """HR@10 and HR@20 on the users whose test item is cold."""
-    users = [u for u, item in split.test.items() if item in cold]
-    sub = Split(split.train, {}, {u: split.test_events[u] for u in users}, split.items, split.users)
-    metrics = evaluate(score_fn, sub, "test")
-    return {"hr@10": metrics["hr@10"], "hr@20": metrics["hr@20"], "users": float(len(users))}
+async def served_driftwise(options: EvalOptions, replay: Replay, result: EvalResult, report: Report) -> None:
+    """The served rows: the replay into an app in this process, then the same requests again
+    with other ranking settings (each a refit on the same log)."""
+    async with _engine(options) as engine:
+        report(f"replaying {len(replay.events)} events into Driftwise ...")
+        t = time.perf_counter()
+        served = await in_process(engine, replay)
+        result.seconds["driftwise"] = time.perf_counter() - t
+        tuned = engine.refitted
+        assert tuned is not None
+        result.test["driftwise (served)"] = served_metrics(served)
+        result.self_tuning = tuning_summary(tuned.tuning)
+        report(tuned.tuning.summary())
+        if not options.ablations:
+            return
+        variants = {"driftwise, as configured (no self-tuning)": engine.settings.ranking}
+        for name, weight in component_weights(tuned.ranking).items():
+            if weight:
+                off = tuned.ranking.model_copy(update={WEIGHT_FIELDS[name]: 0.0})
+                variants[f"driftwise without {name}"] = off
+        backend = EngineBackend(engine)
+        for label, ranking in variants.items():
+            await engine.refit_with(ranking)
+            result.test[label] = served_metrics(await score(backend, replay))
+            report(f"{label}: HR@10 {result.test[label]['hr@10']:.4f}")
+        engine.refitted = tuned
 
 
 def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
     started = time.perf_counter()
     movies = load_movies(options.dataset)
-    split = leave_one_out(load_ratings(options.dataset), [m.item_id for m in movies])
-    by_id = {m.item_id: m for m in movies}
-    ordered = [by_id[i] for i in split.items]
-    vectors = normalize_rows(item_vectors(ordered, options.cache_dir, report))
+    ratings = load_ratings(options.dataset)
+    split = leave_one_out(ratings, [m.item_id for m in movies])
     result = EvalResult(str(options.dataset), len(split.evaluated_users), split.n_items)
-    result.seconds["encode"] = time.perf_counter() - started
 
     def timed(name: str, fn: Callable[[], None]) -> None:
         t = time.perf_counter()
@@ -212,7 +156,7 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
 
     def baseline(name: str, make: Callable[[Split, Phase], ScoreFn]) -> None:
         for phase in ("validation", "test"):
-            metrics = evaluate(make(split, phase), split, phase, vectors)
+            metrics = evaluate(make(split, phase), split, phase)
             (result.validation if phase == "validation" else result.test)[name] = metrics
 
     timed("popularity", lambda: baseline("popularity", popularity))
@@ -228,60 +172,46 @@ def run_evaluation(options: EvalOptions, report: Report = print) -> EvalResult:
         cloze = bert4rec_config(options.sequence_epochs)
         timed("bert4rec", lambda: baseline("bert4rec", lambda data, phase: bert4rec(data, phase, cloze)))
 
-    topics = cluster_topics(vectors, ordered, options.seed)
-    queries: dict[Phase, SequenceQueries] = {}
-    if options.sequence_model:
-        timed(
-            "sequence_model",
-            lambda: queries.update(sequence_queries(split, vectors, sequence_config(options))),
-        )
-
-    tuned: list[RankingConfig] = []  # filled by driftwise(), used by cold()
-
-    def driftwise() -> None:
-        ranking, validation = tune_driftwise(split, vectors, topics, options, queries.get("validation"))
-        tuned.append(ranking)
-        weights = component_weights(ranking)
-        result.tuned_weights = {**weights, "negatives_push": float(ranking.collaborative_negatives_push)}
-        result.validation["driftwise"] = evaluate(validation.score_fn(weights), split, "validation", vectors)
-        model = DriftwiseUnderTest(split, vectors, topics, options.interest, ranking)
-        test = model.components("test", queries.get("test"), retrieval_depths=options.retrieval_depths)
-        result.test["driftwise"] = evaluate(test.score_fn(weights), split, "test", vectors)
-        for depth in options.retrieval_depths:
-            result.test[f"driftwise, {depth} per layer retrieved"] = evaluate(
-                test.score_fn(weights, depth), split, "test", vectors
-            )
-        if not options.ablations:
-            return
-        for name in COMPONENTS:
-            if weights[name]:
-                off = {**weights, name: 0.0}
-                result.test[f"driftwise without {name}"] = evaluate(
-                    test.score_fn(off), split, "test", vectors
-                )
-        no_transitions = ranking.model_copy(update={"transition_mix": 0.0})
-        plain = model.components("test", queries.get("test"), ranking=no_transitions)
-        result.test["driftwise without transitions"] = evaluate(
-            plain.score_fn(weights), split, "test", vectors
-        )
-
-    timed("driftwise", driftwise)
-
-    def cold() -> None:
-        cold_data, cold_items = cold_split(split, options.cold_fraction, options.seed)
-        result.cold["popularity"] = cold_hit_rate(popularity(cold_data, "test"), cold_data, cold_items)
-        result.cold["item_knn"] = cold_hit_rate(item_knn(cold_data, "test"), cold_data, cold_items)
-        # without the sequence model: it was trained with the cold items, which would leak them
-        cold_model = DriftwiseUnderTest(cold_data, vectors, topics, options.interest, tuned[0])
-        components = cold_model.components("test")
-        result.cold["driftwise"] = cold_hit_rate(
-            components.score_fn(component_weights(tuned[0])), cold_data, cold_items
-        )
-        result.cold["driftwise"]["items"] = float(len(cold_items))
-
-    timed("cold_items", cold)
+    asyncio.run(served_driftwise(options, Replay.of(movies, ratings), result, report))
+    if options.cold_items:
+        timed("cold_items", lambda: cold_items(options, movies, ratings, split, result, report))
     result.seconds["total"] = time.perf_counter() - started
     return result
+
+
+def cold_items(
+    options: EvalOptions,
+    movies: Sequence[Movie],
+    ratings: Sequence[Rating],
+    split: Split,
+    result: EvalResult,
+    report: Report,
+) -> None:
+    """HR@10 on the users whose test item nobody interacted with in the training data."""
+    cold = cold_targets(split, options.cold_fraction, options.seed)
+    replay = Replay.of(movies, ratings)
+    cold_replay = Replay(
+        replay.movies,
+        [r for r in replay.events if r.item_id not in cold],
+        {u: t for u, t in replay.targets.items() if t.item_id in cold},
+    )
+    served = asyncio.run(_served(options, cold_replay))
+    result.cold["driftwise (served)"] = {"hr@10": served.hr, "users": float(served.users), "items": len(cold)}
+    # the baselines cannot score an item without interactions: on the same users, by construction
+    result.cold["popularity"] = result.cold["item_knn"] = {"hr@10": 0.0, "users": float(served.users)}
+    report(f"cold items: HR@10 {served.hr:.4f} on {served.users} users")
+
+
+async def _served(options: EvalOptions, replay: Replay) -> Served:
+    async with _engine(options) as engine:
+        return await in_process(engine, replay)
+
+
+def cold_targets(split: Split, fraction: float, seed: int) -> set[str]:
+    """A seeded random ``fraction`` of the items that are someone's test target."""
+    targets = sorted(set(split.test.values()), key=split.item_index.__getitem__)
+    rng = np.random.default_rng(seed)
+    return {targets[i] for i in rng.choice(len(targets), int(len(targets) * fraction), replace=False)}
 
 
 def sequence_config(options: EvalOptions) -> SequenceModelConfig:
@@ -290,19 +220,3 @@ def sequence_config(options: EvalOptions) -> SequenceModelConfig:
     if options.sequence_epochs is None:
         return SequenceModelConfig()
     return SequenceModelConfig(max_epochs=options.sequence_epochs)
-
-
-def sequence_queries(
-    split: Split, vectors: npt.NDArray[np.float64], config: SequenceModelConfig
-) -> dict[Phase, SequenceQueries]:
-    """Train the content sequence model on ``split`` (validation protocol) and give every evaluated
-    user's next-item query vector for both phases."""
-    from driftwise.evaluation.sasrec import content_sequence_model, phase_histories
-
-    model = content_sequence_model(split, vectors, config)
-    out: dict[Phase, SequenceQueries] = {}
-    for phase in ("validation", "test"):
-        users, histories, _ = phase_histories(split, phase)
-        q = model.query_vectors([vectors[h] for h in histories])
-        out[phase] = {u: q[row] for row, u in enumerate(users)}
-    return out

@@ -105,6 +105,7 @@ class Replay:
 @dataclass(frozen=True)
 class Served:
     ranks: dict[str, int]  # user -> 1-based rank of the held-out item in the list (0: not in it)
+    lists_with_new_items: int = 0  # lists holding an item nobody had interacted with in the replay
 
     @property
     def users(self) -> int:
@@ -136,13 +137,16 @@ async def load(backend: Backend, replay: Replay) -> None:
 async def score(backend: Backend, replay: Replay) -> Served:
     """Recommend for every evaluated user as of their held-out rating, and score the lists."""
     ranks: dict[str, int] = {}
+    interacted = {e.item_id for e in replay.events}
+    with_new = 0
     for user, target in replay.targets.items():
         request = ranking_service_pb2.RecommendRequest(
             user_id=user, count=COUNT, as_of_time=convert.timestamp(target.time)
         )
         listed = await backend.recommend(request)
         ranks[user] = listed.index(target.item_id) + 1 if target.item_id in listed else 0
-    return Served(ranks)
+        with_new += any(item not in interacted for item in listed)
+    return Served(ranks, with_new)
 
 
 async def in_process(engine: Engine, replay: Replay) -> Served:

@@ -162,17 +162,19 @@ class ItemScores:
     topic_weights: Matrix  # (L, K) dynamic topic weights per layer
 
 
-COMPONENTS = ("layers", "topics", "collaborative", "sequence", "popularity")
+# score component -> the RankingConfig field that weighs it
+WEIGHT_FIELDS = {
+    "layers": "layer_boost",
+    "topics": "topic_boost",
+    "collaborative": "collaborative_boost",
+    "sequence": "sequence_boost",
+    "popularity": "popularity_boost",
+}
+COMPONENTS = tuple(WEIGHT_FIELDS)
 
 
 def component_weights(config: RankingConfig) -> dict[str, float]:
-    return {
-        "layers": config.layer_boost,
-        "topics": config.topic_boost,
-        "collaborative": config.collaborative_boost,
-        "sequence": config.sequence_boost,
-        "popularity": config.popularity_boost,
-    }
+    return {name: float(getattr(config, field)) for name, field in WEIGHT_FIELDS.items()}
 
 
 def layer_queries(

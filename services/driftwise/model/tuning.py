@@ -35,7 +35,14 @@ from driftwise.model.config import InterestModelConfig, RankingConfig, TuningCon
 from driftwise.model.events import Event
 from driftwise.model.learned import Fitted, signals_for
 from driftwise.model.profile import UserProfile
-from driftwise.model.ranking import COMPONENTS, Candidate, component_weights, final_scores, score_candidates
+from driftwise.model.ranking import (
+    COMPONENTS,
+    WEIGHT_FIELDS,
+    Candidate,
+    component_weights,
+    final_scores,
+    score_candidates,
+)
 from driftwise.model.topics import TopicModel
 
 # knob -> values tried; the component weights are tried over WEIGHT_GRID
@@ -50,7 +57,7 @@ WEIGHT_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 # the knobs a new fit of co-occurrence needs; the others only change how it is read or weighed
 REFIT_KNOBS = {"cooccurrence_window"}
 SCORING_KNOBS = {"new_item_slots"}  # applied after scoring: the scored candidates are reused
-TUNED = {*STRUCTURE, *(f"{name}_boost" for name in COMPONENTS)}
+TUNED = {*STRUCTURE, *WEIGHT_FIELDS.values()}
 
 
 class TuningStatus(enum.IntEnum):
@@ -353,7 +360,7 @@ class Tuner:
                 if name == "sequence":
                     continue  # no sequence model is served yet
                 for w in WEIGHT_GRID:
-                    trial = best_config.model_copy(update={f"{name}_boost": w})
+                    trial = best_config.model_copy(update={WEIGHT_FIELDS[name]: w})
                     if any(component_weights(trial).values()) and (score := value(trial)) > best + 1e-9:
                         best, best_config = score, trial
         chosen = {

@@ -10,7 +10,7 @@ from driftwise.model.learned import signals_for
 from driftwise.model.ranking import rank_for_profile
 from driftwise.model.refit import refit
 from driftwise.model.topics import TopicModel, normalize_rows
-from driftwise.model.tuning import Catalogue, Tuner, TuningStatus, apply_choice, holdouts
+from driftwise.model.tuning import TUNED, Catalogue, Tuner, TuningStatus, apply_choice, holdouts
 
 INTEREST = InterestModelConfig()
 N_ITEMS, DIM = 120, 16
@@ -84,6 +84,11 @@ def test_tuning_finds_what_the_log_rewards_and_reports_it_on_other_users() -> No
     served = apply_choice(configured, report)
     assert served.collaborative_boost == report.chosen["collaborative_boost"]
     assert type(served.cooccurrence_window) is int  # values keep their types
+
+
+def test_every_knob_is_a_ranking_setting() -> None:
+    # model_copy(update=...) does not validate: a misspelt knob would be tuned without effect
+    assert set(RankingConfig.model_fields) >= TUNED
 
 
 def test_too_few_users_keep_the_configured_settings() -> None:
