@@ -23,7 +23,11 @@ For every (store, catalogue size) this script, a separate client process:
    ~15 min), latency per call measured here, client side: p50, p99 and QPS;
 6. freshness: one new event per sample via IngestEvents; from its acknowledgement (profile version
    v) Recommend is called until a response has profile_version >= v; p50/p99 of that time
-   (same time budget).
+   (same time budget);
+7. during a refit: restarted once more with ranking.refit_seconds 5 and one new event, so a
+   periodic refit (self-tuning included) runs under Recommend load at c=4; the calls that started
+   while it ran (GetModelStatus says when it ended and how long it took) against the others of
+   the same run: p99 side by side.
 
 Targets (reported, never asserted): Recommend p99 <= 25 ms at 100k items with the Milvus server,
 <= 40 ms with Milvus Lite at 10k; freshness p99 <= 50 ms; ingest >= 5,000 events/s per process.
@@ -56,6 +60,7 @@ from typing import Any
 import grpc
 import numpy as np
 import numpy.typing as npt
+from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from driftwise.datasets.movielens import Movie, Rating, load_movies, load_ratings
@@ -148,6 +153,10 @@ class Row:
     personalized_share: float  # share of Recommend responses with source PERSONALIZED
     recommend: list[Latency] = field(default_factory=list)
     freshness: Freshness | None = None
+    refit_s: float = 0.0  # the periodic refit under load, self-tuning included
+    during_refit: Latency | None = None  # Recommend calls started while it ran
+    outside_refit: Latency | None = None  # the other calls of the same load
+    self_tuning: str = ""  # what it chose
 
 
 # -- catalogue -------------------------------------------------------------------------------------
@@ -428,6 +437,70 @@ async def recommend_load(
     return Latency(concurrency, done, _ms(latencies, 50), _ms(latencies, 99), done / wall)
 
 
+async def recommend_during_refit(
+    channel: grpc.aio.Channel,
+    users: Sequence[str],
+    item_ids: Sequence[str],
+    rng: random.Random,
+    budget_s: float,
+) -> tuple[Latency, Latency, float, str]:
+    """Recommend load (c=4) until the server finishes a refit started by one new event; latencies of
+    the calls that started while the refit ran vs the rest. The server's refit_seconds is short."""
+    ranking = ranking_service_pb2_grpc.RankingServiceStub(channel)
+    ingest_stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
+    before = (await ranking.GetModelStatus(ranking_service_pb2.GetModelStatusRequest())).shards[0]
+    user = rng.choice(users)
+    event = common_pb2.Event(
+        event_id=f"refit-{uuid.uuid4().hex}",
+        user_id=user,
+        type=common_pb2.EVENT_TYPE_VIEW,
+        item_id=rng.choice(item_ids),
+    )
+    event.event_time.GetCurrentTime()
+    await ingest_stub.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=[event]))
+    calls: list[tuple[float, float]] = []  # (wall-clock start, seconds)
+    done = asyncio.Event()
+    deadline = time.perf_counter() + budget_s
+
+    async def caller() -> None:
+        while not done.is_set() and time.perf_counter() < deadline:
+            started, t = time.time(), time.perf_counter()
+            await ranking.Recommend(
+                ranking_service_pb2.RecommendRequest(user_id=rng.choice(users), count=10), timeout=60
+            )
+            calls.append((started, time.perf_counter() - t))
+
+    async def watcher() -> ranking_service_pb2.ModelStatus:
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(1.0)
+            status = (await ranking.GetModelStatus(ranking_service_pb2.GetModelStatusRequest())).shards[0]
+            if status.refit_time.ToNanoseconds() != before.refit_time.ToNanoseconds():
+                await asyncio.sleep(2.0)  # some calls after it, for the comparison
+                done.set()
+                return status
+        raise RuntimeError(f"no refit within {budget_s:.0f} s")
+
+    status, *_ = await asyncio.gather(watcher(), *(caller() for _ in range(4)))
+    ended = status.refit_time.ToNanoseconds() / 1e9
+    began = ended - status.refit_seconds
+    inside = [s for start, s in calls if began <= start <= ended]
+    outside = [s for start, s in calls if not began <= start <= ended]
+
+    def latency(values: list[float], seconds: float) -> Latency:
+        if not values:  # a refit quicker than any call
+            return Latency(4, 0, float("nan"), float("nan"), 0.0)
+        return Latency(4, len(values), _ms(values, 50), _ms(values, 99), len(values) / max(seconds, 1e-9))
+
+    tuning = json_format.MessageToDict(status.tuning).get("chosen", {})
+    total = calls[-1][0] - calls[0][0] if calls else 0.0
+    return (
+        latency(inside, status.refit_seconds),
+        latency(outside, total - status.refit_seconds),
+        status.refit_seconds,
+        json.dumps(tuning),
+    )
+
+
 async def freshness(
     channel: grpc.aio.Channel,
     users: Sequence[str],
@@ -561,6 +634,22 @@ async def bench_one(
                 f"(mean {row.freshness.mean_recommend_calls:.2f} Recommend calls)",
                 flush=True,
             )
+    refitting = {**env, "DRIFTWISE_RANKING__REFIT_SECONDS": "5"}
+    async with (
+        serving(data_dir, refitting) as (server, _),
+        grpc.aio.insecure_channel(server.target) as channel,
+    ):
+        item_ids = [it.item_id for it in catalogue]
+        inside, outside, row.refit_s, row.self_tuning = await recommend_during_refit(
+            channel, users, item_ids, rng, budget_s=300.0
+        )
+        row.during_refit, row.outside_refit = inside, outside
+        print(
+            f"  during a refit ({row.refit_s:.1f} s): p50 {inside.p50_ms:.1f} ms  p99 {inside.p99_ms:.1f} ms"
+            f" ({inside.requests} calls); other calls: p50 {outside.p50_ms:.1f} ms  "
+            f"p99 {outside.p99_ms:.1f} ms ({outside.requests} calls); chose {row.self_tuning}",
+            flush=True,
+        )
     return row
 
 
@@ -663,6 +752,15 @@ def report(rows: list[Row], context: dict[str, Any]) -> None:
             f"- ingest >= {INGEST_TARGET_EVENTS_S:,.0f} events/s, {row.store} {row.items:,}: "
             f"{row.ingest_events_per_s:,.0f} {_mark(row.ingest_events_per_s, INGEST_TARGET_EVENTS_S, False)}"
         )
+    for row in rows:
+        if row.during_refit is not None and row.outside_refit is not None:
+            print(
+                f"- during a refit ({row.refit_s:.1f} s, self-tuning included), {row.store} {row.items:,}: "
+                f"Recommend p99 {row.during_refit.p99_ms:.1f} ms vs {row.outside_refit.p99_ms:.1f} ms "
+                "outside it "
+                f"(c=4, {row.during_refit.requests} / {row.outside_refit.requests} calls, "
+                f"ratio {row.during_refit.p99_ms / row.outside_refit.p99_ms:.2f})"
+            )
     print(
         "\nLatency is per call, measured by this client over loopback gRPC; QPS = calls / wall time of a "
         "closed loop with c callers. Freshness = ack of a one-event IngestEvents -> first Recommend "

@@ -782,9 +782,7 @@ class Engine:
             diversity=diversity,
             config=self.ranking,
             topic_temperature=self.settings.interest.topic_temperature,
-            signals=dataclasses.replace(
-                learned.signals, collaborative=learned.collaborative([c.item_id for c in candidates])
-            ),
+            signals=learned.for_candidates([c.item_id for c in candidates], at),
             keep_rejected=keep_rejected,
         )
 

@@ -51,3 +51,7 @@ def test_quick_serving_bench_on_lite(tmp_path: Path) -> None:
     assert fresh["samples"] >= 3
     assert 0 < fresh["p50_ms"] <= fresh["p99_ms"] <= fresh["max_ms"]
     assert fresh["mean_recommend_calls"] >= 1
+    # a periodic refit ran under load, and the calls during it were told apart from the others
+    assert row["refit_s"] > 0 and row["during_refit"] is not None
+    assert row["outside_refit"]["requests"] > 0 and row["outside_refit"]["p99_ms"] > 0
+    assert "during a refit" in result.stdout

@@ -251,6 +251,15 @@ class RankingConfig(BaseModel):
     popularity_boost: float = Field(
         0.03, ge=0, description="Weight of the item's popularity (0..1, log-scaled) in the score."
     )
+    trending_boost: float = Field(
+        0.0,
+        ge=0,
+        description="Weight of the item's popularity in the window before the request "
+        "(trending_window_seconds; 0..1, log-scaled among the candidates). 0 unless tuned.",
+    )
+    trending_window_seconds: float = Field(
+        30 * DAY, gt=0, description="The window of the trending popularity, ending at the request time."
+    )
     freshness_half_life_seconds: float = Field(
         365 * DAY, gt=0, description="Half-life of the freshness prior used for cold start."
     )

@@ -8,7 +8,8 @@ both call it, so what is tuned is what is served.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,11 +25,43 @@ from driftwise.model.transitions import TopicTransitions
 
 
 @dataclass(frozen=True)
+class ItemTimes:
+    """When each item got a positive event, sorted per item: how popular it was in any window."""
+
+    index: dict[str, int]
+    indptr: npt.NDArray[np.intp]
+    times: npt.NDArray[np.float64]
+
+    @classmethod
+    def fit(cls, events: Iterable[tuple[str, float]]) -> ItemTimes:
+        """From (item_id, time) of positive events."""
+        pairs = sorted(events)
+        items = list(dict.fromkeys(item for item, _ in pairs))
+        index = {item: i for i, item in enumerate(items)}
+        rows = np.array([index[item] for item, _ in pairs], dtype=np.intp)
+        indptr = np.searchsorted(rows, np.arange(len(items) + 1)).astype(np.intp)
+        return cls(index, indptr, np.array([t for _, t in pairs], dtype=np.float64))
+
+    def trending(self, item_ids: Sequence[str], at: float, window: float) -> Vector:
+        """log1p(positive events in [at - window, at)) per item, scaled to [0, 1] among them."""
+        counts = np.zeros(len(item_ids))
+        for k, item in enumerate(item_ids):
+            i = self.index.get(item)
+            if i is not None:
+                times = self.times[self.indptr[i] : self.indptr[i + 1]]
+                counts[k] = np.searchsorted(times, at) - np.searchsorted(times, at - window)
+        top = counts.max() if len(counts) else 0.0
+        return np.log1p(counts) / np.log1p(top) if top > 0 else counts
+
+
+@dataclass(frozen=True)
 class Fitted:
-    """Item co-occurrence and topic transitions fitted on item sequences (time order)."""
+    """Item co-occurrence and topic transitions fitted on item sequences (time order), and the
+    times of the positive events (trending popularity)."""
 
     cooccurrence: SequentialCoOccurrence
     transitions: TopicTransitions
+    item_times: ItemTimes
 
     @classmethod
     def fit(
@@ -38,9 +71,11 @@ class Fitted:
         topics: TopicModel,
         config: RankingConfig,
         vectors: Mapping[str, npt.NDArray[np.float32]] | None = None,
+        positives: Iterable[tuple[str, float]] = (),
     ) -> Fitted:
         """`item_topics`: topic assignment per known item; `vectors` (unit rows per item id, the
-        catalogue) give items nobody has touched text edges from their nearest interacted items."""
+        catalogue) give items nobody has touched text edges from their nearest interacted items;
+        `positives`: (item_id, time) of the positive events."""
         items = sorted({i for seq in sequences for i in seq} | set(vectors or ()))
         matrix = None
         if vectors is not None and items:
@@ -57,7 +92,8 @@ class Fitted:
             vectors=matrix,
         )
         topic_sequences = [[item_topics[i] for i in seq if i in item_topics] for seq in sequences]
-        return cls(cooccurrence, TopicTransitions.fit(topic_sequences, topics.size))
+        transitions = TopicTransitions.fit(topic_sequences, topics.size)
+        return cls(cooccurrence, transitions, ItemTimes.fit(positives))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +103,24 @@ class Learned:
     signals: Signals
     collaborative: Callable[[Sequence[str]], Vector]  # co-occurrence score of items (0 if unknown)
     followers: list[str]  # the items that most often follow the recent events: candidates
+    trending: Callable[[Sequence[str], float], Vector]  # trending popularity of items at a time
+
+    def for_candidates(self, item_ids: Sequence[str], at: float) -> Signals:
+        """The signals of these candidates, ranked as of `at`."""
+        return dataclasses.replace(
+            self.signals, collaborative=self.collaborative(item_ids), trending=self.trending(item_ids, at)
+        )
 
 
 def signals_for(
-    profile: UserProfile, fitted: Fitted | None, topics: TopicModel, config: RankingConfig
+    profile: UserProfile,
+    fitted: Fitted | None,
+    topics: TopicModel,
+    config: RankingConfig,
+    every_component: bool = False,
 ) -> Learned:
-    """The signals learned from the log, for one profile (computed once per request)."""
+    """The signals learned from the log, for one profile (computed once per request). A signal
+    whose weight is 0 is left out unless `every_component` (the self-tuning tries other weights)."""
     recent = profile.recent
     cooccurrence = None if fitted is None else fitted.cooccurrence
     scores = np.zeros(0)
@@ -107,4 +155,9 @@ def signals_for(
         total = sum(share for _, share in shares)
         return sorted(((r, share / total) for r, share in shares if share > 0), key=lambda p: -p[1])
 
-    return Learned(Signals(next_topics=next_topics, followed=followed), collaborative, followers)
+    def trending(item_ids: Sequence[str], at: float) -> Vector:
+        if fitted is None or not (config.trending_boost or every_component):
+            return np.zeros(len(item_ids))
+        return fitted.item_times.trending(item_ids, at, config.trending_window_seconds)
+
+    return Learned(Signals(next_topics=next_topics, followed=followed), collaborative, followers, trending)

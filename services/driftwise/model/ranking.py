@@ -134,6 +134,7 @@ class Signals:
     """
 
     popularity: Vector | None = None  # (n,) in [0, 1]
+    trending: Vector | None = None  # (n,) in [0, 1]: popularity in a window before the request
     collaborative: Vector | None = None  # (n,) SequentialCoOccurrence.scores for these items
     # item_id -> the recent events it follows, with each one's share of its co-occurrence score
     followed: Callable[[str], list[tuple[RecentEvent, float]]] | None = None
@@ -145,6 +146,7 @@ class Signals:
         return dataclasses.replace(
             self,
             popularity=None if self.popularity is None else self.popularity[rows],
+            trending=None if self.trending is None else self.trending[rows],
             collaborative=None if self.collaborative is None else self.collaborative[rows],
         )
 
@@ -169,6 +171,7 @@ WEIGHT_FIELDS = {
     "collaborative": "collaborative_boost",
     "sequence": "sequence_boost",
     "popularity": "popularity_boost",
+    "trending": "trending_boost",
 }
 COMPONENTS = tuple(WEIGHT_FIELDS)
 
@@ -212,6 +215,7 @@ def score_items(
           + collaborative_boost * co-occurrence with recent events
           + sequence_boost * cos(item, sequence model query)
           + popularity_boost * popularity
+          + trending_boost * popularity in the window before the request
     """
     weights = layer_weights(profile, at, config)
     if not weights:
@@ -230,6 +234,7 @@ def score_items(
         "collaborative": zeros if signals.collaborative is None else signals.collaborative,
         "sequence": zeros if signals.sequence_query is None else vectors @ signals.sequence_query,
         "popularity": zeros if signals.popularity is None else signals.popularity,
+        "trending": zeros if signals.trending is None else signals.trending,
     }
     total = np.zeros(n)
     for name, weight in component_weights(config).items():

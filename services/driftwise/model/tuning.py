@@ -20,7 +20,6 @@ would cost the encoder a call per refit. What they add to a profile is the same 
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import hashlib
 import math
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from driftwise.model.config import InterestModelConfig, RankingConfig, TuningConfig
+from driftwise.model.config import DAY, InterestModelConfig, RankingConfig, TuningConfig
 from driftwise.model.events import Event
 from driftwise.model.learned import Fitted, signals_for
 from driftwise.model.profile import UserProfile
@@ -52,6 +51,7 @@ STRUCTURE: dict[str, tuple[object, ...]] = {
     "transition_mix": (0.0, 0.3, 0.6),
     "cooccurrence_window": (5, 10, 20),
     "new_item_slots": (0, 1, 2),
+    "trending_window_seconds": (7 * DAY, 30 * DAY, 180 * DAY),
 }
 WEIGHT_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 # the knobs a new fit of co-occurrence needs; the others only change how it is read or weighed
@@ -184,6 +184,7 @@ class _Replayed:
     seen_sets: dict[str, set[int]]
     popularity: npt.NDArray[np.float64]  # (n_items,) log-scaled positive events, as Recommend
     sequences: list[list[str]]  # every user's item ids in time order, held-out events removed
+    positives: list[tuple[str, float]]  # (item_id, time) of the positive events, held-out ones removed
 
 
 class Tuner:
@@ -222,7 +223,7 @@ class Tuner:
         held = {h.user_id: h for h in self.held}
         profiles, seen = {}, {}
         counts = np.zeros(len(self.index))
-        sequences = []
+        sequences, positives = [], []
         for user_id, events in events_by_user.items():
             h = held.get(user_id)
             kept = [e for e in events if e.item_id in self.index]
@@ -232,6 +233,7 @@ class Tuner:
             for e, row in zip(kept, rows, strict=True):
                 if self.interest.weight(e.type) > 0:
                     counts[row] += 1
+                    positives.append((e.item_id, e.time))
             in_time = sorted(range(len(kept)), key=lambda i: (kept[i].time, i))
             sequences.append([kept[i].item_id for i in in_time])
             if h is None or not len(rows):
@@ -250,14 +252,16 @@ class Tuner:
         top = counts.max() if len(counts) else 0.0
         popularity = np.log1p(counts) / (math.log1p(top) if top > 0 else 1.0)
         seen_sets = {u: set(rows.tolist()) for u, rows in seen.items()}
-        return _Replayed(profiles, seen, seen_sets, popularity, sequences)
+        return _Replayed(profiles, seen, seen_sets, popularity, sequences, positives)
 
     def fitted(self, config: RankingConfig) -> Fitted:
         key = tuple(getattr(config, k) for k in sorted(REFIT_KNOBS))
         if key not in self._fitted:
             item_topics = dict(zip(self.catalogue.item_ids, self.item_topics, strict=True))
             vectors = dict(zip(self.catalogue.item_ids, self.catalogue.vectors, strict=True))
-            self._fitted[key] = Fitted.fit(self.replayed.sequences, item_topics, self.topics, config, vectors)
+            self._fitted[key] = Fitted.fit(
+                self.replayed.sequences, item_topics, self.topics, config, vectors, self.replayed.positives
+            )
         return self._fitted[key]
 
     def _nearest(self, users: Sequence[HeldOut], config: RankingConfig) -> dict[str, list[int]]:
@@ -293,15 +297,13 @@ class Tuner:
             if profile is None or not nearest.get(h.user_id):
                 out.append(_Outcome.missed())
                 continue
-            learned = signals_for(profile, fitted, self.topics, config)
+            learned = signals_for(profile, fitted, self.topics, config, every_component=True)
             seen = self.replayed.seen_sets[h.user_id]
             followers = [
                 r for i in learned.followers if (r := self.index.get(i)) is not None and r not in seen
             ]
             candidates = [self._candidates[r] for r in dict.fromkeys([*nearest[h.user_id], *followers])]
-            signals = dataclasses.replace(
-                learned.signals, collaborative=learned.collaborative([c.item_id for c in candidates])
-            )
+            signals = learned.for_candidates([c.item_id for c in candidates], h.at)
             scored = score_candidates(
                 profile,
                 candidates,
