@@ -47,9 +47,11 @@ async def run_demo(
         async with grpc.aio.insecure_channel(app.target) as channel:
             await _load(channel, dataset)
             # what the periodic refit (ranking.refit_seconds) would do: learn from the loaded log
-            t = time.perf_counter()
             await app.engine.refit_learned_models()
-            print(f"co-occurrence and transitions fitted in {time.perf_counter() - t:.1f} s", flush=True)
+            refitted = app.engine.refitted
+            if refitted is not None:
+                print(f"refitted in {refitted.seconds:.1f} s; {refitted.tuning.summary()}", flush=True)
+                print("topics: " + "; ".join(app.engine.topic_model.labels), flush=True)
             for user in users:
                 await _show_user(channel, user)
     print(f"demo finished in {time.perf_counter() - started:.0f} s")

@@ -50,12 +50,14 @@ STRUCTURE: dict[str, tuple[object, ...]] = {
     "collaborative_half_life_events": (1.0, 2.0, 4.0),
     "transition_mix": (0.0, 0.3, 0.6),
     "cooccurrence_window": (5, 10, 20),
+    "cooccurrence_popularity_exponent": (0.0, 0.2, 0.5),
+    "cooccurrence_backward": (0.0, 0.5, 1.0),
     "new_item_slots": (0, 1, 2),
     "trending_window_seconds": (7 * DAY, 30 * DAY, 180 * DAY),
 }
 WEIGHT_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 # the knobs a new fit of co-occurrence needs; the others only change how it is read or weighed
-REFIT_KNOBS = {"cooccurrence_window"}
+REFIT_KNOBS = {"cooccurrence_window", "cooccurrence_popularity_exponent", "cooccurrence_backward"}
 SCORING_KNOBS = {"new_item_slots"}  # applied after scoring: the scored candidates are reused
 TUNED = {*STRUCTURE, *WEIGHT_FIELDS.values()}
 
