@@ -3,7 +3,7 @@
 Recommend returns.
 
     .venv/bin/python bench/served_quality.py [--dataset DIR] [--phase test|validation]
-        [--data-dir DIR] [--out results.json]
+        [--data-dir DIR] [--model text_encoder_multilingual] [--out results.json]
 
 1. start `driftwise serve` (fresh data dir, free port, embedded defaults: a local Triton,
    Milvus Lite) and wait for health SERVING;
@@ -49,7 +49,10 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     replay = Replay.of(movies, ratings, args.phase)
     print(f"{len(movies)} items, {len(replay.events)} events, {len(replay.targets)} users ({args.phase})")
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="driftwise-served-"))
-    server = ServerProcess(data_dir, {"DRIFTWISE_DATA_DIR": str(data_dir)})
+    env = {"DRIFTWISE_DATA_DIR": str(data_dir)}
+    if args.model:
+        env["DRIFTWISE_TRITON__MODEL_NAME"] = args.model
+    server = ServerProcess(data_dir, env)
     seconds: dict[str, float] = {}
     try:
         seconds["start"] = await server.start()
@@ -81,6 +84,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     print("seconds:", {k: round(v, 1) for k, v in seconds.items()}, f"(data in {data_dir})")
     return {
         "dataset": str(args.dataset),
+        "model": args.model or "default",
         "phase": args.phase,
         "users": served.users,
         "rows": rows,
@@ -98,6 +102,7 @@ if __name__ == "__main__":
     parser.add_argument("--phase", choices=("test", "validation"), default="test")
     parser.add_argument("--data-dir", help="the server's data dir (default: a new temporary one)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--model", help="encoder model (triton.model_name; default: the settings' default)")
     arguments = parser.parse_args()
     result = asyncio.run(main(arguments))
     if arguments.out:
