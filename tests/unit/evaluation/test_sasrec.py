@@ -1,10 +1,8 @@
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-import torch
 
 from driftwise.evaluation.protocol import Split, evaluate, leave_one_out
 from driftwise.evaluation.sasrec import (
@@ -22,13 +20,7 @@ CONFIG = SequenceModelConfig(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # tiny models: one thread avoids thread-synchronisation stalls on a busy 2-core machine
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @dataclass(frozen=True)
