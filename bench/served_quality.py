@@ -10,8 +10,8 @@ Recommend returns.
 2. UpsertItems every movie (title + genres + top user tags), IngestEvents every rating of the
    phase's training data in time order (ties in file order), batches of 1000
    (`driftwise.evaluation.served.load`);
-3. restart it: a server refits on its log as it opens (self-tuning included: what it chose is
-   printed, from GetModelStatus);
+3. restart it: a server refits on its log as it opens, self-tuning included, and the replay waits
+   for that (`until_tuned`; what it chose is printed, from GetModelStatus);
 4. Recommend(count=10, as_of_time = the held-out rating's time) per evaluated user, seen items
    excluded (`served.score`): HR@10 and NDCG@10 of the held-out item;
 5. popularity and item-kNN on the same split (`driftwise.evaluation.baselines`, full catalogue),
@@ -40,8 +40,7 @@ from serving import ServerProcess  # bench/serving.py: `driftwise serve` as a su
 from driftwise.datasets.movielens import DEFAULT_PATH, load_movies, load_ratings
 from driftwise.evaluation.baselines import item_knn, popularity
 from driftwise.evaluation.protocol import evaluate, leave_one_out
-from driftwise.evaluation.served import GrpcBackend, Replay, load, score
-from driftwise.v1 import ranking_service_pb2, ranking_service_pb2_grpc
+from driftwise.evaluation.served import GrpcBackend, Replay, load, score, until_tuned
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
@@ -64,10 +63,11 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         seconds["restart"] = await server.start()
         started = time.perf_counter()
         async with grpc.aio.insecure_channel(server.target) as channel:
+            shard = await until_tuned(channel)
+            seconds["first refit"] = time.perf_counter() - started
+            started = time.perf_counter()
             served = await score(GrpcBackend(channel), replay)
             seconds["recommend"] = time.perf_counter() - started
-            stub = ranking_service_pb2_grpc.RankingServiceStub(channel)
-            status = await stub.GetModelStatus(ranking_service_pb2.GetModelStatusRequest())
     finally:
         await server.stop()
     split = leave_one_out(ratings, catalogue=[m.item_id for m in movies])
@@ -78,7 +78,6 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     print(f"\n| method ({served.users} users, {args.phase}) | HR@10 | NDCG@10 |\n|---|---:|---:|")
     for name, m in rows.items():
         print(f"| {name} | {m['hr@10']:.4f} | {m['ndcg@10']:.4f} |")
-    (shard,) = status.shards
     tuning = json_format.MessageToDict(shard.tuning)
     print(f"refit on {shard.fitted_events} events in {shard.refit_seconds:.1f} s; self-tuning: {tuning}")
     print("seconds:", {k: round(v, 1) for k, v in seconds.items()}, f"(data in {data_dir})")

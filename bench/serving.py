@@ -16,8 +16,8 @@ For every (store, catalogue size) this script, a separate client process:
 3. ingests the users' histories through IngestEvents (item-referencing events only) and reports
    events/s: MovieLens ratings of the 610 real users, plus replays of real users' histories under
    new ids with time shifts up to --users;
-4. restarts the server, so it fits co-occurrence and topic transitions on the log at start-up, as
-   a production process would have them;
+4. restarts the server, so it refits on the log (self-tuning included) as a production process
+   would have it; it serves at once and tunes in the background: the load waits for that;
 5. Recommend (count 10, random users): warm-up, then at each concurrency --requests calls or
    --level-seconds of calls, whichever ends first (slow stores get fewer calls, so the run stays
    ~15 min), latency per call measured here, client side: p50, p99 and QPS;
@@ -65,6 +65,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from driftwise.datasets.movielens import Movie, Rating, load_movies, load_ratings
 from driftwise.demo import event_message
+from driftwise.evaluation.served import until_tuned
 from driftwise.evaluation.vectors import item_vectors
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.events import EventType
@@ -448,7 +449,7 @@ async def recommend_during_refit(
     the calls that started while the refit ran vs the rest. The server's refit_seconds is short."""
     ranking = ranking_service_pb2_grpc.RankingServiceStub(channel)
     ingest_stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
-    before = (await ranking.GetModelStatus(ranking_service_pb2.GetModelStatusRequest())).shards[0]
+    before = await until_tuned(channel)  # the refit it starts with; the next one is measured
     user = rng.choice(users)
     event = common_pb2.Event(
         event_id=f"refit-{uuid.uuid4().hex}",
@@ -609,6 +610,7 @@ async def bench_one(
     async with serving(data_dir, env) as (server, restart_s):
         row.restart_s = restart_s
         async with grpc.aio.insecure_channel(server.target) as channel:
+            await until_tuned(channel)  # the refit it starts with, off the load levels below
             ranking = ranking_service_pb2_grpc.RankingServiceStub(channel)
             sources: list[int] = []
             await recommend_load(ranking, users, args.warmup, args.level_seconds, 4, rng, [])

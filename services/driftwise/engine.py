@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import json
 import logging
 import math
 import time
@@ -44,7 +45,7 @@ from driftwise.model.profile import UserProfile
 from driftwise.model.ranking import Candidate, Ranked, rank_cold_start, rank_for_profile
 from driftwise.model.refit import Refitted, refit
 from driftwise.model.topics import TopicModel, normalize_rows, unit_rows32
-from driftwise.model.tuning import Catalogue
+from driftwise.model.tuning import Catalogue, TuningStatus
 from driftwise.observability.tracing import tracer
 from driftwise.privacy import UserIdScheme
 from driftwise.settings import Settings
@@ -205,7 +206,7 @@ class Engine:
         engine._count_popularity(await engine._read_thread.run(engine._log_reads.item_counts))
         if settings.milvus.warm_item_cache:
             await engine._warm_item_cache()
-        await engine.refit_learned_models(reread_items=False)  # just read by the warm-up
+        await engine._quick_refit()
         engine.interest_mirror.start()
         engine._refit_task = asyncio.create_task(engine._refit_periodically())
         rebuilt_for = await engine._read_thread.run(engine._log_reads.profiles_topics)
@@ -538,12 +539,29 @@ class Engine:
         Returns whether anything was refitted.
         """
         count = await self._read_thread.run(self._log_reads.event_count)
-        if self.refitted is not None and count == self.refitted.events:
+        pending = self.refitted is None or self.refitted.tuning.status is TuningStatus.PENDING
+        if not pending and self.refitted is not None and count == self.refitted.events:
             return False
         settings = self.settings
         taxonomy = self.taxonomy if settings.interest.learned_topics else None
         await self._refit(settings.ranking, settings.tuning, taxonomy, reread_items)
         return True
+
+    async def _quick_refit(self) -> None:
+        """At start: the learned signals fitted on the log with the ranking settings the last
+        self-tuning chose (kept in the log), so the server is ready in seconds; the first periodic
+        refit tunes again right after (`_refit_periodically`)."""
+        ranking = self.settings.ranking
+        if (chosen := await self._read_thread.run(self._log_reads.tuned_ranking)) is not None:
+            ranking = ranking.model_validate({**ranking.model_dump(), **json.loads(chosen)})
+        # the catalogue from the cache the warm-up just filled (a full read waits for the next refit)
+        cached = self.items.cached() if self.settings.milvus.warm_item_cache else None
+        catalogue = None if not cached else _catalogue_of(cached, self.encoder.dimension)
+        untuned = self.settings.tuning.model_copy(update={"enabled": False})
+        await self._refit(ranking, untuned, None, catalogue=catalogue)
+        assert self.refitted is not None
+        pending = dataclasses.replace(self.refitted.tuning, status=TuningStatus.PENDING)
+        self.refitted = dataclasses.replace(self.refitted, tuning=pending)
 
     async def refit_with(self, ranking: RankingConfig) -> Refitted:
         """Serve with these ranking settings, refitted on the log as they are (no self-tuning, the
@@ -551,11 +569,17 @@ class Engine:
         return await self._refit(ranking, self.settings.tuning.model_copy(update={"enabled": False}), None)
 
     async def _refit(
-        self, ranking: RankingConfig, tuning: TuningConfig, taxonomy: TopicModel | None, reread: bool = False
+        self,
+        ranking: RankingConfig,
+        tuning: TuningConfig,
+        taxonomy: TopicModel | None,
+        reread: bool = False,
+        catalogue: Catalogue | None = None,
     ) -> Refitted:
         count = await self._read_thread.run(self._log_reads.event_count)
         events_by_user = await self._read_thread.run(self._log_reads.item_events)
-        catalogue = await self._catalogue(events_by_user if reread else None)
+        if catalogue is None:
+            catalogue = await self._catalogue(events_by_user if reread else None)
         refitted = await asyncio.to_thread(
             refit,
             catalogue,
@@ -570,6 +594,8 @@ class Engine:
         )
         if refitted.topics is not self.topic_model:
             await self._adopt_topics(refitted.topics)
+        if refitted.tuning.status is TuningStatus.TUNED:  # served from the next start on
+            await self._log_thread.run(self.log.record_tuned_ranking, json.dumps(refitted.tuning.chosen))
         self.refitted = refitted
         log.info(
             "refitted on %d events, %d items in %.1f s; %s",
@@ -632,14 +658,7 @@ class Engine:
         async for batch in self.store.scan_items():
             self.items.put(item for item in batch if item.item_id in in_log)
             items.extend(batch)
-        items.sort(key=lambda item: item.item_id)  # the same catalogue gives the same topics
-        dimension = self.encoder.dimension
-        matrix = (
-            unit_rows32(np.stack([item.vector for item in items]))
-            if items
-            else np.zeros((0, dimension), dtype=np.float32)
-        )
-        return Catalogue(tuple(i.item_id for i in items), matrix, tuple(i.title for i in items))
+        return _catalogue_of(items, self.encoder.dimension)
 
     @property
     def ranking(self) -> RankingConfig:
@@ -647,12 +666,14 @@ class Engine:
         return self.settings.ranking if self.refitted is None else self.refitted.ranking
 
     async def _refit_periodically(self) -> None:
+        """Refit (self-tuning included) now, since the start only refitted quickly, then every
+        `ranking.refit_seconds` if the log grew."""
         while True:
-            await asyncio.sleep(self.settings.ranking.refit_seconds)
             try:
                 await self.refit_learned_models()
             except Exception:  # a failed refit keeps the previous models; the next one retries
                 log.exception("refitting the learned models failed")
+            await asyncio.sleep(self.settings.ranking.refit_seconds)
 
     def _signals(self, profile: UserProfile) -> Learned:
         """The signals learned from the log, for one profile (computed once per request)."""
@@ -855,6 +876,16 @@ async def _encode(encoder: TextEncoder, texts: Sequence[str], role: TextRole) ->
         return await encoder.encode(texts, role)
     except EncoderUnavailableError as exc:
         raise UnavailableError(f"text encoder unavailable: {exc}") from exc
+
+
+def _catalogue_of(items: list[StoredItem], dimension: int) -> Catalogue:
+    items = sorted(items, key=lambda item: item.item_id)  # the same catalogue gives the same topics
+    matrix = (
+        unit_rows32(np.stack([item.vector for item in items]))
+        if items
+        else np.zeros((0, dimension), dtype=np.float32)
+    )
+    return Catalogue(tuple(i.item_id for i in items), matrix, tuple(i.title for i in items))
 
 
 def _opt_int(value: float | None) -> int | None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from driftwise.datasets.movielens import Movie, load_ratings
-from driftwise.evaluation.served import GrpcBackend, Replay, in_process, load, score
+from driftwise.evaluation.served import GrpcBackend, Replay, in_process, load, score, until_tuned
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.config import TuningConfig
+from driftwise.model.tuning import TuningStatus, apply_choice
 from driftwise.server import running_app
 from driftwise.settings import Settings
 from driftwise.v1 import ranking_service_pb2
@@ -44,8 +45,8 @@ async def test_the_in_process_evaluation_and_the_black_box_replay_agree(
     async with app_and_client(settings) as (_, client):
         await load(GrpcBackend(client.channel), replay)
     async with app_and_client(settings) as (_, client):  # restarted: it refits on the log as it opens
+        shard = await until_tuned(client.channel)
         outside = await score(GrpcBackend(client.channel), replay)
-        status = await client.ranking.GetModelStatus(ranking_service_pb2.GetModelStatusRequest())
 
     print(
         f"\nin process HR@10 {inside.hr:.4f} NDCG@10 {inside.ndcg:.4f}; "
@@ -57,7 +58,6 @@ async def test_the_in_process_evaluation_and_the_black_box_replay_agree(
     assert abs(inside.ndcg - outside.ndcg) <= 0.003
 
     # both tuned themselves on their own log, the same way, and say so
-    (shard,) = status.shards
     assert shard.fitted_events == len(replay.events) and shard.refit_seconds > 0
     tuning = shard.tuning
     assert tuning.status == ranking_service_pb2.SELF_TUNING_STATUS_TUNED
@@ -67,6 +67,12 @@ async def test_the_in_process_evaluation_and_the_black_box_replay_agree(
     assert dict(tuning.chosen) == {
         name: str(v).lower() if isinstance(v, bool) else str(v) for name, v in tuning_inside.chosen.items()
     }
+
+    # the next start serves what that tuning chose at once (kept in the log), and tunes again behind
+    async with running_app(settings) as app:
+        assert app.engine.refitted is not None
+        assert app.engine.refitted.tuning.status is TuningStatus.PENDING
+        assert app.engine.ranking == apply_choice(settings.ranking, tuning_inside)
 
 
 def tuned(settings: Settings) -> Settings:

@@ -8,8 +8,9 @@ calls as the servicers. Both send:
 - every movie as an item (UpsertItems: title + genres + top user tags, `demo.item_message`);
 - every rating of the phase's training data as an event (IngestEvents, batches of 1000, in time
   order with ties in file order, `demo.event_message`);
-- then the learned models are fitted on that log (in process: the engine's refit; a server
-  refits as it opens, so the black-box replay restarts it);
+- then the learned models are fitted on that log, self-tuning included (in process: the engine's
+  refit; a server refits as it opens, so the black-box replay restarts it and waits for that
+  refit, `until_tuned`);
 - then Recommend(count=10, as_of_time = the held-out rating's time) for each evaluated user, seen
   items excluded (the default).
 HR@10 and NDCG@10 of the held-out item in that list (its rank in the list, 1-based).
@@ -17,6 +18,7 @@ HR@10 and NDCG@10 of the held-out item in that list (its rank in the list, 1-bas
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Sequence
@@ -123,6 +125,20 @@ class Served:
     def ndcg(self) -> float:
         total = sum(1.0 / math.log2(r + 1) for r in self.ranks.values() if r)
         return total / self.users if self.users else 0.0
+
+
+async def until_tuned(channel: grpc.aio.Channel, timeout_s: float = 600.0) -> ranking_service_pb2.ModelStatus:
+    """Wait until a (re)started server has finished the refit it starts with, self-tuning included:
+    it serves at once with the last tuning's settings, then tunes again in the background."""
+    stub = ranking_service_pb2_grpc.RankingServiceStub(channel)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        (status,) = (await stub.GetModelStatus(ranking_service_pb2.GetModelStatusRequest())).shards
+        if status.tuning.status != ranking_service_pb2.SELF_TUNING_STATUS_PENDING:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server did not finish its first refit in {timeout_s:.0f} s")
+        await asyncio.sleep(0.5)
 
 
 async def load(backend: Backend, replay: Replay) -> None:

@@ -68,6 +68,7 @@ class TuningStatus(enum.IntEnum):
     TUNED = 1  # the chosen ones
     TOO_FEW_USERS = 2  # the configured ones: too few held-out users to tell settings apart
     DISABLED = 3  # the configured ones: tuning.enabled is off
+    PENDING = 4  # just started: the last tuning's choice (or the configured ones) until it runs
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS meta (
 )
 _USER_ID_SCHEME = "user_id_scheme"  # meta key: how user ids are stored (driftwise.privacy)
 _LEARNED_TOPICS = "learned_topics"  # meta key: TopicModel.to_json of the topics profiles use
+_TUNED_RANKING = "tuned_ranking"  # meta key: what the last self-tuning chose, served at the next start
 _PROFILES_TOPICS = "profiles_topics"  # meta key: the topics' fingerprint all profiles were rebuilt with
 
 
@@ -267,6 +268,13 @@ class EventLog:
 
     def record_learned_topics(self, topics_json: str) -> None:
         self._set_meta(_LEARNED_TOPICS, topics_json)
+
+    def tuned_ranking(self) -> str | None:
+        """JSON of the ranking settings the last self-tuning chose (those that differ)."""
+        return self._meta(_TUNED_RANKING)
+
+    def record_tuned_ranking(self, chosen_json: str) -> None:
+        self._set_meta(_TUNED_RANKING, chosen_json)
 
     def profiles_topics(self) -> str | None:
         """The fingerprint of the topics every stored profile was last rebuilt with."""

@@ -86,6 +86,10 @@ class ItemCache:
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
+    def cached(self) -> list[StoredItem]:
+        """Every item in the cache now (expired ones too: for a start-up refit, not for requests)."""
+        return [item for _, item in self._entries.values()]
+
     def drop(self, item_ids: Iterable[str]) -> None:
         for item_id in item_ids:
             self._entries.pop(item_id, None)

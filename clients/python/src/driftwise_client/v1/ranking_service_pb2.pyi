@@ -122,6 +122,10 @@ class _SelfTuningStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Self
     """Too few users with a held-out event to tell settings apart: the configured settings are served."""
     SELF_TUNING_STATUS_DISABLED: _SelfTuningStatus.ValueType  # 3
     """Turned off (tuning.enabled): the configured settings are served."""
+    SELF_TUNING_STATUS_PENDING: _SelfTuningStatus.ValueType  # 4
+    """Just started: what the last tuning chose (kept in the event log), or the configured settings,
+    are served until the first refit, which starts at once, has tuned again.
+    """
 
 class SelfTuningStatus(_SelfTuningStatus, metaclass=_SelfTuningStatusEnumTypeWrapper):
     """SelfTuningStatus says which settings ranking serves after a refit."""
@@ -134,6 +138,10 @@ SELF_TUNING_STATUS_TOO_FEW_USERS: SelfTuningStatus.ValueType  # 2
 """Too few users with a held-out event to tell settings apart: the configured settings are served."""
 SELF_TUNING_STATUS_DISABLED: SelfTuningStatus.ValueType  # 3
 """Turned off (tuning.enabled): the configured settings are served."""
+SELF_TUNING_STATUS_PENDING: SelfTuningStatus.ValueType  # 4
+"""Just started: what the last tuning chose (kept in the event log), or the configured settings,
+are served until the first refit, which starts at once, has tuned again.
+"""
 Global___SelfTuningStatus: _TypeAlias = SelfTuningStatus  # noqa: Y015
 
 @_typing.final

@@ -187,6 +187,11 @@ export enum SelfTuningStatus {
   SELF_TUNING_STATUS_TOO_FEW_USERS = 2,
   /** SELF_TUNING_STATUS_DISABLED - Turned off (tuning.enabled): the configured settings are served. */
   SELF_TUNING_STATUS_DISABLED = 3,
+  /**
+   * SELF_TUNING_STATUS_PENDING - Just started: what the last tuning chose (kept in the event log), or the configured settings,
+   * are served until the first refit, which starts at once, has tuned again.
+   */
+  SELF_TUNING_STATUS_PENDING = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -204,6 +209,9 @@ export function selfTuningStatusFromJSON(object: any): SelfTuningStatus {
     case 3:
     case "SELF_TUNING_STATUS_DISABLED":
       return SelfTuningStatus.SELF_TUNING_STATUS_DISABLED;
+    case 4:
+    case "SELF_TUNING_STATUS_PENDING":
+      return SelfTuningStatus.SELF_TUNING_STATUS_PENDING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -221,6 +229,8 @@ export function selfTuningStatusToJSON(object: SelfTuningStatus): string {
       return "SELF_TUNING_STATUS_TOO_FEW_USERS";
     case SelfTuningStatus.SELF_TUNING_STATUS_DISABLED:
       return "SELF_TUNING_STATUS_DISABLED";
+    case SelfTuningStatus.SELF_TUNING_STATUS_PENDING:
+      return "SELF_TUNING_STATUS_PENDING";
     case SelfTuningStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

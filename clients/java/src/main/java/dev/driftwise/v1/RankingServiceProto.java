@@ -203,23 +203,23 @@ public final class RankingServiceProto {
       " \n\034IMPRESSION_MATCH_UNSPECIFIED\020\000\022\032\n\026IMP" +
       "RESSION_MATCH_SHOWN\020\001\022 \n\034IMPRESSION_MATC" +
       "H_NOT_IN_LIST\020\002\022\034\n\030IMPRESSION_MATCH_UNKN" +
-      "OWN\020\003*\233\001\n\020SelfTuningStatus\022\"\n\036SELF_TUNIN" +
+      "OWN\020\003*\273\001\n\020SelfTuningStatus\022\"\n\036SELF_TUNIN" +
       "G_STATUS_UNSPECIFIED\020\000\022\034\n\030SELF_TUNING_ST" +
       "ATUS_TUNED\020\001\022$\n SELF_TUNING_STATUS_TOO_F" +
       "EW_USERS\020\002\022\037\n\033SELF_TUNING_STATUS_DISABLE" +
-      "D\020\0032\333\002\n\016RankingService\022L\n\tRecommend\022\036.dr" +
-      "iftwise.v1.RecommendRequest\032\037.driftwise." +
-      "v1.RecommendResponse\022=\n\004Rank\022\031.driftwise" +
-      ".v1.RankRequest\032\032.driftwise.v1.RankRespo" +
-      "nse\022_\n\016StreamFeedback\022#.driftwise.v1.Str" +
-      "eamFeedbackRequest\032$.driftwise.v1.Stream" +
-      "FeedbackResponse(\0010\001\022[\n\016GetModelStatus\022#" +
-      ".driftwise.v1.GetModelStatusRequest\032$.dr" +
-      "iftwise.v1.GetModelStatusResponseBx\n\020dev" +
-      ".driftwise.v1B\023RankingServiceProtoP\001\242\002\003D" +
-      "XX\252\002\014Driftwise.V1\312\002\014Driftwise\\V1\342\002\030Drift" +
-      "wise\\V1\\GPBMetadata\352\002\rDriftwise::V1b\006pro" +
-      "to3"
+      "D\020\003\022\036\n\032SELF_TUNING_STATUS_PENDING\020\0042\333\002\n\016" +
+      "RankingService\022L\n\tRecommend\022\036.driftwise." +
+      "v1.RecommendRequest\032\037.driftwise.v1.Recom" +
+      "mendResponse\022=\n\004Rank\022\031.driftwise.v1.Rank" +
+      "Request\032\032.driftwise.v1.RankResponse\022_\n\016S" +
+      "treamFeedback\022#.driftwise.v1.StreamFeedb" +
+      "ackRequest\032$.driftwise.v1.StreamFeedback" +
+      "Response(\0010\001\022[\n\016GetModelStatus\022#.driftwi" +
+      "se.v1.GetModelStatusRequest\032$.driftwise." +
+      "v1.GetModelStatusResponseBx\n\020dev.driftwi" +
+      "se.v1B\023RankingServiceProtoP\001\242\002\003DXX\252\002\014Dri" +
+      "ftwise.V1\312\002\014Driftwise\\V1\342\002\030Driftwise\\V1\\" +
+      "GPBMetadata\352\002\rDriftwise::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,

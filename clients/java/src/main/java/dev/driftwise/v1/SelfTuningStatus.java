@@ -44,6 +44,15 @@ public enum SelfTuningStatus
    * <code>SELF_TUNING_STATUS_DISABLED = 3;</code>
    */
   SELF_TUNING_STATUS_DISABLED(3),
+  /**
+   * <pre>
+   * Just started: what the last tuning chose (kept in the event log), or the configured settings,
+   * are served until the first refit, which starts at once, has tuned again.
+   * </pre>
+   *
+   * <code>SELF_TUNING_STATUS_PENDING = 4;</code>
+   */
+  SELF_TUNING_STATUS_PENDING(4),
   UNRECOGNIZED(-1),
   ;
 
@@ -79,6 +88,15 @@ public enum SelfTuningStatus
    * <code>SELF_TUNING_STATUS_DISABLED = 3;</code>
    */
   public static final int SELF_TUNING_STATUS_DISABLED_VALUE = 3;
+  /**
+   * <pre>
+   * Just started: what the last tuning chose (kept in the event log), or the configured settings,
+   * are served until the first refit, which starts at once, has tuned again.
+   * </pre>
+   *
+   * <code>SELF_TUNING_STATUS_PENDING = 4;</code>
+   */
+  public static final int SELF_TUNING_STATUS_PENDING_VALUE = 4;
 
 
   public final int getNumber() {
@@ -109,6 +127,7 @@ public enum SelfTuningStatus
       case 1: return SELF_TUNING_STATUS_TUNED;
       case 2: return SELF_TUNING_STATUS_TOO_FEW_USERS;
       case 3: return SELF_TUNING_STATUS_DISABLED;
+      case 4: return SELF_TUNING_STATUS_PENDING;
       default: return null;
     }
   }
