@@ -52,7 +52,9 @@ STRUCTURE: dict[str, tuple[object, ...]] = {
     "cooccurrence_window": (5, 10, 20),
     "cooccurrence_popularity_exponent": (0.0, 0.2, 0.5),
     "cooccurrence_backward": (0.0, 0.5, 1.0),
-    "new_item_slots": (0, 1, 2),
+    # at least one: items nobody has touched yet must stay discoverable, and held-out events, being
+    # events about items, can hardly show what a slot is worth (at 0, no list held a new item)
+    "new_item_slots": (1, 2),
     "trending_window_seconds": (7 * DAY, 30 * DAY, 180 * DAY),
 }
 WEIGHT_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
