@@ -471,7 +471,7 @@ async def recommend_during_refit(
             )
             calls.append((started, time.perf_counter() - t))
 
-    async def watcher() -> ranking_service_pb2.ModelStatus:
+    async def watcher() -> ranking_service_pb2.ModelStatus | None:
         while time.perf_counter() < deadline:
             await asyncio.sleep(1.0)
             status = (await ranking.GetModelStatus(ranking_service_pb2.GetModelStatusRequest())).shards[0]
@@ -479,9 +479,11 @@ async def recommend_during_refit(
                 await asyncio.sleep(2.0)  # some calls after it, for the comparison
                 done.set()
                 return status
-        raise RuntimeError(f"no refit within {budget_s:.0f} s")
+        return None  # reported as such; the rest of the run goes on
 
     status, *_ = await asyncio.gather(watcher(), *(caller() for _ in range(4)))
+    if status is None:
+        return None
     ended = status.refit_time.ToNanoseconds() / 1e9
     began = ended - status.refit_seconds
     inside = [s for start, s in calls if began <= start <= ended]
@@ -642,9 +644,11 @@ async def bench_one(
         grpc.aio.insecure_channel(server.target) as channel,
     ):
         item_ids = [it.item_id for it in catalogue]
-        inside, outside, row.refit_s, row.self_tuning = await recommend_during_refit(
-            channel, users, item_ids, rng, budget_s=300.0
-        )
+        measured = await recommend_during_refit(channel, users, item_ids, rng, budget_s=600.0)
+        if measured is None:
+            print("  during a refit: no refit finished within 600 s of load", flush=True)
+            return row
+        inside, outside, row.refit_s, row.self_tuning = measured
         row.during_refit, row.outside_refit = inside, outside
         print(
             f"  during a refit ({row.refit_s:.1f} s): p50 {inside.p50_ms:.1f} ms  p99 {inside.p99_ms:.1f} ms"
