@@ -630,13 +630,18 @@ class Engine:
         users = await self._read_thread.run(self._log_reads.user_ids)
         for i in range(0, len(users), batch):
             async with self._writers.hold(users[i : i + batch]):
-                profiles = []
+                fresh = []
                 for user_id in users[i : i + batch]:
                     data = await self._read_thread.run(self._log_reads.load_profile, user_id)
                     stored = None if data is None else UserProfile.from_bytes(data)
-                    if stored is not None and stored.topics != topics.fingerprint:
-                        profiles.append(await self._load_profile(user_id, writer=True))
-                fresh = [p for p in profiles if p is not None]
+                    if stored is None or stored.topics == topics.fingerprint:
+                        continue
+                    # one rebuilt on read meanwhile is stored as it is; the snapshot is not read again
+                    profile = self._profiles.get(user_id)
+                    if profile is None or profile.topics != self.topic_model.fingerprint:
+                        profile = await self._replayed(stored)
+                        self._cache(profile)
+                    fresh.append(profile)
                 snapshots = [(p.user_id, p.version, p.to_bytes()) for p in fresh]
                 await self._log_thread.run(self.log.save_profiles, snapshots)
                 self._commits += 1

@@ -25,7 +25,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -114,7 +114,6 @@ class TuningReport:
     trials: int = 0
     seconds: float = 0.0
     held_out_users: int = 0
-    finished_at: float = field(default_factory=time.time)
 
     def summary(self) -> str:
         if self.chosen_report is None or self.defaults_report is None:

@@ -183,16 +183,6 @@ class EventLog:
             for r in rows
         ]
 
-    def item_sequences(self) -> dict[str, list[str]]:
-        """Every user's item ids in time order (ties in arrival order): what co-occurrence learns from."""
-        sequences: dict[str, list[str]] = {}
-        rows = self._db.execute(
-            "SELECT user_id, item_id FROM events WHERE item_id != '' ORDER BY user_id, time, seq"
-        )
-        for user_id, item_id in rows:
-            sequences.setdefault(user_id, []).append(item_id)
-        return sequences
-
     def item_events(self) -> dict[str, list[Event]]:
         """Every user's item events in arrival order (the order they were applied): what a refit
         holds out and replays (driftwise.model.tuning)."""
