@@ -44,12 +44,18 @@ class ItemTimes:
 
     def trending(self, item_ids: Sequence[str], at: float, window: float) -> Vector:
         """log1p(positive events in [at - window, at)) per item, scaled to [0, 1] among them."""
+        # every candidate's event times in one array (segments of `times`), compared at once
+        rows = np.array([self.index.get(item, -1) for item in item_ids], dtype=np.intp)
+        known = np.flatnonzero(rows >= 0)
+        starts, stops = self.indptr[rows[known]], self.indptr[rows[known] + 1]
+        lengths = stops - starts
         counts = np.zeros(len(item_ids))
-        for k, item in enumerate(item_ids):
-            i = self.index.get(item)
-            if i is not None:
-                times = self.times[self.indptr[i] : self.indptr[i + 1]]
-                counts[k] = np.searchsorted(times, at) - np.searchsorted(times, at - window)
+        if lengths.sum():
+            offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+            times = self.times[offsets + np.arange(lengths.sum())]
+            inside = (times >= at - window) & (times < at)
+            owner = np.repeat(known, lengths)
+            counts = np.bincount(owner, weights=inside, minlength=len(item_ids)).astype(np.float64)
         top = counts.max() if len(counts) else 0.0
         return np.log1p(counts) / np.log1p(top) if top > 0 else counts
 
