@@ -594,7 +594,8 @@ class Engine:
         )
         if refitted.topics is not self.topic_model:
             await self._adopt_topics(refitted.topics)
-        if refitted.tuning.status is TuningStatus.TUNED:  # served from the next start on
+        # served from the next start on (NO_GAIN records the defaults: an empty choice)
+        if refitted.tuning.status in (TuningStatus.TUNED, TuningStatus.NO_GAIN):
             await self._log_thread.run(self.log.record_tuned_ranking, json.dumps(refitted.tuning.chosen))
         self.refitted = refitted
         log.info(

@@ -553,7 +553,9 @@ def model_status_to_proto(refitted: Refitted | None, shard: int = 0) -> ranking_
     tuning = status.tuning
     tuning.status = int(report.status)  # type: ignore[assignment]  # numbers match SelfTuningStatus
     for name, value in report.chosen.items():
-        tuning.chosen[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        tuning.chosen[name] = _setting_text(value)
+    for name, value in report.rejected.items():
+        tuning.rejected[name] = _setting_text(value)
     tuning.held_out_users = report.held_out_users
     tuning.trials = report.trials
     tuning.seconds = report.seconds
@@ -566,3 +568,7 @@ def model_status_to_proto(refitted: Refitted | None, shard: int = 0) -> ranking_
         if quality is not None:
             field.users, field.hr_at_10, field.ndcg_at_10 = quality.users, quality.hr, quality.ndcg
     return status
+
+
+def _setting_text(value: bool | int | float) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)

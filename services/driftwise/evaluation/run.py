@@ -92,6 +92,8 @@ def served_metrics(served: Served) -> dict[str, float]:
 
 def tuning_summary(report: TuningReport) -> dict[str, object]:
     out: dict[str, object] = {"status": report.status.name.lower(), "chosen": dict(report.chosen)}
+    if report.rejected:
+        out["rejected"] = dict(report.rejected)
     for name in ("defaults_tune", "chosen_tune", "defaults_report", "chosen_report"):
         quality = getattr(report, name)
         if quality is not None:

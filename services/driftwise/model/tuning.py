@@ -10,9 +10,10 @@ in the top `count`.
 
 The held-out users are split in two by a hash of their id: settings are chosen on one half (the
 "tune" half) and reported on the other (the "report" half), so the figure shows whether the choice
-generalises to users it was not chosen on. The search is bounded: one pass over the structural
-knobs (each value tried with the others fixed), then coordinate ascent over a grid of component
-weights, then the structural pass and the weights again. Too few held-out users: the defaults.
+generalises to users it was not chosen on; a choice that does worse than the defaults there
+(NDCG@10) is not served (`NO_GAIN`). The search is bounded: one pass over the structural knobs
+(each value tried with the others fixed), then coordinate ascent over a grid of component weights,
+then the structural pass and the weights again. Too few held-out users: the defaults.
 
 Free-text events (searches, stated interests) are left out of the replay: encoding them again
 would cost the encoder a call per refit. What they add to a profile is the same for every setting.
@@ -25,7 +26,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +72,7 @@ class TuningStatus(enum.IntEnum):
     TOO_FEW_USERS = 2  # the configured ones: too few held-out users to tell settings apart
     DISABLED = 3  # the configured ones: tuning.enabled is off
     PENDING = 4  # just started: the last tuning's choice (or the configured ones) until it runs
+    NO_GAIN = 5  # the configured ones: the choice did worse than them on the report half
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,8 @@ class TuningReport:
     """What a self-tuning chose and how well defaults and choice did on both halves."""
 
     status: TuningStatus
-    chosen: dict[str, bool | int | float]  # knob -> value, where it differs from the defaults
+    chosen: dict[str, bool | int | float]  # knob -> value served, where it differs from the defaults
+    rejected: dict[str, bool | int | float] = field(default_factory=dict)  # NO_GAIN: what was not served
     defaults_tune: Quality | None = None
     chosen_tune: Quality | None = None
     defaults_report: Quality | None = None
@@ -118,11 +121,15 @@ class TuningReport:
     def summary(self) -> str:
         if self.chosen_report is None or self.defaults_report is None:
             return f"self-tuning: {self.status.name.lower()} ({self.held_out_users} held-out users)"
+        if self.status is TuningStatus.TUNED:
+            outcome = f"chose {self.chosen}"
+        else:
+            outcome = f"kept the defaults: the choice {self.rejected} did worse on the report half"
         return (
             f"self-tuning: tuned on {self.chosen_tune.users if self.chosen_tune else 0} users, "
             f"reported on {self.chosen_report.users}: HR@10 {self.defaults_report.hr:.4f} -> "
             f"{self.chosen_report.hr:.4f}, NDCG@10 {self.defaults_report.ndcg:.4f} -> "
-            f"{self.chosen_report.ndcg:.4f} (defaults -> chosen); chose {self.chosen}; "
+            f"{self.chosen_report.ndcg:.4f} (defaults -> chosen); {outcome}; "
             f"{self.trials} trials in {self.seconds:.1f} s"
         )
 
@@ -372,13 +379,18 @@ class Tuner:
         chosen = {
             k: v for k, v in best_config.model_dump().items() if k in TUNED and v != getattr(defaults, k)
         }
+        defaults_report = self.quality(self.score(self.report_half, defaults), defaults)
+        chosen_report = self.quality(self.score(self.report_half, best_config), best_config)
+        # the guard against a choice fitted to the tune half's noise: it must hold on the other half
+        held = chosen_report.ndcg >= defaults_report.ndcg
         return TuningReport(
-            TuningStatus.TUNED,
-            chosen,
+            TuningStatus.TUNED if held else TuningStatus.NO_GAIN,
+            chosen if held else {},
+            rejected={} if held else chosen,
             defaults_tune=self.quality(tuned_on(defaults), defaults),
             chosen_tune=self.quality(tuned_on(best_config), best_config),
-            defaults_report=self.quality(self.score(self.report_half, defaults), defaults),
-            chosen_report=self.quality(self.score(self.report_half, best_config), best_config),
+            defaults_report=defaults_report,
+            chosen_report=chosen_report,
             trials=trials,
             seconds=time.perf_counter() - started,
             held_out_users=users,

@@ -10,7 +10,7 @@ from driftwise.model.learned import signals_for
 from driftwise.model.ranking import rank_for_profile
 from driftwise.model.refit import refit
 from driftwise.model.topics import TopicModel, normalize_rows
-from driftwise.model.tuning import TUNED, Catalogue, Tuner, TuningStatus, apply_choice, holdouts
+from driftwise.model.tuning import TUNED, Catalogue, Tuner, TuningStatus, _hash, apply_choice, holdouts
 
 INTEREST = InterestModelConfig()
 N_ITEMS, DIM = 120, 16
@@ -84,6 +84,26 @@ def test_tuning_finds_what_the_log_rewards_and_reports_it_on_other_users() -> No
     served = apply_choice(configured, report)
     assert served.collaborative_boost == report.chosen["collaborative_boost"]
     assert type(served.cooccurrence_window) is int  # values keep their types
+
+
+def test_a_choice_that_does_worse_on_the_report_half_is_not_served() -> None:
+    # the tune half follows chains (what follows what); the report half watches items near a
+    # direction of its own (content): what the tune half rewards is wrong for the other half
+    events, vectors = chains(400), catalogue().vectors
+    rng = np.random.default_rng(3)
+    for user in [u for u in events if _hash(u) % 2 == 1]:
+        nearest = np.argsort(-(vectors @ rng.normal(size=DIM)))[:8][::-1]  # the nearest one last
+        t0 = 1000.0 * int(user[1:])
+        events[user] = [Event(f"e{k}", user, EventType.LIKE, t0 + k, f"i{r}") for k, r in enumerate(nearest)]
+    configured = RankingConfig(collaborative_boost=0.0, transition_mix=0.0)
+    report = tuner(events, min_users=100).tune(configured)
+    assert report.status is TuningStatus.NO_GAIN
+    assert report.chosen_tune and report.defaults_tune and report.chosen_report and report.defaults_report
+    assert report.chosen_tune.ndcg > report.defaults_tune.ndcg  # it did find something on its half
+    assert report.chosen_report.ndcg < report.defaults_report.ndcg
+    assert report.chosen == {} and report.rejected["collaborative_boost"] > 0
+    assert apply_choice(configured, report) == configured
+    assert "kept the defaults" in report.summary()
 
 
 def test_every_knob_is_a_ranking_setting() -> None:

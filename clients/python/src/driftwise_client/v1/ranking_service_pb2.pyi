@@ -126,6 +126,10 @@ class _SelfTuningStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Self
     """Just started: what the last tuning chose (kept in the event log), or the configured settings,
     are served until the first refit, which starts at once, has tuned again.
     """
+    SELF_TUNING_STATUS_NO_GAIN: _SelfTuningStatus.ValueType  # 5
+    """Tuned, but the choice did worse than the configured settings on the report half (NDCG@10):
+    the configured settings are served, and `rejected` lists the choice.
+    """
 
 class SelfTuningStatus(_SelfTuningStatus, metaclass=_SelfTuningStatusEnumTypeWrapper):
     """SelfTuningStatus says which settings ranking serves after a refit."""
@@ -141,6 +145,10 @@ SELF_TUNING_STATUS_DISABLED: SelfTuningStatus.ValueType  # 3
 SELF_TUNING_STATUS_PENDING: SelfTuningStatus.ValueType  # 4
 """Just started: what the last tuning chose (kept in the event log), or the configured settings,
 are served until the first refit, which starts at once, has tuned again.
+"""
+SELF_TUNING_STATUS_NO_GAIN: SelfTuningStatus.ValueType  # 5
+"""Tuned, but the choice did worse than the configured settings on the report half (NDCG@10):
+the configured settings are served, and `rejected` lists the choice.
 """
 Global___SelfTuningStatus: _TypeAlias = SelfTuningStatus  # noqa: Y015
 
@@ -710,6 +718,26 @@ class SelfTuning(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class RejectedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     STATUS_FIELD_NUMBER: _builtins.int
     CHOSEN_FIELD_NUMBER: _builtins.int
     HELD_OUT_USERS_FIELD_NUMBER: _builtins.int
@@ -719,6 +747,7 @@ class SelfTuning(_message.Message):
     CHOSEN_REPORT_FIELD_NUMBER: _builtins.int
     TRIALS_FIELD_NUMBER: _builtins.int
     SECONDS_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
     status: Global___SelfTuningStatus.ValueType
     """Whether the chosen settings are served, or the configured ones and why."""
     held_out_users: _builtins.int
@@ -749,6 +778,10 @@ class SelfTuning(_message.Message):
     def chosen_report(self) -> Global___HoldoutQuality:
         """The chosen settings on the other half: the figure to trust."""
 
+    @_builtins.property
+    def rejected(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """NO_GAIN: the settings the search chose and that were not served, as in `chosen`."""
+
     def __init__(
         self,
         *,
@@ -761,10 +794,11 @@ class SelfTuning(_message.Message):
         chosen_report: Global___HoldoutQuality | None = ...,
         trials: _builtins.int = ...,
         seconds: _builtins.float = ...,
+        rejected: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chosen_report", b"chosen_report", "chosen_tune", b"chosen_tune", "defaults_report", b"defaults_report", "defaults_tune", b"defaults_tune"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chosen", b"chosen", "chosen_report", b"chosen_report", "chosen_tune", b"chosen_tune", "defaults_report", b"defaults_report", "defaults_tune", b"defaults_tune", "held_out_users", b"held_out_users", "seconds", b"seconds", "status", b"status", "trials", b"trials"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chosen", b"chosen", "chosen_report", b"chosen_report", "chosen_tune", b"chosen_tune", "defaults_report", b"defaults_report", "defaults_tune", b"defaults_tune", "held_out_users", b"held_out_users", "rejected", b"rejected", "seconds", b"seconds", "status", b"status", "trials", b"trials"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

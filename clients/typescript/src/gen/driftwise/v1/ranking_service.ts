@@ -192,6 +192,11 @@ export enum SelfTuningStatus {
    * are served until the first refit, which starts at once, has tuned again.
    */
   SELF_TUNING_STATUS_PENDING = 4,
+  /**
+   * SELF_TUNING_STATUS_NO_GAIN - Tuned, but the choice did worse than the configured settings on the report half (NDCG@10):
+   * the configured settings are served, and `rejected` lists the choice.
+   */
+  SELF_TUNING_STATUS_NO_GAIN = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -212,6 +217,9 @@ export function selfTuningStatusFromJSON(object: any): SelfTuningStatus {
     case 4:
     case "SELF_TUNING_STATUS_PENDING":
       return SelfTuningStatus.SELF_TUNING_STATUS_PENDING;
+    case 5:
+    case "SELF_TUNING_STATUS_NO_GAIN":
+      return SelfTuningStatus.SELF_TUNING_STATUS_NO_GAIN;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -231,6 +239,8 @@ export function selfTuningStatusToJSON(object: SelfTuningStatus): string {
       return "SELF_TUNING_STATUS_DISABLED";
     case SelfTuningStatus.SELF_TUNING_STATUS_PENDING:
       return "SELF_TUNING_STATUS_PENDING";
+    case SelfTuningStatus.SELF_TUNING_STATUS_NO_GAIN:
+      return "SELF_TUNING_STATUS_NO_GAIN";
     case SelfTuningStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -490,9 +500,16 @@ export interface SelfTuning {
   trials: number;
   /** How long the search took. */
   seconds: number;
+  /** NO_GAIN: the settings the search chose and that were not served, as in `chosen`. */
+  rejected: { [key: string]: string };
 }
 
 export interface SelfTuning_ChosenEntry {
+  key: string;
+  value: string;
+}
+
+export interface SelfTuning_RejectedEntry {
   key: string;
   value: string;
 }
@@ -2313,6 +2330,7 @@ function createBaseSelfTuning(): SelfTuning {
     chosenReport: undefined,
     trials: 0,
     seconds: 0,
+    rejected: {},
   };
 }
 
@@ -2345,6 +2363,9 @@ export const SelfTuning: MessageFns<SelfTuning> = {
     if (message.seconds !== 0) {
       writer.uint32(73).double(message.seconds);
     }
+    globalThis.Object.entries(message.rejected).forEach(([key, value]: [string, string]) => {
+      SelfTuning_RejectedEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
+    });
     return writer;
   },
 
@@ -2436,6 +2457,17 @@ export const SelfTuning: MessageFns<SelfTuning> = {
             message.seconds = reader.double();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            const entry10 = SelfTuning_RejectedEntry.decode(reader, reader.uint32());
+            if (entry10.value !== undefined) {
+              message.rejected[entry10.key] = entry10.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2492,6 +2524,20 @@ export const SelfTuning: MessageFns<SelfTuning> = {
         : undefined,
       trials: isSet(object.trials) ? globalThis.Number(object.trials) : 0,
       seconds: isSet(object.seconds) ? globalThis.Number(object.seconds) : 0,
+      rejected: isObject(object.rejected)
+        ? (globalThis.Object.entries(object.rejected) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -2530,6 +2576,15 @@ export const SelfTuning: MessageFns<SelfTuning> = {
     if (message.seconds !== 0) {
       obj.seconds = floatToJson(message.seconds);
     }
+    if (message.rejected) {
+      const entries = globalThis.Object.entries(message.rejected) as [string, string][];
+      if (entries.length > 0) {
+        obj.rejected = {};
+        entries.forEach(([k, v]) => {
+          obj.rejected[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -2563,6 +2618,15 @@ export const SelfTuning: MessageFns<SelfTuning> = {
       : undefined;
     message.trials = object.trials ?? 0;
     message.seconds = object.seconds ?? 0;
+    message.rejected = (globalThis.Object.entries(object.rejected ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
     return message;
   },
 };
@@ -2646,6 +2710,91 @@ export const SelfTuning_ChosenEntry: MessageFns<SelfTuning_ChosenEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<SelfTuning_ChosenEntry>, I>>(object: I): SelfTuning_ChosenEntry {
     const message = createBaseSelfTuning_ChosenEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSelfTuning_RejectedEntry(): SelfTuning_RejectedEntry {
+  return { key: "", value: "" };
+}
+
+export const SelfTuning_RejectedEntry: MessageFns<SelfTuning_RejectedEntry> = {
+  encode(message: SelfTuning_RejectedEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SelfTuning_RejectedEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSelfTuning_RejectedEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SelfTuning_RejectedEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SelfTuning_RejectedEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SelfTuning_RejectedEntry>, I>>(base?: I): SelfTuning_RejectedEntry {
+    return SelfTuning_RejectedEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SelfTuning_RejectedEntry>, I>>(object: I): SelfTuning_RejectedEntry {
+    const message = createBaseSelfTuning_RejectedEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;

@@ -95,6 +95,11 @@ public final class RankingServiceProto {
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_driftwise_v1_SelfTuning_ChosenEntry_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_driftwise_v1_SelfTuning_RejectedEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_driftwise_v1_SelfTuning_RejectedEntry_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_driftwise_v1_HoldoutQuality_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -175,7 +180,7 @@ public final class RankingServiceProto {
       "\022#\n\rfitted_events\030\003 \001(\003R\014fittedEvents\022#\n" +
       "\rrefit_seconds\030\004 \001(\001R\014refitSeconds\0220\n\006tu" +
       "ning\030\005 \001(\0132\030.driftwise.v1.SelfTuningR\006tu" +
-      "ning\"\241\004\n\nSelfTuning\0226\n\006status\030\001 \001(\0162\036.dr" +
+      "ning\"\242\005\n\nSelfTuning\0226\n\006status\030\001 \001(\0162\036.dr" +
       "iftwise.v1.SelfTuningStatusR\006status\022<\n\006c" +
       "hosen\030\002 \003(\0132$.driftwise.v1.SelfTuning.Ch" +
       "osenEntryR\006chosen\022$\n\016held_out_users\030\003 \001(" +
@@ -187,39 +192,43 @@ public final class RankingServiceProto {
       "R\016defaultsReport\022A\n\rchosen_report\030\007 \001(\0132" +
       "\034.driftwise.v1.HoldoutQualityR\014chosenRep" +
       "ort\022\026\n\006trials\030\010 \001(\005R\006trials\022\030\n\007seconds\030\t" +
-      " \001(\001R\007seconds\0329\n\013ChosenEntry\022\020\n\003key\030\001 \001(" +
-      "\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"^\n\016Hold" +
-      "outQuality\022\024\n\005users\030\001 \001(\005R\005users\022\030\n\010hr_a" +
-      "t_10\030\002 \001(\001R\006hrAt10\022\034\n\nndcg_at_10\030\003 \001(\001R\010" +
-      "ndcgAt10*\213\001\n\024RecommendationSource\022%\n!REC" +
-      "OMMENDATION_SOURCE_UNSPECIFIED\020\000\022&\n\"RECO" +
-      "MMENDATION_SOURCE_PERSONALIZED\020\001\022$\n RECO" +
-      "MMENDATION_SOURCE_COLD_START\020\002*\272\001\n\021Expla" +
-      "nationReason\022\"\n\036EXPLANATION_REASON_UNSPE" +
-      "CIFIED\020\000\022\037\n\033EXPLANATION_REASON_INTEREST\020" +
-      "\001\022\037\n\033EXPLANATION_REASON_SEQUENCE\020\002\022\037\n\033EX" +
-      "PLANATION_REASON_NEW_ITEM\020\003\022\036\n\032EXPLANATI" +
-      "ON_REASON_POPULAR\020\004*\217\001\n\017ImpressionMatch\022" +
-      " \n\034IMPRESSION_MATCH_UNSPECIFIED\020\000\022\032\n\026IMP" +
-      "RESSION_MATCH_SHOWN\020\001\022 \n\034IMPRESSION_MATC" +
-      "H_NOT_IN_LIST\020\002\022\034\n\030IMPRESSION_MATCH_UNKN" +
-      "OWN\020\003*\273\001\n\020SelfTuningStatus\022\"\n\036SELF_TUNIN" +
-      "G_STATUS_UNSPECIFIED\020\000\022\034\n\030SELF_TUNING_ST" +
-      "ATUS_TUNED\020\001\022$\n SELF_TUNING_STATUS_TOO_F" +
-      "EW_USERS\020\002\022\037\n\033SELF_TUNING_STATUS_DISABLE" +
-      "D\020\003\022\036\n\032SELF_TUNING_STATUS_PENDING\020\0042\333\002\n\016" +
-      "RankingService\022L\n\tRecommend\022\036.driftwise." +
-      "v1.RecommendRequest\032\037.driftwise.v1.Recom" +
-      "mendResponse\022=\n\004Rank\022\031.driftwise.v1.Rank" +
-      "Request\032\032.driftwise.v1.RankResponse\022_\n\016S" +
-      "treamFeedback\022#.driftwise.v1.StreamFeedb" +
-      "ackRequest\032$.driftwise.v1.StreamFeedback" +
-      "Response(\0010\001\022[\n\016GetModelStatus\022#.driftwi" +
-      "se.v1.GetModelStatusRequest\032$.driftwise." +
-      "v1.GetModelStatusResponseBx\n\020dev.driftwi" +
-      "se.v1B\023RankingServiceProtoP\001\242\002\003DXX\252\002\014Dri" +
-      "ftwise.V1\312\002\014Driftwise\\V1\342\002\030Driftwise\\V1\\" +
-      "GPBMetadata\352\002\rDriftwise::V1b\006proto3"
+      " \001(\001R\007seconds\022B\n\010rejected\030\n \003(\0132&.driftw" +
+      "ise.v1.SelfTuning.RejectedEntryR\010rejecte" +
+      "d\0329\n\013ChosenEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005va" +
+      "lue\030\002 \001(\tR\005value:\0028\001\032;\n\rRejectedEntry\022\020\n" +
+      "\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028" +
+      "\001\"^\n\016HoldoutQuality\022\024\n\005users\030\001 \001(\005R\005user" +
+      "s\022\030\n\010hr_at_10\030\002 \001(\001R\006hrAt10\022\034\n\nndcg_at_1" +
+      "0\030\003 \001(\001R\010ndcgAt10*\213\001\n\024RecommendationSour" +
+      "ce\022%\n!RECOMMENDATION_SOURCE_UNSPECIFIED\020" +
+      "\000\022&\n\"RECOMMENDATION_SOURCE_PERSONALIZED\020" +
+      "\001\022$\n RECOMMENDATION_SOURCE_COLD_START\020\002*" +
+      "\272\001\n\021ExplanationReason\022\"\n\036EXPLANATION_REA" +
+      "SON_UNSPECIFIED\020\000\022\037\n\033EXPLANATION_REASON_" +
+      "INTEREST\020\001\022\037\n\033EXPLANATION_REASON_SEQUENC" +
+      "E\020\002\022\037\n\033EXPLANATION_REASON_NEW_ITEM\020\003\022\036\n\032" +
+      "EXPLANATION_REASON_POPULAR\020\004*\217\001\n\017Impress" +
+      "ionMatch\022 \n\034IMPRESSION_MATCH_UNSPECIFIED" +
+      "\020\000\022\032\n\026IMPRESSION_MATCH_SHOWN\020\001\022 \n\034IMPRES" +
+      "SION_MATCH_NOT_IN_LIST\020\002\022\034\n\030IMPRESSION_M" +
+      "ATCH_UNKNOWN\020\003*\333\001\n\020SelfTuningStatus\022\"\n\036S" +
+      "ELF_TUNING_STATUS_UNSPECIFIED\020\000\022\034\n\030SELF_" +
+      "TUNING_STATUS_TUNED\020\001\022$\n SELF_TUNING_STA" +
+      "TUS_TOO_FEW_USERS\020\002\022\037\n\033SELF_TUNING_STATU" +
+      "S_DISABLED\020\003\022\036\n\032SELF_TUNING_STATUS_PENDI" +
+      "NG\020\004\022\036\n\032SELF_TUNING_STATUS_NO_GAIN\020\0052\333\002\n" +
+      "\016RankingService\022L\n\tRecommend\022\036.driftwise" +
+      ".v1.RecommendRequest\032\037.driftwise.v1.Reco" +
+      "mmendResponse\022=\n\004Rank\022\031.driftwise.v1.Ran" +
+      "kRequest\032\032.driftwise.v1.RankResponse\022_\n\016" +
+      "StreamFeedback\022#.driftwise.v1.StreamFeed" +
+      "backRequest\032$.driftwise.v1.StreamFeedbac" +
+      "kResponse(\0010\001\022[\n\016GetModelStatus\022#.driftw" +
+      "ise.v1.GetModelStatusRequest\032$.driftwise" +
+      ".v1.GetModelStatusResponseBx\n\020dev.driftw" +
+      "ise.v1B\023RankingServiceProtoP\001\242\002\003DXX\252\002\014Dr" +
+      "iftwise.V1\312\002\014Driftwise\\V1\342\002\030Driftwise\\V1" +
+      "\\GPBMetadata\352\002\rDriftwise::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -316,12 +325,18 @@ public final class RankingServiceProto {
     internal_static_driftwise_v1_SelfTuning_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_driftwise_v1_SelfTuning_descriptor,
-        new java.lang.String[] { "Status", "Chosen", "HeldOutUsers", "DefaultsTune", "ChosenTune", "DefaultsReport", "ChosenReport", "Trials", "Seconds", });
+        new java.lang.String[] { "Status", "Chosen", "HeldOutUsers", "DefaultsTune", "ChosenTune", "DefaultsReport", "ChosenReport", "Trials", "Seconds", "Rejected", });
     internal_static_driftwise_v1_SelfTuning_ChosenEntry_descriptor =
       internal_static_driftwise_v1_SelfTuning_descriptor.getNestedTypes().get(0);
     internal_static_driftwise_v1_SelfTuning_ChosenEntry_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_driftwise_v1_SelfTuning_ChosenEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
+    internal_static_driftwise_v1_SelfTuning_RejectedEntry_descriptor =
+      internal_static_driftwise_v1_SelfTuning_descriptor.getNestedTypes().get(1);
+    internal_static_driftwise_v1_SelfTuning_RejectedEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_driftwise_v1_SelfTuning_RejectedEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_driftwise_v1_HoldoutQuality_descriptor =
       getDescriptor().getMessageTypes().get(14);

@@ -49,6 +49,8 @@ private static final long serialVersionUID = 0L;
     switch (number) {
       case 2:
         return internalGetChosen();
+      case 10:
+        return internalGetRejected();
       default:
         throw new RuntimeException(
             "Invalid map field number: " + number);
@@ -384,6 +386,101 @@ java.lang.String defaultValue) {
     return seconds_;
   }
 
+  public static final int REJECTED_FIELD_NUMBER = 10;
+  private static final class RejectedDefaultEntryHolder {
+    static final com.google.protobuf.MapEntry<
+        java.lang.String, java.lang.String> defaultEntry =
+            com.google.protobuf.MapEntry
+            .<java.lang.String, java.lang.String>newDefaultInstance(
+                dev.driftwise.v1.RankingServiceProto.internal_static_driftwise_v1_SelfTuning_RejectedEntry_descriptor, 
+                com.google.protobuf.WireFormat.FieldType.STRING,
+                "",
+                com.google.protobuf.WireFormat.FieldType.STRING,
+                "");
+  }
+  @SuppressWarnings("serial")
+  private com.google.protobuf.MapField<
+      java.lang.String, java.lang.String> rejected_;
+  private com.google.protobuf.MapField<java.lang.String, java.lang.String>
+  internalGetRejected() {
+    if (rejected_ == null) {
+      return com.google.protobuf.MapField.emptyMapField(
+          RejectedDefaultEntryHolder.defaultEntry);
+    }
+    return rejected_;
+  }
+  public int getRejectedCount() {
+    return internalGetRejected().getMap().size();
+  }
+  /**
+   * <pre>
+   * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+   */
+  @java.lang.Override
+  public boolean containsRejected(
+      java.lang.String key) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    return internalGetRejected().getMap().containsKey(key);
+  }
+  /**
+   * Use {@link #getRejectedMap()} instead.
+   */
+  @java.lang.Override
+  @java.lang.Deprecated
+  public java.util.Map<java.lang.String, java.lang.String> getRejected() {
+    return getRejectedMap();
+  }
+  /**
+   * <pre>
+   * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+   */
+  @java.lang.Override
+  public java.util.Map<java.lang.String, java.lang.String> getRejectedMap() {
+    return internalGetRejected().getMap();
+  }
+  /**
+   * <pre>
+   * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+   */
+  @java.lang.Override
+  public /* nullable */
+java.lang.String getRejectedOrDefault(
+      java.lang.String key,
+      /* nullable */
+java.lang.String defaultValue) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    java.util.Map<java.lang.String, java.lang.String> map =
+        internalGetRejected().getMap();
+    return map.containsKey(key) ? map.get(key) : defaultValue;
+  }
+  /**
+   * <pre>
+   * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+   */
+  @java.lang.Override
+  public java.lang.String getRejectedOrThrow(
+      java.lang.String key) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    java.util.Map<java.lang.String, java.lang.String> map =
+        internalGetRejected().getMap();
+    if (!map.containsKey(key)) {
+      throw new java.lang.IllegalArgumentException();
+    }
+    return map.get(key);
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -428,6 +525,12 @@ java.lang.String defaultValue) {
     if (java.lang.Double.doubleToRawLongBits(seconds_) != 0) {
       output.writeDouble(9, seconds_);
     }
+    com.google.protobuf.GeneratedMessageV3
+      .serializeStringMapTo(
+        output,
+        internalGetRejected(),
+        RejectedDefaultEntryHolder.defaultEntry,
+        10);
     getUnknownFields().writeTo(output);
   }
 
@@ -479,6 +582,16 @@ java.lang.String defaultValue) {
       size += com.google.protobuf.CodedOutputStream
         .computeDoubleSize(9, seconds_);
     }
+    for (java.util.Map.Entry<java.lang.String, java.lang.String> entry
+         : internalGetRejected().getMap().entrySet()) {
+      com.google.protobuf.MapEntry<java.lang.String, java.lang.String>
+      rejected__ = RejectedDefaultEntryHolder.defaultEntry.newBuilderForType()
+          .setKey(entry.getKey())
+          .setValue(entry.getValue())
+          .build();
+      size += com.google.protobuf.CodedOutputStream
+          .computeMessageSize(10, rejected__);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -524,6 +637,8 @@ java.lang.String defaultValue) {
     if (java.lang.Double.doubleToLongBits(getSeconds())
         != java.lang.Double.doubleToLongBits(
             other.getSeconds())) return false;
+    if (!internalGetRejected().equals(
+        other.internalGetRejected())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -564,6 +679,10 @@ java.lang.String defaultValue) {
     hash = (37 * hash) + SECONDS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         java.lang.Double.doubleToLongBits(getSeconds()));
+    if (!internalGetRejected().getMap().isEmpty()) {
+      hash = (37 * hash) + REJECTED_FIELD_NUMBER;
+      hash = (53 * hash) + internalGetRejected().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -683,6 +802,8 @@ java.lang.String defaultValue) {
       switch (number) {
         case 2:
           return internalGetChosen();
+        case 10:
+          return internalGetRejected();
         default:
           throw new RuntimeException(
               "Invalid map field number: " + number);
@@ -694,6 +815,8 @@ java.lang.String defaultValue) {
       switch (number) {
         case 2:
           return internalGetMutableChosen();
+        case 10:
+          return internalGetMutableRejected();
         default:
           throw new RuntimeException(
               "Invalid map field number: " + number);
@@ -746,6 +869,7 @@ java.lang.String defaultValue) {
       }
       trials_ = 0;
       seconds_ = 0D;
+      internalGetMutableRejected().clear();
       return this;
     }
 
@@ -814,6 +938,10 @@ java.lang.String defaultValue) {
       }
       if (((from_bitField0_ & 0x00000100) != 0)) {
         result.seconds_ = seconds_;
+      }
+      if (((from_bitField0_ & 0x00000200) != 0)) {
+        result.rejected_ = internalGetRejected();
+        result.rejected_.makeImmutable();
       }
     }
 
@@ -888,6 +1016,9 @@ java.lang.String defaultValue) {
       if (other.getSeconds() != 0D) {
         setSeconds(other.getSeconds());
       }
+      internalGetMutableRejected().mergeFrom(
+          other.internalGetRejected());
+      bitField0_ |= 0x00000200;
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -971,6 +1102,15 @@ java.lang.String defaultValue) {
               bitField0_ |= 0x00000100;
               break;
             } // case 73
+            case 82: {
+              com.google.protobuf.MapEntry<java.lang.String, java.lang.String>
+              rejected__ = input.readMessage(
+                  RejectedDefaultEntryHolder.defaultEntry.getParserForType(), extensionRegistry);
+              internalGetMutableRejected().getMutableMap().put(
+                  rejected__.getKey(), rejected__.getValue());
+              bitField0_ |= 0x00000200;
+              break;
+            } // case 82
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1972,6 +2112,161 @@ java.lang.String defaultValue) {
       bitField0_ = (bitField0_ & ~0x00000100);
       seconds_ = 0D;
       onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.MapField<
+        java.lang.String, java.lang.String> rejected_;
+    private com.google.protobuf.MapField<java.lang.String, java.lang.String>
+        internalGetRejected() {
+      if (rejected_ == null) {
+        return com.google.protobuf.MapField.emptyMapField(
+            RejectedDefaultEntryHolder.defaultEntry);
+      }
+      return rejected_;
+    }
+    private com.google.protobuf.MapField<java.lang.String, java.lang.String>
+        internalGetMutableRejected() {
+      if (rejected_ == null) {
+        rejected_ = com.google.protobuf.MapField.newMapField(
+            RejectedDefaultEntryHolder.defaultEntry);
+      }
+      if (!rejected_.isMutable()) {
+        rejected_ = rejected_.copy();
+      }
+      bitField0_ |= 0x00000200;
+      onChanged();
+      return rejected_;
+    }
+    public int getRejectedCount() {
+      return internalGetRejected().getMap().size();
+    }
+    /**
+     * <pre>
+     * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+     */
+    @java.lang.Override
+    public boolean containsRejected(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      return internalGetRejected().getMap().containsKey(key);
+    }
+    /**
+     * Use {@link #getRejectedMap()} instead.
+     */
+    @java.lang.Override
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, java.lang.String> getRejected() {
+      return getRejectedMap();
+    }
+    /**
+     * <pre>
+     * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+     */
+    @java.lang.Override
+    public java.util.Map<java.lang.String, java.lang.String> getRejectedMap() {
+      return internalGetRejected().getMap();
+    }
+    /**
+     * <pre>
+     * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+     */
+    @java.lang.Override
+    public /* nullable */
+java.lang.String getRejectedOrDefault(
+        java.lang.String key,
+        /* nullable */
+java.lang.String defaultValue) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      java.util.Map<java.lang.String, java.lang.String> map =
+          internalGetRejected().getMap();
+      return map.containsKey(key) ? map.get(key) : defaultValue;
+    }
+    /**
+     * <pre>
+     * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+     */
+    @java.lang.Override
+    public java.lang.String getRejectedOrThrow(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      java.util.Map<java.lang.String, java.lang.String> map =
+          internalGetRejected().getMap();
+      if (!map.containsKey(key)) {
+        throw new java.lang.IllegalArgumentException();
+      }
+      return map.get(key);
+    }
+    public Builder clearRejected() {
+      bitField0_ = (bitField0_ & ~0x00000200);
+      internalGetMutableRejected().getMutableMap()
+          .clear();
+      return this;
+    }
+    /**
+     * <pre>
+     * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+     */
+    public Builder removeRejected(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      internalGetMutableRejected().getMutableMap()
+          .remove(key);
+      return this;
+    }
+    /**
+     * Use alternate mutation accessors instead.
+     */
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, java.lang.String>
+        getMutableRejected() {
+      bitField0_ |= 0x00000200;
+      return internalGetMutableRejected().getMutableMap();
+    }
+    /**
+     * <pre>
+     * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+     */
+    public Builder putRejected(
+        java.lang.String key,
+        java.lang.String value) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      if (value == null) { throw new NullPointerException("map value"); }
+      internalGetMutableRejected().getMutableMap()
+          .put(key, value);
+      bitField0_ |= 0x00000200;
+      return this;
+    }
+    /**
+     * <pre>
+     * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+     */
+    public Builder putAllRejected(
+        java.util.Map<java.lang.String, java.lang.String> values) {
+      internalGetMutableRejected().getMutableMap()
+          .putAll(values);
+      bitField0_ |= 0x00000200;
       return this;
     }
     @java.lang.Override

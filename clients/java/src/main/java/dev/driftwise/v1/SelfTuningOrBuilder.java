@@ -222,4 +222,58 @@ java.lang.String defaultValue);
    * @return The seconds.
    */
   double getSeconds();
+
+  /**
+   * <pre>
+   * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+   */
+  int getRejectedCount();
+  /**
+   * <pre>
+   * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+   */
+  boolean containsRejected(
+      java.lang.String key);
+  /**
+   * Use {@link #getRejectedMap()} instead.
+   */
+  @java.lang.Deprecated
+  java.util.Map<java.lang.String, java.lang.String>
+  getRejected();
+  /**
+   * <pre>
+   * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+   */
+  java.util.Map<java.lang.String, java.lang.String>
+  getRejectedMap();
+  /**
+   * <pre>
+   * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+   */
+  /* nullable */
+java.lang.String getRejectedOrDefault(
+      java.lang.String key,
+      /* nullable */
+java.lang.String defaultValue);
+  /**
+   * <pre>
+   * NO_GAIN: the settings the search chose and that were not served, as in `chosen`.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; rejected = 10 [json_name = "rejected"];</code>
+   */
+  java.lang.String getRejectedOrThrow(
+      java.lang.String key);
 }

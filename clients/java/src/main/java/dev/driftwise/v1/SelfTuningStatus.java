@@ -53,6 +53,15 @@ public enum SelfTuningStatus
    * <code>SELF_TUNING_STATUS_PENDING = 4;</code>
    */
   SELF_TUNING_STATUS_PENDING(4),
+  /**
+   * <pre>
+   * Tuned, but the choice did worse than the configured settings on the report half (NDCG&#64;10):
+   * the configured settings are served, and `rejected` lists the choice.
+   * </pre>
+   *
+   * <code>SELF_TUNING_STATUS_NO_GAIN = 5;</code>
+   */
+  SELF_TUNING_STATUS_NO_GAIN(5),
   UNRECOGNIZED(-1),
   ;
 
@@ -97,6 +106,15 @@ public enum SelfTuningStatus
    * <code>SELF_TUNING_STATUS_PENDING = 4;</code>
    */
   public static final int SELF_TUNING_STATUS_PENDING_VALUE = 4;
+  /**
+   * <pre>
+   * Tuned, but the choice did worse than the configured settings on the report half (NDCG&#64;10):
+   * the configured settings are served, and `rejected` lists the choice.
+   * </pre>
+   *
+   * <code>SELF_TUNING_STATUS_NO_GAIN = 5;</code>
+   */
+  public static final int SELF_TUNING_STATUS_NO_GAIN_VALUE = 5;
 
 
   public final int getNumber() {
@@ -128,6 +146,7 @@ public enum SelfTuningStatus
       case 2: return SELF_TUNING_STATUS_TOO_FEW_USERS;
       case 3: return SELF_TUNING_STATUS_DISABLED;
       case 4: return SELF_TUNING_STATUS_PENDING;
+      case 5: return SELF_TUNING_STATUS_NO_GAIN;
       default: return null;
     }
   }
