@@ -558,7 +558,8 @@ class Engine:
         cached = self.items.cached() if self.settings.milvus.warm_item_cache else None
         catalogue = None if not cached else _catalogue_of(cached, self.encoder.dimension)
         untuned = self.settings.tuning.model_copy(update={"enabled": False})
-        await self._refit(ranking, untuned, None, catalogue=catalogue)
+        # no two-tower yet: training it takes its time budget, and the first refit trains one
+        await self._refit(ranking, untuned, None, catalogue=catalogue, two_tower=False)
         assert self.refitted is not None
         pending = dataclasses.replace(self.refitted.tuning, status=TuningStatus.PENDING)
         self.refitted = dataclasses.replace(self.refitted, tuning=pending)
@@ -575,6 +576,7 @@ class Engine:
         taxonomy: TopicModel | None,
         reread: bool = False,
         catalogue: Catalogue | None = None,
+        two_tower: bool = True,
     ) -> Refitted:
         count = await self._read_thread.run(self._log_reads.event_count)
         events_by_user = await self._read_thread.run(self._log_reads.item_events)
@@ -591,6 +593,7 @@ class Engine:
             tuning,
             self.settings.candidates_per_layer_for,
             taxonomy,
+            two_tower,
         )
         if refitted.topics is not self.topic_model:
             await self._adopt_topics(refitted.topics)

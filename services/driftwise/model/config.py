@@ -217,8 +217,14 @@ class RankingConfig(BaseModel):
     sequence_boost: float = Field(
         0.0,
         ge=0,
-        description="Weight of the similarity to the sequence model's next-item query "
-        "(needs a trained sequence model).",
+        description="Weight of the next-item two-tower's score (needs one trained: "
+        "two_tower_seconds); 0 as configured, the self-tuning gives it weight where it pays.",
+    )
+    two_tower_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="Training time budget of the next-item two-tower at each refit (0: none is "
+        "trained). Trained when the self-tuning may weigh it or sequence_boost is set.",
     )
     negative_max_push: float = Field(
         0.5,

@@ -22,6 +22,7 @@ from driftwise.model.profile import RecentEvent, UserProfile
 from driftwise.model.ranking import Signals
 from driftwise.model.topics import TopicModel
 from driftwise.model.transitions import TopicTransitions
+from driftwise.sequence.two_tower import TwoTowerScorer
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,14 @@ class ItemTimes:
 
 @dataclass(frozen=True)
 class Fitted:
-    """Item co-occurrence and topic transitions fitted on item sequences (time order), and the
-    times of the positive events (trending popularity)."""
+    """Item co-occurrence and topic transitions fitted on item sequences (time order), the times
+    of the positive events (trending popularity), and the next-item two-tower where one was
+    trained (`driftwise.sequence.two_tower`)."""
 
     cooccurrence: SequentialCoOccurrence
     transitions: TopicTransitions
     item_times: ItemTimes
+    two_tower: TwoTowerScorer | None = None
 
     @classmethod
     def fit(
@@ -78,10 +81,12 @@ class Fitted:
         config: RankingConfig,
         vectors: Mapping[str, npt.NDArray[np.float32]] | None = None,
         positives: Iterable[tuple[str, float]] = (),
+        two_tower: TwoTowerScorer | None = None,
     ) -> Fitted:
         """`item_topics`: topic assignment per known item; `vectors` (unit rows per item id, the
         catalogue) give items nobody has touched text edges from their nearest interacted items;
-        `positives`: (item_id, time) of the positive events."""
+        `positives`: (item_id, time) of the positive events; `two_tower`: trained apart (it takes
+        a time budget, and none of the ranking settings changes it)."""
         items = sorted({i for seq in sequences for i in seq} | set(vectors or ()))
         matrix = None
         if vectors is not None and items:
@@ -99,7 +104,7 @@ class Fitted:
         )
         topic_sequences = [[item_topics[i] for i in seq if i in item_topics] for seq in sequences]
         transitions = TopicTransitions.fit(topic_sequences, topics.size)
-        return cls(cooccurrence, transitions, ItemTimes.fit(positives))
+        return cls(cooccurrence, transitions, ItemTimes.fit(positives), two_tower)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +115,15 @@ class Learned:
     collaborative: Callable[[Sequence[str]], Vector]  # co-occurrence score of items (0 if unknown)
     followers: list[str]  # the items that most often follow the recent events: candidates
     trending: Callable[[Sequence[str], float], Vector]  # trending popularity of items at a time
+    sequence_bias: Callable[[Sequence[str]], Vector] | None = None  # the two-tower's item biases
 
     def for_candidates(self, item_ids: Sequence[str], at: float) -> Signals:
         """The signals of these candidates, ranked as of `at`."""
         return dataclasses.replace(
-            self.signals, collaborative=self.collaborative(item_ids), trending=self.trending(item_ids, at)
+            self.signals,
+            collaborative=self.collaborative(item_ids),
+            trending=self.trending(item_ids, at),
+            sequence_bias=None if self.sequence_bias is None else self.sequence_bias(item_ids),
         )
 
 
@@ -166,4 +175,10 @@ def signals_for(
             return np.zeros(len(item_ids))
         return fitted.item_times.trending(item_ids, at, config.trending_window_seconds)
 
-    return Learned(Signals(next_topics=next_topics, followed=followed), collaborative, followers, trending)
+    query, bias = None, None
+    two_tower = None if fitted is None else fitted.two_tower
+    if two_tower is not None and (config.sequence_boost or every_component):
+        query = two_tower.query([r.vector for r in recent if r.item_id])
+        bias = two_tower.biases if query is not None else None
+    signals = Signals(next_topics=next_topics, followed=followed, sequence_query=query)
+    return Learned(signals, collaborative, followers, trending, bias)

@@ -139,6 +139,7 @@ class Signals:
     # item_id -> the recent events it follows, with each one's share of its co-occurrence score
     followed: Callable[[str], list[tuple[RecentEvent, float]]] | None = None
     sequence_query: Vector | None = None  # (d,) the sequence model's next-item query vector
+    sequence_bias: Vector | None = None  # (n,) the sequence model's bias of these items
     next_topics: Vector | None = None  # (K,) TopicTransitions.predict for this user
 
     def subset(self, rows: npt.NDArray[np.intp]) -> Signals:
@@ -148,6 +149,7 @@ class Signals:
             popularity=None if self.popularity is None else self.popularity[rows],
             trending=None if self.trending is None else self.trending[rows],
             collaborative=None if self.collaborative is None else self.collaborative[rows],
+            sequence_bias=None if self.sequence_bias is None else self.sequence_bias[rows],
         )
 
 
@@ -213,7 +215,7 @@ def score_items(
     score = layer_boost * sum_l pi_l cos(item, query_l)        (pi: evidence weight per layer)
           + topic_boost * sum_l pi_l weight_l(item's topics)   (dynamic topic weights)
           + collaborative_boost * co-occurrence with recent events
-          + sequence_boost * cos(item, sequence model query)
+          + sequence_boost * (item . sequence model query + the model's bias of the item)
           + popularity_boost * popularity
           + trending_boost * popularity in the window before the request
     """
@@ -232,7 +234,7 @@ def score_items(
         "layers": sims @ pi,
         "topics": (assigned @ topic_w.T) @ pi,
         "collaborative": zeros if signals.collaborative is None else signals.collaborative,
-        "sequence": zeros if signals.sequence_query is None else vectors @ signals.sequence_query,
+        "sequence": _sequence_scores(vectors, signals),
         "popularity": zeros if signals.popularity is None else signals.popularity,
         "trending": zeros if signals.trending is None else signals.trending,
     }
@@ -241,6 +243,13 @@ def score_items(
         if weight:
             total = total + weight * components[name]
     return ItemScores(total, components, layers, pi, sims, assigned, topic_w)
+
+
+def _sequence_scores(vectors: UnitRows, signals: Signals) -> Vector:
+    if signals.sequence_query is None:
+        return np.zeros(len(vectors))
+    scores = (vectors @ signals.sequence_query.astype(vectors.dtype)).astype(np.float64)
+    return scores if signals.sequence_bias is None else scores + signals.sequence_bias
 
 
 def promote_new_items(

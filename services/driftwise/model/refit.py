@@ -1,8 +1,10 @@
 """One refit: what the server learns from its event log and catalogue, in one pure function.
 
-`refit` learns the topics from the catalogue when they are due (`topics_due`), tunes the ranking
-settings on held-out events (`driftwise.model.tuning`, when enabled), then fits co-occurrence and
-topic transitions on the whole log with the settings it chose. The engine runs it off the event
+`refit` learns the topics from the catalogue when they are due (`topics_due`), trains the next-item
+two-tower on the log without the held-out events and tunes the ranking settings on those events
+(`driftwise.model.tuning`, when enabled), then fits co-occurrence and topic transitions on the
+whole log with the settings it chose. The two-tower served is the one tuned with: trained once per
+refit, within `ranking.two_tower_seconds`. The engine runs it off the event
 loop and swaps the result in whole.
 """
 
@@ -17,6 +19,7 @@ from driftwise.model.events import Event
 from driftwise.model.learned import Fitted
 from driftwise.model.topics import TopicModel, learn_topics
 from driftwise.model.tuning import Catalogue, Tuner, TuningReport, TuningStatus, apply_choice
+from driftwise.sequence.two_tower import TwoTowerConfig, fit_two_tower
 
 
 @dataclass(frozen=True)
@@ -57,24 +60,30 @@ def refit(
     tuning: TuningConfig,
     candidates_per_layer: Callable[[RankingConfig], int],
     taxonomy: TopicModel | None = None,
+    two_tower: bool = True,
 ) -> Refitted:
     """`topics`: those the profiles use now; `taxonomy`: the labels that name learned ones (None:
-    topics are not learned)."""
+    topics are not learned); `two_tower`: False skips training one (a quick refit at start)."""
     started = time.perf_counter()
     if taxonomy is not None and (k := topics_due(topics, taxonomy, len(catalogue.item_ids), interest)):
         topics = learn_topics(catalogue.vectors, catalogue.titles, taxonomy, k)
-    if tuning.enabled:
-        tuner = Tuner(catalogue, events_by_user, topics, interest, tuning, candidates_per_layer)
-        report = tuner.tune(ranking)
-    else:
-        report = TuningReport(TuningStatus.DISABLED, {})
-    served = apply_choice(ranking, report)
     index = catalogue.index
     sequences = []
     for user_events in events_by_user.values():
         known = [e for e in user_events if e.item_id in index]
         in_time = sorted(range(len(known)), key=lambda i: (known[i].time, i))  # ties: arrival order
         sequences.append([known[i].item_id for i in in_time])
+    seconds = ranking.two_tower_seconds if two_tower else 0.0
+    trained = None
+    if tuning.enabled:
+        tuner = Tuner(catalogue, events_by_user, topics, interest, tuning, candidates_per_layer)
+        trained = tuner.train_two_tower(seconds)
+        report = tuner.tune(ranking)
+    else:
+        report = TuningReport(TuningStatus.DISABLED, {})
+        if ranking.sequence_boost > 0 and seconds > 0:
+            trained = fit_two_tower(sequences, catalogue.item_ids, catalogue.vectors, TwoTowerConfig(seconds))
+    served = apply_choice(ranking, report)
     fitted = None
     if sequences and catalogue.item_ids:
         item_topics = dict(zip(catalogue.item_ids, topics.assign(catalogue.vectors, unit=True), strict=True))
@@ -85,5 +94,5 @@ def refit(
             for e in user_events
             if e.item_id in index and interest.weight(e.type) > 0
         ]
-        fitted = Fitted.fit(sequences, item_topics, topics, served, vectors, positives)
+        fitted = Fitted.fit(sequences, item_topics, topics, served, vectors, positives, trained)
     return Refitted(fitted, topics, served, report, events, time.perf_counter() - started)

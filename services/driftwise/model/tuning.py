@@ -44,6 +44,7 @@ from driftwise.model.ranking import (
     score_candidates,
 )
 from driftwise.model.topics import TopicModel
+from driftwise.sequence.two_tower import TwoTowerConfig, TwoTowerScorer, fit_two_tower
 
 # knob -> values tried; the component weights are tried over WEIGHT_GRID
 STRUCTURE: dict[str, tuple[object, ...]] = {
@@ -222,6 +223,7 @@ class Tuner:
         self.tune_half = [h for h, side in zip(self.held, halves, strict=True) if side == 0]
         self.report_half = [h for h, side in zip(self.held, halves, strict=True) if side == 1]
         self.replayed = self._replay(events_by_user)
+        self.two_tower: TwoTowerScorer | None = None  # trained by `train_two_tower`
         self._fitted: dict[tuple[object, ...], Fitted] = {}
         self._nearest_rows: dict[str, list[int]] = {}
         pop = self.replayed.popularity
@@ -265,13 +267,30 @@ class Tuner:
         seen_sets = {u: set(rows.tolist()) for u, rows in seen.items()}
         return _Replayed(profiles, seen, seen_sets, popularity, sequences, positives)
 
+    def train_two_tower(self, seconds: float) -> TwoTowerScorer | None:
+        """Train the next-item two-tower on the replayed log (the held-out events left out, so the
+        holdout judges it fairly); the refit serves this one, so what was tuned is what serves."""
+        if seconds > 0:
+            config = TwoTowerConfig(seconds=seconds)
+            self.two_tower = fit_two_tower(
+                self.replayed.sequences, self.catalogue.item_ids, self.catalogue.vectors, config
+            )
+            self._fitted.clear()
+        return self.two_tower
+
     def fitted(self, config: RankingConfig) -> Fitted:
         key = tuple(getattr(config, k) for k in sorted(REFIT_KNOBS))
         if key not in self._fitted:
             item_topics = dict(zip(self.catalogue.item_ids, self.item_topics, strict=True))
             vectors = dict(zip(self.catalogue.item_ids, self.catalogue.vectors, strict=True))
             self._fitted[key] = Fitted.fit(
-                self.replayed.sequences, item_topics, self.topics, config, vectors, self.replayed.positives
+                self.replayed.sequences,
+                item_topics,
+                self.topics,
+                config,
+                vectors,
+                self.replayed.positives,
+                self.two_tower,
             )
         return self._fitted[key]
 
@@ -370,8 +389,8 @@ class Tuner:
                     if (score := value(trial)) > best + 1e-9:
                         best, best_config = score, trial
             for name in COMPONENTS:
-                if name == "sequence":
-                    continue  # no sequence model is served yet
+                if name == "sequence" and self.two_tower is None:
+                    continue  # nothing to weigh
                 for w in WEIGHT_GRID:
                     trial = best_config.model_copy(update={WEIGHT_FIELDS[name]: w})
                     if any(component_weights(trial).values()) and (score := value(trial)) > best + 1e-9:

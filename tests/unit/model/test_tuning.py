@@ -161,7 +161,10 @@ def test_refit_serves_the_tuned_settings_and_fits_on_the_whole_log() -> None:
     assert result.fitted is not None
     # fitted on every event, the held-out ones included: i0 -> i1 was logged by some user
     assert result.fitted.cooccurrence.edge("i0", "i1") > 0
+    # the next-item two-tower the tuning weighed is the one served
+    assert result.fitted.two_tower is not None and result.fitted.two_tower.epochs >= 1
     off = refit(
         catalogue(), events, 1920, TOPICS, INTEREST, configured, TuningConfig(enabled=False), lambda c: 10
     )
     assert off.ranking == configured and off.tuning.status is TuningStatus.DISABLED
+    assert off.fitted is not None and off.fitted.two_tower is None  # nothing would weigh it
