@@ -1,16 +1,25 @@
-"""Per-user writers and profile watches: the asyncio plumbing of "one writer per user" (DESIGN §5).
+"""Per-user writers and profile watches: the asyncio plumbing of "one writer per user" (DESIGN §5),
+and a child process for the heavy work that must not hold the serving process's GIL.
 
-Free of gRPC and storage: the engine holds a `KeyedLocks` for its writers and a `Watches` for
-WatchProfile streams; the server a `Closing` that ends its streams at shutdown.
+Free of gRPC and storage: the engine holds a `KeyedLocks` for its writers, a `Watches` for
+WatchProfile streams and a `WorkerProcess` for its refits; the server a `Closing` that ends its
+streams at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import multiprocessing
+import multiprocessing.process
+import os
+import signal
+import traceback
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from multiprocessing.connection import Connection
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -139,3 +148,85 @@ class Closing:
             finally:
                 self._waiting.discard(task)
             yield item
+
+
+class WorkerProcess:
+    """One long-lived child process that runs calls one at a time: CPU-heavy pure work (a refit)
+    off this process's GIL, so the event loop serving requests never waits for it.
+
+    Started at the first call, from a fork server (`multiprocessing` "forkserver", started once
+    per process, with `preload` imported): a fresh interpreter rather than a copy of this threaded
+    process, and cheap to fork again. The function and arguments are pickled to it and the result
+    back, so both must be picklable (module-level functions, plain data). The child gets SIGKILL
+    when its parent (the fork server, which exits with this process) dies. A child that dies
+    during a call fails that call; the next call starts a new one.
+    """
+
+    def __init__(self, name: str, preload: Sequence[str] = (), nice: int = 0) -> None:
+        self.name = name
+        self.nice = nice  # added to the child's niceness: > 0 yields the CPU to this process
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(list(preload))
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._connection: Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        async with self._lock:
+            return await asyncio.to_thread(self._call, fn, args)
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._process is None or not self._process.is_alive():
+            self._start()
+        # locals: `close` may clear the attributes from another thread while this one waits
+        process, connection = self._process, self._connection
+        assert process is not None and connection is not None
+        try:
+            connection.send((fn, args))
+            ok, value = connection.recv()
+        except (EOFError, OSError) as e:  # it died (killed, out of memory, closed)
+            process.join(timeout=5)
+            if self._process is process:
+                self._process = None
+            raise RuntimeError(
+                f"{self.name} process ended during a call (exit code {process.exitcode})"
+            ) from e
+        if not ok:
+            raise RuntimeError(f"{self.name} process: {value}")
+        return cast(T, value)
+
+    def _start(self) -> None:
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=_serve_calls, args=(theirs, self.nice), name=self.name, daemon=True
+        )
+        process.start()
+        theirs.close()
+        self._process, self._connection = process, ours
+
+    def close(self) -> None:
+        """Stop the child, also in the middle of a call (which then fails)."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.join(timeout=5)
+            self._process = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _serve_calls(connection: Connection, nice: int) -> None:
+    """The child's loop: run each call it is sent, send back (True, result) or (False, error)."""
+    _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>: SIGKILL when the parent (the fork server) dies
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.nice(nice)
+    while True:
+        try:
+            fn, args = connection.recv()
+        except EOFError:  # the parent closed its end
+            return
+        try:
+            reply: tuple[bool, Any] = (True, fn(*args))
+        except Exception:
+            reply = (False, traceback.format_exc())
+        connection.send(reply)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from driftwise.concurrency import KeyedLocks, Watch, Watches
+from driftwise.concurrency import KeyedLocks, Watch, Watches, WorkerProcess
 from driftwise.errors import (
     FieldViolation,
     InvalidArgumentError,
@@ -171,6 +171,9 @@ class Engine:
         self._top_popularity = 0
         # learned from the whole event log, refitted in the background (refit_learned_models)
         self.refitted: Refitted | None = None
+        # refits run in a child process: the tuning's minute of Python would otherwise hold this
+        # process's GIL, and requests would wait their turn for it; niced, it yields the CPU to them
+        self._refit_process = WorkerProcess("driftwise-refit", preload=["driftwise.model.refit"], nice=10)
         self._refit_task: asyncio.Task[None] | None = None
         self._rebuild_task: asyncio.Task[None] | None = None
 
@@ -233,6 +236,7 @@ class Engine:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._refit_process.close()
         await self.interest_mirror.close()
         await self.store.close()
         await self._read_thread.run(self._log_reads.close)
@@ -582,8 +586,7 @@ class Engine:
         events_by_user = await self._read_thread.run(self._log_reads.item_events)
         if catalogue is None:
             catalogue = await self._catalogue(events_by_user if reread else None)
-        refitted = await asyncio.to_thread(
-            refit,
+        arguments = (
             catalogue,
             events_by_user,
             count,
@@ -595,6 +598,12 @@ class Engine:
             taxonomy,
             two_tower,
         )
+        if two_tower:
+            refitted = await self._refit_process.run(refit, *arguments)
+        else:  # a quick one at start, before any request: no process to start first
+            refitted = await asyncio.to_thread(refit, *arguments)
+        if refitted.topics.fingerprint == self.topic_model.fingerprint:
+            refitted = dataclasses.replace(refitted, topics=self.topic_model)  # a copy came back
         if refitted.topics is not self.topic_model:
             await self._adopt_topics(refitted.topics)
         # served from the next start on (NO_GAIN records the defaults: an empty choice)

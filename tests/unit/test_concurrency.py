@@ -1,9 +1,12 @@
 import asyncio
+import math
+import os
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from driftwise.concurrency import Closing, KeyedLocks, Watches
+from driftwise.concurrency import Closing, KeyedLocks, Watches, WorkerProcess
 
 
 async def test_one_writer_per_key_and_different_keys_in_parallel() -> None:
@@ -79,3 +82,40 @@ async def test_closing_ends_a_waiting_iteration_with_the_error_and_lets_other_ca
 async def consume_with(closing: Closing, items: AsyncIterator[int]) -> None:
     async for _ in closing.guard(items, lambda: RuntimeError("closed")):
         pass
+
+
+async def test_a_worker_process_runs_calls_in_another_process_and_survives_its_child_dying() -> None:
+    worker = WorkerProcess("test-worker")
+    try:
+        child = await worker.run(os.getpid)
+        assert child != os.getpid()
+        assert await worker.run(math.factorial, 20) == 2432902008176640000
+        assert await worker.run(os.getpid) == child  # one long-lived child
+        with pytest.raises(RuntimeError, match="math domain error"):  # its error, with the traceback
+            await worker.run(math.sqrt, -1.0)
+        assert await worker.run(os.getpid) == child  # an error does not end it
+        with pytest.raises(RuntimeError, match="exit code 3"):
+            await worker.run(os._exit, 3)
+        assert await worker.run(os.getpid) not in (child, os.getpid())  # a new child
+    finally:
+        worker.close()
+
+
+async def test_closing_a_worker_process_ends_the_call_it_is_running() -> None:
+    worker = WorkerProcess("test-worker")
+    call = asyncio.create_task(worker.run(time.sleep, 60))
+    while worker._process is None:  # started: the call is on its way
+        await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    worker.close()
+    with pytest.raises(RuntimeError, match="ended during a call"):
+        await call
+    assert time.perf_counter() - started < 10
+
+
+async def test_a_worker_process_runs_at_the_niceness_it_was_given() -> None:
+    worker = WorkerProcess("test-worker", nice=5)
+    try:
+        assert await worker.run(os.nice, 0) == os.nice(0) + 5
+    finally:
+        worker.close()
