@@ -221,7 +221,7 @@ class RankingConfig(BaseModel):
         "two_tower_seconds); 0 as configured, the self-tuning gives it weight where it pays.",
     )
     two_tower_seconds: float = Field(
-        20.0,
+        15.0,
         ge=0,
         description="Training time budget of the next-item two-tower at each refit (0: none is "
         "trained). Trained when the self-tuning may weigh it or sequence_boost is set.",

@@ -269,8 +269,9 @@ class Tuner:
 
     def train_two_tower(self, seconds: float) -> TwoTowerScorer | None:
         """Train the next-item two-tower on the replayed log (the held-out events left out, so the
-        holdout judges it fairly); the refit serves this one, so what was tuned is what serves."""
-        if seconds > 0:
+        holdout judges it fairly); the refit serves this one, so what was tuned is what serves.
+        Not with too few held-out users: nothing could give it weight."""
+        if seconds > 0 and self.enough_users:
             config = TwoTowerConfig(seconds=seconds)
             self.two_tower = fit_two_tower(
                 self.replayed.sequences, self.catalogue.item_ids, self.catalogue.vectors, config
@@ -362,10 +363,15 @@ class Tuner:
         n = len(outcomes)
         return Quality(n, hits / n if n else 0.0, gain / n if n else 0.0)
 
+    @property
+    def enough_users(self) -> bool:
+        """Whether each half has enough held-out users to tell settings apart."""
+        return min(len(self.tune_half), len(self.report_half)) >= self.options.min_users // 2
+
     def tune(self, defaults: RankingConfig) -> TuningReport:
         started = time.perf_counter()
         users = len(self.tune_half) + len(self.report_half)
-        if min(len(self.tune_half), len(self.report_half)) < self.options.min_users // 2:
+        if not self.enough_users:
             return TuningReport(TuningStatus.TOO_FEW_USERS, {}, held_out_users=users)
         trials = 0
         cache: dict[tuple[object, ...], list[_Outcome]] = {}

@@ -113,7 +113,9 @@ def test_every_knob_is_a_ranking_setting() -> None:
 
 def test_too_few_users_keep_the_configured_settings() -> None:
     configured = RankingConfig(collaborative_boost=0.0)
-    report = tuner(chains(30), min_users=100).tune(configured)
+    t = tuner(chains(30), min_users=100)
+    report = t.tune(configured)
+    assert t.train_two_tower(15.0) is None  # nothing could give it weight: not trained
     assert report.status is TuningStatus.TOO_FEW_USERS and report.held_out_users == 30
     assert report.chosen == {} and apply_choice(configured, report) == configured
 
