@@ -1,5 +1,6 @@
-"""Per-user writers and profile watches: the asyncio plumbing of "one writer per user" (DESIGN §5),
-and a child process for the heavy work that must not hold the serving process's GIL.
+"""Per-user writers and profile watches: the asyncio plumbing of "one writer per user"
+(docs/interest-model.md §6.2), and a child process for the heavy work that must not hold the
+serving process's GIL.
 
 Free of gRPC and storage: the engine holds a `KeyedLocks` for its writers, a `Watches` for
 WatchProfile streams and a `WorkerProcess` for its refits; the server a `Closing` that ends its

@@ -4,9 +4,10 @@ It ties the interest model (driftwise.model) to the encoder (Triton), the vector
 and the event log (SQLite). Servicers validate and convert messages, then call one method here.
 
 One writer per user: every profile update holds that user's lock (`_writers`), so a user's events
-are applied in one place and never race, while different users are written concurrently (DESIGN
-§5; on a cluster, one profile shard owns each user). Each change is published to WatchProfile
-streams (`_watches`) and mirrored to Milvus behind the acknowledgement (`InterestMirror`).
+are applied in one place and never race, while different users are written concurrently
+(docs/interest-model.md §6.2; on a cluster, one profile shard owns each user). Each change is
+published to WatchProfile streams (`_watches`) and mirrored to Milvus behind the acknowledgement
+(`InterestMirror`).
 """
 
 from __future__ import annotations

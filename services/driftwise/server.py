@@ -1,7 +1,7 @@
 """The deployment unit: by default local Triton + the three gRPC services in one process.
 
 `running_app(settings)` is used by `driftwise serve`, the demo and the integration tests alike.
-settings.server.role picks what the process is (DESIGN §5):
+settings.server.role picks what the process is (docs/architecture.md §6):
 - all: the engine and the three services, for the users of every partition;
 - profile: the same, as one shard of the profile tier, refusing users it does not own when there
   are several shards (driftwise.cluster.ownership); against a remote Triton (settings.triton.url)

@@ -1,4 +1,5 @@
-"""Crash durability of the all-in-one process (DESIGN §5: the event log is the source of truth).
+"""Crash durability of the all-in-one process: the event log is the source of truth
+(docs/interest-model.md §6.1).
 
 `driftwise serve` runs as a subprocess in its own process group on a temporary data dir (Milvus
 Lite in it, the session's Triton shared so restarts are quick). A client streams events

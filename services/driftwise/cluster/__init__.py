@@ -1,4 +1,4 @@
-"""The profile tier as shards (DESIGN §5), and the stateless routers in front of it.
+"""The profile tier as shards (docs/interest-model.md §6.4), and the stateless routers in front of it.
 
 - `partitions`: user id -> partition -> shard (a stable hash; never Python's `hash()`).
 - `shards`: one gRPC channel per shard, and forwarding (deadline, metadata, error pass-through).

@@ -1,9 +1,9 @@
-"""Collaborative signals: what other people's histories say about an item (DESIGN §6).
+"""Collaborative signals: what other people's histories say about an item (docs/interest-model.md §4.2).
 
 ``CoOccurrence`` is plain item-to-item similarity over users (the ItemKNN baseline of the
 evaluation). ``SequentialCoOccurrence`` is Driftwise's signal: which items FOLLOW which within
-users' sequences, read from the user's last few events (DESIGN §4.3, temporal dependency). On
-ml-latest-small it carries most of the ranking quality (docs/evaluation.md).
+users' sequences, read from the user's last few events (docs/interest-model.md §4.2, temporal
+dependency). On ml-latest-small it carries most of the ranking quality (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ class CoOccurrence:
 
 
 class SequentialCoOccurrence:
-    """Which items follow which: co-occurrence within a window of each user's sequence (DESIGN §4.3).
+    """Which items follow which: co-occurrence within a window of each user's sequence
+    (docs/interest-model.md §4.2).
 
     Fit (``fit``)
         For every user's items in time order and every gap g = 1..``window``, the pair

@@ -15,7 +15,7 @@ from driftwise.model.events import EventType, Layer
 HOUR = 3600.0
 DAY = 24 * HOUR
 
-# A general-purpose taxonomy, embedded zero-shot by the encoder (DESIGN §4.2): the topics of a
+# A general-purpose taxonomy, embedded zero-shot by the encoder (docs/interest-model.md §3.1): the topics of a
 # catalogue too small to learn them from, and the names of learned topics (`learn_topics`).
 DEFAULT_TOPICS: tuple[str, ...] = (
     "action and adventure",
@@ -55,7 +55,7 @@ DEFAULT_TOPICS: tuple[str, ...] = (
 
 
 class InterestModelConfig(BaseModel):
-    """Parameters of DESIGN §4: layer half-lives, event weights, topic temperatures."""
+    """Parameters of docs/interest-model.md §2-§3: layer half-lives, event weights, topic temperatures."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -156,7 +156,7 @@ class InterestModelConfig(BaseModel):
 
 
 class RankingConfig(BaseModel):
-    """Parameters of the first ranking (DESIGN §6)."""
+    """Parameters of the ranking (docs/interest-model.md §7)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -1,4 +1,4 @@
-"""One interest layer: an exponentially decayed sum of event vectors (DESIGN §4.1).
+"""One interest layer: an exponentially decayed sum of event vectors (docs/interest-model.md §2).
 
 Each event is applied in O(d + K) with no history scan:
 
@@ -125,5 +125,5 @@ class LayerState:
         return np.asarray(self.affinity / self.mass, dtype=np.float64)
 
     def topic_weights(self, temperature: float) -> Vector:
-        """Dynamic topic weights: softmax(affinity / tau) (DESIGN §4.2)."""
+        """Dynamic topic weights: softmax(affinity / tau) (docs/interest-model.md §3.3)."""
         return softmax(self.topic_affinity(), temperature)

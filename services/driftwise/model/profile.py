@@ -1,4 +1,4 @@
-"""A user's profile: the three layers, recent events and a version (DESIGN §3, §4)."""
+"""A user's profile: the three layers, recent events and a version (docs/interest-model.md §1, §2)."""
 
 from __future__ import annotations
 

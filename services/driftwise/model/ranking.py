@@ -1,4 +1,4 @@
-"""Scoring, diversity and explanations for recommendations (DESIGN §6).
+"""Scoring, diversity and explanations for recommendations (docs/interest-model.md §7).
 
 Retrieval happens elsewhere (the vector store); this module gets candidates with their vectors
 and turns them into an ordered, explained list.
@@ -210,7 +210,8 @@ def score_items(
     signals: Signals = Signals(),
     item_topics: Matrix | None = None,
 ) -> ItemScores | None:
-    """Score items (rows of unit ``vectors``) for a profile (DESIGN §6.2); None without any layer.
+    """Score items (rows of unit ``vectors``) for a profile; None without any layer
+    (docs/interest-model.md §7.2).
 
     score = layer_boost * sum_l pi_l cos(item, query_l)        (pi: evidence weight per layer)
           + topic_boost * sum_l pi_l weight_l(item's topics)   (dynamic topic weights)
@@ -258,9 +259,10 @@ def promote_new_items(
     """Give the best ``slots`` new items (no interactions yet) a place at ``position`` (1-based).
 
     Collaborative and popularity signals cannot see an item nobody has touched, so without help it
-    never reaches the top of a list and never gets the interactions it needs (DESIGN §4.4). The
-    ``slots`` eligible new items with the highest scores are lifted just above the established item
-    ranked ``position``, and only if they are below it; every other score is unchanged.
+    never reaches the top of a list and never gets the interactions it needs
+    (docs/interest-model.md §7.4). The ``slots`` eligible new items with the highest scores are
+    lifted just above the established item ranked ``position``, and only if they are below it;
+    every other score is unchanged.
     """
     if slots <= 0 or position <= 0:
         return scores

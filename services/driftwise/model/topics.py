@@ -1,4 +1,4 @@
-"""Topics: labelled centroids and the soft assignment of vectors to them (DESIGN §4.2)."""
+"""Topics: labelled centroids and the soft assignment of vectors to them (docs/interest-model.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Temporal dependency between topics: P(next topic | current topic) (DESIGN §4.3).
+"""Temporal dependency between topics: P(next topic | current topic) (docs/interest-model.md §4.1).
 
 Learned from the event log: for every pair of consecutive events of one user, the soft topic
 assignment of the earlier event (p) and of the later one (q) add the outer product p q^T to a

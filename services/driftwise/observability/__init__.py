@@ -1,1 +1,1 @@
-"""Tracing, metrics and logs (DESIGN §7)."""
+"""Tracing, metrics and logs (docs/interest-model.md §9)."""

@@ -1,4 +1,5 @@
-"""Prometheus metrics (DESIGN §7): per-RPC counts and latencies, streams, encoder, caches, lag.
+"""Prometheus metrics: per-RPC counts and latencies, streams, encoder, caches, lag
+(docs/interest-model.md §9).
 
 Each app owns a `CollectorRegistry` (several apps can run in one process: the tests do). RPCs are
 measured by `MetricsInterceptor`; everything that already counts for itself (the encoder's stats,

@@ -1,4 +1,5 @@
-"""OpenTelemetry tracing (DESIGN §7): configured by the standard OTEL_* variables, off by default.
+"""OpenTelemetry tracing: configured by the standard OTEL_* variables, off by default
+(docs/interest-model.md §9).
 
 Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and
 OTEL_SDK_DISABLED is not true): spans go over OTLP/HTTP (protobuf), the protocol Triton's own

@@ -1,4 +1,4 @@
-"""Item vectors and user interest vectors in Milvus (DESIGN §5).
+"""Item vectors and user interest vectors in Milvus (docs/interest-model.md §6.3).
 
 `MilvusVectorStore(uri)` works with Milvus Lite (a local `*.db` file, the embedded default) and with
 a Milvus server (an http:// URI) alike. Every call goes through one worker thread: calls are
