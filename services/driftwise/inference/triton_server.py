@@ -1,8 +1,8 @@
 """Run the real ``tritonserver`` binary shipped in ``nvidia-pytriton`` as a child process.
 
 This is the "local Triton" used by tests, benchmarks and the all-in-one dev server; production
-runs Triton in its own container on the same ``model_repository/``. The launch recipe follows
-the project's TOOLCHAIN notes:
+runs Triton in its own container on the same ``model_repository/``. The launch recipe, as
+verified with the pinned wheel on Linux x86-64:
 
 * binary ``site-packages/pytriton/tritonserver/bin/tritonserver``;
 * a backend directory whose ``python/`` holds ``libtriton_python.so`` and
