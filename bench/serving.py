@@ -321,13 +321,14 @@ class ServerProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    async def start(self, timeout_s: float = 300.0) -> float:
-        """Start and wait for gRPC health SERVING; returns the seconds it took."""
+    async def start(self, timeout_s: float = 300.0, command: list[str] | None = None) -> float:
+        """Start (`command`, default `driftwise serve`) and wait for gRPC health SERVING; returns the
+        seconds it took."""
         started = time.perf_counter()
         script = Path(sys.executable).with_name("driftwise")
-        command = (
-            [str(script), "serve"] if script.exists() else [sys.executable, "-m", "driftwise.cli", "serve"]
-        )
+        if command is None:
+            fallback = [sys.executable, "-m", "driftwise.cli", "serve"]
+            command = [str(script), "serve"] if script.exists() else fallback
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         async with grpc.aio.insecure_channel(self.target) as channel:

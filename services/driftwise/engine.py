@@ -174,7 +174,11 @@ class Engine:
         self.refitted: Refitted | None = None
         # refits run in a child process: the tuning's minute of Python would otherwise hold this
         # process's GIL, and requests would wait their turn for it; niced, it yields the CPU to them
-        self._refit_process = WorkerProcess("driftwise-refit", preload=["driftwise.model.refit"], nice=10)
+        self._refit_process = WorkerProcess(
+            "driftwise-refit",
+            preload=["driftwise.model.refit", "driftwise.sequence.two_tower_training"],  # torch: here only
+            nice=10,
+        )
         self._refit_task: asyncio.Task[None] | None = None
         self._rebuild_task: asyncio.Task[None] | None = None
 

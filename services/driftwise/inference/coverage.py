@@ -39,7 +39,7 @@ from string import ascii_letters, digits
 from typing import Protocol
 
 from driftwise.inference.encoder import TextRole
-from driftwise.inference.minilm import default_weights_path
+from driftwise.inference.minilm_defaults import default_weights_path
 
 __all__ = [
     "CHECK_CHARS",

@@ -28,11 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from opentelemetry import trace
 
-from driftwise.inference.minilm import (
-    DEFAULT_MAX_BATCH_TOKENS,
-    DEFAULT_MAX_TOKENS,
-    MiniLMEmbedder,
-)
+from driftwise.inference.minilm_defaults import DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_TOKENS
 from driftwise.inference.texts import utf8, validate_texts
 from driftwise.observability.tracing import client_span, trace_headers
 
@@ -422,6 +418,8 @@ class InProcessTextEncoder:
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        from driftwise.inference.minilm import MiniLMEmbedder  # torch: only in this process's encoder
+
         self._embedder = MiniLMEmbedder(
             weights_path,
             max_tokens=max_tokens,

@@ -1,28 +1,10 @@
-"""Next-item sequence models: a SASRec-style causal transformer in ID mode and in content mode.
+"""Next-item sequence models.
 
-See :mod:`driftwise.sequence.transformer` (the model, ONNX export, save/load) and
-:mod:`driftwise.sequence.training` (full-softmax training with early stopping).
+- :mod:`driftwise.sequence.two_tower` — the content two-tower trained at each refit and served
+  without torch (its training: :mod:`driftwise.sequence.two_tower_training`);
+- :mod:`driftwise.sequence.transformer` and :mod:`driftwise.sequence.training` — a SASRec-style
+  causal transformer (ID and content modes, ONNX export) and its full-softmax training with early
+  stopping, used by the evaluation's baselines.
+
+Nothing is imported here, so importing the serving side does not load torch.
 """
-
-from driftwise.sequence.training import EpochStats, ranking_metrics, target_ranks, train
-from driftwise.sequence.transformer import (
-    SequenceModel,
-    SequenceModelConfig,
-    export_onnx,
-    load_model,
-    padded_query,
-    save_model,
-)
-
-__all__ = [
-    "EpochStats",
-    "SequenceModel",
-    "SequenceModelConfig",
-    "export_onnx",
-    "load_model",
-    "padded_query",
-    "ranking_metrics",
-    "save_model",
-    "target_ranks",
-    "train",
-]

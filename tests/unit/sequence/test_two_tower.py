@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from driftwise.model.topics import normalize_rows
-from driftwise.sequence.two_tower import TwoTowerConfig, _examples, _fold, _train, fit_two_tower
+from driftwise.sequence.two_tower import TwoTowerConfig, fit_two_tower
+from driftwise.sequence.two_tower_training import _examples, _fold, _train
 
 N_ITEMS, DIM = 60, 16
 
