@@ -24,12 +24,15 @@ weight `sequence_boost` means the same on every catalogue.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+_log = logging.getLogger(__name__)
 
 Vector = npt.NDArray[np.float64]
 
@@ -80,6 +83,11 @@ def fit_two_tower(
 ) -> TwoTowerScorer | None:
     """Fit on item sequences (ids in time order) over a catalogue (`item_ids`, unit `vectors`);
     None when there is nothing to learn from (no sequence of two known items)."""
-    from driftwise.sequence.two_tower_training import fit  # torch: only where a fit runs
-
+    try:
+        from driftwise.sequence.two_tower_training import fit  # torch: only where a fit runs
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        _log.warning("two-tower not trained: torch is not installed (pip install 'driftwise[serve]')")
+        return None
     return fit(sequences, item_ids, vectors, config)

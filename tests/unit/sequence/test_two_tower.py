@@ -65,3 +65,13 @@ def test_unknown_items_get_the_median_bias_and_no_history_no_query() -> None:
     known = scorer.biases(ids)
     assert scorer.biases(["never-seen"])[0] == np.median(known)
     assert fit_two_tower([["i1"], []], ids, vectors) is None  # no sequence of two: nothing to learn
+
+
+def test_without_torch_no_two_tower_is_trained_and_nothing_fails(monkeypatch, caplog) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    monkeypatch.delitem(sys.modules, "driftwise.sequence.two_tower_training", raising=False)
+    ids, vectors = catalogue()
+    assert fit_two_tower(successor_sequences(20), ids, vectors, TwoTowerConfig(max_epochs=1)) is None
+    assert "torch is not installed" in caplog.text
