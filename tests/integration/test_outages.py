@@ -400,7 +400,7 @@ async def _milvus_outage(app: App, client: Client, milvus: LocalMilvusServer, mo
         await mirror.flush()
         for user in USERS:
             profile = await app.engine.get_profile(user)
-            expected = {r.layer: r for r in app.engine._interest_rows(profile)}
+            expected = {r.layer: r for r in app.engine.interest_rows(profile)}
             stored = {r.layer: r for r in await app.engine.store.get_interests(user)}
             assert stored.keys() == expected.keys(), user
             for layer, row in expected.items():

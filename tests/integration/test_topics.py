@@ -83,8 +83,8 @@ async def test_topics_are_learned_from_the_catalogue_and_kept(
         recs = await client.ranking.Recommend(ranking_service_pb2.RecommendRequest(user_id=user, count=5))
         assert all(any(label in i.explanation.summary for label in topics.labels) for i in recs.items)
 
-        assert app.engine._rebuild_task is not None
-        await app.engine._rebuild_task  # the stored profiles are rebuilt under the new topics
+        assert app.engine.profiles.rebuild_task is not None
+        await app.engine.profiles.rebuild_task  # the stored profiles are rebuilt under the new topics
         with sqlite3.connect(tmp_path / "events.sqlite") as db:
             (state,) = db.execute("SELECT state FROM profiles WHERE user_id = ?", (user,)).fetchone()
         stored = UserProfile.from_bytes(state)
@@ -92,5 +92,5 @@ async def test_topics_are_learned_from_the_catalogue_and_kept(
 
     async with app_and_client(settings) as (app, client):  # restarted: the same topics, no rebuild
         assert app.engine.topic_model.fingerprint == topics.fingerprint
-        assert app.engine._rebuild_task is None
+        assert app.engine.profiles.rebuild_task is None
         assert await get_profile(client, user, at=NOW) == after

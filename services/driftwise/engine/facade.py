@@ -1,0 +1,304 @@
+"""The Engine: the one object the servicers call, composed of the rooms that do the work.
+
+    items        ItemCache + MilvusVectorStore        upsert_items, delete_items
+    writes       WritePath (writes.py)                ingest_events, record_feedback, delete_user
+    profiles     Profiles (profiles.py)               get_profile, rebuild_profile, watch_profile
+    learned      LearnedModels (learned_models.py)    refit_learned_models, refit_with, ranking
+    recommender  Recommender (recommend.py)           recommend, rank
+
+It opens the stores and the rooms in order, starts the background work (the interest mirror,
+periodic refits) and closes it all again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+
+import numpy as np
+
+from driftwise.concurrency import Watch
+from driftwise.engine.encoding import EventEncoding, encode_texts
+from driftwise.engine.learned_models import LearnedModels
+from driftwise.engine.log_access import LogAccess
+from driftwise.engine.popularity import Popularity
+from driftwise.engine.profiles import Profiles
+from driftwise.engine.recommend import Recommender
+from driftwise.engine.types import Ack, NewItem, Recommendations, RecommendQuery
+from driftwise.engine.writes import WritePath
+from driftwise.errors import NotFoundError
+from driftwise.inference.coverage import TextCoverage
+from driftwise.inference.encoder import TextEncoder
+from driftwise.model.config import RankingConfig
+from driftwise.model.impressions import Impressions, Matched
+from driftwise.model.profile import UserProfile
+from driftwise.model.refit import Refitted
+from driftwise.model.topics import TopicModel
+from driftwise.privacy import UserIdScheme
+from driftwise.settings import Settings
+from driftwise.storage.event_log import EventLog, LoggedEvent
+from driftwise.storage.interest_mirror import InterestMirror
+from driftwise.storage.item_cache import ItemCache
+from driftwise.storage.vector_store import (
+    UNKNOWN_TIME,
+    InterestRow,
+    MilvusTls,
+    MilvusVectorStore,
+    StoredItem,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        encoder: TextEncoder,
+        store: MilvusVectorStore,
+        topics: TopicModel,
+        user_ids: UserIdScheme | None = None,
+        coverage: TextCoverage | None = None,
+    ) -> None:
+        self.settings = settings
+        # every public method maps the caller's user ids through this before storing or looking up
+        self.user_ids = user_ids or UserIdScheme()
+        self.encoder = encoder
+        self.store = store
+        self.items = ItemCache(store, settings.milvus.item_cache_size, settings.milvus.item_cache_ttl_seconds)
+        self.logs = LogAccess(settings.data_dir / "events.sqlite")
+        try:  # before anything is written: data of another scheme would split every user in two
+            self.user_ids.check_scheme(self.logs.log.user_id_scheme())
+        except BaseException:
+            self.logs.close_now()
+            raise
+        self.logs.log.record_user_id_scheme(self.user_ids.name)
+        topic_model = topics
+        if (learned := self.logs.log.learned_topics()) is not None:  # the topics the profiles were built with
+            model = TopicModel.from_json(learned, settings.interest.assignment_temperature)
+            if model.centroids.shape[1] == encoder.dimension:  # not if another encoder is configured now
+                topic_model = model
+        # without a coverage check (open() always builds one), nothing is checked
+        self.encoding = EventEncoding(
+            encoder,
+            coverage
+            if coverage is not None
+            else TextCoverage(settings.triton.model_name, None, settings.triton.unknown_share_threshold),
+        )
+        # the lists Recommend issued lately, for StreamFeedback to match its impression ids to
+        self.impressions = Impressions(settings.limits.impressions_remembered)
+        self._popularity = Popularity()
+        self.profiles = Profiles(
+            settings.interest, encoder.dimension, topic_model, self.logs, self.items, self.encoding
+        )
+        self.learned = LearnedModels(
+            settings, topics, encoder.dimension, store, self.items, self.logs, self.profiles
+        )
+        self.interest_mirror = InterestMirror(store, self.interest_rows)
+        self.writes = WritePath(
+            settings.interest,
+            self.user_ids,
+            store,
+            self.items,
+            self.logs,
+            self.profiles,
+            self.encoding,
+            self._popularity,
+            self.impressions,
+            self.interest_mirror,
+        )
+        self.recommender = Recommender(
+            settings,
+            self.user_ids,
+            store,
+            self.items,
+            self.logs,
+            self.profiles,
+            self.learned,
+            self._popularity,
+            self.impressions,
+        )
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, encoder: TextEncoder, user_ids: UserIdScheme | None = None
+    ) -> Engine:
+        """Open the stores and embed the topic labels (the zero-shot taxonomy) with the encoder.
+        `user_ids`: how user ids are stored; by default from settings.privacy (reads the key)."""
+        if user_ids is None:
+            user_ids = UserIdScheme.from_settings(settings.privacy)
+        labels = settings.interest.topics
+        centroids = await encode_texts(encoder, list(labels), "query")
+        coverage = await asyncio.to_thread(  # reads the model's vocabulary (up to ~2 s)
+            TextCoverage.for_model, settings.triton.model_name, settings.triton.unknown_share_threshold
+        )
+        store = MilvusVectorStore(
+            settings.milvus_uri,
+            encoder.dimension,
+            token=settings.milvus.token,
+            index_type=settings.milvus.index_type,
+            timeout_seconds=settings.milvus.request_timeout_seconds,
+            connect_timeout_seconds=settings.milvus.connect_timeout_seconds,
+            tls=MilvusTls.from_settings(settings.milvus),
+        )
+        await store.open()
+        topics = TopicModel(labels, centroids, settings.interest.assignment_temperature)
+        try:
+            engine = cls(settings, encoder, store, topics, user_ids, coverage)
+        except BaseException:
+            await store.close()
+            raise
+        engine._popularity.add(await engine.logs.read(EventLog.item_counts))
+        if settings.milvus.warm_item_cache:
+            await engine._warm_item_cache()
+        await engine.learned.quick_refit()
+        engine.interest_mirror.start()
+        engine.learned.start_periodic()
+        rebuilt_for = await engine.logs.read(EventLog.profiles_topics)
+        if rebuilt_for != engine.topic_model.fingerprint:  # a crash during a rebuild, another encoder
+            engine.profiles.rebuild_stale()
+        return engine
+
+    async def _warm_item_cache(self) -> None:
+        """Read the catalogue into the item cache before serving: done later, alongside requests,
+        it held up their searches (one store thread) and every cold request read hundreds of
+        items itself (p99 x4 at 100k items, bench/serving.py)."""
+        started = time.perf_counter()
+        try:
+            cached = await self.items.warm()
+        except Exception:  # only a head start: requests read what they miss
+            log.exception("could not warm the item cache")
+            return
+        gc.freeze()  # long-lived, acyclic: out of the collector's way (see LearnedModels._refit)
+        log.info("item cache warmed: %d items in %.1f s", cached, time.perf_counter() - started)
+
+    async def close(self) -> None:
+        await self.learned.close()
+        await self.profiles.close()
+        await self.interest_mirror.close()
+        await self.store.close()
+        await self.logs.close()
+
+    # -- what the rooms hold, read by the api, metrics and tests ----------------------------------
+
+    @property
+    def log(self) -> EventLog:
+        """The event log's writing connection."""
+        return self.logs.log
+
+    @property
+    def coverage(self) -> TextCoverage:
+        return self.encoding.coverage
+
+    @property
+    def topic_model(self) -> TopicModel:
+        """The topics served now: the zero-shot taxonomy, or the ones learned at the last refit."""
+        return self.profiles.topics
+
+    @property
+    def refitted(self) -> Refitted | None:
+        return self.learned.refitted
+
+    @refitted.setter
+    def refitted(self, value: Refitted | None) -> None:  # driftwise eval serves what it measures
+        self.learned.refitted = value
+
+    @property
+    def ranking(self) -> RankingConfig:
+        """The ranking settings served: the configured ones, as the last refit tuned them."""
+        return self.learned.ranking
+
+    @property
+    def popularity(self) -> Mapping[str, int]:
+        """Positive events per item, as every Recommend reads it (in step with the log)."""
+        return self._popularity.counts
+
+    def interest_rows(self, profile: UserProfile) -> list[InterestRow]:
+        """The profile's layer directions as `user_interests` rows."""
+        return [
+            InterestRow(
+                profile.user_id, layer, direction.astype(np.float32), state.mass, int(profile.updated_at)
+            )
+            for layer, state in profile.layers.items()
+            if (direction := state.direction(self.ranking.negative_max_push)) is not None
+        ]
+
+    # -- items ------------------------------------------------------------------------------------
+
+    async def upsert_items(self, items: Sequence[NewItem]) -> int:
+        vectors = await self.encoding.encode([it.text() for it in items], "passage")
+        stored = [
+            StoredItem(
+                it.item_id,
+                it.title,
+                it.category,
+                UNKNOWN_TIME if it.create_time is None else int(it.create_time),
+                vectors[i],
+                it.attributes,
+            )
+            for i, it in enumerate(items)
+        ]
+        await self.store.upsert_items(stored)
+        self.items.put(stored)
+        return len(items)
+
+    async def delete_items(self, item_ids: Sequence[str]) -> int:
+        self.items.drop(item_ids)
+        return await self.store.delete_items(item_ids)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    async def ingest_events(
+        self, events: Sequence[LoggedEvent], field_prefix: str = "events", indexed: bool = True
+    ) -> list[Ack]:
+        return await self.writes.ingest_events(events, field_prefix, indexed)
+
+    async def record_feedback(self, feedback: LoggedEvent) -> tuple[Ack, Matched]:
+        return await self.writes.record_feedback(feedback)
+
+    async def delete_user(self, user_id: str) -> tuple[int, bool]:
+        return await self.writes.delete_user(user_id)
+
+    # -- profiles ---------------------------------------------------------------------------------
+
+    async def get_profile(self, user_id: str) -> UserProfile:
+        profile = await self.profiles.load(self.user_ids.stored_id(user_id))
+        if profile is None:
+            raise NotFoundError(f"user {user_id!r} has no events")
+        return profile
+
+    async def rebuild_profile(self, user_id: str) -> UserProfile:
+        """Replay the user's events from the log (the source of truth) into a new profile."""
+        profile = await self.profiles.replay(self.user_ids.stored_id(user_id))
+        if profile is None:
+            raise NotFoundError(f"user {user_id!r} has no events")
+        return profile
+
+    def watch_profile(
+        self, user_id: str
+    ) -> AbstractAsyncContextManager[tuple[UserProfile | None, Watch[UserProfile]]]:
+        """The user's profile now (None without events) and a watch on its later changes."""
+        return self.profiles.watch(self.user_ids.stored_id(user_id))
+
+    # -- learned models ---------------------------------------------------------------------------
+
+    async def refit_learned_models(self, reread_items: bool = True) -> bool:
+        """Refit on the log if it grew (`LearnedModels.refit`); whether anything was refitted."""
+        return await self.learned.refit(reread_items)
+
+    async def refit_with(self, ranking: RankingConfig) -> Refitted:
+        return await self.learned.refit_with(ranking)
+
+    # -- ranking ----------------------------------------------------------------------------------
+
+    async def recommend(self, query: RecommendQuery) -> Recommendations:
+        return await self.recommender.recommend(query)
+
+    async def rank(
+        self, user_id: str, item_ids: Sequence[str], as_of: float | None = None
+    ) -> Recommendations:
+        return await self.recommender.rank(user_id, item_ids, as_of)

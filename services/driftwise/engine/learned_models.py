@@ -1,0 +1,202 @@
+"""The models learned from the event log (`driftwise.model.refit`: topics, co-occurrence,
+transitions, the two-tower, the self-tuned ranking settings): refitted at start (quickly, with the
+last tuned settings) and then periodically in a niced child process, swapped in whole."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import json
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from driftwise.concurrency import WorkerProcess
+from driftwise.engine.log_access import LogAccess
+from driftwise.engine.profiles import Profiles
+from driftwise.model.config import RankingConfig, TuningConfig
+from driftwise.model.events import Event
+from driftwise.model.learned import Learned, signals_for
+from driftwise.model.profile import UserProfile
+from driftwise.model.refit import Refitted, refit
+from driftwise.model.topics import TopicModel, unit_rows32
+from driftwise.model.tuning import Catalogue, TuningStatus
+from driftwise.settings import Settings
+from driftwise.storage.event_log import EventLog
+from driftwise.storage.item_cache import ItemCache
+from driftwise.storage.vector_store import MilvusVectorStore, StoredItem
+
+log = logging.getLogger(__name__)
+
+
+class LearnedModels:
+    def __init__(
+        self,
+        settings: Settings,
+        taxonomy: TopicModel,
+        dimension: int,
+        store: MilvusVectorStore,
+        items: ItemCache,
+        logs: LogAccess,
+        profiles: Profiles,
+    ) -> None:
+        self.settings = settings
+        self.taxonomy = taxonomy  # the zero-shot labels: topics of a small catalogue, names of learned ones
+        self.dimension = dimension
+        self.store = store
+        self.items = items
+        self.logs = logs
+        self.profiles = profiles
+        # learned from the whole event log, refitted in the background (refit)
+        self.refitted: Refitted | None = None
+        # refits run in a child process: the tuning's minute of Python would otherwise hold this
+        # process's GIL, and requests would wait their turn for it; niced, it yields the CPU to them
+        self._process = WorkerProcess(
+            "driftwise-refit",
+            preload=["driftwise.model.refit", "driftwise.sequence.two_tower_training"],  # torch: here only
+            nice=10,
+        )
+        self.periodic_task: asyncio.Task[None] | None = None
+
+    def start_periodic(self) -> None:
+        self.periodic_task = asyncio.create_task(self._refit_periodically())
+
+    async def close(self) -> None:
+        if self.periodic_task is not None:
+            self.periodic_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.periodic_task
+        self._process.close()
+
+    @property
+    def ranking(self) -> RankingConfig:
+        """The ranking settings served: the configured ones, as the last refit tuned them."""
+        return self.settings.ranking if self.refitted is None else self.refitted.ranking
+
+    def signals(self, profile: UserProfile) -> Learned:
+        """The signals learned from the log, for one profile (computed once per request)."""
+        fitted = None if self.refitted is None else self.refitted.fitted
+        return signals_for(profile, fitted, self.profiles.topics, self.ranking)
+
+    async def refit(self, reread_items: bool = True) -> bool:
+        """Learn topics when due, tune the ranking settings on the log and fit item co-occurrence
+        and topic transitions on it with them (`driftwise.model.refit`), if the log grew.
+
+        Derived state like the profiles: rebuilt from the log, swapped in whole (readers never see
+        a half-fitted model). The catalogue is read from the store for it; the items in the log
+        are cached again from that read (`reread_items`), which keeps the ones people use fresh.
+        Returns whether anything was refitted.
+        """
+        count = await self.logs.read(EventLog.event_count)
+        pending = self.refitted is None or self.refitted.tuning.status is TuningStatus.PENDING
+        if not pending and self.refitted is not None and count == self.refitted.events:
+            return False
+        settings = self.settings
+        taxonomy = self.taxonomy if settings.interest.learned_topics else None
+        await self._refit(settings.ranking, settings.tuning, taxonomy, reread_items)
+        return True
+
+    async def quick_refit(self) -> None:
+        """At start: the learned signals fitted on the log with the ranking settings the last
+        self-tuning chose (kept in the log), so the server is ready in seconds; the first periodic
+        refit tunes again right after (`_refit_periodically`)."""
+        ranking = self.settings.ranking
+        if (chosen := await self.logs.read(EventLog.tuned_ranking)) is not None:
+            ranking = ranking.model_validate({**ranking.model_dump(), **json.loads(chosen)})
+        # the catalogue from the cache the warm-up just filled (a full read waits for the next refit)
+        cached = self.items.cached() if self.settings.milvus.warm_item_cache else None
+        catalogue = None if not cached else catalogue_of(cached, self.dimension)
+        untuned = self.settings.tuning.model_copy(update={"enabled": False})
+        # no two-tower yet: training it takes its time budget, and the first refit trains one
+        await self._refit(ranking, untuned, None, catalogue=catalogue, two_tower=False)
+        assert self.refitted is not None
+        pending = dataclasses.replace(self.refitted.tuning, status=TuningStatus.PENDING)
+        self.refitted = dataclasses.replace(self.refitted, tuning=pending)
+
+    async def refit_with(self, ranking: RankingConfig) -> Refitted:
+        """Serve with these ranking settings, refitted on the log as they are (no self-tuning, the
+        topics kept): what `driftwise eval` compares the tuned settings with."""
+        return await self._refit(ranking, self.settings.tuning.model_copy(update={"enabled": False}), None)
+
+    async def _refit(
+        self,
+        ranking: RankingConfig,
+        tuning: TuningConfig,
+        taxonomy: TopicModel | None,
+        reread: bool = False,
+        catalogue: Catalogue | None = None,
+        two_tower: bool = True,
+    ) -> Refitted:
+        count = await self.logs.read(EventLog.event_count)
+        events_by_user = await self.logs.read(EventLog.item_events)
+        if catalogue is None:
+            catalogue = await self._catalogue(events_by_user if reread else None)
+        topics = self.profiles.topics
+        arguments = (
+            catalogue,
+            events_by_user,
+            count,
+            topics,
+            self.settings.interest,
+            ranking,
+            tuning,
+            self.settings.candidates_per_layer_for,
+            taxonomy,
+            two_tower,
+        )
+        if two_tower:
+            refitted = await self._process.run(refit, *arguments)
+        else:  # a quick one at start, before any request: no process to start first
+            refitted = await asyncio.to_thread(refit, *arguments)
+        if refitted.topics.fingerprint == self.profiles.topics.fingerprint:
+            refitted = dataclasses.replace(refitted, topics=self.profiles.topics)  # a copy came back
+        if refitted.topics is not self.profiles.topics:
+            await self.profiles.adopt_topics(refitted.topics)
+        # served from the next start on (NO_GAIN records the defaults: an empty choice)
+        if refitted.tuning.status in (TuningStatus.TUNED, TuningStatus.NO_GAIN):
+            await self.logs.write(EventLog.record_tuned_ranking, json.dumps(refitted.tuning.chosen))
+        self.refitted = refitted
+        log.info(
+            "refitted on %d events, %d items in %.1f s; %s",
+            count,
+            len(catalogue.item_ids),
+            refitted.seconds,
+            refitted.tuning.summary(),
+        )
+        # The models and the refreshed item cache are long-lived: take them out of the cyclic
+        # garbage collector's passes (a full pass over 100k cached items took 55 ms: a p99 spike).
+        # They hold no reference cycles, so reference counting still frees what is replaced.
+        gc.freeze()
+        return refitted
+
+    async def _catalogue(self, logged: Mapping[str, Sequence[Event]] | None) -> Catalogue:
+        """Every item in the store with its unit vector; the `logged` ones go into the cache."""
+        in_log = {e.item_id for events in (logged or {}).values() for e in events}
+        items: list[StoredItem] = []
+        async for batch in self.store.scan_items():
+            self.items.put(item for item in batch if item.item_id in in_log)
+            items.extend(batch)
+        return catalogue_of(items, self.dimension)
+
+    async def _refit_periodically(self) -> None:
+        """Refit (self-tuning included) now, since the start only refitted quickly, then every
+        `ranking.refit_seconds` if the log grew."""
+        while True:
+            try:
+                await self.refit()
+            except Exception:  # a failed refit keeps the previous models; the next one retries
+                log.exception("refitting the learned models failed")
+            await asyncio.sleep(self.settings.ranking.refit_seconds)
+
+
+def catalogue_of(items: list[StoredItem], dimension: int) -> Catalogue:
+    items = sorted(items, key=lambda item: item.item_id)  # the same catalogue gives the same topics
+    matrix = (
+        unit_rows32(np.stack([item.vector for item in items]))
+        if items
+        else np.zeros((0, dimension), dtype=np.float32)
+    )
+    return Catalogue(tuple(i.item_id for i in items), matrix, tuple(i.title for i in items))

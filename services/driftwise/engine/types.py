@@ -1,0 +1,57 @@
+"""What the engine takes and gives: plain data, no gRPC (api/convert.py maps messages to these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from driftwise.model.ranking import Ranked
+from driftwise.storage.vector_store import StoredItem
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item to upsert, as the API gave it."""
+
+    item_id: str
+    title: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    category: str = ""
+    create_time: float | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The text that is encoded: title, description and tags."""
+        parts = [self.title, self.description, ", ".join(self.tags)]
+        return ". ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    event_id: str
+    duplicate: bool
+    profile_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendQuery:
+    user_id: str
+    count: int = 10
+    categories: tuple[str, ...] = ()
+    created_after: float | None = None
+    created_before: float | None = None
+    exclude_item_ids: tuple[str, ...] = ()
+    include_seen: bool = False
+    diversity: float = 0.0
+    as_of: float | None = None
+    shown: tuple[str, ...] = ()  # items on earlier pages (page_token): excluded like exclude_item_ids
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendations:
+    ranked: list[Ranked]
+    items: dict[str, StoredItem]
+    recommendation_id: str
+    profile_version: int
+    cold_start: bool
+    more: bool = False  # Recommend: whether more items pass the request (another page exists)
