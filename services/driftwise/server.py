@@ -18,9 +18,8 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,18 +29,16 @@ from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
 from driftwise.api.auth import AuthInterceptor
-from driftwise.api.errors import OWN_METHODS, ErrorMappingInterceptor
+from driftwise.api.errors import ErrorMappingInterceptor
 from driftwise.api.ingest import IngestServicer
-from driftwise.api.interceptors import Streaming, rewrap
+from driftwise.api.interceptors import StreamClosing, server_chain
 from driftwise.api.profile import ProfileServicer
 from driftwise.api.ranking import RankingServicer
 from driftwise.cluster.ownership import Ownership, OwnershipInterceptor
 from driftwise.cluster.partitions import Partitioner, resolve_shard_index
 from driftwise.cluster.router import IngestRouter, ProfileRouter, RankingRouter
 from driftwise.cluster.shards import ShardChannels
-from driftwise.concurrency import Closing
 from driftwise.engine import Engine
-from driftwise.errors import UnavailableError
 from driftwise.inference.encoder import TritonTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.observability.metrics import MetricsInterceptor, RpcMetrics, StateCollector, serve_metrics
@@ -95,56 +92,6 @@ class App:
     @property
     def target(self) -> str:
         return f"{self.settings.server.host}:{self.port}"
-
-
-class StreamClosing(grpc.aio.ServerInterceptor):
-    """Ends Driftwise's streams with UNAVAILABLE "server shutting down" once `close()` is called.
-
-    grpc.aio's `server.stop(grace)` lets calls run until the grace ends and then cancels them: a
-    WatchProfile stream (idle until the profile changes) or an open StreamFeedback / StreamEvents
-    would hold the whole grace and end CANCELLED. Instead, at the start of shutdown:
-    - a server stream (WatchProfile) stops waiting for its next message and ends at once;
-    - a bidi stream reads no more messages: the one being handled is answered, then it ends.
-    The status is UNAVAILABLE (a client retries elsewhere; resending is safe, event ids are
-    idempotent). Runs inside the error mapping, which turns the UnavailableError into the status;
-    unary calls are left to the grace period, other services (health, reflection) to grpc.aio.
-    """
-
-    def __init__(self) -> None:
-        self._closing = Closing()
-
-    def close(self) -> None:
-        self._closing.close()
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or not handler_call_details.method.startswith(OWN_METHODS):
-            return handler
-        if handler.unary_stream:
-            return rewrap(handler, lambda b: b, self._guard_responses)
-        if handler.stream_stream:
-            return rewrap(handler, lambda b: b, self._guard_requests)
-        return handler
-
-    @staticmethod
-    def _shutting_down() -> UnavailableError:
-        return UnavailableError("server shutting down")
-
-    def _guard_responses(self, behavior: Streaming) -> Streaming:
-        def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            return self._closing.guard(behavior(request, context), self._shutting_down)
-
-        return guarded
-
-    def _guard_requests(self, behavior: Streaming) -> Streaming:
-        def guarded(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            return behavior(self._closing.guard(requests, self._shutting_down), context)
-
-        return guarded
 
 
 @dataclass(frozen=True)
@@ -206,7 +153,7 @@ async def _start_server(
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
     streams = StreamClosing()
     server = grpc.aio.server(
-        interceptors=[*telemetry, *files.auth, *interceptors, ErrorMappingInterceptor(), streams],
+        interceptors=server_chain(telemetry, files.auth, interceptors, ErrorMappingInterceptor(), streams),
         options=[("grpc.max_receive_message_length", settings.limits.max_message_bytes)],
     )
     add_services(server)

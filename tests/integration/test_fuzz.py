@@ -32,7 +32,7 @@ from grpc_status import rpc_status
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from driftwise.api.convert import encode_page_token
+from driftwise.api.page_tokens import encode_page_token
 from driftwise.datasets.movielens import Movie
 from driftwise.engine import RecommendQuery
 from driftwise.server import App

@@ -16,14 +16,14 @@ shard never trusts that a call came through a router.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 from opentelemetry import trace
 
-from driftwise.api.errors import OWN_METHODS, rich_status
-from driftwise.api.interceptors import Streaming, Unary, rewrap
+from driftwise.api.errors import rich_status
+from driftwise.api.interceptors import OWN_METHODS, Handler, MethodInterceptor, Streaming, Unary, rewrap
 from driftwise.errors import AccessError, PermissionDeniedError, UnauthenticatedError
 from driftwise.security.scopes import METHOD_SCOPES
 from driftwise.security.tokens import Tenant, TokenTable, current_tenant
@@ -70,21 +70,16 @@ def authorize(tokens: TokenTable, method: str, metadata: Any) -> Tenant:
     return tenant
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(MethodInterceptor):
     def __init__(self, tokens: TokenTable) -> None:
         self._tokens = tokens
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(OPEN_METHODS):
-            return handler
+    def applies(self, method: str) -> bool:
+        return not method.startswith(OPEN_METHODS)  # everything else, reflection included
+
+    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         try:
-            tenant = authorize(self._tokens, method, handler_call_details.invocation_metadata)
+            tenant = authorize(self._tokens, details.method, details.invocation_metadata)
         except AccessError as exc:
             unary, streaming = _refused_unary(exc), _refused_stream(exc)
             return rewrap(handler, lambda _: unary, lambda _: streaming)

@@ -1,25 +1,23 @@
-"""Protobuf messages <-> engine values, with request validation.
-
-Validation collects every violation of a request (field paths like "events[3].user_id") and raises
-one InvalidArgumentError, so a caller sees all problems at once and nothing is stored.
+"""Protobuf messages <-> engine values. Each request is validated on the way in with the rules of
+`driftwise.api.validation` (all violations at once, nothing stored); page tokens are
+`driftwise.api.page_tokens`, stream rate limits `driftwise.api.stream_rate`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import hashlib
-import json
-import re
-import time
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from driftwise.api.page_tokens import (
+    MAX_PAGE_TOKEN_CHARS,
+    MAX_PAGED_ITEMS,
+    decode_page_token,
+    encode_page_token,
+)
+from driftwise.api.validation import Violations
 from driftwise.engine import NewItem, Recommendations, RecommendQuery
-from driftwise.errors import FieldViolation, InvalidArgumentError, ResourceExhaustedError
 from driftwise.model.events import Event, EventType
 from driftwise.model.profile import UserProfile
 from driftwise.model.ranking import Ranked, explain
@@ -31,121 +29,6 @@ from driftwise.storage.vector_store import StoredItem
 from driftwise.v1 import common_pb2, profile_service_pb2, ranking_service_pb2
 
 _EVENT_TYPES = {t.value for t in EventType}
-
-# google.protobuf.Timestamp and Duration: the ranges their definitions allow (0001-01-01T00:00:00Z
-# to 9999-12-31T23:59:59Z; +-10,000 years). Values outside are rejected rather than computed with.
-MIN_TIMESTAMP_SECONDS, MAX_TIMESTAMP_SECONDS = -62_135_596_800, 253_402_300_799
-MAX_DURATION_SECONDS = 315_576_000_000
-
-
-class Violations:
-    """Collects field violations; `raise_if_any` ends validation."""
-
-    def __init__(self) -> None:
-        self.items: list[FieldViolation] = []
-
-    def add(self, field: str, description: str) -> None:
-        self.items.append(FieldViolation(field, description))
-
-    def check_id(
-        self,
-        field: str,
-        value: str,
-        limits: LimitSettings,
-        *,
-        required: bool = True,
-        lengths_only: bool = False,
-    ) -> None:
-        """Every id field follows one rule: required unless said otherwise; within max_id_chars
-        and ID_BYTES; no quote, backslash or control character (ID_FORBIDDEN); not blank and no
-        white space at either end (an id of spaces, or "a " beside "a", is a caller's bug).
-        `lengths_only`: the lengths alone, for DeleteUserData (see ID_FORBIDDEN)."""
-        if not value:
-            if required:
-                self.add(field, "is required")
-        elif len(value) > limits.max_id_chars:
-            self.add(field, f"is longer than {limits.max_id_chars} characters")
-        elif len(value.encode()) > ID_BYTES:
-            self.add(field, f"is longer than {ID_BYTES} bytes in UTF-8")
-        elif lengths_only:
-            pass
-        elif ID_FORBIDDEN.search(value):
-            self.add(field, "must not contain a quote ('), a backslash or a control character")
-        elif value != value.strip():
-            self.add(field, "must not be blank or begin or end with white space")
-
-    def check_text(self, field: str, value: str, limits: LimitSettings) -> None:
-        if len(value) > limits.max_text_chars:
-            self.add(field, f"is longer than {limits.max_text_chars} characters")
-
-    def check_batch(self, field: str, size: int, limits: LimitSettings, *, required: bool = True) -> bool:
-        """False if the batch is over max_batch: its entries are then not checked one by one."""
-        if size == 0 and required:
-            self.add(field, "must not be empty")
-        elif size > limits.max_batch:
-            self.add(field, f"has {size} entries; at most {limits.max_batch} are allowed")
-            return False
-        return True
-
-    def check_timestamp(self, field: str, ts: timestamp_pb2.Timestamp) -> bool:
-        """True if `ts` is a valid Timestamp (seconds within years 1-9999, nanos in [0, 1e9))."""
-        if not MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS or not 0 <= ts.nanos < 10**9:
-            self.add(field, "is not a valid timestamp (years 1 to 9999, nanos from 0 to 999999999)")
-            return False
-        return True
-
-    def check_duration(self, field: str, d: duration_pb2.Duration) -> bool:
-        """True if `d` is a valid Duration (+-10,000 years, nanos of the same sign as seconds)."""
-        if (
-            abs(d.seconds) > MAX_DURATION_SECONDS
-            or abs(d.nanos) >= 10**9
-            or (d.seconds > 0 and d.nanos < 0)
-            or (d.seconds < 0 and d.nanos > 0)
-        ):
-            self.add(field, "is not a valid duration")
-            return False
-        return True
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise InvalidArgumentError(self.items)
-
-
-# Item, user and category ids are Milvus VARCHAR(128) fields, whose limit counts UTF-8 bytes; the
-# same bound holds for every id so that one rule fits all.
-ID_BYTES = 128
-# Item and user ids are Milvus primary keys (items; user_interests rows). pymilvus looks items up,
-# and Milvus Lite upserts rows, through an expression that quotes each key with ' and escapes
-# nothing: a quote changes the expression, a backslash or a line break breaks it (one such user id
-# stalled the whole interest mirror). Every id field refuses them, event and impression ids too,
-# so that an id valid in one field is valid in all (DeleteUserData alone takes any user id, so
-# data stored under ids that older versions accepted can always be deleted).
-ID_FORBIDDEN = re.compile(r"['\\\x00-\x1f\x7f-\x9f]")
-
-
-class StreamRate:
-    """The message rate limit of one stream (LimitSettings.max_stream_messages_per_second): a
-    token bucket refilled at `rate` per second that holds one second's worth (at least one)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = rate
-        self._capacity = max(rate, 1.0)
-        self._tokens = self._capacity
-        self._clock = clock
-        self._last = clock()
-
-    def take(self, stream: str) -> None:
-        """Count one message; ResourceExhaustedError if the stream is over its rate."""
-        now = self._clock()
-        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-        if self._tokens < 1.0:
-            raise ResourceExhaustedError(
-                f"stream:{stream}",
-                f"more than {self._rate:g} messages per second on one {stream} stream; this message "
-                "was not processed: send it again later",
-            )
-        self._tokens -= 1.0
 
 
 def seconds(ts: timestamp_pb2.Timestamp | duration_pb2.Duration) -> float:
@@ -423,76 +306,6 @@ def recommendations_to_proto(
         else ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED,
         next_page_token=next_page_token,
     )
-
-
-# Pages are stateless: the token carries the items already shown, which later pages exclude, so
-# any replica can serve the next page, and a digest of the request's other fields, so that a token
-# is only taken with the request it continues. It is opaque to callers but not secret (only the
-# caller's own exclusions are in it), hence no signature.
-MAX_PAGED_ITEMS = 500
-# The JSON of the largest token this service issues (MAX_PAGED_ITEMS ids and a user id of
-# ID_BYTES each, JSON spending at most 6 bytes per UTF-8 byte, and the field digests); decoding
-# inflates no more than that.
-_MAX_TOKEN_JSON_BYTES = (MAX_PAGED_ITEMS + 1) * (6 * ID_BYTES + 3) + 512
-MAX_PAGE_TOKEN_CHARS = 1 << 20  # far above any token issued (its base64 of compressed JSON)
-
-
-def _request_digests(query: RecommendQuery) -> dict[str, str]:
-    """A short digest of each RecommendRequest field a page token must be used with, by the
-    field's name in the request (order-free lists are compared as sets)."""
-    fields: dict[str, object] = {
-        "count": query.count,
-        "filter": [sorted(set(query.categories)), query.created_after, query.created_before],
-        "exclude_item_ids": sorted(set(query.exclude_item_ids)),
-        "include_seen": query.include_seen,
-        "diversity": query.diversity,
-        "as_of_time": query.as_of,
-    }
-    return {
-        name: hashlib.sha256(json.dumps(value).encode()).hexdigest()[:12] for name, value in fields.items()
-    }
-
-
-def encode_page_token(query: RecommendQuery, shown: Sequence[str]) -> str:
-    token = {"u": query.user_id, "s": list(shown), "q": _request_digests(query)}
-    raw = json.dumps(token, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(zlib.compress(raw)).decode()
-
-
-def decode_page_token(token: str, query: RecommendQuery) -> tuple[str, ...]:
-    """The ids a token says were shown, if it was issued for a request like `query`. Any token a
-    caller makes up is a ValueError: bad base64, zlib or JSON, a bomb (decompressed size bounded,
-    nesting never recursed into), wrong shape."""
-    not_ours = ValueError("is not a token this service issued")
-    try:
-        inflate = zlib.decompressobj()
-        compressed = base64.b64decode(token.encode(), altchars=b"-_", validate=True)
-        raw = inflate.decompress(compressed, _MAX_TOKEN_JSON_BYTES)
-        if inflate.unconsumed_tail or not inflate.eof:
-            raise not_ours
-        data = json.loads(raw)
-    except (ValueError, binascii.Error, zlib.error, RecursionError) as exc:
-        raise not_ours from exc
-    if (
-        not isinstance(data, dict)
-        or not isinstance(data.get("s"), list)
-        or not isinstance(data.get("q"), dict)
-    ):
-        raise not_ours
-    token_user, shown, digests = data.get("u"), data["s"], data["q"]
-    if token_user != query.user_id:
-        raise ValueError("belongs to another request (use it with the same user_id)")
-    if len(shown) > MAX_PAGED_ITEMS or not all(
-        isinstance(i, str) and len(i.encode()) <= ID_BYTES for i in shown
-    ):
-        raise not_ours
-    changed = [name for name, digest in _request_digests(query).items() if digests.get(name) != digest]
-    if changed:
-        raise ValueError(
-            f"was issued for a request with another {' and '.join(changed)}: send the fields of the"
-            " first page's request again with it"
-        )
-    return tuple(shown)
 
 
 def rank_request(

@@ -22,7 +22,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from driftwise.api.interceptors import rewrap
+from driftwise.api.interceptors import Handler, MethodInterceptor, rewrap
 from driftwise.errors import (
     AbortedError,
     AccessError,
@@ -39,7 +39,6 @@ from driftwise.v1 import common_pb2
 
 log = logging.getLogger(__name__)
 ERROR_DOMAIN = "driftwise"
-OWN_METHODS = "/driftwise."  # full method names of Driftwise's services start with this
 # The status travels in trailing metadata, which clients refuse above 8-16 KiB (grpc's
 # max_metadata_size, soft and hard): a batch of 1000 bad events would have 1000+ violations. The
 # first ones are reported, with the count of the others; each text is cut to a bounded length.
@@ -249,14 +248,9 @@ def _wrap_stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., A
     return wrapper
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or not handler_call_details.method.startswith(OWN_METHODS):
-            return handler  # health and reflection: grpc's own servicers, with their own errors
+class ErrorMappingInterceptor(MethodInterceptor):
+    """Engine errors to status codes with details (health and reflection keep their own)."""
+
+    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         tolerant = cast("grpc.RpcMethodHandler[Any, Any]", _TolerantHandler(handler))
         return rewrap(tolerant, _wrap_unary, _wrap_stream)

@@ -10,6 +10,7 @@ import grpc
 
 from driftwise.api import convert
 from driftwise.api.errors import error_message
+from driftwise.api.stream_rate import StreamRate
 from driftwise.engine import Ack, Engine
 from driftwise.errors import DriftwiseError
 from driftwise.v1 import ingest_service_pb2 as pb
@@ -44,7 +45,7 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
     async def StreamEvents(
         self, request_iterator: AsyncIterator[pb.StreamEventsRequest], context: Context
     ) -> AsyncIterator[pb.StreamEventsResponse]:
-        rate = convert.StreamRate(self._limits.max_stream_messages_per_second)
+        rate = StreamRate(self._limits.max_stream_messages_per_second)
         async for request in request_iterator:
             event_id = request.event.event_id
             try:

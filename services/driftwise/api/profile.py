@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from driftwise.api import convert
+from driftwise.api.validation import Violations
 from driftwise.engine import Engine
 from driftwise.errors import NotFoundError
 from driftwise.model.profile import UserProfile
@@ -24,7 +25,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
         self._limits = engine.settings.limits
 
     async def GetProfile(self, request: pb.GetProfileRequest, context: Context) -> pb.GetProfileResponse:
-        v = convert.Violations()
+        v = Violations()
         v.check_id("user_id", request.user_id, self._limits)
         if not 0 <= request.top_topics <= 50:
             v.add("top_topics", "must be between 0 and 50")
@@ -59,7 +60,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
     ) -> AsyncIterator[pb.WatchProfileResponse]:
         """The profile now and after each change, newest only for a slow reader (never a backlog);
         ends with NOT_FOUND when the user's data is deleted."""
-        v = convert.Violations()
+        v = Violations()
         v.check_id("user_id", request.user_id, self._limits)
         v.raise_if_any()
         async with self._engine.watch_profile(request.user_id) as (current, watch):
@@ -78,7 +79,7 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
     async def DeleteUserData(
         self, request: pb.DeleteUserDataRequest, context: Context
     ) -> pb.DeleteUserDataResponse:
-        v = convert.Violations()
+        v = Violations()
         v.check_id("user_id", request.user_id, self._limits, lengths_only=True)
         v.raise_if_any()
         deleted, existed = await self._engine.delete_user(request.user_id)

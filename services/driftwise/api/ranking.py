@@ -10,6 +10,7 @@ import grpc
 
 from driftwise.api import convert
 from driftwise.api.errors import error_message
+from driftwise.api.stream_rate import StreamRate
 from driftwise.engine import Engine, RecommendQuery
 from driftwise.errors import DriftwiseError
 from driftwise.v1 import ranking_service_pb2 as pb
@@ -44,7 +45,7 @@ class RankingServicer(ranking_service_pb2_grpc.RankingServiceServicer):
         """One response per message, in order. Messages are handled one at a time and the next is
         read only once the previous response is sent, so gRPC flow control holds back a client that
         does not read: memory per stream stays bounded."""
-        rate = convert.StreamRate(self._limits.max_stream_messages_per_second)
+        rate = StreamRate(self._limits.max_stream_messages_per_second)
         async for request in request_iterator:
             event_id = request.event.event_id
             try:

@@ -21,6 +21,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from driftwise.api.errors import ERROR_DOMAIN
+from driftwise.api.interceptors import Handler, MethodInterceptor
 from driftwise.cluster.partitions import Partitioner
 from driftwise.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
 
@@ -94,21 +95,17 @@ class Ownership:
         )
 
 
-class OwnershipInterceptor(grpc.aio.ServerInterceptor):
+class OwnershipInterceptor(MethodInterceptor):
     """Checks every user-keyed call against the shard's partitions before the servicer runs."""
 
     def __init__(self, ownership: Ownership) -> None:
         self._ownership = ownership
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None:
-            return None
+    def applies(self, method: str) -> bool:
+        return method in _UNARY or method in _STREAMS
+
+    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
+        method = details.method
         kwargs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,

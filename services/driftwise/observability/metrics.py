@@ -18,8 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from driftwise.api.errors import OWN_METHODS
-from driftwise.api.interceptors import rewrap
+from driftwise.api.interceptors import Handler, MethodInterceptor, rewrap
 from driftwise.inference.coverage import UnrepresentedTexts
 from driftwise.inference.encoder import EncoderStats
 from driftwise.model.refit import Refitted
@@ -61,21 +60,15 @@ def _code(context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> grpc.Sta
     return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Counts and times every RPC by its final status code; tracks open streams."""
+class MetricsInterceptor(MethodInterceptor):
+    """Counts and times every RPC by its final status code; tracks open streams (Driftwise's own
+    methods: not health probes, and grpc's streaming health Watch is a coroutine)."""
 
     def __init__(self, metrics: RpcMetrics) -> None:
         self._metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or not handler_call_details.method.startswith(OWN_METHODS):
-            return handler  # not health probes (and grpc's streaming health Watch is a coroutine)
-        method = handler_call_details.method.rsplit("/", 1)[-1]
+    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
+        method = details.method.rsplit("/", 1)[-1]
         metrics = self._metrics
 
         def unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

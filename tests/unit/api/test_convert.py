@@ -9,6 +9,8 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from driftwise.api import convert
+from driftwise.api.page_tokens import decode_page_token, encode_page_token
+from driftwise.api.stream_rate import StreamRate
 from driftwise.engine import RecommendQuery
 from driftwise.errors import InvalidArgumentError, ResourceExhaustedError
 from driftwise.model.events import EventType
@@ -140,7 +142,6 @@ def test_recommend_request_validation_and_defaults() -> None:
 
 
 def test_page_tokens_round_trip_and_belong_to_one_user() -> None:
-    from driftwise.api.convert import decode_page_token, encode_page_token
 
     alice = RecommendQuery("alice")
     token = encode_page_token(alice, ["i1", "i2"])
@@ -153,7 +154,7 @@ def test_page_tokens_round_trip_and_belong_to_one_user() -> None:
 def test_a_page_token_is_taken_only_with_the_request_it_continues() -> None:
     first = ranking_service_pb2.RecommendRequest(user_id="alice", count=5, exclude_item_ids=["a", "b"])
     first.filter.categories.extend(["x", "y"])
-    token = convert.encode_page_token(convert.recommend_query(first, LIMITS), ["i1"])
+    token = encode_page_token(convert.recommend_query(first, LIMITS), ["i1"])
 
     same = ranking_service_pb2.RecommendRequest()
     same.CopyFrom(first)
@@ -274,14 +275,14 @@ def _b64z(raw: bytes) -> str:
 )
 def test_page_tokens_a_caller_made_up_are_rejected(token: str) -> None:
     with pytest.raises(ValueError, match="not a token this service issued"):
-        convert.decode_page_token(token, RecommendQuery("alice"))
+        decode_page_token(token, RecommendQuery("alice"))
     r = ranking_service_pb2.RecommendRequest(user_id="alice", page_token=token)
     assert fields_of(lambda: convert.recommend_query(r, LIMITS)) == {"page_token"}
 
 
 def test_stream_rate_refuses_a_message_over_the_rate_and_recovers() -> None:
     now = [0.0]
-    rate = convert.StreamRate(5, clock=lambda: now[0])
+    rate = StreamRate(5, clock=lambda: now[0])
     for _ in range(5):  # one second's worth at once
         rate.take("StreamEvents")
     with pytest.raises(ResourceExhaustedError) as info:
