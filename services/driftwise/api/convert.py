@@ -20,12 +20,11 @@ from driftwise.api.validation import Violations
 from driftwise.engine import NewItem, Recommendations, RecommendQuery
 from driftwise.model.events import Event, EventType
 from driftwise.model.profile import UserProfile
-from driftwise.model.ranking import Ranked, explain
+from driftwise.model.ranking import Ranked
 from driftwise.model.refit import Refitted
 from driftwise.model.topics import TopicModel
 from driftwise.settings import LimitSettings
 from driftwise.storage.event_log import LoggedEvent
-from driftwise.storage.vector_store import StoredItem
 from driftwise.v1 import common_pb2, profile_service_pb2, ranking_service_pb2
 
 _EVENT_TYPES = {t.value for t in EventType}
@@ -288,7 +287,7 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
 
 
 def recommendations_to_proto(
-    recs: Recommendations, topics: TopicModel, query: RecommendQuery | None = None
+    recs: Recommendations, query: RecommendQuery | None = None
 ) -> ranking_service_pb2.RecommendResponse:
     """The response; with the query, a next_page_token exactly when more items pass the request
     (and the pages so far and the next one stay within MAX_PAGED_ITEMS)."""
@@ -298,7 +297,7 @@ def recommendations_to_proto(
         if len(shown) + query.count <= MAX_PAGED_ITEMS:
             next_page_token = encode_page_token(query, shown)
     return ranking_service_pb2.RecommendResponse(
-        items=[_scored_item(r, recs.items[r.item_id], topics) for r in recs.ranked],
+        items=[_scored_item(r, recs) for r in recs.ranked],
         recommendation_id=recs.recommendation_id,
         profile_version=recs.profile_version,
         source=ranking_service_pb2.RECOMMENDATION_SOURCE_COLD_START
@@ -324,13 +323,12 @@ def rank_request(
     return request.user_id, list(dict.fromkeys(request.candidate_item_ids)), as_of
 
 
-def rank_response(recs: Recommendations, topics: TopicModel) -> ranking_service_pb2.RankResponse:
-    return ranking_service_pb2.RankResponse(
-        items=[_scored_item(r, recs.items[r.item_id], topics) for r in recs.ranked]
-    )
+def rank_response(recs: Recommendations) -> ranking_service_pb2.RankResponse:
+    return ranking_service_pb2.RankResponse(items=[_scored_item(r, recs) for r in recs.ranked])
 
 
-def _scored_item(r: Ranked, item: StoredItem, topics: TopicModel) -> ranking_service_pb2.ScoredItem:
+def _scored_item(r: Ranked, recs: Recommendations) -> ranking_service_pb2.ScoredItem:
+    item, why = recs.items[r.item_id], recs.explanations[r.item_id]
     return ranking_service_pb2.ScoredItem(
         item_id=item.item_id,
         title=item.title,
@@ -339,7 +337,7 @@ def _scored_item(r: Ranked, item: StoredItem, topics: TopicModel) -> ranking_ser
         attributes=item.attributes,
         explanation=ranking_service_pb2.Explanation(
             layer=common_pb2.InterestLayer.ValueType(r.layer or 0),
-            topic=topics.labels[r.topic],
+            topic=why.topic,
             topic_weight=r.topic_weight,
             similarity=r.similarity,
             evidence=[
@@ -348,7 +346,7 @@ def _scored_item(r: Ranked, item: StoredItem, topics: TopicModel) -> ranking_ser
                 )
                 for ev, sim in r.evidence
             ],
-            summary=explain(r, topics),
+            summary=why.summary,
             reason=ranking_service_pb2.ExplanationReason.ValueType(r.reason),
         ),
     )

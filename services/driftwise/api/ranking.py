@@ -27,12 +27,12 @@ class RankingServicer(ranking_service_pb2_grpc.RankingServiceServicer):
     async def Recommend(self, request: pb.RecommendRequest, context: Context) -> pb.RecommendResponse:
         query = convert.recommend_query(request, self._limits)
         recs = await self._engine.recommend(query)
-        return convert.recommendations_to_proto(recs, self._engine.topic_model, query)
+        return convert.recommendations_to_proto(recs, query)
 
     async def Rank(self, request: pb.RankRequest, context: Context) -> pb.RankResponse:
         user_id, item_ids, as_of = convert.rank_request(request, self._limits)
         recs = await self._engine.rank(user_id, item_ids, as_of)
-        return convert.rank_response(recs, self._engine.topic_model)
+        return convert.rank_response(recs)
 
     async def GetModelStatus(
         self, request: pb.GetModelStatusRequest, context: Context
@@ -67,7 +67,5 @@ class RankingServicer(ranking_service_pb2_grpc.RankingServiceServicer):
             except DriftwiseError as exc:  # stored, but no recommendations now (e.g. Milvus down)
                 response.error.CopyFrom(error_message(exc))
             else:
-                response.recommendations.CopyFrom(
-                    convert.recommendations_to_proto(recs, self._engine.topic_model)
-                )
+                response.recommendations.CopyFrom(convert.recommendations_to_proto(recs))
             yield response

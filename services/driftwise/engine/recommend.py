@@ -14,13 +14,13 @@ from driftwise.engine.learned_models import LearnedModels
 from driftwise.engine.log_access import LogAccess
 from driftwise.engine.popularity import Popularity
 from driftwise.engine.profiles import Profiles
-from driftwise.engine.types import Recommendations, RecommendQuery
+from driftwise.engine.types import Explanation, Recommendations, RecommendQuery
 from driftwise.errors import FieldViolation, InvalidArgumentError
 from driftwise.model.impressions import Impressions
 from driftwise.model.layers import Vector
 from driftwise.model.learned import Learned
 from driftwise.model.profile import UserProfile
-from driftwise.model.ranking import Ranked, rank_cold_start, rank_for_profile
+from driftwise.model.ranking import Ranked, explain, rank_cold_start, rank_for_profile
 from driftwise.observability.tracing import tracer
 from driftwise.privacy import UserIdScheme
 from driftwise.settings import Settings
@@ -120,9 +120,11 @@ class Recommender:
         if profile is not None and self._directions(profile):
             learned = self.learned.signals(profile)
             ranked = self._rank_personal(profile, items, at, len(items), 0.0, learned, keep_rejected=True)
-            return Recommendations(ranked, items, uuid.uuid4().hex, version, cold_start=False)
-        ranked = self._rank_cold_start(items, at, len(items))
-        return Recommendations(ranked, items, uuid.uuid4().hex, version, cold_start=True)
+            cold_start = False
+        else:
+            ranked, cold_start = self._rank_cold_start(items, at, len(items)), True
+        why = self._explanations(ranked)
+        return Recommendations(ranked, items, why, uuid.uuid4().hex, version, cold_start=cold_start)
 
     def _recommendations(
         self,
@@ -142,11 +144,18 @@ class Recommender:
         return Recommendations(
             shown,
             items,
+            self._explanations(shown),
             recommendation_id,
             profile_version,
             cold_start=cold_start,
             more=len(ranked) > len(shown),
         )
+
+    def _explanations(self, ranked: list[Ranked]) -> dict[str, Explanation]:
+        """In words, with the topics just ranked with (nothing awaited since: they cannot have
+        changed)."""
+        topics = self.profiles.topics
+        return {r.item_id: Explanation(topics.labels[r.topic], explain(r, topics)) for r in ranked}
 
     def _directions(self, profile: UserProfile) -> list[Vector]:
         max_push = self.learned.ranking.negative_max_push

@@ -48,9 +48,19 @@ class RecommendQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why an item was ranked, in words: its topic's label and one sentence for people
+    (`ranking.explain`), made with the topics it was ranked with."""
+
+    topic: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
 class Recommendations:
     ranked: list[Ranked]
     items: dict[str, StoredItem]
+    explanations: dict[str, Explanation]  # by item id, one per ranked item
     recommendation_id: str
     profile_version: int
     cold_start: bool
