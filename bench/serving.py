@@ -667,10 +667,10 @@ async def milvus_server(args: argparse.Namespace, work: Path) -> AsyncIterator[S
         yield StoreTarget("server", args.milvus_uri, args.milvus_token)
         return
     try:
-        from driftwise.storage.milvus_server import LocalMilvusServer
+        from driftwise_testing.milvus_server import LocalMilvusServer
     except ImportError as exc:
         raise SystemExit(
-            "no Milvus server: driftwise.storage.milvus_server is missing; pass --milvus-uri or --stores lite"
+            "no Milvus server: driftwise_testing.milvus_server is missing; pass --milvus-uri or --stores lite"
         ) from exc
     print("starting a local Milvus server ...", flush=True)
     server = LocalMilvusServer(work / "milvus-server")

@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from driftwise_testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.trace import TracerProvider
@@ -30,7 +31,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from driftwise.datasets.movielens import load_movies
 from driftwise.demo import item_message
-from driftwise.observability.receiver import OtlpReceiver, ReceivedSpan
 from driftwise.server import running_app
 from driftwise.settings import ServerSettings, Settings
 from driftwise.v1 import (

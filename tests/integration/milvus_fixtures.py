@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from driftwise.storage.milvus_server import LocalMilvusServer
+from driftwise_testing.milvus_server import LocalMilvusServer
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from driftwise_testing.milvus_server import LocalMilvusServer
 
 from driftwise.cluster.partitions import Partitioner
 from driftwise.datasets.movielens import Movie
@@ -18,7 +19,6 @@ from driftwise.errors import NotFoundError
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.server import App, running_app
 from driftwise.settings import ClusterSettings, MilvusSettings, ServerSettings, Settings, TritonSettings
-from driftwise.storage.milvus_server import LocalMilvusServer
 from driftwise.v1 import (
     common_pb2,
     ingest_service_pb2,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from driftwise_testing.milvus_server import LocalMilvusServer
 from pymilvus import MilvusClient
 
 from driftwise.api.convert import timestamp
@@ -18,7 +19,6 @@ from driftwise.datasets.movielens import Movie
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.events import Layer
 from driftwise.settings import MilvusSettings
-from driftwise.storage.milvus_server import LocalMilvusServer
 from driftwise.storage.vector_store import (
     INTERESTS,
     ITEMS,

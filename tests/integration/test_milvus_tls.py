@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from driftwise_testing.milvus_server import LocalMilvusServer, MilvusServerTls
 
 from driftwise.errors import StartupError, UnavailableError
-from driftwise.storage.milvus_server import LocalMilvusServer, MilvusServerTls
 from driftwise.storage.vector_store import MilvusTls, MilvusVectorStore, StoredItem
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,7 @@
 The services' spans are collected in memory (an SDK provider installed before the app starts, the
 app keeps it); Triton, started by the app with its OpenTelemetry trace mode because
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, exports to a small OTLP/HTTP receiver
-(driftwise.observability.receiver).
+(driftwise_testing.otlp_receiver).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
+from driftwise_testing.otlp_receiver import OtlpReceiver
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -27,7 +28,6 @@ from opentelemetry.trace import SpanKind
 from driftwise.datasets.movielens import Movie
 from driftwise.demo import item_message
 from driftwise.observability.logs import JsonFormatter
-from driftwise.observability.receiver import OtlpReceiver
 from driftwise.server import App, running_app
 from driftwise.settings import ObservabilitySettings, ServerSettings, Settings
 from driftwise.v1 import (

@@ -9,7 +9,7 @@ which serves it over a Unix socket and holds a lock on it, and never stops it; `
 It has no HNSW (FLAT, IVF_FLAT or AUTOINDEX only).
 
 Server differences handled here (checked against Milvus 2.3.5 standalone, see
-`driftwise.storage.milvus_server`): writes are upserts (an insert of an existing primary key would
+`driftwise_testing.milvus_server`): writes are upserts (an insert of an existing primary key would
 duplicate the row); reads pass consistency level Strong (a server's default, Bounded, could miss a
 write just made) except the searches of the ranking path: Strong waits for Milvus's next time tick
 (~200 ms per read on Milvus 2.3, measured by bench/serving.py), so they read Bounded and may miss
