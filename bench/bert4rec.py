@@ -23,8 +23,8 @@ from driftwise.datasets.movielens import DEFAULT_PATH, load_movies, load_ratings
 from driftwise.evaluation.bert4rec import DEFAULT_CONFIG, MASK_PROB, Bert4RecModel, cloze_windows
 from driftwise.evaluation.protocol import evaluate, leave_one_out
 from driftwise.evaluation.sasrec import early_stopping_score, sequence_score_fn, training_sequences
-from driftwise.sequence.training import EpochStats, fit
-from driftwise.sequence.transformer import SequenceModel
+from driftwise.evaluation.sequence_training import EpochStats, fit
+from driftwise.evaluation.transformer import SequenceModel
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ import numpy.typing as npt
 from driftwise.datasets.movielens import DEFAULT_PATH, load_ratings
 from driftwise.evaluation.protocol import Split, evaluate, leave_one_out
 from driftwise.evaluation.sasrec import sequence_score_fn, train_on_split
-from driftwise.sequence.training import EpochStats
-from driftwise.sequence.transformer import SequenceModelConfig
+from driftwise.evaluation.sequence_training import EpochStats
+from driftwise.evaluation.transformer import SequenceModelConfig
 
 
 def movie_texts(path: Path) -> tuple[list[str], list[str]]:

@@ -1,7 +1,7 @@
 """BERT4Rec baseline for the offline evaluation: a bidirectional transformer trained as a cloze task.
 
 Model
-    :class:`Bert4RecModel` is the project's transformer (:mod:`driftwise.sequence.transformer`, ID
+    :class:`Bert4RecModel` is the project's transformer (:mod:`driftwise.evaluation.transformer`, ID
     mode: same blocks, position embeddings, tied item table) with two differences: attention is
     bidirectional (no causal mask; padding slots are still never attended to), and the item table
     has one more row, the ``[MASK]`` token (slot token ``n_items + 1``; 0 is padding, ``i + 1`` item i).
@@ -9,14 +9,14 @@ Model
 Training (cloze / masked-item objective)
     Each user's training items in time order form one sequence. Every epoch a sequence of n >= 2
     items is cut into contiguous groups of at most ``max_len`` items, the boundaries shifted by a
-    random offset in [0, max_len) as in :func:`driftwise.sequence.training.training_windows`; each
+    random offset in [0, max_len) as in :func:`driftwise.evaluation.sequence_training.training_windows`; each
     group becomes one window: the ``max_len`` items ending with the group's newest item (left-padded
     if fewer). Within the window, each item of the group is replaced by ``[MASK]`` with probability
     ``mask_prob`` (0.2), and the window's last item always is, so training also sees the inference
     case (``[MASK]`` in the last slot after ``max_len - 1`` items). Items before the group are
     unmasked context, padding is never masked. The loss is the full-softmax cross-entropy over the
     whole catalogue at the masked slots (predicting the original item); the loop, optimiser, early
-    stopping and determinism are :func:`driftwise.sequence.training.fit`'s.
+    stopping and determinism are :func:`driftwise.evaluation.sequence_training.fit`'s.
 
 Protocol (as SASRec, :mod:`driftwise.evaluation.sasrec`)
     Trained once per split, on ``split.training("validation")`` only, early-stopped on validation
@@ -45,8 +45,8 @@ from driftwise.evaluation.sasrec import (
     sequence_score_fn,
     training_sequences,
 )
-from driftwise.sequence.training import EpochStats, fit
-from driftwise.sequence.transformer import SequenceModel, SequenceModelConfig
+from driftwise.evaluation.sequence_training import EpochStats, fit
+from driftwise.evaluation.transformer import SequenceModel, SequenceModelConfig
 
 __all__ = [
     "DEFAULT_CONFIG",

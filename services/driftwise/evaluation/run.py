@@ -44,7 +44,7 @@ from driftwise.settings import ServerSettings, Settings
 
 if TYPE_CHECKING:  # torch and the server are imported only when used
     from driftwise.engine import Engine
-    from driftwise.sequence.transformer import SequenceModelConfig
+    from driftwise.evaluation.transformer import SequenceModelConfig
 
 Report = Callable[[str], None]
 
@@ -217,7 +217,7 @@ def cold_targets(split: Split, fraction: float, seed: int) -> set[str]:
 
 
 def sequence_config(options: EvalOptions) -> SequenceModelConfig:
-    from driftwise.sequence.transformer import SequenceModelConfig
+    from driftwise.evaluation.transformer import SequenceModelConfig
 
     if options.sequence_epochs is None:
         return SequenceModelConfig()

@@ -1,13 +1,14 @@
 """Sequence-model scorers for the offline evaluation: SASRec (ID mode) and the content-mode model.
 
-Model: :mod:`driftwise.sequence` (a causal transformer trained with full-softmax cross-entropy at
-every position; see :mod:`driftwise.sequence.transformer` and :mod:`driftwise.sequence.training`).
+Model: :mod:`driftwise.evaluation.transformer` (a causal transformer trained with full-softmax
+cross-entropy at every position; its training: :mod:`driftwise.evaluation.sequence_training`).
 
 Protocol (both modes)
     The model is trained ONCE per split, on ``split.training("validation")`` only: each user's train
     items in time order form one training sequence. After every epoch it is scored on the validation
     phase exactly like ``protocol.evaluate`` does (full catalogue, the user's training items removed,
-    ties by lower index; computed in one batch by :func:`driftwise.sequence.training.target_ranks`),
+    ties by lower index; computed in one batch by
+    :func:`driftwise.evaluation.sequence_training.target_ranks`),
     and training stops early on validation HR@10, keeping the best epoch's weights.
     For the ``"test"`` phase the same model is used without retraining (standard RecBole practice):
     it is fed the test-phase history, i.e. the train items plus the validation item, and predicts the
@@ -30,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from driftwise.evaluation.protocol import Phase, ScoreFn, Split
-from driftwise.sequence.training import EpochStats, ranking_metrics, target_ranks, train
-from driftwise.sequence.transformer import SequenceModel, SequenceModelConfig
+from driftwise.evaluation.sequence_training import EpochStats, ranking_metrics, target_ranks, train
+from driftwise.evaluation.transformer import SequenceModel, SequenceModelConfig
 
 __all__ = [
     "cached_model",
@@ -88,7 +89,7 @@ def train_on_split(
     """Train on the validation phase's training data, early-stopping on validation HR@10 (module doc).
 
     ``item_vectors`` None trains SASRec (ID mode), else the content-mode model; see
-    :func:`driftwise.sequence.training.train` for ``on_epoch`` and ``num_threads``.
+    :func:`driftwise.evaluation.sequence_training.train` for ``on_epoch`` and ``num_threads``.
     """
     return train(
         training_sequences(split),

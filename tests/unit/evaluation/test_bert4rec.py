@@ -8,7 +8,7 @@ import torch
 from driftwise.cli import main
 from driftwise.evaluation.bert4rec import Bert4RecModel, bert4rec, bert4rec_model, cloze_windows
 from driftwise.evaluation.protocol import Split, evaluate, leave_one_out
-from driftwise.sequence.transformer import SequenceModel, SequenceModelConfig
+from driftwise.evaluation.transformer import SequenceModel, SequenceModelConfig
 
 N_ITEMS = 100  # random ranking: HR@10 about 10 / 88 unseen items
 CONFIG = SequenceModelConfig(

@@ -12,7 +12,7 @@ from driftwise.evaluation.sasrec import (
     sequence_score_fn,
     validation_metrics,
 )
-from driftwise.sequence.transformer import SequenceModelConfig
+from driftwise.evaluation.transformer import SequenceModelConfig
 
 N_ITEMS = 30
 CONFIG = SequenceModelConfig(

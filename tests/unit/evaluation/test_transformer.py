@@ -7,8 +7,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from driftwise.sequence.training import ranking_metrics, target_ranks, train, training_windows
-from driftwise.sequence.transformer import (
+from driftwise.evaluation.sequence_training import ranking_metrics, target_ranks, train, training_windows
+from driftwise.evaluation.transformer import (
     ONNX_INPUTS,
     ONNX_OUTPUT,
     SequenceModel,

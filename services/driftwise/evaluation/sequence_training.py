@@ -1,4 +1,4 @@
-"""Training of :class:`~driftwise.sequence.transformer.SequenceModel`: full-softmax next-item loss.
+"""Training of :class:`~driftwise.evaluation.transformer.SequenceModel`: full-softmax next-item loss.
 
 Training windows
     Each training sequence (a user's items in time order, 0-based indices) of n items has n - 1
@@ -49,7 +49,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
-from driftwise.sequence.transformer import SequenceModel, SequenceModelConfig
+from driftwise.evaluation.transformer import SequenceModel, SequenceModelConfig
 
 __all__ = ["EpochStats", "fit", "ranking_metrics", "target_ranks", "train", "training_windows"]
 
