@@ -74,7 +74,7 @@ from serving import (
 from driftwise.datasets.movielens import load_movies, load_ratings
 from driftwise.evaluation.vectors import item_vectors
 from driftwise.settings import REPO_ROOT
-from driftwise.v1 import ranking_service_pb2, ranking_service_pb2_grpc
+from driftwise_client.v1 import ranking_service_pb2, ranking_service_pb2_grpc
 
 K6_SCRIPT = Path(__file__).resolve().parent / "load" / "mix.js"
 PROTOS = REPO_ROOT / "protos"

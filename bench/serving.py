@@ -71,7 +71,7 @@ from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.events import EventType
 from driftwise.settings import REPO_ROOT
 from driftwise.storage.vector_store import INTERESTS, ITEMS, UNKNOWN_TIME, MilvusVectorStore, StoredItem
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,

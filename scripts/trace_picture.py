@@ -22,7 +22,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from driftwise_testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.trace import TracerProvider
@@ -33,13 +32,14 @@ from driftwise.datasets.movielens import load_movies
 from driftwise.demo import item_message
 from driftwise.server import running_app
 from driftwise.settings import ServerSettings, Settings
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
     ranking_service_pb2,
     ranking_service_pb2_grpc,
 )
+from driftwise_testing.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 COLOURS = {"client": "#4c72b0", "driftwise": "#55a868", "triton": "#8172b2"}  # by emitting process
 

@@ -19,7 +19,7 @@ from driftwise.api.convert import timestamp
 from driftwise.datasets.movielens import DEFAULT_PATH, Movie, Rating, load_movies, load_ratings
 from driftwise.server import running_app
 from driftwise.settings import Settings
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,

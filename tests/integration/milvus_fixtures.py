@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from driftwise_testing.milvus_server import LocalMilvusServer
 
 

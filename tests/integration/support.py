@@ -19,7 +19,7 @@ from driftwise.demo import item_message
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.server import App, running_app
 from driftwise.settings import ServerSettings, Settings, TritonSettings
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,

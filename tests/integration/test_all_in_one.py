@@ -17,7 +17,7 @@ from driftwise.api.convert import timestamp
 from driftwise.datasets.movielens import Movie
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.server import App
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     profile_service_pb2,

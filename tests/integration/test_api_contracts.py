@@ -12,7 +12,7 @@ import pytest
 
 from driftwise.datasets.movielens import Movie
 from driftwise.server import App
-from driftwise.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
 from tests.integration.support import (
     Client,
     bad_request_fields,

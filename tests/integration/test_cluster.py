@@ -11,7 +11,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from driftwise_testing.milvus_server import LocalMilvusServer
 
 from driftwise.cluster.partitions import Partitioner
 from driftwise.datasets.movielens import Movie
@@ -19,12 +18,13 @@ from driftwise.errors import NotFoundError
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.server import App, running_app
 from driftwise.settings import ClusterSettings, MilvusSettings, ServerSettings, Settings, TritonSettings
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     profile_service_pb2,
     ranking_service_pb2,
 )
+from driftwise_testing.milvus_server import LocalMilvusServer
 from tests.integration.milvus_fixtures import milvus_server
 from tests.integration.support import Client, bad_request_fields, event
 from tests.integration.test_milvus_server import drop_collections

@@ -43,7 +43,7 @@ from driftwise.api.convert import profile_to_proto, timestamp
 from driftwise.datasets.movielens import Movie
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.events import NEGATIVE_TYPES, EventType
-from driftwise.v1 import common_pb2, ingest_service_pb2, profile_service_pb2
+from driftwise_client.v1 import common_pb2, ingest_service_pb2, profile_service_pb2
 from tests.integration.support import Client, app_and_client, settings_for
 
 pytestmark = pytest.mark.integration

@@ -38,7 +38,7 @@ from driftwise.engine import RecommendQuery
 from driftwise.server import App
 from driftwise.settings import LimitSettings
 from driftwise.storage.event_log import EventLog
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,

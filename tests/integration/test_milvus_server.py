@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from driftwise_testing.milvus_server import LocalMilvusServer
 from pymilvus import MilvusClient
 
 from driftwise.api.convert import timestamp
@@ -29,7 +28,8 @@ from driftwise.storage.vector_store import (
     StoredItem,
     item_filter,
 )
-from driftwise.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_testing.milvus_server import LocalMilvusServer
 from tests.integration.milvus_fixtures import milvus_server
 from tests.integration.support import app_and_client, settings_for
 

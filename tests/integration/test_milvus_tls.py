@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from driftwise_testing.milvus_server import LocalMilvusServer, MilvusServerTls
 
 from driftwise.errors import StartupError, UnavailableError
 from driftwise.storage.vector_store import MilvusTls, MilvusVectorStore, StoredItem
+from driftwise_testing.milvus_server import LocalMilvusServer, MilvusServerTls
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 
 from driftwise.api.convert import timestamp
 from driftwise.settings import REPO_ROOT, ServerSettings, Settings, TritonSettings
-from driftwise.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
 from tests.integration.support import app_and_client
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
-from driftwise_testing.otlp_receiver import OtlpReceiver
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -30,13 +29,14 @@ from driftwise.demo import item_message
 from driftwise.observability.logs import JsonFormatter
 from driftwise.server import App, running_app
 from driftwise.settings import ObservabilitySettings, ServerSettings, Settings
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
     ranking_service_pb2,
     ranking_service_pb2_grpc,
 )
+from driftwise_testing.otlp_receiver import OtlpReceiver
 from tests.integration.support import NOW, bad_request_fields, event, new_user
 
 pytestmark = pytest.mark.integration

@@ -30,14 +30,14 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from driftwise_testing.milvus_server import LocalMilvusServer
 
 from driftwise.datasets.movielens import Movie
 from driftwise.demo import item_message
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.server import App
 from driftwise.settings import MilvusSettings, ServerSettings, Settings, TritonSettings
-from driftwise.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_testing.milvus_server import LocalMilvusServer
 from tests.integration.support import Client, app_and_client, event
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.privacy import SchemeMismatchError, UserIdScheme
 from driftwise.settings import PrivacySettings, Settings
 from driftwise.storage.vector_store import INTERESTS
-from driftwise.v1 import ingest_service_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import ingest_service_pb2, profile_service_pb2, ranking_service_pb2
 from tests.integration.support import NOW, app_and_client, event, get_profile, settings_for
 
 pytestmark = pytest.mark.integration

@@ -31,7 +31,7 @@ from driftwise.settings import (
     TlsSettings,
     TritonSettings,
 )
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,
     profile_service_pb2,

@@ -14,7 +14,7 @@ from driftwise.model.config import TuningConfig
 from driftwise.model.tuning import TuningStatus, apply_choice
 from driftwise.server import running_app
 from driftwise.settings import Settings
-from driftwise.v1 import ranking_service_pb2
+from driftwise_client.v1 import ranking_service_pb2
 from tests.integration.support import app_and_client, settings_for
 
 pytestmark = pytest.mark.integration

@@ -29,7 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from driftwise.datasets.movielens import load_movies
 from driftwise.demo import item_message
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     ingest_service_pb2,
     profile_service_pb2,
     ranking_service_pb2,

@@ -15,7 +15,7 @@ import pytest
 
 from driftwise.datasets.movielens import Movie
 from driftwise.server import App
-from driftwise.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
 from tests.integration.support import NOW, Client, bad_request_fields, event, exchange, feedback, new_user
 
 pytestmark = pytest.mark.integration

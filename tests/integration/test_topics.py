@@ -12,7 +12,7 @@ import pytest
 from driftwise.datasets.movielens import Movie
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.profile import UserProfile
-from driftwise.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
 from tests.integration.support import NOW, app_and_client, event, get_profile, new_user, settings_for
 
 pytestmark = pytest.mark.integration

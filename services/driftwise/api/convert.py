@@ -25,7 +25,7 @@ from driftwise.model.refit import Refitted
 from driftwise.model.topics import TopicModel
 from driftwise.settings import LimitSettings
 from driftwise.storage.event_log import LoggedEvent
-from driftwise.v1 import common_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import common_pb2, profile_service_pb2, ranking_service_pb2
 
 _EVENT_TYPES = {t.value for t in EventType}
 

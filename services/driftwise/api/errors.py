@@ -35,7 +35,7 @@ from driftwise.errors import (
     UnauthenticatedError,
     UnavailableError,
 )
-from driftwise.v1 import common_pb2
+from driftwise_client.v1 import common_pb2
 
 log = logging.getLogger(__name__)
 ERROR_DOMAIN = "driftwise"

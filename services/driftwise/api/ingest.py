@@ -13,8 +13,8 @@ from driftwise.api.errors import error_message
 from driftwise.api.stream_rate import StreamRate
 from driftwise.engine import Ack, Engine
 from driftwise.errors import DriftwiseError
-from driftwise.v1 import ingest_service_pb2 as pb
-from driftwise.v1 import ingest_service_pb2_grpc
+from driftwise_client.v1 import ingest_service_pb2 as pb
+from driftwise_client.v1 import ingest_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

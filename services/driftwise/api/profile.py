@@ -13,8 +13,8 @@ from driftwise.api.validation import Violations
 from driftwise.engine import Engine
 from driftwise.errors import NotFoundError
 from driftwise.model.profile import UserProfile
-from driftwise.v1 import profile_service_pb2 as pb
-from driftwise.v1 import profile_service_pb2_grpc
+from driftwise_client.v1 import profile_service_pb2 as pb
+from driftwise_client.v1 import profile_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -23,7 +23,7 @@ from grpc_status import rpc_status
 from driftwise.api.errors import ERROR_DOMAIN
 from driftwise.api.interceptors import Handler, MethodInterceptor
 from driftwise.cluster.partitions import Partitioner
-from driftwise.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 UsersOf = Callable[[Any], Iterable[str]]

@@ -39,7 +39,7 @@ from driftwise.cluster.shards import (
 )
 from driftwise.cluster.streams import route_stream
 from driftwise.settings import Settings
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,
     profile_service_pb2,

@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from driftwise.cluster.shards import CallOptions, upstream_status
-from driftwise.v1 import common_pb2
+from driftwise_client.v1 import common_pb2
 
 WINDOW = 64
 

@@ -32,7 +32,7 @@ from driftwise.datasets.movielens import Movie, Rating
 from driftwise.demo import event_message, item_message
 from driftwise.engine import Engine
 from driftwise.evaluation.protocol import Phase, leave_one_out
-from driftwise.v1 import (
+from driftwise_client.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,
     ranking_service_pb2,

@@ -15,7 +15,7 @@ from driftwise.engine import RecommendQuery
 from driftwise.errors import InvalidArgumentError, ResourceExhaustedError
 from driftwise.model.events import EventType
 from driftwise.settings import LimitSettings
-from driftwise.v1 import common_pb2, ranking_service_pb2
+from driftwise_client.v1 import common_pb2, ranking_service_pb2
 
 LIMITS = LimitSettings(max_text_chars=50, max_batch=3)
 NOW = time.time()

@@ -3,7 +3,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from driftwise.api.errors import MAX_REPORTED_VIOLATIONS, Malformed, _tolerant, error_message, rich_status
 from driftwise.errors import FieldViolation, InvalidArgumentError, ResourceExhaustedError
-from driftwise.v1 import profile_service_pb2
+from driftwise_client.v1 import profile_service_pb2
 
 
 def _details(status: grpc.Status) -> status_pb2.Status:

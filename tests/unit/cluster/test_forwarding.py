@@ -15,8 +15,8 @@ from driftwise.cluster.partitions import Partitioner
 from driftwise.errors import FieldViolation, InvalidArgumentError
 from driftwise.server import running_app
 from driftwise.settings import ClusterSettings, ServerSettings, Settings
-from driftwise.v1 import ranking_service_pb2 as pb
-from driftwise.v1 import ranking_service_pb2_grpc
+from driftwise_client.v1 import ranking_service_pb2 as pb
+from driftwise_client.v1 import ranking_service_pb2_grpc
 from tests.integration.support import bad_request_fields
 
 PARTITIONER = Partitioner(256, 2)

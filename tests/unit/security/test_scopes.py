@@ -1,7 +1,7 @@
 import pytest
 
 from driftwise.security.scopes import METHOD_SCOPES, Scope, parse_scope
-from driftwise.v1 import ingest_service_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import ingest_service_pb2, profile_service_pb2, ranking_service_pb2
 
 
 def _all_methods() -> set[str]:

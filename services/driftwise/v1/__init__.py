@@ -1,1 +1,0 @@
-"""Generated from protos/driftwise/v1 by scripts/gen_protos.py. Do not edit."""
