@@ -25,9 +25,9 @@ import numpy.typing as npt
 from driftwise.datasets.movielens import load_movies
 from driftwise.engine import NewItem
 from driftwise.inference.encoder import InProcessTextEncoder, TritonTextEncoder
-from driftwise.inference.onnx_embedder import OnnxEmbedder
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.settings import REPO_ROOT
+from driftwise_triton.onnx_embedder import OnnxEmbedder
 
 Embed = Callable[[list[str]], Awaitable[npt.NDArray[np.float32]]]
 REPOSITORY = REPO_ROOT / "model_repository"

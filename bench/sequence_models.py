@@ -49,7 +49,7 @@ def item_vectors(split: Split, cache: Path, data: Path) -> npt.NDArray[np.float3
     if cache.exists() and ids_file.exists() and ids_file.read_text(encoding="utf-8").split("\n") == ids:
         vectors = np.load(cache)
     else:
-        from driftwise.inference.minilm import MiniLMEmbedder
+        from driftwise_triton.minilm import MiniLMEmbedder
 
         started = time.perf_counter()
         vectors = MiniLMEmbedder().embed(texts)

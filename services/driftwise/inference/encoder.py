@@ -4,7 +4,7 @@ Two implementations behind one small interface (:class:`TextEncoder`):
 
 * :class:`TritonTextEncoder` calls the ``text_encoder`` model on a Triton server (local or
   remote) over gRPC with ``tritonclient.grpc.aio``;
-* :class:`InProcessTextEncoder` runs the same :class:`~driftwise.inference.minilm.MiniLMEmbedder`
+* :class:`InProcessTextEncoder` runs the same :class:`~driftwise_triton.minilm.MiniLMEmbedder`
   in this process, in a worker thread (fallback, and the reference the Triton path is tested
   against).
 
@@ -418,7 +418,7 @@ class InProcessTextEncoder:
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
-        from driftwise.inference.minilm import MiniLMEmbedder  # torch: only in this process's encoder
+        from driftwise_triton.minilm import MiniLMEmbedder  # torch: only in this process's encoder
 
         self._embedder = MiniLMEmbedder(
             weights_path,

@@ -3,7 +3,7 @@
 This is the single implementation of the text -> vector computation. It is used by
 
 * the Triton python-backend model ``model_repository/text_encoder/`` (through
-  :mod:`driftwise.inference.triton_model`), and
+  :mod:`driftwise_triton.triton_model`), and
 * :class:`driftwise.inference.encoder.InProcessTextEncoder` (fallback / reference),
 
 so both paths produce the same vectors. Weights are read from a local Hugging Face folder only
@@ -12,7 +12,7 @@ so both paths produce the same vectors. Weights are read from a local Hugging Fa
 
 :class:`TokenBatcher` (tokenise, sort by length, group to a padded-token budget, pad) and
 :func:`mean_pool_normalise` are shared with the ONNX path: ``scripts/export_onnx.py`` puts the
-same pooling into the ONNX graph and :class:`driftwise.inference.onnx_embedder.OnnxEmbedder`
+same pooling into the ONNX graph and :class:`driftwise_triton.onnx_embedder.OnnxEmbedder`
 feeds it the same batches.
 
 The module imports no gRPC, Triton or Milvus code: only numpy, torch and transformers.

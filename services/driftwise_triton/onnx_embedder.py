@@ -3,11 +3,11 @@
 The graph is written by ``scripts/export_onnx.py``: inputs ``input_ids`` and ``attention_mask``
 (int64, ``[batch, sequence]``), output the mean-pooled, L2-normalised embedding
 (float32, ``[batch, dim]``); pooling and normalisation are inside the graph. Tokenisation,
-length sorting and grouping are :class:`driftwise.inference.minilm.TokenBatcher`, the same code
-:class:`~driftwise.inference.minilm.MiniLMEmbedder` uses, so both runtimes see the same batches.
+length sorting and grouping are :class:`driftwise_triton.minilm.TokenBatcher`, the same code
+:class:`~driftwise_triton.minilm.MiniLMEmbedder` uses, so both runtimes see the same batches.
 
 Used by the Triton models ``text_encoder_onnx`` and ``text_encoder_onnx_int8`` (through
-:mod:`driftwise.inference.triton_model`). Runs on the CPU execution provider only.
+:mod:`driftwise_triton.triton_model`). Runs on the CPU execution provider only.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from driftwise.inference.minilm import (
+from driftwise.inference.texts import validate_texts
+from driftwise_triton.minilm import (
     DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_MAX_TOKENS,
     TokenBatcher,
     default_weights_path,
 )
-from driftwise.inference.texts import validate_texts
 
 __all__ = ["INPUT_NAMES", "OUTPUT_NAME", "OnnxEmbedder"]
 
@@ -47,7 +47,7 @@ class OnnxEmbedder:
     Args:
         model_path: the ``.onnx`` file.
         tokenizer_path: local Hugging Face folder with the tokenizer files and ``config.json``;
-            ``None`` = the MiniLM weights folder (:func:`~driftwise.inference.minilm.default_weights_path`).
+            ``None`` = the MiniLM weights folder (:func:`~driftwise_triton.minilm.default_weights_path`).
         max_tokens: truncation length in word pieces (clamped to the model's position limit).
         num_threads: ONNX Runtime intra-op threads for this session (inter-op is 1).
         max_batch_tokens: upper bound on padded tokens (texts x longest) per ``run``.

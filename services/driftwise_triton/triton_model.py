@@ -240,7 +240,7 @@ class TextEncoderModel:
         self, options: EncoderOptions, placement: Placement, args: dict[str, str]
     ) -> tuple[_Embedder, str]:
         if options.runtime == "onnx":
-            from driftwise.inference.onnx_embedder import OnnxEmbedder
+            from driftwise_triton.onnx_embedder import OnnxEmbedder
 
             folder = Path(args.get("model_repository", ".")) / str(args.get("model_version", "1"))
             model_path = Path(options.model_file)
@@ -255,7 +255,7 @@ class TextEncoderModel:
             )
             return onnx, f"model={onnx.model_path}"
 
-        from driftwise.inference.minilm import MiniLMEmbedder
+        from driftwise_triton.minilm import MiniLMEmbedder
 
         minilm = MiniLMEmbedder(
             options.weights_path or None,
