@@ -467,15 +467,8 @@ async def test_acknowledged_events_survive_sigkill_exactly_once(
                     assert again_state.mass == pytest.approx(state.mass, rel=1e-6), (user, layer)
                     np.testing.assert_allclose(again_state.vector, state.vector, rtol=1e-4, atol=1e-5)
                     np.testing.assert_allclose(again_state.affinity, state.affinity, rtol=1e-4, atol=1e-5)
-                replayed = profile_to_proto(
-                    rebuilt,
-                    engine.topic_model,
-                    user_id=user,
-                    tau=engine.settings.interest.topic_temperature,
-                    at=as_of,
-                    top_topics=50,
-                    recent=100,
-                )
+                view = engine.explain_profile(rebuilt, as_of, top_topics=50, recent=100)
+                replayed = profile_to_proto(view, user_id=user)
                 assert_profiles_match(served[user], replayed)
     finally:
         server.ensure_dead()

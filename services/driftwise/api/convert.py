@@ -17,12 +17,10 @@ from driftwise.api.page_tokens import (
     encode_page_token,
 )
 from driftwise.api.validation import Violations
-from driftwise.engine import NewItem, Recommendations, RecommendQuery
+from driftwise.engine import NewItem, ProfileView, Recommendations, RecommendQuery
 from driftwise.model.events import Event, EventType
-from driftwise.model.profile import UserProfile
 from driftwise.model.ranking import Ranked
 from driftwise.model.refit import Refitted
-from driftwise.model.topics import TopicModel
 from driftwise.settings import LimitSettings
 from driftwise.storage.event_log import LoggedEvent
 from driftwise_client.v1 import common_pb2, profile_service_pb2, ranking_service_pb2
@@ -184,47 +182,30 @@ def _check_event(v: Violations, f: str, e: common_pb2.Event, limits: LimitSettin
 # -- profiles ---------------------------------------------------------------------------------
 
 
-def profile_to_proto(
-    profile: UserProfile,
-    topics: TopicModel,
-    *,
-    user_id: str,
-    tau: float,
-    at: float,
-    top_topics: int,
-    recent: int,
-) -> profile_service_pb2.Profile:
+def profile_to_proto(view: ProfileView, *, user_id: str) -> profile_service_pb2.Profile:
     """The profile as the caller knows it: under `user_id`, the id they sent (the profile's own
     may be its pseudonym, driftwise.privacy)."""
-    layers = []
-    for layer, state in sorted(profile.layers.items()):
-        weights = state.topic_weights(tau)
-        affinity = state.topic_affinity()
-        best = weights.argsort()[::-1][:top_topics]
-        layers.append(
-            profile_service_pb2.LayerState(
-                layer=common_pb2.InterestLayer.ValueType(layer),
-                half_life_seconds=state.half_life_seconds,
-                mass=state.mass_at(at),
-                last_event_time=timestamp(state.last_time) if state.last_time is not None else None,
-                top_topics=[
-                    profile_service_pb2.TopicWeight(
-                        topic=topics.labels[k],
-                        weight=float(weights[k]),
-                        affinity=float(affinity[k]),
-                        examples=topics.examples[k],
-                    )
-                    for k in best
-                ]
-                if state.mass > 0
-                else [],
-            )
-        )
     return profile_service_pb2.Profile(
         user_id=user_id,
-        version=profile.version,
-        update_time=timestamp(profile.updated_at),
-        layers=layers,
+        version=view.version,
+        update_time=timestamp(view.updated_at),
+        layers=[
+            profile_service_pb2.LayerState(
+                layer=common_pb2.InterestLayer.ValueType(layer.layer),
+                half_life_seconds=layer.half_life_seconds,
+                mass=layer.mass,
+                last_event_time=timestamp(layer.last_event_time)
+                if layer.last_event_time is not None
+                else None,
+                top_topics=[
+                    profile_service_pb2.TopicWeight(
+                        topic=t.label, weight=t.weight, affinity=t.affinity, examples=t.examples
+                    )
+                    for t in layer.top_topics
+                ],
+            )
+            for layer in view.layers
+        ],
         recent_events=[
             profile_service_pb2.RecentEvent(
                 event_id=r.event_id,
@@ -234,9 +215,9 @@ def profile_to_proto(
                 text=r.text,
                 weight=r.weight,
             )
-            for r in profile.recent[:recent]
+            for r in view.recent
         ],
-        event_count=profile.event_count,
+        event_count=view.event_count,
     )
 
 

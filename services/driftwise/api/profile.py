@@ -45,15 +45,8 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
     def _to_proto(
         self, user_id: str, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10
     ) -> pb.Profile:
-        return convert.profile_to_proto(
-            profile,
-            self._engine.topic_model,
-            user_id=user_id,
-            tau=self._engine.settings.interest.topic_temperature,
-            at=at,
-            top_topics=top_topics,
-            recent=recent,
-        )
+        view = self._engine.explain_profile(profile, at, top_topics, recent)
+        return convert.profile_to_proto(view, user_id=user_id)
 
     async def WatchProfile(
         self, request: pb.WatchProfileRequest, context: Context

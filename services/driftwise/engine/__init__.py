@@ -9,10 +9,12 @@ and the event log (SQLite). Servicers validate and convert messages, then call o
 - learned_models.py — the models refitted on the log (in a child process) and served;
 - recommend.py — retrieval and ranking for Recommend and Rank;
 - popularity.py, encoding.py, log_access.py — what several rooms share;
+- profile_view.py — a profile explained with its topics, for GetProfile and WatchProfile;
 - types.py — the plain data going in and out.
 """
 
 from driftwise.engine.facade import Engine
+from driftwise.engine.profile_view import ProfileView
 from driftwise.engine.types import Ack, NewItem, Recommendations, RecommendQuery
 
-__all__ = ["Ack", "Engine", "NewItem", "RecommendQuery", "Recommendations"]
+__all__ = ["Ack", "Engine", "NewItem", "ProfileView", "RecommendQuery", "Recommendations"]

@@ -3,6 +3,7 @@
     items        ItemCache + MilvusVectorStore        upsert_items, delete_items
     writes       WritePath (writes.py)                ingest_events, record_feedback, delete_user
     profiles     Profiles (profiles.py)               get_profile, rebuild_profile, watch_profile
+                 profile_view.py                      explain_profile
     learned      LearnedModels (learned_models.py)    refit_learned_models, refit_with, ranking
     recommender  Recommender (recommend.py)           recommend, rank
 
@@ -26,6 +27,7 @@ from driftwise.engine.encoding import EventEncoding, encode_texts
 from driftwise.engine.learned_models import LearnedModels
 from driftwise.engine.log_access import LogAccess
 from driftwise.engine.popularity import Popularity
+from driftwise.engine.profile_view import ProfileView, explain_profile
 from driftwise.engine.profiles import Profiles
 from driftwise.engine.recommend import Recommender
 from driftwise.engine.types import Ack, NewItem, Recommendations, RecommendQuery
@@ -270,6 +272,20 @@ class Engine:
         if profile is None:
             raise NotFoundError(f"user {user_id!r} has no events")
         return profile
+
+    def explain_profile(
+        self, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10
+    ) -> ProfileView:
+        """The profile at time `at` as people read it: each layer's heaviest topics (labelled with
+        the topics served now) and its newest events."""
+        return explain_profile(
+            profile,
+            self.topic_model,
+            tau=self.settings.interest.topic_temperature,
+            at=at,
+            top_topics=top_topics,
+            recent=recent,
+        )
 
     async def rebuild_profile(self, user_id: str) -> UserProfile:
         """Replay the user's events from the log (the source of truth) into a new profile."""
