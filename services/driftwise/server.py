@@ -8,7 +8,7 @@ settings.server.role picks what the process is (docs/architecture.md §6):
   and a Milvus server (settings.milvus.uri);
 - ingest / ranking: stateless routers (driftwise.cluster.router): no engine, Triton or Milvus.
 Every role serves TLS / mutual TLS per settings.tls and checks tokens per settings.auth
-(driftwise.api.auth); a router talks TLS to the shards and forwards the caller's token.
+(driftwise.api.interceptors.auth); a router talks TLS to the shards and forwards the caller's token.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
-from driftwise.api.auth import AuthInterceptor
-from driftwise.api.errors import ErrorMappingInterceptor
 from driftwise.api.ingest import IngestServicer
-from driftwise.api.interceptors import StreamClosing, server_chain
+from driftwise.api.interceptors import server_chain
+from driftwise.api.interceptors.auth import AuthInterceptor
+from driftwise.api.interceptors.errors import ErrorMappingInterceptor
+from driftwise.api.interceptors.metrics import MetricsInterceptor, RpcMetrics
+from driftwise.api.interceptors.streams import StreamClosing
 from driftwise.api.profile import ProfileServicer
 from driftwise.api.ranking import RankingServicer
 from driftwise.cluster.ownership import Ownership, OwnershipInterceptor
@@ -41,7 +43,7 @@ from driftwise.cluster.shards import ShardChannels
 from driftwise.engine import Engine
 from driftwise.inference.encoder import TritonTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
-from driftwise.observability.metrics import MetricsInterceptor, RpcMetrics, StateCollector, serve_metrics
+from driftwise.observability.metrics import StateCollector, serve_metrics
 from driftwise.observability.tracing import configure_tracing, tracing_enabled, triton_trace_args
 from driftwise.privacy import UserIdScheme
 from driftwise.security.tls import (

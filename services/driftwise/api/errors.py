@@ -1,4 +1,5 @@
-"""One interceptor maps engine errors to gRPC status codes with google.rpc details.
+"""Engine errors as gRPC status codes with google.rpc details (the interceptor that applies them to
+every call: api/interceptors/errors.py).
 
 InvalidArgumentError -> INVALID_ARGUMENT (+ BadRequest field violations), ResourceExhaustedError
 -> RESOURCE_EXHAUSTED (+ QuotaFailure), NotFoundError -> NOT_FOUND, UnavailableError ->
@@ -13,16 +14,13 @@ text ("Unexpected <class 'google.protobuf.message.DecodeError'>: ...").
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from driftwise.api.interceptors import Handler, MethodInterceptor, rewrap
 from driftwise.errors import (
     AbortedError,
     AccessError,
@@ -37,7 +35,6 @@ from driftwise.errors import (
 )
 from driftwise_client.v1 import common_pb2
 
-log = logging.getLogger(__name__)
 ERROR_DOMAIN = "driftwise"
 # The status travels in trailing metadata, which clients refuse above 8-16 KiB (grpc's
 # max_metadata_size, soft and hard): a batch of 1000 bad events would have 1000+ violations. The
@@ -138,119 +135,3 @@ def _pack(message: Any) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
-
-
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
-    if isinstance(exc, DriftwiseError):
-        status = rich_status(exc)
-        await context.abort(status.code, status.details, status.trailing_metadata)
-    log.exception("unhandled error", exc_info=exc)
-    await context.abort(
-        grpc.StatusCode.INTERNAL,
-        "internal error",
-        rpc_status.to_status(
-            status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
-        ).trailing_metadata,
-    )
-
-
-# -- requests that do not parse ------------------------------------------------------------------
-
-
-class Malformed:
-    """What the bytes of a request that does not parse become, instead of an exception inside
-    grpc.aio (which answers UNKNOWN): the wrappers below answer INVALID_ARGUMENT for it. An
-    interceptor that runs before them and reads fields sees those of an empty request."""
-
-    __slots__ = ("_empty", "error")
-
-    def __init__(self, error: Exception, empty: Any) -> None:
-        self.error = error
-        self._empty = empty
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._empty, name)
-
-    def invalid(self) -> InvalidArgumentError:
-        name = self._empty.DESCRIPTOR.full_name if self._empty is not None else "request"
-        return InvalidArgumentError(
-            [FieldViolation("", f"the request is not a valid {name} message ({self.error})")]
-        )
-
-
-def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    if deserializer is None:
-        return None
-    message_class = getattr(deserializer, "__self__", None)  # RequestType.FromString
-
-    def deserialize(data: bytes) -> Any:
-        try:
-            return deserializer(data)
-        except Exception as exc:  # DecodeError: bad wire format, invalid UTF-8 in a string field
-            return Malformed(exc, message_class() if isinstance(message_class, type) else None)
-
-    return deserialize
-
-
-async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """A request stream that raises InvalidArgumentError at the first message that did not parse
-    (the stream ends: its framing can no longer be trusted)."""
-    async for request in requests:
-        if isinstance(request, Malformed):
-            raise request.invalid()
-        yield request
-
-
-def _parsed(request: Any) -> Any:
-    if isinstance(request, Malformed):
-        raise request.invalid()
-    if hasattr(request, "__aiter__"):  # a client-streaming call: check each message as it comes
-        return _checked(request)
-    return request
-
-
-class _TolerantHandler:
-    """The attributes `rewrap` reads of a handler, with a request deserializer that never raises."""
-
-    def __init__(self, handler: grpc.RpcMethodHandler[Any, Any]) -> None:
-        self.request_streaming = handler.request_streaming
-        self.response_streaming = handler.response_streaming
-        self.request_deserializer = _tolerant(handler.request_deserializer)
-        self.response_serializer = handler.response_serializer
-        self.unary_unary = handler.unary_unary
-        self.unary_stream = handler.unary_stream
-        self.stream_unary = handler.stream_unary
-        self.stream_stream = handler.stream_stream
-
-
-def _wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        try:
-            return await behavior(_parsed(request), context)
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc)
-
-    return wrapper
-
-
-def _wrap_stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        try:
-            async for response in behavior(_parsed(request), context):
-                yield response
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc)
-
-    return wrapper
-
-
-class ErrorMappingInterceptor(MethodInterceptor):
-    """Engine errors to status codes with details (health and reflection keep their own)."""
-
-    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
-        tolerant = cast("grpc.RpcMethodHandler[Any, Any]", _TolerantHandler(handler))
-        return rewrap(tolerant, _wrap_unary, _wrap_stream)

@@ -21,7 +21,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from driftwise.api.errors import ERROR_DOMAIN
-from driftwise.api.interceptors import Handler, MethodInterceptor
+from driftwise.api.interceptors.base import Handler, MethodInterceptor
 from driftwise.cluster.partitions import Partitioner
 from driftwise_client.v1 import common_pb2, ingest_service_pb2, ranking_service_pb2
 

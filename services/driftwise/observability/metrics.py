@@ -2,23 +2,21 @@
 (docs/interest-model.md §9).
 
 Each app owns a `CollectorRegistry` (several apps can run in one process: the tests do). RPCs are
-measured by `MetricsInterceptor`; everything that already counts for itself (the encoder's stats,
-the item cache, the interest mirror) is read at scrape time by `StateCollector`, so those classes
-stay free of Prometheus. Exposed over HTTP by `serve_metrics` on `observability.metrics_port`.
+measured by `MetricsInterceptor` (api/interceptors/metrics.py); everything that already counts
+for itself (the encoder's stats, the item cache, the interest mirror) is read at scrape time by
+`StateCollector`, so those classes stay free of Prometheus. Exposed over HTTP by `serve_metrics`
+on `observability.metrics_port`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from driftwise.api.interceptors import Handler, MethodInterceptor, rewrap
 from driftwise.inference.coverage import UnrepresentedTexts
 from driftwise.inference.encoder import EncoderStats
 from driftwise.model.refit import Refitted
@@ -26,80 +24,6 @@ from driftwise.model.refit import Refitted
 # seconds: a cached Recommend takes a few ms, an IngestEvents batch of 1,000 up to a second
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-
-
-class RpcMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "driftwise_rpc_requests",
-            "Finished RPCs by method and status code.",
-            ["method", "code"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "driftwise_rpc_duration_seconds",
-            "Server-side RPC duration by method and status code (streams: their whole life).",
-            ["method", "code"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.streams = Gauge(
-            "driftwise_streams_open", "Streaming RPCs in progress by method.", ["method"], registry=registry
-        )
-
-    def record(self, method: str, code: grpc.StatusCode, started: float) -> None:
-        name = code.name
-        self.requests.labels(method, name).inc()
-        self.latency.labels(method, name).observe(time.perf_counter() - started)
-
-
-def _code(context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> grpc.StatusCode:
-    code = context.code()
-    if isinstance(code, grpc.StatusCode):
-        return code
-    return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
-
-
-class MetricsInterceptor(MethodInterceptor):
-    """Counts and times every RPC by its final status code; tracks open streams (Driftwise's own
-    methods: not health probes, and grpc's streaming health Watch is a coroutine)."""
-
-    def __init__(self, metrics: RpcMetrics) -> None:
-        self._metrics = metrics
-
-    def wrap(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
-        method = details.method.rsplit("/", 1)[-1]
-        metrics = self._metrics
-
-        def unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-            async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                started, failed = time.perf_counter(), True
-                try:
-                    response = await behavior(request, context)
-                    failed = False
-                    return response
-                finally:
-                    metrics.record(method, _code(context, failed), started)
-
-            return wrapper
-
-        def streaming(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-            async def wrapper(
-                request: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
-                started, failed = time.perf_counter(), True
-                metrics.streams.labels(method).inc()
-                try:
-                    async for response in behavior(request, context):
-                        yield response
-                    failed = False
-                finally:
-                    metrics.streams.labels(method).dec()
-                    metrics.record(method, _code(context, failed), started)
-
-            return wrapper
-
-        return rewrap(handler, unary, streaming)
 
 
 class StateCollector(Collector):

@@ -1,4 +1,5 @@
 """Who may call what: the scope each RPC needs, tenants' tokens, and TLS credentials.
 
 scopes and tokens are plain Python (no gRPC); the interceptor that applies them is
-driftwise.api.auth, the credentials for servers and shard channels are in driftwise.security.tls."""
+driftwise.api.interceptors.auth, the credentials for servers and shard channels are in
+driftwise.security.tls."""

@@ -1,7 +1,8 @@
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from driftwise.api.errors import MAX_REPORTED_VIOLATIONS, Malformed, _tolerant, error_message, rich_status
+from driftwise.api.errors import MAX_REPORTED_VIOLATIONS, error_message, rich_status
+from driftwise.api.interceptors.errors import Malformed, _tolerant
 from driftwise.errors import FieldViolation, InvalidArgumentError, ResourceExhaustedError
 from driftwise_client.v1 import profile_service_pb2
 

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
-from driftwise.api.errors import ErrorMappingInterceptor
+from driftwise.api.interceptors.errors import ErrorMappingInterceptor
 from driftwise.cluster.partitions import Partitioner
 from driftwise.errors import FieldViolation, InvalidArgumentError
 from driftwise.server import running_app

@@ -6,8 +6,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from driftwise.api.auth import authorize
 from driftwise.api.errors import rich_status, status_code
+from driftwise.api.interceptors.auth import authorize
 from driftwise.errors import AccessError, PermissionDeniedError, UnauthenticatedError
 from driftwise.observability.logs import JsonFormatter
 from driftwise.security.scopes import Scope

@@ -23,7 +23,7 @@ import grpc
 from opentelemetry import trace
 
 from driftwise.api.errors import rich_status
-from driftwise.api.interceptors import OWN_METHODS, Handler, MethodInterceptor, Streaming, Unary, rewrap
+from driftwise.api.interceptors.base import OWN_METHODS, Handler, MethodInterceptor, Streaming, Unary, rewrap
 from driftwise.errors import AccessError, PermissionDeniedError, UnauthenticatedError
 from driftwise.security.scopes import METHOD_SCOPES
 from driftwise.security.tokens import Tenant, TokenTable, current_tenant
