@@ -217,13 +217,8 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
     if milvus_tls is not None:
         milvus_tls.check()  # before Triton starts; the store checks again when it opens
     user_ids = UserIdScheme.from_settings(settings.privacy)  # routers never read the key
-    interceptors: list[grpc.aio.ServerInterceptor] = []
-    if settings.server.role == "profile" and settings.cluster.shards > 1:
-        # before anything starts: a shard that does not know its index must not serve
-        shard = resolve_shard_index(settings.cluster)
-        ownership = Ownership(Partitioner.from_settings(settings.cluster), shard)
-        interceptors.append(OwnershipInterceptor(ownership))
-        log.info("profile shard %d of %d", shard, settings.cluster.shards)
+    # before anything starts: a shard that does not know its index must not serve
+    interceptors = _shard_interceptors(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         telemetry = Telemetry.start(stack, settings)
@@ -233,53 +228,12 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         url = settings.triton.url
         triton, supervisor = None, None
         if not url:
-            triton = LocalTritonServer(
-                settings.triton.model_repository,
-                models=[settings.triton.model_name],
-                config_name=settings.triton.config_name or None,
-                startup_timeout_s=settings.triton.startup_timeout_seconds,
-                log_path=settings.data_dir / "triton.log",
-                extra_args=triton_trace_args(),  # Triton's spans join the callers' traces
-                # a Triton that outlived a crash of the previous run here is stopped first
-                record_path=settings.data_dir / "local-triton.json",
-            )
-            log.info("starting the local Triton server (log: %s)", settings.data_dir / "triton.log")
-            await asyncio.to_thread(triton.start)
-            stack.callback(triton.stop)
-            supervisor = Supervisor(
-                triton,
-                "local tritonserver",
-                backoff_seconds=settings.triton.restart_backoff_seconds,
-                max_backoff_seconds=settings.triton.restart_max_backoff_seconds,
-            )
-            supervisor.start()
-            stack.push_async_callback(supervisor.close)  # before triton.stop
+            triton, supervisor = await _start_local_triton(stack, settings)
             url = triton.grpc_url
-        encoder = TritonTextEncoder(
-            url,
-            model_name=settings.triton.model_name,
-            timeout_s=settings.triton.request_timeout_seconds,
-            max_batch_size=settings.triton.max_batch_size,
-            max_in_flight=settings.triton.max_in_flight,
-            cache_size=settings.triton.cache_size,
-            batch_window_s=settings.triton.batch_window_seconds,
-            credentials=files.triton_credentials,
-            channel_options=files.triton_options,
-        )
-        stack.push_async_callback(encoder.close)
-        await encoder.connect()
+        encoder = await _connected_encoder(stack, settings, url, files)
         engine = await Engine.open(settings, encoder, user_ids)
         stack.push_async_callback(engine.close)
-        telemetry.collect(
-            StateCollector(
-                encoder_stats=lambda: encoder.stats,
-                triton=None if supervisor is None else lambda: (supervisor.up, supervisor.restarts),
-                item_cache=lambda: (engine.items.hits, engine.items.misses, len(engine.items)),
-                mirror=lambda: (engine.interest_mirror.pending, engine.interest_mirror.lag_seconds),
-                refit=lambda: engine.refitted,
-                unrepresented=(lambda: engine.coverage.stats) if engine.coverage.active else None,
-            )
-        )
+        telemetry.collect(_state_collector(encoder, engine, supervisor))
         server, port, health_servicer, streams = await start_grpc_server(
             engine, files, interceptors, telemetry.interceptors
         )
@@ -299,6 +253,76 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
             health_port,
             triton_supervisor=supervisor,
         )
+
+
+def _shard_interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
+    """A profile shard of several refuses the users of the others."""
+    if settings.server.role != "profile" or settings.cluster.shards <= 1:
+        return []
+    shard = resolve_shard_index(settings.cluster)
+    log.info("profile shard %d of %d", shard, settings.cluster.shards)
+    return [OwnershipInterceptor(Ownership(Partitioner.from_settings(settings.cluster), shard))]
+
+
+async def _start_local_triton(
+    stack: contextlib.AsyncExitStack, settings: Settings
+) -> tuple[LocalTritonServer, Supervisor]:
+    """A local Triton server, restarted by a supervisor when it dies; both stopped on exit."""
+    triton = LocalTritonServer(
+        settings.triton.model_repository,
+        models=[settings.triton.model_name],
+        config_name=settings.triton.config_name or None,
+        startup_timeout_s=settings.triton.startup_timeout_seconds,
+        log_path=settings.data_dir / "triton.log",
+        extra_args=triton_trace_args(),  # Triton's spans join the callers' traces
+        # a Triton that outlived a crash of the previous run here is stopped first
+        record_path=settings.data_dir / "local-triton.json",
+    )
+    log.info("starting the local Triton server (log: %s)", settings.data_dir / "triton.log")
+    await asyncio.to_thread(triton.start)
+    stack.callback(triton.stop)
+    supervisor = Supervisor(
+        triton,
+        "local tritonserver",
+        backoff_seconds=settings.triton.restart_backoff_seconds,
+        max_backoff_seconds=settings.triton.restart_max_backoff_seconds,
+    )
+    supervisor.start()
+    stack.push_async_callback(supervisor.close)  # before triton.stop
+    return triton, supervisor
+
+
+async def _connected_encoder(
+    stack: contextlib.AsyncExitStack, settings: Settings, url: str, files: ServerFiles
+) -> TritonTextEncoder:
+    encoder = TritonTextEncoder(
+        url,
+        model_name=settings.triton.model_name,
+        timeout_s=settings.triton.request_timeout_seconds,
+        max_batch_size=settings.triton.max_batch_size,
+        max_in_flight=settings.triton.max_in_flight,
+        cache_size=settings.triton.cache_size,
+        batch_window_s=settings.triton.batch_window_seconds,
+        credentials=files.triton_credentials,
+        channel_options=files.triton_options,
+    )
+    stack.push_async_callback(encoder.close)
+    await encoder.connect()
+    return encoder
+
+
+def _state_collector(
+    encoder: TritonTextEncoder, engine: Engine, supervisor: Supervisor | None
+) -> StateCollector:
+    """What the metrics read at scrape time from the parts that count for themselves."""
+    return StateCollector(
+        encoder_stats=lambda: encoder.stats,
+        triton=None if supervisor is None else lambda: (supervisor.up, supervisor.restarts),
+        item_cache=lambda: (engine.items.hits, engine.items.misses, len(engine.items)),
+        mirror=lambda: (engine.interest_mirror.pending, engine.interest_mirror.lag_seconds),
+        refit=lambda: engine.refitted,
+        unrepresented=(lambda: engine.coverage.stats) if engine.coverage.active else None,
+    )
 
 
 @contextlib.asynccontextmanager

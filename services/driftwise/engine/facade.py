@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import numpy as np
 
@@ -72,30 +73,22 @@ class Engine:
         self.encoder = encoder
         self.store = store
         self.items = ItemCache(store, settings.milvus.item_cache_size, settings.milvus.item_cache_ttl_seconds)
-        self.logs = LogAccess(settings.data_dir / "events.sqlite")
-        try:  # before anything is written: data of another scheme would split every user in two
-            self.user_ids.check_scheme(self.logs.log.user_id_scheme())
-        except BaseException:
-            self.logs.close_now()
-            raise
-        self.logs.log.record_user_id_scheme(self.user_ids.name)
-        topic_model = topics
-        if (learned := self.logs.log.learned_topics()) is not None:  # the topics the profiles were built with
-            model = TopicModel.from_json(learned, settings.interest.assignment_temperature)
-            if model.centroids.shape[1] == encoder.dimension:  # not if another encoder is configured now
-                topic_model = model
-        # without a coverage check (open() always builds one), nothing is checked
+        self.logs = self._open_log(settings.data_dir / "events.sqlite", self.user_ids)
         self.encoding = EventEncoding(
-            encoder,
+            encoder,  # without a coverage check (open() always builds one), nothing is checked
             coverage
-            if coverage is not None
-            else TextCoverage(settings.triton.model_name, None, settings.triton.unknown_share_threshold),
+            or TextCoverage(settings.triton.model_name, None, settings.triton.unknown_share_threshold),
         )
         # the lists Recommend issued lately, for StreamFeedback to match its impression ids to
         self.impressions = Impressions(settings.limits.impressions_remembered)
         self._popularity = Popularity()
         self.profiles = Profiles(
-            settings.interest, encoder.dimension, topic_model, self.logs, self.items, self.encoding
+            settings.interest,
+            encoder.dimension,
+            self._topics_built_with(topics, settings, encoder.dimension),
+            self.logs,
+            self.items,
+            self.encoding,
         )
         self.learned = LearnedModels(
             settings, topics, encoder.dimension, store, self.items, self.logs, self.profiles
@@ -124,6 +117,26 @@ class Engine:
             self._popularity,
             self.impressions,
         )
+
+    @staticmethod
+    def _open_log(path: Path, user_ids: UserIdScheme) -> LogAccess:
+        logs = LogAccess(path)
+        try:  # before anything is written: data of another scheme would split every user in two
+            user_ids.check_scheme(logs.log.user_id_scheme())
+        except BaseException:
+            logs.close_now()
+            raise
+        logs.log.record_user_id_scheme(user_ids.name)
+        return logs
+
+    def _topics_built_with(self, taxonomy: TopicModel, settings: Settings, dimension: int) -> TopicModel:
+        """The topics the stored profiles were built with: learned at a refit and recorded in the
+        log, unless another encoder is configured now; otherwise the zero-shot taxonomy."""
+        if (learned := self.logs.log.learned_topics()) is not None:
+            model = TopicModel.from_json(learned, settings.interest.assignment_temperature)
+            if model.centroids.shape[1] == dimension:
+                return model
+        return taxonomy
 
     @classmethod
     async def open(
