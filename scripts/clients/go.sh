@@ -5,6 +5,7 @@
 #   scripts/clients/go.sh            # install (if missing) + freshness check + build
 #   scripts/clients/go.sh ADDR       # ... and run examples/quickstart against ADDR (host:port)
 #   scripts/clients/go.sh --regenerate   # rewrite clients/go/driftwise/v1 from protos/
+#   scripts/clients/go.sh --install  # only install the toolchain (scripts/gen_protos.sh uses it)
 #
 # Everything is offline: Debian's Go 1.19 builds in GOPATH mode (GO111MODULE=off) against the
 # libraries apt installs under /usr/share/gocode; a temporary GOPATH links this checkout's
@@ -52,6 +53,10 @@ generate() {
 
 main() {
   install_toolchain
+  if [ "${1:-}" = "--install" ]; then
+    log "toolchain installed ($(/usr/bin/protoc-gen-go --version))"
+    return 0
+  fi
   BUF="$(find_buf)"
   export GO111MODULE=off GOFLAGS= CGO_ENABLED=0
   TMP="$(mktemp -d)"

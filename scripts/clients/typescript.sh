@@ -6,6 +6,7 @@
 #   scripts/clients/typescript.sh                # npm ci (if needed) + freshness check + tsc build
 #   scripts/clients/typescript.sh ADDR           # ... and run examples/quickstart against ADDR (host:port)
 #   scripts/clients/typescript.sh --regenerate   # rewrite clients/typescript/src/gen from protos/
+#   scripts/clients/typescript.sh --install      # only npm ci, if needed (scripts/gen_protos.sh uses it)
 #
 # Needs node >= 20 and npm (the npm registry, or a warm npm cache, for the first `npm ci`) and buf
 # (.venv/bin/buf from scripts/setup.sh, or on PATH). The code generator is ts-proto's
@@ -75,10 +76,14 @@ run_quickstart() {
 
 main() {
   check_node
+  install_packages
+  if [ "${1:-}" = "--install" ]; then
+    log "packages installed (ts-proto $(cd "$PKG" && node -p 'require("ts-proto/package.json").version'))"
+    return 0
+  fi
   BUF="$(find_buf)"
   TMP="$(mktemp -d)"
   trap 'rm -rf "$TMP"' EXIT
-  install_packages
 
   if [ "${1:-}" = "--regenerate" ]; then
     generate "$ROOT"
