@@ -66,7 +66,8 @@ def compare(fresh: Path, committed: Path) -> list[str]:
         if new == old:
             continue
         if new is None or old is None:
-            diff.append(f"{'only committed' if new is None else 'not committed'}: {name}\n")
+            where = "in the tree, not generated" if new is None else "generated, not in the tree"
+            diff.append(f"{name}: {where}\n")
             continue
         diff.extend(
             difflib.unified_diff(
