@@ -3,7 +3,8 @@
 # the live server's Triton):
 #  1. install it editable into the repo's .venv (its runtime deps are already there; pip fetches
 #     hatchling for the build);
-#  2. check the committed stubs in src/driftwise_client/v1 equal freshly generated ones;
+#  2. check the committed stubs in src/driftwise_client/v1 equal freshly generated ones (the root
+#     buf.gen.yaml's Python plugin, clients/python/generate.py, run by scripts/check_generated.py);
 #  3. ruff (check + format) and mypy --strict on the hand-written code;
 #  4. its tests, against a live all-in-one server (`driftwise serve`: local Triton + Milvus Lite in
 #     a temp dir), scripted gRPC servers (retries, deadlines, tokens) and a TLS server (openssl).
@@ -26,7 +27,7 @@ log "install driftwise-client (editable)"
 "$PY" -c 'import driftwise_client as c; print("driftwise-client", c.__version__, "from", c.__file__)'
 
 log "generated stubs are fresh"
-"$PY" "$CLIENT/generate.py" --check
+"$PY" scripts/check_generated.py "$CLIENT/src/driftwise_client/v1"
 
 log "ruff"
 (cd "$CLIENT" && "$PY" -m ruff check . && "$PY" -m ruff format --check .)

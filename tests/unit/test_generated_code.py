@@ -1,7 +1,8 @@
 """The generated Python code matches protos/, and the protos pass buf lint and format.
 
 One Python copy of the stubs, the client's (`driftwise_client.v1`, clients/python), serves the
-server too; `clients/python/generate.py --check` regenerates it aside and compares."""
+server too; `scripts/check_generated.py` regenerates it aside with the root buf.gen.yaml's Python
+plugin (the one `scripts/gen_protos.sh` runs) and compares."""
 
 import shutil
 import subprocess
@@ -11,11 +12,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+CHECK = ROOT / "scripts" / "check_generated.py"
 
 
 def test_generated_code_is_fresh() -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "clients" / "python" / "generate.py"), "--check"],
+        [sys.executable, str(CHECK), "clients/python/src/driftwise_client/v1"],
         capture_output=True,
         text=True,
     )
