@@ -19,6 +19,22 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "token":  # needs no settings
+        run_token(args)
+        return
+    settings = settings_for(args)
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, settings.observability.log_format)
+    if args.command == "serve":
+        run_serve(parser, args, settings)
+    elif args.command == "eval":
+        run_eval(args, settings)
+    else:
+        run_demo(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="driftwise", description=__doc__)
     parser.add_argument("--config", type=Path, help="TOML settings file (same as DRIFTWISE_CONFIG)")
     parser.add_argument("--data-dir", type=Path, help="where state lives (DRIFTWISE_DATA_DIR)")
@@ -30,6 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--dataset", type=Path, default=DEFAULT_PATH, help="ml-latest-small folder")
     demo.add_argument("--users", default="1,68,414", help="comma-separated user ids to show")
     demo.add_argument("--keep", action="store_true", help="keep the data directory of an earlier run")
+    _add_eval_command(commands)
+    _add_token_command(commands)
+    return parser
+
+
+def _add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     evaluation = commands.add_parser(
         "eval", help="what Recommend serves on MovieLens-format data (replayed in process) vs baselines"
     )
@@ -47,6 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     evaluation.add_argument("--sequence-epochs", type=int, help="cap on training epochs of the transformers")
     evaluation.add_argument("--no-ablations", action="store_true")
     evaluation.add_argument("--seed", type=int, default=0)
+
+
+def _add_token_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = commands.add_parser(
         "token", help="print a new bearer token and the tokens-file entry (its SHA-256) for auth.tokens_file"
     )
@@ -55,44 +80,44 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument(
         "--hash-stdin", action="store_true", help="print only the SHA-256 of a token read from stdin"
     )
-    args = parser.parse_args(argv)
-    if args.command == "token":  # needs no settings
-        run_token(args)
-        return
 
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """Settings from the environment and the TOML file of --config or DRIFTWISE_CONFIG."""
     if args.config:
         os.environ["DRIFTWISE_CONFIG"] = str(args.config)
     from driftwise.settings import Settings  # after DRIFTWISE_CONFIG is set
 
-    settings = Settings()
-    configure_logging(logging.INFO if args.verbose else logging.WARNING, settings.observability.log_format)
-    if args.command == "serve":
-        from driftwise.server import serve as run_server
+    return Settings()
 
-        port = settings.server.port if args.port is None else args.port
-        settings = settings.model_copy(
-            update={
-                "data_dir": args.data_dir or settings.data_dir,
-                "server": settings.server.model_copy(update={"port": port}),
-            }
-        )
-        try:
-            asyncio.run(run_server(settings))
-        except StartupError as exc:  # a bad file or data directory: say which, no traceback
-            parser.exit(2, f"driftwise serve: cannot start: {exc}\n")
-    elif args.command == "eval":
-        run_eval(args, settings)
-    else:
-        from driftwise.demo import run_demo
 
-        # the demo owns its own data directory (wiped unless --keep) and a free port
-        settings = settings.model_copy(
-            update={
-                "data_dir": args.data_dir or Path(".driftwise-demo"),
-                "server": settings.server.model_copy(update={"port": 0}),
-            }
-        )
-        asyncio.run(run_demo(settings, args.dataset, args.users.split(","), fresh=not args.keep))
+def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> None:
+    from driftwise.server import serve as run_server
+
+    port = settings.server.port if args.port is None else args.port
+    settings = settings.model_copy(
+        update={
+            "data_dir": args.data_dir or settings.data_dir,
+            "server": settings.server.model_copy(update={"port": port}),
+        }
+    )
+    try:
+        asyncio.run(run_server(settings))
+    except StartupError as exc:  # a bad file or data directory: say which, no traceback
+        parser.exit(2, f"driftwise serve: cannot start: {exc}\n")
+
+
+def run_demo(args: argparse.Namespace, settings: Settings) -> None:
+    from driftwise import demo
+
+    # the demo owns its own data directory (wiped unless --keep) and a free port
+    settings = settings.model_copy(
+        update={
+            "data_dir": args.data_dir or Path(".driftwise-demo"),
+            "server": settings.server.model_copy(update={"port": 0}),
+        }
+    )
+    asyncio.run(demo.run_demo(settings, args.dataset, args.users.split(","), fresh=not args.keep))
 
 
 def run_token(args: argparse.Namespace) -> None:
