@@ -118,7 +118,7 @@ class MilvusServerTls:
     """The server side of TLS: its certificate and key; client_ca_file set: mutual TLS (tlsMode 2).
 
     ``client`` holds what the readiness check's MilvusClient passes (pymilvus TLS arguments),
-    e.g. ``driftwise.storage.vector_store.MilvusTls(...).client_kwargs()``; empty: the check
+    e.g. ``driftwise.storage.milvus_tls.MilvusTls(...).client_kwargs()``; empty: the check
     trusts the system roots."""
 
     cert_file: Path
