@@ -24,7 +24,8 @@ import numpy.typing as npt
 
 from driftwise.datasets.movielens import load_movies
 from driftwise.engine import NewItem
-from driftwise.inference.encoder import InProcessTextEncoder, TritonTextEncoder
+from driftwise.inference.encoder import TritonTextEncoder
+from driftwise.inference.in_process_encoder import InProcessTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.settings import REPO_ROOT
 from driftwise_triton.onnx_embedder import OnnxEmbedder

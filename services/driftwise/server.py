@@ -53,7 +53,7 @@ from driftwise.security.tls import (
 )
 from driftwise.security.tokens import TokenTable
 from driftwise.settings import Settings
-from driftwise.storage.vector_store import MilvusTls
+from driftwise.storage.milvus_tls import MilvusTls
 from driftwise.supervision import Supervisor
 from driftwise_client.v1 import (
     ingest_service_pb2,

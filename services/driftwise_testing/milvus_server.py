@@ -118,7 +118,7 @@ class MilvusServerTls:
     """The server side of TLS: its certificate and key; client_ca_file set: mutual TLS (tlsMode 2).
 
     ``client`` holds what the readiness check's MilvusClient passes (pymilvus TLS arguments),
-    e.g. ``driftwise.storage.vector_store.MilvusTls(...).client_kwargs()``; empty: the check
+    e.g. ``driftwise.storage.milvus_tls.MilvusTls(...).client_kwargs()``; empty: the check
     trusts the system roots."""
 
     cert_file: Path
@@ -211,6 +211,28 @@ class LocalMilvusServer(ProcessGroupServer):
     def _spawn(self) -> None:
         """Unpack the binary, write the configs, start the process."""
         package = _milvus_package()
+        ports, etcd_peer_port = self._write_milvus_config(package)
+        package._initialize_data_files(str(self._data_dir))  # no-op when already unpacked
+        etcd_client = f"http://{_HOST}:{ports['etcd_port']}"
+        etcd_config = self._write_etcd_config(etcd_client, f"http://{_HOST}:{etcd_peer_port}")
+        bin_dir = self._data_dir / "bin"
+        env = self._environment(etcd_config, bin_dir)
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [str(bin_dir / "milvus"), "run", "standalone"]
+        process = self._start_in_own_group(command, env, self._data_dir, self._log_path)
+        _log.info(
+            "started milvus pid %d on %s (etcd %s, metrics %d), log %s",
+            process.pid,
+            self.uri,
+            etcd_client,
+            self._metrics_port,
+            self._log_path,
+        )
+
+    def _write_milvus_config(self, package: Any) -> tuple[dict[str, int], int]:
+        """Render configs/milvus.yaml with free ports (the proxy's as requested), loopback roles
+        and TLS, and note the proxy and metrics ports; return the ports by config key and the
+        etcd peer port."""
         config = package.MilvusServerConfig(data_dir=str(self._data_dir))
         port_keys = sorted(key for key in config.configurable_items if key.endswith("_port"))
         free = iter(_free_ports(len(port_keys) + 3))
@@ -236,10 +258,11 @@ class LocalMilvusServer(ProcessGroupServer):
         config.try_bind_port = _try_bind_reusable
         config.resolve()  # checks every port binds, writes configs/milvus.yaml, makes the dirs
         self._port = int(config.get("proxy_port"))
-        package._initialize_data_files(str(self._data_dir))  # no-op when already unpacked
+        return ports, etcd_peer_port
 
-        etcd_client = f"http://{_HOST}:{ports['etcd_port']}"
-        etcd_peer = f"http://{_HOST}:{etcd_peer_port}"
+    def _write_etcd_config(self, etcd_client: str, etcd_peer: str) -> Path:
+        """The embedded etcd's config on the given URLs (its defaults, :2379 and :2380, would
+        keep a second instance from starting)."""
         etcd_config = self._data_dir / "configs" / "embedEtcd.yaml"
         etcd_config.write_text(
             f"name: default\n"
@@ -252,7 +275,10 @@ class LocalMilvusServer(ProcessGroupServer):
             "auto-compaction-mode: revision\n"
             "auto-compaction-retention: '1000'\n"
         )
-        bin_dir = self._data_dir / "bin"
+        return etcd_config
+
+    def _environment(self, etcd_config: Path, bin_dir: Path) -> dict[str, str]:
+        """A minimal environment: Milvus reads any variable named like a config key as an override."""
         env = {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
         env.update(
             DEPLOY_MODE="STANDALONE",
@@ -262,17 +288,7 @@ class LocalMilvusServer(ProcessGroupServer):
             MILVUS_RUN_DIR=str(self._data_dir / "run"),
             LD_LIBRARY_PATH=str(bin_dir),
         )
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [str(bin_dir / "milvus"), "run", "standalone"]
-        process = self._start_in_own_group(command, env, self._data_dir, self._log_path)
-        _log.info(
-            "started milvus pid %d on %s (etcd %s, metrics %d), log %s",
-            process.pid,
-            self.uri,
-            etcd_client,
-            self._metrics_port,
-            self._log_path,
-        )
+        return env
 
     def stop(self) -> None:
         """SIGTERM the server, wait for its exit or its "cleanup done" line (``stop_timeout_s`` at

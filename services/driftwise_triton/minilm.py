@@ -4,7 +4,7 @@ This is the single implementation of the text -> vector computation. It is used 
 
 * the Triton python-backend model ``model_repository/text_encoder/`` (through
   :mod:`driftwise_triton.triton_model`), and
-* :class:`driftwise.inference.encoder.InProcessTextEncoder` (fallback / reference),
+* :class:`driftwise.inference.in_process_encoder.InProcessTextEncoder` (fallback / reference),
 
 so both paths produce the same vectors. Weights are read from a local Hugging Face folder only
 (``local_files_only=True``); by default that folder comes from the installed

@@ -18,15 +18,14 @@ from driftwise.datasets.movielens import Movie
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.events import Layer
 from driftwise.settings import MilvusSettings
+from driftwise.storage.item_filter import ItemFilter, item_filter
 from driftwise.storage.vector_store import (
     INTERESTS,
     ITEMS,
     STRONG,
     InterestRow,
-    ItemFilter,
     MilvusVectorStore,
     StoredItem,
-    item_filter,
 )
 from driftwise_client.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
 from driftwise_testing.milvus_server import LocalMilvusServer

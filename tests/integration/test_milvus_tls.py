@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from driftwise.errors import StartupError, UnavailableError
-from driftwise.storage.vector_store import MilvusTls, MilvusVectorStore, StoredItem
+from driftwise.storage.milvus_tls import MilvusTls
+from driftwise.storage.vector_store import MilvusVectorStore, StoredItem
 from driftwise_testing.milvus_server import LocalMilvusServer, MilvusServerTls
 
 pytestmark = pytest.mark.integration

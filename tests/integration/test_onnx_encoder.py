@@ -27,7 +27,8 @@ from tritonclient.grpc import model_config_pb2
 
 from driftwise.datasets.movielens import load_movies
 from driftwise.inference.encoder import TritonTextEncoder
-from driftwise.inference.triton_server import LocalTritonServer, TritonStartError, find_toolchain
+from driftwise.inference.triton_server import LocalTritonServer, TritonStartError
+from driftwise.inference.triton_toolchain import find_toolchain
 from driftwise_triton.minilm import MiniLMEmbedder
 
 pytestmark = pytest.mark.integration

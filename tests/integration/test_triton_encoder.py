@@ -16,12 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from driftwise.inference.encoder import (
-    EncoderUnavailableError,
-    InProcessTextEncoder,
-    TextEncoder,
-    TritonTextEncoder,
-)
+from driftwise.inference.encoder import EncoderUnavailableError, TextEncoder, TritonTextEncoder
+from driftwise.inference.in_process_encoder import InProcessTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer, TritonStartError
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,8 @@ import grpc
 import numpy as np
 import pytest
 
-from driftwise.inference.encoder import EncoderUnavailableError, InProcessTextEncoder, TritonTextEncoder
+from driftwise.inference.encoder import EncoderUnavailableError, TritonTextEncoder
+from driftwise.inference.in_process_encoder import InProcessTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.security.tls import triton_channel_credentials
 from driftwise.settings import REPO_ROOT, TritonSettings

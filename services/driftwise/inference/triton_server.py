@@ -1,23 +1,11 @@
 """Run the real ``tritonserver`` binary shipped in ``nvidia-pytriton`` as a child process.
 
 This is the "local Triton" used by tests, benchmarks and the all-in-one dev server; production
-runs Triton in its own container on the same ``model_repository/``. The launch recipe, as
-verified with the pinned wheel on Linux x86-64:
-
-* binary ``site-packages/pytriton/tritonserver/bin/tritonserver``;
-* a backend directory whose ``python/`` holds ``libtriton_python.so`` and
-  ``triton_python_backend_utils.py`` (from ``pytriton/tritonserver/backends/python/``) and the
-  stub ``pytriton/tritonserver/python_backend_stubs/3.11/triton_python_backend_stub``;
-* the running interpreter's ``bin`` first on ``PATH`` (the stub finds ``python3`` there),
-  ``LD_LIBRARY_PATH`` = ``sysconfig LIBDIR`` then ``site-packages/nvidia_pytriton.libs``;
-* ``--disable-auto-complete-config`` and loopback addresses.
+runs Triton in its own container on the same ``model_repository/``. Where the binary, the python
+backend and its stub are and the environment they need: :mod:`driftwise.inference.triton_toolchain`.
 
 A broken stub makes Triton hang at "loading" instead of failing, so :meth:`LocalTritonServer.start`
 waits for readiness with a deadline and kills the server when it passes.
-
-The python stub embeds the venv's interpreter in isolated mode (``PYTHONPATH`` is ignored), so the
-models' ``import driftwise`` needs the package installed in that environment (``pip install -e .``
-here, ``pip install .`` in the Triton image).
 
 By default every model in the repository is loaded (Triton's ``none`` model control mode). Given
 ``models``, the server runs in ``explicit`` mode with one ``--load-model`` per name and is ready
@@ -34,15 +22,12 @@ stops one that survived anyway (:mod:`driftwise.inference.triton_record`).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -58,9 +43,10 @@ from driftwise.inference.triton_record import (
     shm_regions,
     sweep_stale_triton,
 )
+from driftwise.inference.triton_toolchain import TritonStartError, TritonToolchain, find_toolchain
 from driftwise.supervision import ProcessGroupServer, process_start_time
 
-__all__ = ["LocalTritonServer", "TritonStartError", "TritonToolchain", "find_toolchain"]
+__all__ = ["LocalTritonServer", "TritonStartError"]
 
 _log = logging.getLogger(__name__)
 
@@ -73,48 +59,6 @@ _POLL_CHANNEL_ARGS = [
 ]
 
 
-class TritonStartError(RuntimeError):
-    """Triton did not become ready (early exit, timeout, missing files); includes the log tail."""
-
-
-class TritonToolchain:
-    """Locations of the Triton pieces inside the installed ``nvidia-pytriton`` wheel."""
-
-    def __init__(self, pytriton_dir: Path) -> None:
-        python_tag = f"{sys.version_info.major}.{sys.version_info.minor}"
-        server_dir = pytriton_dir / "tritonserver"
-        self.binary = server_dir / "bin" / "tritonserver"
-        self.python_backend_dir = server_dir / "backends" / "python"
-        self.stub = server_dir / "python_backend_stubs" / python_tag / "triton_python_backend_stub"
-        self.bundled_libs = pytriton_dir.parent / "nvidia_pytriton.libs"
-
-    def check(self) -> None:
-        """Raise :class:`TritonStartError` if a required file is missing."""
-        required = [
-            self.binary,
-            self.python_backend_dir / "libtriton_python.so",
-            self.python_backend_dir / "triton_python_backend_utils.py",
-            self.stub,
-            self.bundled_libs,
-        ]
-        missing = [str(path) for path in required if not path.exists()]
-        if missing:
-            raise TritonStartError(
-                "nvidia-pytriton's Triton files are missing (is nvidia-pytriton installed for "
-                f"this Python {sys.version_info.major}.{sys.version_info.minor}?): " + ", ".join(missing)
-            )
-
-
-def find_toolchain() -> TritonToolchain:
-    """Locate the ``pytriton`` package without importing it (its import is heavy)."""
-    spec = importlib.util.find_spec("pytriton")
-    if spec is None or not spec.submodule_search_locations:
-        raise TritonStartError("nvidia-pytriton is not installed: no 'pytriton' package found")
-    toolchain = TritonToolchain(Path(next(iter(spec.submodule_search_locations))))
-    toolchain.check()
-    return toolchain
-
-
 def _free_ports(host: str, count: int) -> list[int]:
     """``count`` distinct ports free on ``host`` now (all bound at once, so never equal)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
@@ -125,10 +69,6 @@ def _free_ports(host: str, count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
-
-
-def _prepend(value: str, existing: str | None) -> str:
-    return value if not existing else f"{value}{os.pathsep}{existing}"
 
 
 class LocalTritonServer(ProcessGroupServer):
@@ -297,13 +237,29 @@ class LocalTritonServer(ProcessGroupServer):
     def _spawn(self, toolchain: TritonToolchain) -> float:
         """Prepare the backend directory and log, start the process; return its start time."""
         self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
-        backend_dir = self._workdir / "backends"
-        python_dir = backend_dir / "python"
-        python_dir.mkdir(parents=True)
-        for name in ("libtriton_python.so", "triton_python_backend_utils.py"):
-            shutil.copy2(toolchain.python_backend_dir / name, python_dir / name)
-        shutil.copy2(toolchain.stub, python_dir / toolchain.stub.name)
+        backend_dir = toolchain.make_backend_dir(self._workdir)
+        log_path = self._prepare_log()
+        command = self._command(toolchain, backend_dir, self._choose_ports())
+        env = toolchain.child_environment()
+        started = time.monotonic()
+        # the python backend stubs join its group: stop() kills them too. SIGTERM when this
+        # process dies: Triton then stops its stubs and removes their shared memory itself (a
+        # SIGKILLed Triton's stubs live on until it is reaped, its regions until they exit)
+        process = self._start_in_own_group(
+            command,
+            env,
+            self._workdir,
+            log_path,
+            death_signal=signal.SIGTERM,
+            remove_after=[str(self._workdir), shm_regions(self._shm_prefix)],
+        )
+        _log.info("started tritonserver pid %d: %s", process.pid, " ".join(command))
+        if self._record_path is not None:
+            self._write_record(self._record_path, process.pid)
+        return started
 
+    def _prepare_log(self) -> Path:
+        """The server's log file: the requested one, or a temporary one that stop() removes."""
         if self._requested_log_path is not None:
             self._log_path = self._requested_log_path
             self._log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,12 +271,21 @@ class LocalTritonServer(ProcessGroupServer):
             os.close(handle)
             self._log_path = Path(name)
             self._owns_log = True
+        return self._log_path
 
-        if self._ports is None:  # a restart keeps the ports of the first start
+    def _choose_ports(self) -> tuple[int, int, int]:
+        """Free ports for those requested as 0; a restart keeps the ports of the first start."""
+        if self._ports is None:
             free = iter(_free_ports(self._host, 3))
             grpc_req, http_req, metrics_req = self._requested_ports
             self._ports = (grpc_req or next(free), http_req or next(free), metrics_req or next(free))
-        grpc_port, http_port, metrics_port = self._ports
+        return self._ports
+
+    def _command(
+        self, toolchain: TritonToolchain, backend_dir: Path, ports: tuple[int, int, int]
+    ) -> list[str]:
+        """The tritonserver command line: addresses and ports, the models to load, extra_args last."""
+        grpc_port, http_port, metrics_port = ports
         command = [
             str(toolchain.binary),
             f"--model-repository={self._model_repository}",
@@ -340,30 +305,17 @@ class LocalTritonServer(ProcessGroupServer):
         if self._config_name is not None:
             command.append(f"--model-config-name={self._config_name}")
         command.extend(self._extra_args)
-        env = self._child_environment(toolchain)
+        return command
 
-        started = time.monotonic()
-        # the python backend stubs join its group: stop() kills them too. SIGTERM when this
-        # process dies: Triton then stops its stubs and removes their shared memory itself (a
-        # SIGKILLed Triton's stubs live on until it is reaped, its regions until they exit)
-        process = self._start_in_own_group(
-            command,
-            env,
-            self._workdir,
-            self._log_path,
-            death_signal=signal.SIGTERM,
-            remove_after=[str(self._workdir), shm_regions(self._shm_prefix)],
-        )
-        _log.info("started tritonserver pid %d: %s", process.pid, " ".join(command))
-        if self._record_path is not None:
-            TritonRecord(
-                pid=process.pid,
-                shm_prefix=self._shm_prefix,
-                workdir=str(self._workdir),
-                owner_pid=os.getpid(),
-                owner_start_time=process_start_time(os.getpid()) or 0,
-            ).write(self._record_path)
-        return started
+    def _write_record(self, record_path: Path, pid: int) -> None:
+        """Name the server started as `pid` in record_path, for the next start to sweep after a crash."""
+        TritonRecord(
+            pid=pid,
+            shm_prefix=self._shm_prefix,
+            workdir=str(self._workdir),
+            owner_pid=os.getpid(),
+            owner_start_time=process_start_time(os.getpid()) or 0,
+        ).write(record_path)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM the server, wait up to ``timeout_s``, then SIGKILL its process group.
@@ -392,15 +344,6 @@ class LocalTritonServer(ProcessGroupServer):
             self._owns_log = False
 
     # ------------------------------------------------------------------ internals
-
-    def _child_environment(self, toolchain: TritonToolchain) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PATH"] = _prepend(str(Path(sys.executable).parent), env.get("PATH"))
-        libdir = sysconfig.get_config_var("LIBDIR")
-        libs = [str(libdir)] if libdir else []
-        libs.append(str(toolchain.bundled_libs))
-        env["LD_LIBRARY_PATH"] = _prepend(os.pathsep.join(libs), env.get("LD_LIBRARY_PATH"))
-        return env
 
     def _kill_now(self) -> None:
         pid = self.pid

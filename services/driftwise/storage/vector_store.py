@@ -1,8 +1,10 @@
 """Item vectors and user interest vectors in Milvus (docs/interest-model.md §6.3).
 
 `MilvusVectorStore(uri)` works with Milvus Lite (a local `*.db` file, the embedded default) and with
-a Milvus server (an http:// URI) alike. Every call goes through one worker thread: calls are
-serialised (Milvus Lite has lost rows under concurrent writers) and the event loop stays free.
+a Milvus server (an http:// URI) alike. Its calls run one at a time on one worker thread, and a
+server that is down raises `driftwise.errors.UnavailableError` (`driftwise.storage.milvus_calls`);
+TLS to a server is `driftwise.storage.milvus_tls.MilvusTls`; request filters are
+`driftwise.storage.item_filter`.
 
 Milvus Lite is the C++ one (milvus-lite 2.5): pymilvus starts a child `milvus` process per file,
 which serves it over a Unix socket and holds a lock on it, and never stops it; `close` releases it.
@@ -16,79 +18,30 @@ write just made) except the searches of the ranking path: Strong waits for Milvu
 an item upserted in the last moments (Session did not see deletes on 2.3.5); HNSW gets explicit
 M/efConstruction and `ef` >= limit at search; search hits from a 2.3 server carry no primary-key
 name, so the key is requested as an output field.
-
-Outages: every MilvusClient call has a deadline (`timeout`: without one pymilvus retries an
-unreachable server 75 times, backing off up to a minute), and so has its reconnection
-(`connect_timeout`). A server that cannot be reached, is not ready yet or is too slow raises
-`driftwise.errors.UnavailableError` (gRPC UNAVAILABLE); other Milvus errors (a bad expression: a
-bug) stay as they are. While the server is known to be down, one call at a time tries it and the
-others fail at once instead of queueing on the store's thread behind reconnection attempts.
-pymilvus reconnects by itself when the server is back (checked with a restart on the same port);
-after a restart the collections answer "collection not loaded" for some seconds while the server
-loads them again: also UNAVAILABLE.
-
-TLS to a server (`MilvusTls`, from settings.milvus.tls_*): the CA verifies the server (Milvus
-tlsMode 1); with a client certificate and key, mutual TLS (tlsMode 2). The files are checked by
-`MilvusTls.check` (a StartupError) before anything starts. A refused handshake (no client
-certificate, a certificate of another CA, plaintext against TLS or the reverse) cannot be told
-from an unreachable server at the gRPC level: opening the store raises UnavailableError after the
-connect timeout, with a hint to check the TLS settings against the server's tlsMode.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import ssl
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import grpc
 import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, MilvusClient
-from pymilvus.exceptions import (
-    ConnectError,
-    ConnectionNotExistException,
-    MilvusException,
-    MilvusUnavailableException,
-)
 
-from driftwise.errors import StartupError, UnavailableError
+from driftwise.errors import UnavailableError
 from driftwise.model.events import Layer
-from driftwise.observability.tracing import client_span
-from driftwise.storage.serial import SerialWorker
-
-if TYPE_CHECKING:
-    from driftwise.settings import MilvusSettings
+from driftwise.storage.milvus_calls import MilvusCalls
+from driftwise.storage.milvus_tls import MilvusTls, tls_hint
 
 UNKNOWN_TIME = -(2**62)  # create_time of items whose creation time is unknown
 STRONG = "Strong"  # reads that must see every acknowledged write
 BOUNDED = "Bounded"  # ranking's searches: no wait for a time tick, staleness bounded by Milvus
 ITEMS = "items"
 INTERESTS = "user_interests"
-# Milvus error codes of a server that is down or still starting: pymilvus's CONNECT_FAILED (2),
-# the server's CollectionNotLoaded (101, for seconds after a restart) and ChannelNotAvailable (503)
-_OUTAGE_CODES = {2, 101, 503}
-_OUTAGE_STATUSES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-
-
-class _FirstLineOnly(logging.Filter):
-    """pymilvus logs every failed call with tracebacks (~100 lines each, thousands of lines a
-    minute while a server is down) through its own handler: keep the first line of each record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = record.getMessage().split("\n", 1)[0], None
-        record.exc_info, record.exc_text = None, None
-        return True
-
-
-for _handler in logging.getLogger("pymilvus").handlers:
-    _handler.addFilter(_FirstLineOnly())
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,58 +63,6 @@ class InterestRow:
     updated_at: int
 
 
-@dataclass(frozen=True, slots=True)
-class MilvusTls:
-    """TLS to a Milvus server: ca_file verifies it; cert_file and key_file: mutual TLS."""
-
-    ca_file: Path
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    server_name: str = ""
-
-    @classmethod
-    def from_settings(cls, milvus: MilvusSettings) -> MilvusTls | None:
-        """None: plaintext (settings validated as a whole: no half configuration gets here)."""
-        if milvus.tls_ca_file is None:
-            return None
-        return cls(milvus.tls_ca_file, milvus.tls_cert_file, milvus.tls_key_file, milvus.tls_server_name)
-
-    @property
-    def mutual(self) -> bool:
-        return self.cert_file is not None and self.key_file is not None
-
-    def check(self) -> None:
-        """StartupError naming the setting unless every file is readable PEM (and the key matches
-        the certificate): pymilvus reads them only when it connects, after everything else started."""
-        what = "milvus.tls_ca_file"
-        try:
-            context = ssl.create_default_context(cafile=str(self.ca_file))
-            if self.cert_file is not None and self.key_file is not None:
-                what = "milvus.tls_cert_file / milvus.tls_key_file"
-                context.load_cert_chain(str(self.cert_file), str(self.key_file))
-        except ssl.SSLError as exc:
-            raise StartupError(f"{what}: not a PEM certificate or matching key ({exc.reason})") from exc
-        except OSError as exc:
-            name = exc.filename or self.ca_file
-            raise StartupError(f"{what} {name}: {exc.strerror or exc}") from exc
-
-    def client_kwargs(self) -> dict[str, Any]:
-        """MilvusClient arguments (pymilvus 2.6 GrpcHandler): server_pem_path is its one-way root
-        certificate and wins over the mutual trio (ca_pem_path, client_pem_path, client_key_path)."""
-        kwargs: dict[str, Any] = {"secure": True}
-        if self.mutual:
-            kwargs.update(
-                ca_pem_path=str(self.ca_file),
-                client_pem_path=str(self.cert_file),
-                client_key_path=str(self.key_file),
-            )
-        else:
-            kwargs["server_pem_path"] = str(self.ca_file)
-        if self.server_name:
-            kwargs["server_name"] = self.server_name
-        return kwargs
-
-
 class MilvusVectorStore:
     def __init__(
         self,
@@ -181,44 +82,16 @@ class MilvusVectorStore:
         self._index_type = index_type
         self._timeout = timeout_seconds
         self._connect_timeout = connect_timeout_seconds
-        self._down_since: float | None = None  # monotonic time of the first failure of an outage
-        self._trying = False  # while down: a call is trying the server
         self._lite = uri.endswith(".db")  # pymilvus's own rule for a Milvus Lite file
         if tls is not None and self._lite:
             raise ValueError("TLS needs a Milvus server; Milvus Lite is a local file")
-        self._worker = SerialWorker("milvus")
+        self._calls = MilvusCalls(uri)
         self._client: MilvusClient | None = None
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        operation = getattr(fn, "__name__", "call").lstrip("_")
-        collection = args[0] if args and isinstance(args[0], str) else ""
         if self._client is not None and getattr(fn, "__self__", None) is self._client:
             kwargs.setdefault("timeout", self._timeout)  # every MilvusClient call has a deadline
-        down = self._down_since is not None
-        if down and self._trying:
-            raise UnavailableError(f"vector store unavailable ({operation}): reconnecting to Milvus")
-        self._trying = down
-        with client_span(
-            f"milvus.{operation}", "milvus", {"db.system": "milvus", "db.collection.name": collection}
-        ):
-            try:
-                result = await self._worker.run(fn, *args, **kwargs)
-            except Exception as exc:
-                if not _is_outage(exc):
-                    raise
-                if self._down_since is None:
-                    self._down_since = time.monotonic()
-                    log.warning("Milvus at %s unavailable: %s", self._uri, _describe(exc))
-                raise UnavailableError(f"vector store unavailable ({operation}): {_describe(exc)}") from exc
-            finally:
-                if down:
-                    self._trying = False
-        if self._down_since is not None:
-            log.warning(
-                "Milvus at %s available again after %.1f s", self._uri, time.monotonic() - self._down_since
-            )
-            self._down_since = None
-        return result
+        return await self._calls.run(fn, *args, **kwargs)
 
     @property
     def client(self) -> MilvusClient:
@@ -235,15 +108,7 @@ class MilvusVectorStore:
             if self._lite:
                 raise
             # a refused TLS handshake looks like an unreachable server: say what to check
-            if self._tls is None:
-                hint = "if Milvus is up with TLS on (tlsMode 1 or 2): set milvus.tls_ca_file"
-            elif self._tls.mutual:
-                hint = "if Milvus is up: check milvus.tls_* against its certificates and tlsMode"
-            else:
-                hint = (
-                    "if Milvus is up: with tlsMode 2 it needs milvus.tls_cert_file and tls_key_file; "
-                    "check milvus.tls_ca_file against its certificate"
-                )
+            hint = tls_hint(self._tls)
             raise UnavailableError(f"cannot connect to Milvus at {self._uri} ({hint}): {exc}") from exc
 
     def _open(self) -> None:
@@ -305,7 +170,7 @@ class MilvusVectorStore:
     async def close(self) -> None:
         if self._client is not None:
             await self._call(self._close)
-        self._worker.shutdown()
+        self._calls.shutdown()
 
     def _close(self) -> None:
         self.client.close()
@@ -500,82 +365,10 @@ class MilvusVectorStore:
         )
 
 
-def _is_outage(exc: BaseException | None) -> bool:
-    """Milvus down, starting or too slow (worth retrying later), as opposed to a bad request."""
-    while exc is not None:
-        if isinstance(exc, ConnectError | ConnectionNotExistException | MilvusUnavailableException):
-            return True
-        if isinstance(exc, MilvusException) and (exc.code in _OUTAGE_CODES or exc.code in _OUTAGE_STATUSES):
-            return True  # after its retries pymilvus raises with the grpc status as the code
-        if isinstance(exc, grpc.RpcError) and exc.code() in _OUTAGE_STATUSES:
-            return True
-        exc = exc.__cause__
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, MilvusException) else f"{type(exc).__name__}: {exc}"
-
-
 def _item_fields(with_vectors: bool) -> list[str]:
     fields = ["item_id", "title", "category", "create_time", "attributes"]
     return [*fields, "vector"] if with_vectors else fields
 
 
-@dataclass(frozen=True, slots=True)
-class ItemFilter:
-    """What a request allows: pushed into Milvus as an expression, or checked on cached items
-    (for candidates that do not come from a Milvus search, such as co-occurrence followers)."""
-
-    categories: tuple[str, ...] = ()
-    created_after: int | None = None
-    created_before: int | None = None
-    exclude_ids: frozenset[str] = frozenset()
-
-    def expression(self) -> str:
-        return item_filter(
-            categories=self.categories,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            exclude_ids=sorted(self.exclude_ids),
-        )
-
-    def allows(self, item: StoredItem) -> bool:
-        return (
-            (not self.categories or item.category in self.categories)
-            and (self.created_after is None or item.create_time >= self.created_after)
-            and (self.created_before is None or item.create_time < self.created_before)
-            and item.item_id not in self.exclude_ids
-        )
-
-
-def item_filter(
-    *,
-    categories: Sequence[str] = (),
-    created_after: int | None = None,
-    created_before: int | None = None,
-    include_ids: Sequence[str] = (),
-    exclude_ids: Sequence[str] = (),
-) -> str:
-    """A Milvus boolean expression for the items a request allows ("" allows all)."""
-    clauses = []
-    if categories:
-        clauses.append(f"category in {_string_list(categories)}")
-    if created_after is not None:
-        clauses.append(f"create_time >= {int(created_after)}")
-    if created_before is not None:
-        clauses.append(f"create_time < {int(created_before)}")
-    if include_ids:
-        clauses.append(f"item_id in {_string_list(include_ids)}")
-    if exclude_ids:
-        clauses.append(f"item_id not in {_string_list(exclude_ids)}")
-    return " and ".join(clauses)
-
-
 def _user_filter(user_id: str) -> str:
     return f"user_id == {json.dumps(user_id, ensure_ascii=False)}"  # Lite does not decode \u escapes
-
-
-def _string_list(values: Sequence[str]) -> str:
-    # ensure_ascii=False: Milvus Lite does not decode \u escapes, so "é" would never match
-    return "[" + ",".join(json.dumps(v, ensure_ascii=False) for v in values) + "]"
