@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +28,15 @@ from driftwise.storage.event_log import EventLog, LoggedEvent
 from driftwise.storage.interest_mirror import InterestMirror
 from driftwise.storage.item_cache import ItemCache
 from driftwise.storage.vector_store import STRONG, MilvusVectorStore
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvents:
+    """A batch ready to apply: events under their stored user ids, with their vectors and texts."""
+
+    events: list[LoggedEvent]
+    vectors: list[Vector]
+    texts: list[str]
 
 
 class WritePath:
@@ -60,6 +70,24 @@ class WritePath:
         """Record and apply a validated batch atomically; unknown items reject the whole batch.
 
         `field_prefix`/`indexed` name the request field in errors ("events[3]" or "event")."""
+        prepared = await self.prepare(events, field_prefix, indexed)
+        events = prepared.events
+        # event ids are unique per user, so the users' locks also keep two batches from writing
+        # the same event at once
+        async with self.profiles.writers.hold(le.event.user_id for le in events):
+            acks, working = await self._apply_and_record(events, prepared.vectors, prepared.texts)
+            versions = {uid: p.version for uid, p in working.items()}
+            for _, uid, _ in acks:  # users with only duplicates in this batch
+                if uid not in versions:
+                    current = await self.profiles.load(uid, writer=True)
+                    versions[uid] = current.version if current else 0
+        return [Ack(eid, dup, versions[uid]) for eid, uid, dup in acks]
+
+    async def prepare(
+        self, events: Sequence[LoggedEvent], field_prefix: str = "events", indexed: bool = True
+    ) -> PreparedEvents:
+        """What applying a batch needs and nothing else changes: user ids as stored, every item
+        known (else InvalidArgumentError naming each unknown one), each event's vector and text."""
         if self.user_ids.pseudonymises:
             events = [self._stored_user(le) for le in events]
         referenced = [le.event.item_id for le in events if le.event.item_id]
@@ -77,17 +105,7 @@ class WritePath:
         if unknown:
             raise InvalidArgumentError(unknown)
         vectors, texts = await self.encoding.event_vectors([le.event for le in events], items)
-
-        # event ids are unique per user, so the users' locks also keep two batches from writing
-        # the same event at once
-        async with self.profiles.writers.hold(le.event.user_id for le in events):
-            acks, working = await self._apply_and_record(events, vectors, texts)
-            versions = {uid: p.version for uid, p in working.items()}
-            for _, uid, _ in acks:  # users with only duplicates in this batch
-                if uid not in versions:
-                    current = await self.profiles.load(uid, writer=True)
-                    versions[uid] = current.version if current else 0
-        return [Ack(eid, dup, versions[uid]) for eid, uid, dup in acks]
+        return PreparedEvents(list(events), vectors, texts)
 
     async def record_feedback(self, feedback: LoggedEvent) -> tuple[Ack, Matched]:
         """Record a feedback event (item_id and impression_id set) and say how its impression id
