@@ -4,6 +4,7 @@ It ties the interest model (driftwise.model) to the encoder (Triton), the vector
 and the event log (SQLite). Servicers validate and convert messages, then call one method of
 `Engine` (facade.py), which hands it to the room that does that job:
 
+- catalogue.py — items encoded and stored; events made ready to apply (or, in a cluster, to publish);
 - writes.py — the write path: events checked, applied to their profiles, recorded in the log;
 - profiles.py — the profile cache and its commit rule, one writer per user, watches, rebuilds;
 - learned_models.py — the models refitted on the log (in a child process) and served;

@@ -1,6 +1,6 @@
 """The Engine: the one object the servicers call, composed of the rooms that do the work.
 
-    items        ItemCache + MilvusVectorStore        upsert_items, delete_items
+    catalogue    Catalogue (catalogue.py)             upsert_items, delete_items
     writes       WritePath (writes.py)                ingest_events, record_feedback, delete_user
     profiles     Profiles (profiles.py)               get_profile, rebuild_profile, watch_profile
                  profile_view.py                      explain_profile
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from driftwise.concurrency import Watch
+from driftwise.engine.catalogue import Catalogue
 from driftwise.engine.encoding import EventEncoding, encode_texts
 from driftwise.engine.learned_models import LearnedModels
 from driftwise.engine.log_access import LogAccess
@@ -48,10 +49,8 @@ from driftwise.storage.interest_mirror import InterestMirror
 from driftwise.storage.item_cache import ItemCache
 from driftwise.storage.milvus_tls import MilvusTls
 from driftwise.storage.vector_store import (
-    UNKNOWN_TIME,
     InterestRow,
     MilvusVectorStore,
-    StoredItem,
 )
 
 log = logging.getLogger(__name__)
@@ -94,14 +93,14 @@ class Engine:
             settings, topics, encoder.dimension, store, self.items, self.logs, self.profiles
         )
         self.interest_mirror = InterestMirror(store, self.interest_rows)
+        self.catalogue = Catalogue(self.user_ids, store, self.items, self.encoding)
         self.writes = WritePath(
             settings.interest,
+            self.catalogue,
             self.user_ids,
             store,
-            self.items,
             self.logs,
             self.profiles,
-            self.encoding,
             self._popularity,
             self.impressions,
             self.interest_mirror,
@@ -245,25 +244,10 @@ class Engine:
     # -- items ------------------------------------------------------------------------------------
 
     async def upsert_items(self, items: Sequence[NewItem]) -> int:
-        vectors = await self.encoding.encode([it.text() for it in items], "passage")
-        stored = [
-            StoredItem(
-                it.item_id,
-                it.title,
-                it.category,
-                UNKNOWN_TIME if it.create_time is None else int(it.create_time),
-                vectors[i],
-                it.attributes,
-            )
-            for i, it in enumerate(items)
-        ]
-        await self.store.upsert_items(stored)
-        self.items.put(stored)
-        return len(items)
+        return await self.catalogue.upsert_items(items)
 
     async def delete_items(self, item_ids: Sequence[str]) -> int:
-        self.items.drop(item_ids)
-        return await self.store.delete_items(item_ids)
+        return await self.catalogue.delete_items(item_ids)
 
     # -- events -----------------------------------------------------------------------------------
 

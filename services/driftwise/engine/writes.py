@@ -5,14 +5,12 @@ streams and mirrored to Milvus behind the acknowledgement (`InterestMirror`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from driftwise.engine.encoding import EventEncoding
+from driftwise.engine.catalogue import Catalogue
 from driftwise.engine.log_access import LogAccess
 from driftwise.engine.popularity import Popularity
 from driftwise.engine.profiles import Profiles
@@ -26,40 +24,28 @@ from driftwise.observability.tracing import tracer
 from driftwise.privacy import UserIdScheme
 from driftwise.storage.event_log import EventLog, LoggedEvent
 from driftwise.storage.interest_mirror import InterestMirror
-from driftwise.storage.item_cache import ItemCache
-from driftwise.storage.vector_store import STRONG, MilvusVectorStore
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedEvents:
-    """A batch ready to apply: events under their stored user ids, with their vectors and texts."""
-
-    events: list[LoggedEvent]
-    vectors: list[Vector]
-    texts: list[str]
+from driftwise.storage.vector_store import MilvusVectorStore
 
 
 class WritePath:
     def __init__(
         self,
         config: InterestModelConfig,
+        preparation: Catalogue,
         user_ids: UserIdScheme,
         store: MilvusVectorStore,
-        items: ItemCache,
         logs: LogAccess,
         profiles: Profiles,
-        encoding: EventEncoding,
         popularity: Popularity,
         impressions: Impressions,
         interest_mirror: InterestMirror,
     ) -> None:
         self.config = config
+        self.preparation = preparation  # user ids as stored, items known, vectors
         self.user_ids = user_ids
         self.store = store
-        self.items = items
         self.logs = logs
         self.profiles = profiles
-        self.encoding = encoding
         self.popularity = popularity
         self.impressions = impressions
         self.interest_mirror = interest_mirror
@@ -70,7 +56,7 @@ class WritePath:
         """Record and apply a validated batch atomically; unknown items reject the whole batch.
 
         `field_prefix`/`indexed` name the request field in errors ("events[3]" or "event")."""
-        prepared = await self.prepare(events, field_prefix, indexed)
+        prepared = await self.preparation.prepare(events, field_prefix, indexed)
         events = prepared.events
         # event ids are unique per user, so the users' locks also keep two batches from writing
         # the same event at once
@@ -82,30 +68,6 @@ class WritePath:
                     current = await self.profiles.load(uid, writer=True)
                     versions[uid] = current.version if current else 0
         return [Ack(eid, dup, versions[uid]) for eid, uid, dup in acks]
-
-    async def prepare(
-        self, events: Sequence[LoggedEvent], field_prefix: str = "events", indexed: bool = True
-    ) -> PreparedEvents:
-        """What applying a batch needs and nothing else changes: user ids as stored, every item
-        known (else InvalidArgumentError naming each unknown one), each event's vector and text."""
-        if self.user_ids.pseudonymises:
-            events = [self._stored_user(le) for le in events]
-        referenced = [le.event.item_id for le in events if le.event.item_id]
-        items = await self.items.get(referenced)
-        if not_found := [i for i in referenced if i not in items]:  # upserted a moment ago elsewhere?
-            items.update(await self.store.get_items(not_found, consistency=STRONG))
-        unknown = [
-            FieldViolation(
-                f"{field_prefix}[{i}].item_id" if indexed else f"{field_prefix}.item_id",
-                f"unknown item {le.event.item_id!r}",
-            )
-            for i, le in enumerate(events)
-            if le.event.item_id and le.event.item_id not in items
-        ]
-        if unknown:
-            raise InvalidArgumentError(unknown)
-        vectors, texts = await self.encoding.event_vectors([le.event for le in events], items)
-        return PreparedEvents(list(events), vectors, texts)
 
     async def record_feedback(self, feedback: LoggedEvent) -> tuple[Ack, Matched]:
         """Record a feedback event (item_id and impression_id set) and say how its impression id
@@ -135,10 +97,6 @@ class WritePath:
             await self.interest_mirror.forget(stored_id)
             await self.store.delete_user(stored_id)
         return deleted.events, deleted.profile_existed
-
-    def _stored_user(self, logged: LoggedEvent) -> LoggedEvent:
-        stored_id = self.user_ids.stored_id(logged.event.user_id)
-        return dataclasses.replace(logged, event=dataclasses.replace(logged.event, user_id=stored_id))
 
     async def _apply_and_record(
         self, events: Sequence[LoggedEvent], vectors: Sequence[Vector], texts: Sequence[str]
