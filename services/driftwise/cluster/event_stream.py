@@ -265,7 +265,9 @@ class EventStream:
             backoff = min(2 * backoff, _MAX_BACKOFF_S)
             tries += 1
             pending = await self._publish_requests(events, [index for index, _ in pending], results, deadline)
-        return [result for result in results if result is not None]
+        acked = [result for result in results if result is not None]
+        assert len(acked) == len(events)
+        return acked
 
     def _headers(self, event: Event) -> dict[str, str]:
         return {api.Header.MSG_ID: event.event_id, _USER_HEADER: event.user_id}
@@ -340,9 +342,9 @@ class EventStream:
             ack_wait=ack_wait_s,
             max_ack_pending=max_ack_pending,
         )
-        subscription = await self.js.pull_subscribe(
-            self.subject(partition), durable=durable, stream=self.stream, config=config
-        )
+        # create or update: pull_subscribe alone would bind an existing durable as it is
+        await self.js.add_consumer(self.stream, config)
+        subscription = await self.js.pull_subscribe_bind(durable=durable, stream=self.stream)
         return PartitionReader(partition, subscription)
 
 

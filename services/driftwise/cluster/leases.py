@@ -243,11 +243,12 @@ class PartitionLeases:
     # ------------------------------------------------------------------ one round
 
     async def balance(self) -> None:
-        """One heartbeat: be seen alive, renew, then release or take up to the fair share."""
+        """One heartbeat: renew (first: a failure later in the round must not cost leases), be
+        seen alive, then release or take up to the fair share."""
         async with self._lock:
-            await self._kv.put(f"{_WORKER}{self.worker_id}", b"")
             await self._drop_expired()
             await asyncio.gather(*(self._renew(partition) for partition in list(self._leases)))
+            await self._kv.put(f"{_WORKER}{self.worker_id}", b"")
             workers, taken = await self._snapshot()
             self.live_workers = sorted(set(workers) | {self.worker_id})
             share = fair_share(self.partitions, self.live_workers, self.worker_id)

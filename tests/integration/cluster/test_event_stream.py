@@ -41,6 +41,18 @@ async def all_event_ids(stream: EventStream) -> list[str]:
     return ids
 
 
+async def replicas_current(stream: EventStream, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        cluster = (await stream.js.stream_info(stream.stream)).cluster
+        assert cluster is not None
+        replicas = cluster.replicas or []
+        if len(replicas) == 2 and all(peer.current and not peer.offline for peer in replicas):
+            return
+        assert time.monotonic() < deadline, f"replicas not current: {replicas}"
+        await asyncio.sleep(0.1)
+
+
 async def test_a_resend_is_a_duplicate_stored_once_on_its_partition(nc: NatsClient) -> None:
     stream = EventStream(nc, partitions=PARTITIONS, stream="T_IDEMPOTENT", subject_prefix="t.idempotent")
     await stream.ensure_stream()
@@ -115,6 +127,7 @@ async def test_every_acked_event_is_stored_once_across_a_node_kill(nats_trio: Lo
         await publishing
         await asyncio.to_thread(nats_trio.restart, killed)
         await publish_batches(5)
+        await replicas_current(stream, timeout_s=10.0)  # the restarted node caught up from its store
 
         stored = collections.Counter(await all_event_ids(stream))
         assert set(stored) == set(acked)
