@@ -8,24 +8,31 @@ Idempotency: every message carries ``Nats-Msg-Id: <event_id>``; within the strea
 window (2 min by default) JetStream stores a resend once and answers ``duplicate=True`` with the
 first copy's sequence. That is what makes retries safe: a publish whose ack was lost (a node died,
 a leader election) is sent again until acked or the deadline passes. Past the window a resend
-is stored again, so the applying side still checks: each partition's applied state records the
-last stream sequence and event ids it applied (see :class:`PartitionReader`).
+is stored again, so the applying side still checks: each profile snapshot records the last
+stream sequence applied to it (see :mod:`driftwise.cluster.worker`).
 
 Failover (measured, 3 nodes on loopback, R3): after SIGKILL of the stream's leader node,
 publishes fail with ``NoStreamResponseError`` (or time out) for about 2-5 s until a new leader
 is elected; :meth:`EventStream.publish` retries through that with backoff, up to
 ``publish_deadline_s`` (15 s), then raises :class:`PublishError`.
 
-Reading: each partition has a durable pull consumer (``driftwise-p<N>``, filtered on the
-partition's subject, ack policy "all"); the worker holding the partition's lease
-(:mod:`driftwise.cluster.leases`) fetches batches in order and acks the last one after applying
-it. The consumer keeps the read position in JetStream, so a worker taking the partition over
-resumes where the last ack left off; what was delivered but not acked is delivered again.
+Reading: the worker holding a partition's lease (:mod:`driftwise.cluster.leases`) reads it
+through a durable pull consumer of its own, ``driftwise-p<N>-<token>`` (the lease's fencing
+token; filtered on the partition's subject, ack policy "all"), fetches batches in order and acks
+the last one after applying it. The read position lives in JetStream as the consumers' ack
+floors: a new owner's consumer starts after the highest ack floor of the partition's earlier
+consumers, which it deletes. Why not one shared durable per partition: what the last owner had
+fetched but not acked would come again only after ``ack_wait``, and until then the new owner
+would be served newer events first, out of order (an applier skipping "at or below the last
+applied sequence" would then skip the late ones); and a stale owner still fetching would take
+events from the new owner's consumer. With a consumer per owner the new one starts in order at
+once, and a stale owner's fetches and acks reach a deleted consumer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Sequence
@@ -45,6 +52,7 @@ from driftwise.cluster.partitions import partition_of
 __all__ = [
     "STREAM",
     "SUBJECT_PREFIX",
+    "TRANSIENT_ERRORS",
     "Event",
     "EventStream",
     "PartitionReader",
@@ -61,11 +69,13 @@ SUBJECT_PREFIX = "driftwise.events"
 _USER_HEADER = "Driftwise-User-Id"
 _PARTITIONS_METADATA = "driftwise_partitions"
 _STREAM_IN_USE = 10058  # JetStream: "stream name already in use with a different configuration"
+_CONSUMER_PREFIX = "driftwise-p"
+_CONSUMERS_PAGE = 256  # JetStream lists consumers in pages of this many
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.0
 
 # Errors that a leader election or a lost connection cause, and a resend can cure.
-_TRANSIENT: tuple[type[BaseException], ...] = (
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     nats.js.errors.NoStreamResponseError,
     nats.js.errors.ServiceUnavailableError,
     nats.errors.TimeoutError,
@@ -285,7 +295,7 @@ class EventStream:
                 future = await self.js.publish_async(
                     self._subject_of(event), event.payload, headers=self._headers(event), wait_stall=None
                 )
-            except _TRANSIENT as exc:  # the connection is down: the rest go by the retry path
+            except TRANSIENT_ERRORS as exc:  # the connection is down: the rest go by the retry path
                 failed = [(left, exc) for left in range(index, len(events))]
                 break
             futures.append(future)
@@ -301,7 +311,7 @@ class EventStream:
                 continue
             error = future.exception() if future in done else TimeoutError("no PubAck in time")
             assert error is not None
-            if not isinstance(error, _TRANSIENT):
+            if not isinstance(error, TRANSIENT_ERRORS):
                 raise error
             failed.append((index, error))
         return sorted(failed, key=lambda item: item[0])
@@ -319,7 +329,7 @@ class EventStream:
                 ack = await self.js.publish(
                     self._subject_of(event), event.payload, timeout=timeout, headers=self._headers(event)
                 )
-            except _TRANSIENT as exc:
+            except TRANSIENT_ERRORS as exc:
                 return [(left, exc) for left in indexes[position:]]
             results[index] = Published(ack.seq, bool(ack.duplicate))
         return []
@@ -327,33 +337,53 @@ class EventStream:
     # ------------------------------------------------------------------ reading
 
     async def reader(
-        self, partition: int, *, max_ack_pending: int = 10_000, ack_wait_s: float = 30.0
+        self, partition: int, *, token: int = 0, max_ack_pending: int = 10_000, ack_wait_s: float = 30.0
     ) -> PartitionReader:
-        """The durable pull consumer of ``partition`` (created on first use, then shared by
-        whichever worker holds the partition's lease)."""
+        """A reader of ``partition`` for the owner holding it under fencing token ``token``: a
+        fresh durable consumer that starts after the highest ack floor of the partition's
+        earlier consumers, which are deleted (module docstring: why one consumer per owner)."""
         if not 0 <= partition < self.partitions:
             raise ValueError(f"partition {partition} out of range [0, {self.partitions})")
-        durable = f"driftwise-p{partition}"
+        earlier = await self._consumers_of(partition)
+        # ack policy "all": every event of the partition up to a consumer's ack floor was applied
+        start = 1 + max((c.ack_floor.stream_seq for c in earlier if c.ack_floor is not None), default=0)
+        for consumer in earlier:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self.js.delete_consumer(self.stream, consumer.name)
+        durable = f"{_CONSUMER_PREFIX}{partition}-{token}"
         config = api.ConsumerConfig(
             durable_name=durable,
             filter_subject=self.subject(partition),
-            deliver_policy=api.DeliverPolicy.ALL,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
             ack_policy=api.AckPolicy.ALL,  # one ack per applied batch; the partition is applied in order
             ack_wait=ack_wait_s,
             max_ack_pending=max_ack_pending,
         )
-        # create or update: pull_subscribe alone would bind an existing durable as it is
         await self.js.add_consumer(self.stream, config)
         subscription = await self.js.pull_subscribe_bind(durable=durable, stream=self.stream)
         return PartitionReader(partition, subscription)
+
+    async def _consumers_of(self, partition: int) -> list[api.ConsumerInfo]:
+        """The partition's consumers: ``driftwise-p<N>-<token>``, and ``driftwise-p<N>`` (the
+        one shared durable of earlier builds, whose ack floor is a position all the same)."""
+        prefix = f"{_CONSUMER_PREFIX}{partition}"
+        found: list[api.ConsumerInfo] = []
+        offset = 0
+        while True:
+            page = await self.js.consumers_info(self.stream, offset=offset)
+            found += [c for c in page if c.name == prefix or c.name.startswith(f"{prefix}-")]
+            offset += len(page)
+            if len(page) < _CONSUMERS_PAGE:
+                return found
 
 
 class PartitionReader:
     """Fetches one partition's events in stream order; :meth:`ack` after applying a batch.
 
     Delivery is at least once (a batch fetched but not acked comes again, to this worker after
-    ``ack_wait`` or to the next owner): the applier skips events at or below the sequence its
-    state says it applied."""
+    ``ack_wait`` or from the start of the next owner's reader): the applier skips events at or
+    below the sequence its state says it applied."""
 
     def __init__(self, partition: int, subscription: JetStreamContext.PullSubscription) -> None:
         self.partition = partition

@@ -78,26 +78,29 @@ async def test_another_partition_count_is_refused(nc: NatsClient) -> None:
         await EventStream(nc, partitions=8, stream="T_COUNT", subject_prefix="t.count").ensure_stream()
 
 
-async def test_a_partition_reader_resumes_after_the_last_ack(nc: NatsClient) -> None:
+async def test_a_new_owners_reader_resumes_after_the_last_ack_in_order(nc: NatsClient) -> None:
     stream = EventStream(nc, partitions=PARTITIONS, stream="T_READER", subject_prefix="t.reader")
     await stream.ensure_stream()
-    batch = [e for e in events(200) if partition_of(e.user_id, PARTITIONS) == 3][:10]
-    published = await stream.publish(batch)
+    batch = [e for e in events(400) if partition_of(e.user_id, PARTITIONS) == 3][:15]
+    published = await stream.publish(batch[:10])
 
-    reader = await stream.reader(3, ack_wait_s=1.0)
+    reader = await stream.reader(3, token=1)
     fetched = await reader.fetch(batch=10)
-    assert [e.event_id for e in fetched] == [e.event_id for e in batch]
+    assert [e.event_id for e in fetched] == [e.event_id for e in batch[:10]]
     assert [e.seq for e in fetched] == [p.seq for p in published]
     assert {e.user_id for e in fetched} == {e.user_id for e in batch}
-    await reader.ack(fetched[:4])  # applied 4, then the worker died
+    await reader.ack(fetched[:4])  # applied 4, then the worker died (10 delivered, 6 unacked)
     await reader.close()
+    await stream.publish(batch[10:])
 
-    # the next owner binds the same durable: from the 5th on, again, after ack_wait
-    reader = await stream.reader(3, ack_wait_s=1.0)
-    redelivered = await reader.fetch(batch=10, timeout_s=3.0)
-    assert [e.event_id for e in redelivered] == [e.event_id for e in batch[4:]]
-    assert all(e.redelivered for e in redelivered)
-    await reader.ack(redelivered)
+    # the next owner: from the 5th on, at once (not after ack_wait) and in stream order (not
+    # the newer events first); the old owner's consumer is gone
+    reader = await stream.reader(3, token=2)
+    resumed = await reader.fetch(batch=20, timeout_s=3.0)
+    assert [e.event_id for e in resumed] == [e.event_id for e in batch[4:]]
+    assert not any(e.redelivered for e in resumed)
+    assert [c.name for c in await nc.jetstream().consumers_info("T_READER")] == ["driftwise-p3-2"]
+    await reader.ack(resumed)
     assert await reader.fetch(batch=10, timeout_s=0.2) == []
     await reader.close()
 
