@@ -12,7 +12,8 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import api
 
-from driftwise.cluster.event_stream import Event, EventStream, Published
+from driftwise.cluster import event_stream
+from driftwise.cluster.event_stream import TRANSIENT_ERRORS, Event, EventStream, Published, ReaderLost
 from driftwise.cluster.partitions import partition_of
 from driftwise_testing.nats_cluster import LocalNatsCluster
 
@@ -78,30 +79,40 @@ async def test_another_partition_count_is_refused(nc: NatsClient) -> None:
         await EventStream(nc, partitions=8, stream="T_COUNT", subject_prefix="t.count").ensure_stream()
 
 
-async def test_a_new_owners_reader_resumes_after_the_last_ack_in_order(nc: NatsClient) -> None:
+async def test_a_reader_reads_its_partition_in_order_from_a_position(nc: NatsClient) -> None:
     stream = EventStream(nc, partitions=PARTITIONS, stream="T_READER", subject_prefix="t.reader")
     await stream.ensure_stream()
     batch = [e for e in events(400) if partition_of(e.user_id, PARTITIONS) == 3][:15]
     published = await stream.publish(batch[:10])
 
-    reader = await stream.reader(3, token=1)
+    reader = await stream.reader(3, start_seq=1, token=1)
     fetched = await reader.fetch(batch=10)
     assert [e.event_id for e in fetched] == [e.event_id for e in batch[:10]]
     assert [e.seq for e in fetched] == [p.seq for p in published]
     assert {e.user_id for e in fetched} == {e.user_id for e in batch}
-    await reader.ack(fetched[:4])  # applied 4, then the worker died (10 delivered, 6 unacked)
-    await reader.close()
+    await reader.close()  # applied 4 of them, then the worker died
+    assert await nc.jetstream().consumers_info("T_READER") == []
     await stream.publish(batch[10:])
 
-    # the next owner: from the 5th on, at once (not after ack_wait) and in stream order (not
-    # the newer events first); the old owner's consumer is gone
-    reader = await stream.reader(3, token=2)
+    # the next owner, from the 5th on: at once and in stream order, the newer events after
+    reader = await stream.reader(3, start_seq=published[4].seq, token=2)
     resumed = await reader.fetch(batch=20, timeout_s=3.0)
     assert [e.event_id for e in resumed] == [e.event_id for e in batch[4:]]
-    assert not any(e.redelivered for e in resumed)
-    assert [c.name for c in await nc.jetstream().consumers_info("T_READER")] == ["driftwise-p3-2"]
-    await reader.ack(resumed)
     assert await reader.fetch(batch=10, timeout_s=0.2) == []
+    await reader.close()
+
+
+async def test_a_reader_whose_consumer_is_gone_says_so(
+    nc: NatsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = EventStream(nc, partitions=PARTITIONS, stream="T_LOST", subject_prefix="t.lost")
+    await stream.ensure_stream()
+    reader = await stream.reader(0, start_seq=1)
+    await nc.jetstream().delete_consumer("T_LOST", reader.consumer)  # as when its node dies
+    monkeypatch.setattr(event_stream, "_IDLE_CHECK_S", 0.0)
+    with pytest.raises((ReaderLost, *TRANSIENT_ERRORS)):
+        for _ in range(3):
+            await reader.fetch(batch=10, timeout_s=0.2)
     await reader.close()
 
 
