@@ -10,6 +10,10 @@ A value is a :class:`Snapshot`: the profile's bytes (:meth:`UserProfile.to_bytes
 or below it: the snapshot and its position are one write, so an event is in a profile exactly
 when the profile's sequence covers it, whoever applied it and however often it was delivered.
 
+Each partition also has its applied position, key ``pos.<partition>``: every event of the
+partition at or below it is in its user's snapshot. The worker moves it after writing a batch's
+snapshots (it is the worker's "ack"); a new owner reads the partition from the next sequence on.
+
 Writes are compare-and-set on the key's revision (:meth:`ProfileSnapshots.put`): a writer that
 read revision r can only replace revision r. If another writer (a partition's new owner, a
 DeleteUser) wrote since, the write fails with :class:`Fenced` and the caller must stop writing
@@ -39,6 +43,7 @@ __all__ = ["BUCKET", "Fenced", "ProfileSnapshots", "Snapshot", "SnapshotFormatEr
 BUCKET = "DRIFTWISE_PROFILES"
 FORMAT = 1
 _HEADER = struct.Struct("<BQQ")  # format, applied_seq, writer's fencing token
+_POSITION = struct.Struct("<BQ")  # format, applied position
 _STREAM_IN_USE = 10058
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.0
@@ -135,8 +140,23 @@ class ProfileSnapshots:
         is no snapshot); returns the new revision. Raises :class:`Fenced` if another writer wrote
         since. Retries what a leader election fails, up to ``write_deadline_s``; a write whose
         answer was lost and that did land is recognised (the bucket holds exactly these bytes)."""
-        key = self.key(user_id)
-        data = snapshot.to_bytes()
+        return await self._compare_and_set(self.key(user_id), snapshot.to_bytes(), expected_revision)
+
+    async def position(self, partition: int) -> tuple[int, int]:
+        """The partition's applied position (0: none yet) and its revision."""
+        entry = await self._entry(f"pos.{partition}")
+        if entry is None or not entry.value or entry.revision is None:
+            return 0, 0
+        found, seq = _POSITION.unpack(entry.value)
+        if found != FORMAT:
+            raise SnapshotFormatError(f"applied position of partition {partition} has format {found}")
+        return int(seq), entry.revision
+
+    async def put_position(self, partition: int, seq: int, expected_revision: int | None) -> int:
+        """Move the partition's applied position to ``seq`` (compare-and-set, as :meth:`put`)."""
+        return await self._compare_and_set(f"pos.{partition}", _POSITION.pack(FORMAT, seq), expected_revision)
+
+    async def _compare_and_set(self, key: str, data: bytes, expected_revision: int | None) -> int:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.write_deadline_s
         backoff = _FIRST_BACKOFF_S
@@ -148,8 +168,8 @@ class ProfileSnapshots:
                 if answer_lost and (landed := await self._landed(key, data)) is not None:
                     return landed
                 raise Fenced(
-                    f"profile snapshot {key} changed since revision {expected_revision}: another "
-                    f"writer wrote it (the partition has a new owner, or the user was deleted)"
+                    f"{key} changed since revision {expected_revision}: another writer wrote it "
+                    f"(the partition has a new owner, or the user was deleted)"
                 ) from None
             except _RETRY:
                 if loop.time() >= deadline:

@@ -80,3 +80,14 @@ async def test_a_watch_sees_the_current_snapshot_then_each_write_and_the_deletio
     await snapshots.delete("w")
     assert await asyncio.wait_for(anext(changes), 5) is None
     await changes.aclose()
+
+
+async def test_a_partitions_applied_position_is_compare_and_set(snapshots: ProfileSnapshots) -> None:
+    assert await snapshots.position(2) == (0, 0)
+    first = await snapshots.put_position(2, 40, None)
+    assert await snapshots.position(2) == (40, first)
+    second = await snapshots.put_position(2, 90, first)
+    with pytest.raises(Fenced):  # an owner that lost the partition and still holds `first`
+        await snapshots.put_position(2, 60, first)
+    assert await snapshots.position(2) == (90, second)
+    assert await snapshots.users(2) == []  # positions are not users
