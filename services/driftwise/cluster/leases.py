@@ -146,7 +146,9 @@ class PartitionLeases:
         self.partitions = partitions
         self.ttl_s = ttl_s
         self.heartbeat_s = heartbeat_s
-        self._on_change = on_change
+        self.on_change = on_change
+        """Told of every lease taken, released or lost; settable until :meth:`start` (the profile
+        worker sets it on the leases it is given)."""
         self._leases: dict[int, Lease] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -288,8 +290,8 @@ class PartitionLeases:
             return  # another worker took it first
         self._leases[partition] = Lease(partition, revision, revision, self._valid_from(sent))
         _log.info("%s took partition %d (token %d)", self.worker_id, partition, revision)
-        if self._on_change is not None:
-            await self._on_change(partition, revision)
+        if self.on_change is not None:
+            await self.on_change(partition, revision)
 
     async def _renew(self, partition: int) -> None:
         lease = self._leases[partition]
@@ -312,8 +314,8 @@ class PartitionLeases:
 
     async def _release(self, partition: int) -> None:
         lease = self._leases[partition]
-        if self._on_change is not None:
-            await self._on_change(partition, None)  # stop applying before anyone else may start
+        if self.on_change is not None:
+            await self.on_change(partition, None)  # stop applying before anyone else may start
         del self._leases[partition]
         with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError, *_TRANSIENT):
             await self._kv.delete(f"{_PARTITION}{partition}", last=lease.revision)
@@ -328,8 +330,8 @@ class PartitionLeases:
     async def _forget(self, partition: int, why: str) -> None:
         del self._leases[partition]
         _log.warning("%s lost partition %d: %s", self.worker_id, partition, why)
-        if self._on_change is not None:
-            await self._on_change(partition, None)
+        if self.on_change is not None:
+            await self.on_change(partition, None)
 
 
 def _holder(entry: KeyValue.Entry) -> tuple[str, int] | None:
