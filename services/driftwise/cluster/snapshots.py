@@ -1,0 +1,227 @@
+"""Profile snapshots of cluster mode: each user's profile in a JetStream key-value bucket.
+
+Bucket ``DRIFTWISE_PROFILES`` (history 1, no TTL, ``replicas`` copies), one key per user:
+``p.<partition>.<user key>``, the user key being the URL-safe base64 of the UTF-8 user id without
+padding (user ids may hold characters a KV key may not: dots, spaces, anything non-ASCII). The
+partition in the key lets a worker list its partitions' users without reading the others.
+
+A value is a :class:`Snapshot`: the profile's bytes (:meth:`UserProfile.to_bytes`) and
+``applied_seq``, the stream sequence of the last event applied to it. The worker skips events at
+or below it: the snapshot and its position are one write, so an event is in a profile exactly
+when the profile's sequence covers it, whoever applied it and however often it was delivered.
+
+Each partition also has its applied position, key ``pos.<partition>``: every event of the
+partition at or below it is in its user's snapshot. The worker moves it after writing a batch's
+snapshots (it is the worker's "ack"); a new owner reads the partition from the next sequence on.
+
+Writes are compare-and-set on the key's revision (:meth:`ProfileSnapshots.put`): a writer that
+read revision r can only replace revision r. If another writer (a partition's new owner, a
+DeleteUser) wrote since, the write fails with :class:`Fenced` and the caller must stop writing
+that partition: it no longer knows the profile. Reads go to the bucket's stream leader
+(``direct=False``): a follower might serve a revision the leader already replaced, and every
+write based on it would be fenced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import struct
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+import nats.js.errors
+from nats.js import JetStreamContext, api
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+
+from driftwise.cluster.event_stream import TRANSIENT_ERRORS
+from driftwise.cluster.partitions import partition_of
+from driftwise.model.profile import UserProfile
+
+__all__ = ["BUCKET", "Fenced", "ProfileSnapshots", "Snapshot", "SnapshotFormatError"]
+
+BUCKET = "DRIFTWISE_PROFILES"
+FORMAT = 1
+_HEADER = struct.Struct("<BQQ")  # format, applied_seq, writer's fencing token
+_POSITION = struct.Struct("<BQ")  # format, applied position
+_STREAM_IN_USE = 10058
+_FIRST_BACKOFF_S = 0.05
+_MAX_BACKOFF_S = 1.0
+_LIST_TIMEOUT_S = 5.0
+# create() reads the key after a refusal; a tombstone purged in between reads as not found
+_RETRY: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, nats.js.errors.KeyNotFoundError)
+
+
+class Fenced(RuntimeError):
+    """A compare-and-set write found another revision: someone wrote the profile since it was
+    read (the partition has a new owner, or the user was deleted). Stop writing the partition."""
+
+
+class SnapshotFormatError(ValueError):
+    """A value in the bucket that is not a snapshot of a known format."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    profile: UserProfile
+    applied_seq: int
+    """Stream sequence of the last event applied to ``profile`` (0: none yet)."""
+    token: int = 0
+    """Fencing token of the lease it was written under (0: not written by a worker)."""
+
+    def to_bytes(self) -> bytes:
+        return _HEADER.pack(FORMAT, self.applied_seq, self.token) + self.profile.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Snapshot:
+        if len(data) < _HEADER.size or data[0] != FORMAT:
+            raise SnapshotFormatError(f"not a profile snapshot of format {FORMAT} ({len(data)} bytes)")
+        _, applied_seq, token = _HEADER.unpack_from(data)
+        return cls(UserProfile.from_bytes(data[_HEADER.size :]), applied_seq, token)
+
+
+def user_key(user_id: str) -> str:
+    """A KV key token for any user id: URL-safe base64 of its UTF-8, no padding."""
+    if not user_id:
+        raise ValueError("empty user id")
+    return base64.urlsafe_b64encode(user_id.encode()).rstrip(b"=").decode()
+
+
+def user_of_key(token: str) -> str:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+
+
+class ProfileSnapshots:
+    """Each user's :class:`Snapshot` in a KV bucket; build it with :meth:`open`."""
+
+    def __init__(self, kv: KeyValue, *, partitions: int, write_deadline_s: float = 15.0) -> None:
+        self._kv = kv
+        self.partitions = partitions
+        self.write_deadline_s = write_deadline_s
+
+    @classmethod
+    async def open(
+        cls,
+        js: JetStreamContext,
+        *,
+        partitions: int,
+        bucket: str = BUCKET,
+        replicas: int = 1,
+        write_deadline_s: float = 15.0,
+    ) -> ProfileSnapshots:
+        """Create the bucket, or open it as it is (every worker and replica calls this)."""
+        try:
+            kv = await js.create_key_value(
+                bucket=bucket,
+                history=1,
+                replicas=replicas,
+                storage=api.StorageType.FILE,
+                direct=False,
+            )
+        except nats.js.errors.BadRequestError as exc:
+            if exc.err_code != _STREAM_IN_USE:
+                raise
+            kv = await js.key_value(bucket)
+        return cls(kv, partitions=partitions, write_deadline_s=write_deadline_s)
+
+    def key(self, user_id: str) -> str:
+        return f"p.{partition_of(user_id, self.partitions)}.{user_key(user_id)}"
+
+    async def get(self, user_id: str) -> tuple[Snapshot | None, int]:
+        """The user's snapshot and its revision, the base of the next :meth:`put`; (None, 0)
+        when there is none."""
+        entry = await self._entry(self.key(user_id))
+        if entry is None or entry.value is None or entry.revision is None:
+            return None, 0
+        return Snapshot.from_bytes(entry.value), entry.revision
+
+    async def put(self, user_id: str, snapshot: Snapshot, expected_revision: int | None) -> int:
+        """Write ``snapshot`` if the key is still at ``expected_revision`` (None or 0: if there
+        is no snapshot); returns the new revision. Raises :class:`Fenced` if another writer wrote
+        since. Retries what a leader election fails, up to ``write_deadline_s``; a write whose
+        answer was lost and that did land is recognised (the bucket holds exactly these bytes)."""
+        return await self._compare_and_set(self.key(user_id), snapshot.to_bytes(), expected_revision)
+
+    async def position(self, partition: int) -> tuple[int, int]:
+        """The partition's applied position (0: none yet) and its revision."""
+        entry = await self._entry(f"pos.{partition}")
+        if entry is None or not entry.value or entry.revision is None:
+            return 0, 0
+        found, seq = _POSITION.unpack(entry.value)
+        if found != FORMAT:
+            raise SnapshotFormatError(f"applied position of partition {partition} has format {found}")
+        return int(seq), entry.revision
+
+    async def put_position(self, partition: int, seq: int, expected_revision: int | None) -> int:
+        """Move the partition's applied position to ``seq`` (compare-and-set, as :meth:`put`)."""
+        return await self._compare_and_set(f"pos.{partition}", _POSITION.pack(FORMAT, seq), expected_revision)
+
+    async def _compare_and_set(self, key: str, data: bytes, expected_revision: int | None) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.write_deadline_s
+        backoff = _FIRST_BACKOFF_S
+        answer_lost = False
+        while True:
+            try:
+                return await self._write(key, data, expected_revision)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                if answer_lost and (landed := await self._landed(key, data)) is not None:
+                    return landed
+                raise Fenced(
+                    f"{key} changed since revision {expected_revision}: another writer wrote it "
+                    f"(the partition has a new owner, or the user was deleted)"
+                ) from None
+            except _RETRY:
+                if loop.time() >= deadline:
+                    raise
+                answer_lost = True
+                await asyncio.sleep(backoff)
+                backoff = min(2 * backoff, _MAX_BACKOFF_S)
+
+    async def _write(self, key: str, data: bytes, expected_revision: int | None) -> int:
+        if not expected_revision:
+            return await self._kv.create(key, data)  # also over a deleted key's tombstone
+        return await self._kv.update(key, data, last=expected_revision)
+
+    async def _landed(self, key: str, data: bytes) -> int | None:
+        """The revision of ``data`` if it is the key's current value."""
+        entry = await self._entry(key)
+        return entry.revision if entry is not None and entry.value == data else None
+
+    async def _entry(self, key: str) -> KeyValue.Entry | None:
+        try:
+            return await self._kv.get(key)
+        except nats.js.errors.KeyNotFoundError:  # never written, or deleted
+            return None
+
+    async def delete(self, user_id: str) -> None:
+        """Forget the user's snapshot (a writer holding an older revision is fenced)."""
+        await self._kv.delete(self.key(user_id))
+
+    async def users(self, partition: int) -> list[str]:
+        """The user ids with a snapshot in ``partition``."""
+        watcher = await self._kv.watch(f"p.{partition}.*", ignore_deletes=True, meta_only=True)
+        users: list[str] = []
+        try:
+            # nats-py leaves the watcher untyped; None marks the end of the current keys
+            while (entry := await watcher.updates(timeout=_LIST_TIMEOUT_S)) is not None:  # type: ignore[no-untyped-call]
+                users.append(user_of_key(entry.key.split(".", 2)[2]))
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return users
+
+    async def watch(self, user_id: str) -> AsyncGenerator[Snapshot | None, None]:
+        """The user's current snapshot (if any), then each new one as it is written; None when
+        it is deleted. Ends when the caller stops iterating (``aclose``)."""
+        watcher = await self._kv.watch(self.key(user_id))
+        try:
+            while True:
+                entry = await watcher.updates(timeout=None)  # type: ignore[no-untyped-call]
+                if entry is None:  # the end of what was there when the watch began
+                    continue
+                if entry.operation in (KV_DEL, KV_PURGE):
+                    yield None
+                elif entry.value:
+                    yield Snapshot.from_bytes(entry.value)
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
