@@ -8,7 +8,8 @@ and the event log (SQLite). Servicers validate and convert messages, then call o
 - writes.py — the write path: events checked, applied to their profiles, recorded in the log;
 - profiles.py — the profile cache and its commit rule, one writer per user, watches, rebuilds;
 - learned_models.py — the models refitted on the log (in a child process) and served;
-- recommend.py — retrieval and ranking for Recommend and Rank;
+- recommend.py — retrieval and ranking for Recommend and Rank, reading users through reads.py
+  (the log's profiles here, a cluster's snapshots there);
 - popularity.py, encoding.py, log_access.py — what several rooms share;
 - profile_view.py — a profile explained with its topics, for GetProfile and WatchProfile;
 - types.py — the plain data going in and out.

@@ -31,6 +31,7 @@ from driftwise.engine.log_access import LogAccess
 from driftwise.engine.popularity import Popularity
 from driftwise.engine.profile_view import ProfileView, explain_profile
 from driftwise.engine.profiles import Profiles
+from driftwise.engine.reads import LogReads
 from driftwise.engine.recommend import Recommender
 from driftwise.engine.types import Ack, NewItem, Recommendations, RecommendQuery
 from driftwise.engine.writes import WritePath
@@ -110,10 +111,8 @@ class Engine:
             self.user_ids,
             store,
             self.items,
-            self.logs,
-            self.profiles,
+            LogReads(self.profiles, self.logs, self._popularity),
             self.learned,
-            self._popularity,
             self.impressions,
         )
 

@@ -10,10 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import numpy as np
 
-from driftwise.engine.learned_models import LearnedModels
-from driftwise.engine.log_access import LogAccess
-from driftwise.engine.popularity import Popularity
-from driftwise.engine.profiles import Profiles
+from driftwise.engine.reads import RankingModels, UserReads
 from driftwise.engine.types import Explanation, Recommendations, RecommendQuery
 from driftwise.errors import FieldViolation, InvalidArgumentError
 from driftwise.model.impressions import Impressions
@@ -24,7 +21,6 @@ from driftwise.model.ranking import Ranked, explain, rank_cold_start, rank_for_p
 from driftwise.observability.tracing import tracer
 from driftwise.privacy import UserIdScheme
 from driftwise.settings import Settings
-from driftwise.storage.event_log import EventLog
 from driftwise.storage.item_cache import ItemCache
 from driftwise.storage.item_filter import ItemFilter
 from driftwise.storage.vector_store import MilvusVectorStore, StoredItem
@@ -42,29 +38,25 @@ class Recommender:
         user_ids: UserIdScheme,
         store: MilvusVectorStore,
         items: ItemCache,
-        logs: LogAccess,
-        profiles: Profiles,
-        learned: LearnedModels,
-        popularity: Popularity,
+        reads: UserReads,
+        models: RankingModels,
         impressions: Impressions,
     ) -> None:
         self.settings = settings
         self.user_ids = user_ids
         self.store = store
         self.items = items
-        self.logs = logs
-        self.profiles = profiles
-        self.learned = learned
-        self.popularity = popularity
+        self.reads = reads  # profiles, seen items, popularity: the log's or the snapshots'
+        self.learned = models
         self.impressions = impressions
 
     async def recommend(self, query: RecommendQuery) -> Recommendations:
         stored_id = self.user_ids.stored_id(query.user_id)
-        profile = await self.profiles.load(stored_id)
+        profile = await self.reads.profile(stored_id)
         at = query.as_of if query.as_of is not None else time.time()
         exclude = {*query.exclude_item_ids, *query.shown}
         if not query.include_seen and profile is not None:
-            exclude.update(await self.logs.read(EventLog.seen_item_ids, stored_id))
+            exclude.update(await self.reads.seen_item_ids(stored_id))
         allowed = ItemFilter(
             categories=query.categories,
             created_after=_opt_int(query.created_after),
@@ -115,7 +107,7 @@ class Recommender:
         if unknown:
             raise InvalidArgumentError(unknown)
         items = {item_id: stored[item_id] for item_id in item_ids}  # the caller's order, no repeats
-        profile = await self.profiles.load(self.user_ids.stored_id(user_id))
+        profile = await self.reads.profile(self.user_ids.stored_id(user_id))
         at = as_of if as_of is not None else time.time()
         version = 0 if profile is None else profile.version
         if profile is not None and self._directions(profile):
@@ -155,7 +147,7 @@ class Recommender:
     def _explanations(self, ranked: list[Ranked]) -> dict[str, Explanation]:
         """In words, with the topics just ranked with (nothing awaited since: they cannot have
         changed)."""
-        topics = self.profiles.topics
+        topics = self.reads.topics
         return {r.item_id: Explanation(topics.labels[r.topic], explain(r, topics)) for r in ranked}
 
     def _directions(self, profile: UserProfile) -> list[Vector]:
@@ -172,11 +164,11 @@ class Recommender:
         learned: Learned,
         keep_rejected: bool = False,
     ) -> list[Ranked]:
-        candidates = self.popularity.candidates(items)
+        candidates = self.reads.popularity.candidates(items)
         return rank_for_profile(
             profile,
             candidates,
-            self.profiles.topics,
+            self.reads.topics,
             at=at,
             count=count,
             diversity=diversity,
@@ -187,8 +179,8 @@ class Recommender:
         )
 
     def _rank_cold_start(self, items: dict[str, StoredItem], at: float, count: int) -> list[Ranked]:
-        candidates = self.popularity.candidates(items)
-        topics, config = self.profiles.topics, self.learned.ranking
+        candidates = self.reads.popularity.candidates(items)
+        topics, config = self.reads.topics, self.learned.ranking
         return rank_cold_start(candidates, topics, now=at, count=count, config=config)
 
     async def _cold_start_pool(
@@ -197,8 +189,8 @@ class Recommender:
         """Candidates for a user without a profile: `per_topic` items near each topic (variety),
         plus the 10 x `per_topic` most popular items, that pass the request's filter; and whether
         a topic's search came back full (a deeper one may find more)."""
-        hits = await self.store.search_ids(self.profiles.topics.centroids, per_topic, allowed.expression())
-        popular = await self.logs.read(EventLog.popular_items, per_topic * 10)
+        hits = await self.store.search_ids(self.reads.topics.centroids, per_topic, allowed.expression())
+        popular = await self.reads.popular_items(per_topic * 10)
         ids = [item_id for topic_hits in hits for item_id, _ in topic_hits]
         found = await self.items.get([*ids, *(item_id for item_id, _ in popular)])
         # the popular items only add to the pool: whether a deeper look may find more is the
