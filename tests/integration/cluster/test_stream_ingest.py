@@ -14,11 +14,16 @@ import pytest
 from driftwise.cluster.event_stream import STREAM, EventStream
 from driftwise.cluster.ingest import StreamIngest
 from driftwise.cluster.leases import PartitionLeases
+from driftwise.cluster.reads import ConfiguredModels, SnapshotReads
 from driftwise.cluster.snapshots import ProfileSnapshots
 from driftwise.cluster.worker import ProfileWorker
 from driftwise.datasets.movielens import Movie
+from driftwise.engine import Engine, RecommendQuery
+from driftwise.engine.reads import LogReads
+from driftwise.engine.recommend import Recommender
 from driftwise.errors import InvalidArgumentError
 from driftwise.model.events import Event, EventType
+from driftwise.model.impressions import Impressions
 from driftwise.model.profile import UserProfile
 from driftwise.server import App
 from driftwise.storage.event_log import LoggedEvent
@@ -90,6 +95,7 @@ async def test_events_through_the_stream_build_the_profile_the_embedded_engine_b
         clustered = await applied(snapshots, user, len(logged))
     finally:
         await worker.stop()
+    await assert_same_recommendations(engine, snapshots, user)
 
     assert (clustered.version, clustered.event_count) == (embedded.version, embedded.event_count) == (6, 6)
     assert [r.event_id for r in clustered.recent] == [r.event_id for r in embedded.recent]
@@ -100,6 +106,26 @@ async def test_events_through_the_stream_build_the_profile_the_embedded_engine_b
         assert other.mass == pytest.approx(state.mass, rel=1e-6)
         np.testing.assert_allclose(other.vector, state.vector, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(other.affinity, state.affinity, rtol=1e-5, atol=1e-6)
+
+
+async def assert_same_recommendations(engine: Engine, snapshots: ProfileSnapshots, user: str) -> None:
+    """A ranking replica's Recommender over the snapshots ranks as the embedded one over its log
+    (both with the configured ranking: no refit in either)."""
+    models = ConfiguredModels(engine.settings.ranking, engine.topic_model)
+    cluster_reads = SnapshotReads(snapshots, engine.topic_model)
+    await cluster_reads.refresh()
+    assert dict(cluster_reads.popularity.counts) == dict(engine.popularity)
+    lists = []
+    for reads in (LogReads(engine.profiles, engine.logs, engine._popularity), cluster_reads):
+        recommender = Recommender(
+            engine.settings, engine.user_ids, engine.store, engine.items, reads, models, Impressions(100)
+        )
+        recs = await recommender.recommend(RecommendQuery(user, count=10))
+        assert not recs.cold_start
+        lists.append([(r.item_id, round(r.score, 6)) for r in recs.ranked])
+    embedded, clustered = lists
+    assert len(embedded) == 10
+    assert clustered == embedded
 
 
 async def test_a_batch_with_an_unknown_item_is_refused_whole_and_publishes_nothing(
