@@ -26,7 +26,7 @@ from driftwise.cluster.event_stream import EventStream, Published, connect
 from driftwise.cluster.leases import PartitionLeases
 from driftwise.cluster.messages import EventMessage, encode
 from driftwise.cluster.partitions import partition_of
-from driftwise.cluster.snapshots import ProfileSnapshots
+from driftwise.cluster.snapshots import Position, ProfileSnapshots
 from driftwise.cluster.worker import ProfileWorker
 from driftwise.model.config import InterestModelConfig
 from driftwise.model.events import Event, EventType, Layer
@@ -205,11 +205,11 @@ class DyingBeforePosition(ProfileSnapshots):
         self.dying = False
         self.stalled: set[int] = set()
 
-    async def put_position(self, partition: int, seq: int, expected_revision: int | None) -> int:
+    async def put_position(self, partition: int, position: Position, expected_revision: int | None) -> int:
         if self.dying:
             self.stalled.add(partition)
             await asyncio.Event().wait()  # until the crash cancels it
-        return await super().put_position(partition, seq, expected_revision)
+        return await super().put_position(partition, position, expected_revision)
 
 
 @contextlib.asynccontextmanager
