@@ -34,7 +34,8 @@ Guarantees:
 * Item popularity (``ProfileSnapshots.item_counts``, the embedded ``EventLog.item_counts``):
   each event of the stream counts once, in the position write of the batch whose position first
   passes its sequence, if it has an item, its type is not negative (``NEGATIVE_TYPES``) and it
-  is not a resend the worker skips as remembered. The rule follows the position, not the
+  is not a resend the worker skips as remembered (one it applies a second time, above, counts
+  a second time too). The rule follows the position, not the
   snapshots: an event a snapshot already covers (applied by an owner that died between its
   snapshot writes and its position write) is skipped by the profile but counted all the same,
   since the position that would have counted it was never written. Whether such a covered event
