@@ -9,10 +9,20 @@ A value is a :class:`Snapshot`: the profile's bytes (:meth:`UserProfile.to_bytes
 ``applied_seq``, the stream sequence of the last event applied to it. The worker skips events at
 or below it: the snapshot and its position are one write, so an event is in a profile exactly
 when the profile's sequence covers it, whoever applied it and however often it was delivered.
+With them: ``seen_item_ids``, every item id of an event applied to the profile (what Recommend
+excludes, as ``EventLog.seen_item_ids``), and ``duplicate_seqs``, the sequences of resends the
+worker skipped as already in the profile that the partition's position had not yet passed
+(:mod:`driftwise.cluster.worker` says why the counts need them).
 
-Each partition also has its applied position, key ``pos.<partition>``: every event of the
-partition at or below it is in its user's snapshot. The worker moves it after writing a batch's
-snapshots (it is the worker's "ack"); a new owner reads the partition from the next sequence on.
+Each partition also has its applied :class:`Position`, key ``pos.<partition>``: ``seq``, every
+event of the partition at or below it is in its user's snapshot, and ``counts``, the partition's
+positive events per item (``EventLog.item_counts``: events with an item whose type is not in
+``NEGATIVE_TYPES``) up to ``seq``. The two are one value, so one compare-and-set moves both: the
+worker writes it after a batch's snapshots (it is the worker's "ack"), adding the batch's counts;
+a new owner reads the partition from the next sequence on. :meth:`ProfileSnapshots.item_counts`
+sums the partitions'. Every batch rewrites the partition's whole count map: a value must stay
+under the server's ``max_payload`` (1 MiB by default), some tens of thousands of items per
+partition.
 
 Writes are compare-and-set on the key's revision (:meth:`ProfileSnapshots.put`): a writer that
 read revision r can only replace revision r. If another writer (a partition's new owner, a
@@ -26,9 +36,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import struct
+from collections import Counter
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats.js.errors
 from nats.js import JetStreamContext, api
@@ -38,12 +50,15 @@ from driftwise.cluster.event_stream import TRANSIENT_ERRORS
 from driftwise.cluster.partitions import partition_of
 from driftwise.model.profile import UserProfile
 
-__all__ = ["BUCKET", "Fenced", "ProfileSnapshots", "Snapshot", "SnapshotFormatError"]
+__all__ = ["BUCKET", "Fenced", "Position", "ProfileSnapshots", "Snapshot", "SnapshotFormatError"]
 
 BUCKET = "DRIFTWISE_PROFILES"
-FORMAT = 1
-_HEADER = struct.Struct("<BQQ")  # format, applied_seq, writer's fencing token
-_POSITION = struct.Struct("<BQ")  # format, applied position
+FORMAT = 2  # 2: seen item ids and duplicate seqs in snapshots, item counts in positions
+# format, applied_seq, writer's fencing token, number of duplicate seqs, bytes of the item ids
+# (a JSON list); then the duplicate seqs (u64 each), the item ids, the profile
+_HEADER = struct.Struct("<BQQII")
+_SEQ = struct.Struct("<Q")
+_POSITION = struct.Struct("<BQ")  # format, applied position; then its counts, a JSON object
 _STREAM_IN_USE = 10058
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.0
@@ -68,16 +83,56 @@ class Snapshot:
     """Stream sequence of the last event applied to ``profile`` (0: none yet)."""
     token: int = 0
     """Fencing token of the lease it was written under (0: not written by a worker)."""
+    seen_item_ids: tuple[str, ...] = ()
+    """Every item id of an event applied to ``profile``, sorted (deterministic bytes)."""
+    duplicate_seqs: tuple[int, ...] = ()
+    """Sequences at or below ``applied_seq`` skipped as resends of an event in the profile,
+    those the partition's position had not passed when written (sorted)."""
 
     def to_bytes(self) -> bytes:
-        return _HEADER.pack(FORMAT, self.applied_seq, self.token) + self.profile.to_bytes()
+        items = json.dumps(self.seen_item_ids, separators=(",", ":"), ensure_ascii=False).encode()
+        header = _HEADER.pack(FORMAT, self.applied_seq, self.token, len(self.duplicate_seqs), len(items))
+        seqs = b"".join(_SEQ.pack(seq) for seq in self.duplicate_seqs)
+        return b"".join([header, seqs, items, self.profile.to_bytes()])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Snapshot:
         if len(data) < _HEADER.size or data[0] != FORMAT:
             raise SnapshotFormatError(f"not a profile snapshot of format {FORMAT} ({len(data)} bytes)")
-        _, applied_seq, token = _HEADER.unpack_from(data)
-        return cls(UserProfile.from_bytes(data[_HEADER.size :]), applied_seq, token)
+        _, applied_seq, token, n_seqs, n_items = _HEADER.unpack_from(data)
+        offset = _HEADER.size + n_seqs * _SEQ.size
+        if len(data) < offset + n_items:
+            raise SnapshotFormatError(f"truncated profile snapshot ({len(data)} bytes)")
+        seqs = tuple(seq for (seq,) in _SEQ.iter_unpack(data[_HEADER.size : offset]))
+        items = tuple(json.loads(data[offset : offset + n_items]))
+        profile = UserProfile.from_bytes(data[offset + n_items :])
+        return cls(profile, applied_seq, token, items, seqs)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A partition's applied position and its positive events per item up to it."""
+
+    seq: int = 0
+    """Every event of the partition at or below it is in its user's snapshot (0: none yet)."""
+    counts: Counter[str] = field(default_factory=Counter)
+    """Positive events per item among the partition's events at or below ``seq``."""
+
+    def advanced(self, seq: int, added: Counter[str]) -> Position:
+        return Position(seq, self.counts + added)
+
+    def to_bytes(self) -> bytes:
+        counts = json.dumps(dict(sorted(self.counts.items())), separators=(",", ":"), ensure_ascii=False)
+        return _POSITION.pack(FORMAT, self.seq) + counts.encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Position:
+        if len(data) < _POSITION.size or data[0] != FORMAT:
+            found = data[0] if data else None
+            raise SnapshotFormatError(f"an applied position of format {found!r}, not {FORMAT}")
+        _, seq = _POSITION.unpack_from(data)
+        counts = json.loads(data[_POSITION.size :])
+        return cls(seq, Counter({str(item): int(n) for item, n in counts.items()}))
 
 
 def user_key(user_id: str) -> str:
@@ -142,19 +197,26 @@ class ProfileSnapshots:
         answer was lost and that did land is recognised (the bucket holds exactly these bytes)."""
         return await self._compare_and_set(self.key(user_id), snapshot.to_bytes(), expected_revision)
 
-    async def position(self, partition: int) -> tuple[int, int]:
-        """The partition's applied position (0: none yet) and its revision."""
+    async def position(self, partition: int) -> tuple[Position, int]:
+        """The partition's applied position (seq 0, no counts: none yet) and its revision."""
         entry = await self._entry(f"pos.{partition}")
         if entry is None or not entry.value or entry.revision is None:
-            return 0, 0
-        found, seq = _POSITION.unpack(entry.value)
-        if found != FORMAT:
-            raise SnapshotFormatError(f"applied position of partition {partition} has format {found}")
-        return int(seq), entry.revision
+            return Position(), 0
+        return Position.from_bytes(entry.value), entry.revision
 
-    async def put_position(self, partition: int, seq: int, expected_revision: int | None) -> int:
-        """Move the partition's applied position to ``seq`` (compare-and-set, as :meth:`put`)."""
-        return await self._compare_and_set(f"pos.{partition}", _POSITION.pack(FORMAT, seq), expected_revision)
+    async def put_position(self, partition: int, position: Position, expected_revision: int | None) -> int:
+        """Move the partition's applied position and its counts to ``position`` in one write
+        (compare-and-set, as :meth:`put`)."""
+        return await self._compare_and_set(f"pos.{partition}", position.to_bytes(), expected_revision)
+
+    async def item_counts(self) -> Counter[str]:
+        """Positive events per item over every partition's applied position (each partition
+        read once, concurrently: a sum of positions each read at its own moment)."""
+        positions = await asyncio.gather(*(self.position(p) for p in range(self.partitions)))
+        total: Counter[str] = Counter()
+        for position, _ in positions:
+            total.update(position.counts)
+        return total
 
     async def _compare_and_set(self, key: str, data: bytes, expected_revision: int | None) -> int:
         loop = asyncio.get_running_loop()

@@ -31,13 +31,26 @@ Guarantees:
   usual case). Not covered: a resend, past the window, of an event older (by event time) than the
   user's 20 newest: it is applied a second time (the embedded engine, which checks every event
   id in its log, refuses it).
+* Item popularity (``ProfileSnapshots.item_counts``, the embedded ``EventLog.item_counts``):
+  each event of the stream counts once, in the position write of the batch whose position first
+  passes its sequence, if it has an item, its type is not negative (``NEGATIVE_TYPES``) and it
+  is not a resend the worker skips as remembered (one it applies a second time, above, counts
+  a second time too). The rule follows the position, not the
+  snapshots: an event a snapshot already covers (applied by an owner that died between its
+  snapshot writes and its position write) is skipped by the profile but counted all the same,
+  since the position that would have counted it was never written. Whether such a covered event
+  was a remembered resend the profile can no longer tell, so the snapshot says it:
+  ``duplicate_seqs`` keeps the resends it skipped above the position the writer knew (positions
+  only move on, so every covered resend a new owner reads again is still listed). A position and
+  its counts are one compare-and-set write, so counts are exactly once as the position is.
+  Each applied event's item also goes into its snapshot's ``seen_item_ids``.
 * A profile in the bucket is always the replay of a prefix of its user's events in the stream.
   How far it lags behind ingest is the worker's backlog; a partition whose worker died is taken
   over ``ttl_s + heartbeat_s`` (lease timing) after the worker's last renewal.
 
 Not done here yet: a profile built with other topics (fingerprint) is not re-projected (the
 embedded engine's refit); deleting a user does not stop the user's events still in the stream
-from building the profile again.
+from building the profile again, nor take the user's events out of the item counts.
 """
 
 from __future__ import annotations
@@ -46,7 +59,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -55,8 +68,9 @@ import numpy as np
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS, EventStream, ReaderLost, StoredEvent
 from driftwise.cluster.leases import OnChange, PartitionLeases
 from driftwise.cluster.messages import EventMessage, MessageFormatError, decode
-from driftwise.cluster.snapshots import Fenced, ProfileSnapshots, Snapshot
+from driftwise.cluster.snapshots import Fenced, Position, ProfileSnapshots, Snapshot
 from driftwise.model.config import InterestModelConfig
+from driftwise.model.events import NEGATIVE_TYPES, Event
 from driftwise.model.layers import Matrix
 from driftwise.model.profile import UserProfile
 from driftwise.model.topics import TopicModel
@@ -86,6 +100,18 @@ class _UserState:
     profile: UserProfile | None  # None: no snapshot yet
     revision: int  # compare-and-set base of the next write (0: create)
     applied_seq: int
+    seen_item_ids: frozenset[str] = frozenset()
+    duplicate_seqs: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, revision: int) -> _UserState:
+        return cls(
+            snapshot.profile,
+            revision,
+            snapshot.applied_seq,
+            frozenset(snapshot.seen_item_ids),
+            frozenset(snapshot.duplicate_seqs),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +119,19 @@ class _Change:
     user: str
     snapshot: Snapshot
     applied: int  # events applied (0: only applied_seq moves, past remembered duplicates)
+
+
+@dataclass(slots=True)
+class _Applied:
+    """What a batch changes: the users' new snapshots and the positives the position adds."""
+
+    changes: list[_Change] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def _positive_item(event: Event) -> str | None:
+    """The item an event counts for in popularity (as EventLog's item_stats), if any."""
+    return event.item_id if event.item_id and event.type not in NEGATIVE_TYPES else None
 
 
 @dataclass(slots=True)
@@ -284,7 +323,7 @@ class ProfileWorker:
         if not await self.leases.still_owns(partition, token):
             raise PartitionLost(f"partition {partition} under token {token} is not held")
         position = await self.snapshots.position(partition)
-        reader = await self.events.reader(partition, start_seq=position[0] + 1, token=token)
+        reader = await self.events.reader(partition, start_seq=position[0].seq + 1, token=token)
         cache: OrderedDict[str, _UserState] = OrderedDict()
         try:
             failures = 0
@@ -325,29 +364,31 @@ class ProfileWorker:
         self,
         partition: int,
         token: int,
-        position: tuple[int, int],
+        position: tuple[Position, int],
         batch: list[StoredEvent],
         cache: OrderedDict[str, _UserState],
-    ) -> tuple[int, int]:
+    ) -> tuple[Position, int]:
         """Apply ``batch``, write the changed snapshots, then move the applied position past
-        it; returns the new position and its revision."""
+        it with the batch's counts; returns the new position and its revision."""
         by_user = self._decode(batch)
         await self._load(by_user, cache)
-        changes = self._apply(by_user, cache, token)
+        applied = self._apply(by_user, cache, token, position[0].seq)
         if not await self.leases.still_owns(partition, token):
             raise PartitionLost(f"partition {partition} under token {token} is no longer held")
-        await self._write(changes, cache)
-        seq = batch[-1].seq
-        revision = await self.snapshots.put_position(partition, seq, position[1])
-        self.progress[partition] = seq
+        await self._write(applied.changes, cache)
+        moved = position[0].advanced(batch[-1].seq, applied.counts)
+        revision = await self.snapshots.put_position(partition, moved, position[1])
+        self.progress[partition] = moved.seq
         self.stats.batches += 1
-        applied = [change.user for change in changes if change.applied]
+        await self._notify([change.user for change in applied.changes if change.applied])
+        return moved, revision
+
+    async def _notify(self, applied: list[str]) -> None:
         if applied and self.on_applied is not None:
             try:
                 await self.on_applied(applied)
             except Exception:
                 _log.exception("on_applied failed for %d users", len(applied))
-        return seq, revision
 
     def _decode(self, batch: list[StoredEvent]) -> dict[str, list[tuple[int, EventMessage]]]:
         """The batch's event messages by user, in stream order; malformed ones are skipped
@@ -379,7 +420,7 @@ class ProfileWorker:
             if snapshot is None:
                 cache[user] = _UserState(None, revision, 0)
             else:
-                cache[user] = _UserState(snapshot.profile, revision, snapshot.applied_seq)
+                cache[user] = _UserState.of(snapshot, revision)
         for user in by_user:
             cache.move_to_end(user)
         while len(cache) > max(self.cache_users, len(by_user)):
@@ -390,27 +431,37 @@ class ProfileWorker:
         by_user: dict[str, list[tuple[int, EventMessage]]],
         cache: OrderedDict[str, _UserState],
         token: int,
-    ) -> list[_Change]:
+        position: int,
+    ) -> _Applied:
         """The new snapshots of the users with events past their applied_seq, built on copies
-        (the cache changes only once they are written)."""
+        (the cache changes only once they are written), and the batch's counts: its events past
+        ``position`` (the applied position it moves from), by the module's counting rule."""
+        out = _Applied()
         fresh: dict[str, list[EventMessage]] = {}
         last_seq: dict[str, int] = {}
+        duplicates: dict[str, list[int]] = {}
         for user, messages in by_user.items():
             state = cache[user]
             remembered = {r.event_id for r in state.profile.recent} if state.profile is not None else set()
             for seq, message in messages:
+                item = _positive_item(message.event) if seq > position else None
                 if seq <= state.applied_seq:
                     self.stats.skipped_applied += 1
+                    # applied, but its count was lost with its position write: counted now
+                    if item is not None and seq not in state.duplicate_seqs:
+                        out.counts[item] += 1
                     continue
                 last_seq[user] = seq
                 if message.event.event_id in remembered:
                     self.stats.skipped_duplicate += 1
+                    duplicates.setdefault(user, []).append(seq)
                     continue
                 remembered.add(message.event.event_id)
                 fresh.setdefault(user, []).append(message)
+                if item is not None:
+                    out.counts[item] += 1
         probs = self._topic_probs(fresh)
         now = time.time()
-        changes: list[_Change] = []
         for user, seq in last_seq.items():
             profile = cache[user].profile
             applying = fresh.get(user, [])
@@ -422,8 +473,13 @@ class ProfileWorker:
             # only duplicates: the sequence moves on all the same, so a redelivery is not
             # checked against ids the profile may have forgotten by then
             assert profile is not None  # a user without a snapshot has no remembered ids
-            changes.append(_Change(user, Snapshot(profile, seq, token), len(applying)))
-        return changes
+            state = cache[user]
+            seen = state.seen_item_ids.union(m.event.item_id for m in applying if m.event.item_id)
+            # those at or below the position are never read again: no longer needed
+            skipped = [s for s in state.duplicate_seqs if s > position] + duplicates.get(user, [])
+            snapshot = Snapshot(profile, seq, token, tuple(sorted(seen)), tuple(sorted(skipped)))
+            out.changes.append(_Change(user, snapshot, len(applying)))
+        return out
 
     def _topic_probs(self, fresh: dict[str, list[EventMessage]]) -> dict[str, Matrix]:
         """Each user's rows of one topic assignment over the batch (one matrix product)."""
@@ -456,7 +512,7 @@ class ProfileWorker:
                 failure = failure or result
                 cache.pop(change.user, None)
             else:
-                cache[change.user] = _UserState(change.snapshot.profile, result, change.snapshot.applied_seq)
+                cache[change.user] = _UserState.of(change.snapshot, result)
                 self.stats.applied += change.applied
         if failure is not None:
             raise failure

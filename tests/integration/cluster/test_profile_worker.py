@@ -26,10 +26,10 @@ from driftwise.cluster.event_stream import EventStream, Published, connect
 from driftwise.cluster.leases import PartitionLeases
 from driftwise.cluster.messages import EventMessage, encode
 from driftwise.cluster.partitions import partition_of
-from driftwise.cluster.snapshots import ProfileSnapshots
+from driftwise.cluster.snapshots import Position, ProfileSnapshots
 from driftwise.cluster.worker import ProfileWorker
 from driftwise.model.config import InterestModelConfig
-from driftwise.model.events import Event, EventType, Layer
+from driftwise.model.events import NEGATIVE_TYPES, Event, EventType, Layer
 from driftwise.model.profile import UserProfile
 from driftwise.model.topics import TopicModel
 from driftwise_testing.nats_cluster import LocalNatsCluster
@@ -45,7 +45,9 @@ TYPES = [EventType.CLICK, EventType.VIEW, EventType.LIKE, EventType.SKIP, EventT
 
 
 class Events:
-    """Synthetic event messages: distinct, increasing times; random unit vectors."""
+    """Synthetic event messages: distinct, increasing times; random unit vectors; items from a
+    pool of 23 (users meet the same items, positively and negatively); stated interests are
+    free text, without an item."""
 
     def __init__(self, users: int, seed: int = 1) -> None:
         self.users = [f"user {i}/ü" for i in range(users)]
@@ -57,12 +59,15 @@ class Events:
         for _ in range(size):
             tick = next(self._clock)
             vector = self._rng.normal(size=DIMENSION).astype(np.float32)
+            kind = TYPES[tick % len(TYPES)]
+            stated = kind == EventType.STATED_INTEREST
             event = Event(
                 uuid.uuid4().hex,
                 self.users[int(self._rng.integers(len(self.users)))],
-                TYPES[tick % len(TYPES)],
+                kind,
                 1.7e9 + 60.0 * tick,
-                item_id=f"item-{tick}",
+                item_id="" if stated else f"item-{tick % 23}",
+                text=f"about {tick}" if stated else "",
                 dwell_seconds=float(tick % 7),
             )
             messages.append(EventMessage(event, vector / np.linalg.norm(vector), f"title {tick}"))
@@ -205,11 +210,11 @@ class DyingBeforePosition(ProfileSnapshots):
         self.dying = False
         self.stalled: set[int] = set()
 
-    async def put_position(self, partition: int, seq: int, expected_revision: int | None) -> int:
+    async def put_position(self, partition: int, position: Position, expected_revision: int | None) -> int:
         if self.dying:
             self.stalled.add(partition)
             await asyncio.Event().wait()  # until the crash cancels it
-        return await super().put_position(partition, seq, expected_revision)
+        return await super().put_position(partition, position, expected_revision)
 
 
 @contextlib.asynccontextmanager
@@ -252,6 +257,26 @@ async def publish(stream: EventStream, ledger: Ledger, batch: list[EventMessage]
     return published
 
 
+async def assert_reads(snapshots: ProfileSnapshots, ledger: Ledger, timeout_s: float) -> None:
+    """Once every partition's position has passed its last acked event: each user's seen item
+    ids are the distinct items of the user's events, and the item counts are the positives
+    (item, type not negative) of the distinct events, as the embedded EventLog has them."""
+    last = ledger.last_seq_by_partition()
+    began = time.monotonic()
+    while any([seq > (await snapshots.position(p))[0].seq for p, seq in last.items()]):
+        assert time.monotonic() - began < timeout_s, f"positions behind after {timeout_s} s"
+        await asyncio.sleep(0.1)
+    events = [m.event for m in ledger.messages.values()]
+    positives = collections.Counter(e.item_id for e in events if e.item_id and e.type not in NEGATIVE_TYPES)
+    assert await snapshots.item_counts() == positives
+    assert any(e.type in NEGATIVE_TYPES for e in events) and max(positives.values()) > 1
+    for user in {e.user_id for e in events}:
+        snapshot, _ = await snapshots.get(user)
+        assert snapshot is not None
+        seen = sorted({e.item_id for e in events if e.user_id == user and e.item_id})
+        assert list(snapshot.seen_item_ids) == seen, user
+
+
 def distinct_events(ledger: Ledger) -> collections.Counter[str]:
     return collections.Counter(m.event.user_id for m in ledger.messages.values())
 
@@ -291,6 +316,7 @@ async def test_profiles_equal_a_replay_of_the_stream(
         snapshots = await workers.snapshots(nc)
         profiles = await converge(snapshots, ledger, timeout_s=20)
         assert_replays(profiles, ledger, events.users)
+        await assert_reads(snapshots, ledger, timeout_s=10)  # the resend not counted again
         assert (worker.stats.applied, worker.stats.skipped_duplicate, worker.stats.malformed) == (220, 1, 1)
         assert sorted(worker.applying()) == list(range(partitions))
         assert sorted(
@@ -358,9 +384,11 @@ async def test_every_event_applied_once_across_a_node_kill_and_a_worker_crash(
                 ledger.seq[m.event.event_id] for m in acked[start : start + 100]
             ]
 
-        profiles = await converge(await workers.snapshots(nc), ledger, timeout_s=30)
+        snapshots = await workers.snapshots(nc)
+        profiles = await converge(snapshots, ledger, timeout_s=30)
         assert len(ledger.messages) == 2 * 14 * 25
         assert_replays(profiles, ledger, events.users)
+        await assert_reads(snapshots, ledger, timeout_s=10)
         assert sorted(survivor.applying()) == list(range(partitions))
         assert survivor.stats.skipped_applied > 0  # what w2 had written, read again and skipped
         await nc.close()
@@ -389,7 +417,44 @@ async def test_a_joining_worker_takes_its_share_and_no_event_is_applied_twice_or
         await wait_for(lambda: [len(w.applying()) for w in everyone] == [6, 5, 5], 4 * HEARTBEAT_S, "6/5/5")
         await publishing
 
-        profiles = await converge(await workers.snapshots(nc), ledger, timeout_s=20)
+        snapshots = await workers.snapshots(nc)
+        profiles = await converge(snapshots, ledger, timeout_s=20)
         assert_replays(profiles, ledger, events.users)
+        await assert_reads(snapshots, ledger, timeout_s=10)
         assert sum(w.stats.applied for w in everyone) == len(ledger.messages) == 750
         assert third.stats.applied > 0
+
+
+async def test_counts_are_exact_when_a_worker_dies_between_its_snapshots_and_its_position(
+    nats_node: LocalNatsCluster, nc: NatsClient, request: pytest.FixtureRequest
+) -> None:
+    """The first worker writes its batches' snapshots, one of them past a remembered resend, and
+    dies before any position write: the next owner reads it all again, skips it in the profiles
+    and counts it in the positions, the resend not."""
+    partitions = 2
+    async with workers_of(request, nats_node.client_urls, partitions, replicas=1) as workers:
+        stream = workers.stream(nc)
+        await stream.ensure_stream()
+        ledger = Ledger(partitions)
+        events = Events(users=5, seed=3)
+        await publish(stream, ledger, events.batch(40))
+        # a positive item event stored again past the duplicate window (another message id)
+        resent = next(m for m in ledger.messages.values() if m.event.type == EventType.CLICK)
+        subject = stream.subject(partition_of(resent.event.user_id, partitions))
+        await nc.jetstream().publish(subject, encode(resent), headers={api.Header.MSG_ID: "resend"})
+
+        doomed = await workers.start("w1", DyingBeforePosition)
+        assert isinstance(doomed.snapshots, DyingBeforePosition)
+        doomed.snapshots.dying = True
+        stalled = doomed.snapshots.stalled
+        await wait_for(lambda: len(stalled) == partitions, 5.0, "w1 stalled before both positions")
+        assert (doomed.stats.applied, doomed.stats.skipped_duplicate) == (40, 1)
+        await workers.crash("w1")
+
+        survivor = await workers.start("w2")
+        await publish(stream, ledger, events.batch(20))
+        snapshots = await workers.snapshots(nc)
+        assert_replays(await converge(snapshots, ledger, timeout_s=TTL_S + 10), ledger, events.users)
+        await assert_reads(snapshots, ledger, timeout_s=10)
+        assert survivor.stats.skipped_applied == 41  # w1's events and its resend, read again
+        assert survivor.stats.applied == 20

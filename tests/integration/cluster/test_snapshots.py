@@ -4,13 +4,14 @@ partition's users (any user id), deletion, and watching one user's profile."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client as NatsClient
 
 from driftwise.cluster.partitions import partition_of
-from driftwise.cluster.snapshots import Fenced, ProfileSnapshots, Snapshot
+from driftwise.cluster.snapshots import Fenced, Position, ProfileSnapshots, Snapshot, SnapshotFormatError
 from driftwise.model.config import InterestModelConfig
 from driftwise.model.profile import UserProfile
 
@@ -83,11 +84,28 @@ async def test_a_watch_sees_the_current_snapshot_then_each_write_and_the_deletio
 
 
 async def test_a_partitions_applied_position_is_compare_and_set(snapshots: ProfileSnapshots) -> None:
-    assert await snapshots.position(2) == (0, 0)
-    first = await snapshots.put_position(2, 40, None)
-    assert await snapshots.position(2) == (40, first)
-    second = await snapshots.put_position(2, 90, first)
+    assert await snapshots.position(2) == (Position(), 0)
+    first = await snapshots.put_position(2, Position(40, Counter({"i.1": 2, "ü €": 1})), None)
+    assert await snapshots.position(2) == (Position(40, Counter({"i.1": 2, "ü €": 1})), first)
+    second = await snapshots.put_position(2, Position(90, Counter({"i.1": 3})), first)
     with pytest.raises(Fenced):  # an owner that lost the partition and still holds `first`
-        await snapshots.put_position(2, 60, first)
-    assert await snapshots.position(2) == (90, second)
+        await snapshots.put_position(2, Position(60, Counter({"i.1": 9})), first)
+    assert await snapshots.position(2) == (Position(90, Counter({"i.1": 3})), second)
     assert await snapshots.users(2) == []  # positions are not users
+
+    await snapshots.put_position(0, Position(7, Counter({"i.1": 1, "i.2": 4})), None)
+    assert await snapshots.item_counts() == Counter({"i.1": 4, "i.2": 4})
+
+
+def test_a_snapshot_round_trips_its_seen_items_and_duplicate_seqs() -> None:
+    original = Snapshot(snapshot("u", 9).profile, 9, 3, ("a", "ü.b", "z"), (4, 8))
+    got = Snapshot.from_bytes(original.to_bytes())
+    assert (got.applied_seq, got.token, got.seen_item_ids, got.duplicate_seqs) == (
+        9,
+        3,
+        ("a", "ü.b", "z"),
+        (4, 8),
+    )
+    assert got.profile.to_bytes() == original.profile.to_bytes()
+    with pytest.raises(SnapshotFormatError):  # format 1, before seen items
+        Snapshot.from_bytes(bytes([1]) + original.to_bytes()[1:])
