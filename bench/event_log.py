@@ -59,7 +59,7 @@ async def publish_rates(cluster: LocalNatsCluster, total: int) -> None:
 async def stored_ids(stream: EventStream) -> collections.Counter[str]:
     info = await stream.js.stream_info(stream.stream)
     subscription = await stream.js.pull_subscribe(
-        f"{stream.subject_prefix}.*",
+        f"{stream.subject_prefix}.>",
         stream=stream.stream,
         config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE),
     )

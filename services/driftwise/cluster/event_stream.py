@@ -1,8 +1,11 @@
-"""The event log of cluster mode: one NATS JetStream stream, one subject per user partition.
+"""The event log of cluster mode: one NATS JetStream stream, one subject per user, grouped by
+partition.
 
-Ingest publishes each event to ``driftwise.events.<partition>`` (the partition of its user id,
-:func:`driftwise.cluster.partitions.partition_of`) and acknowledges its caller only after
-JetStream's PubAck: the event is then stored on a quorum of the stream's replicas.
+Ingest publishes each event to ``driftwise.events.<partition>.<user key>`` (the partition of its
+user id, :func:`driftwise.cluster.partitions.partition_of`; the key, the user id in URL-safe
+base64) and acknowledges its caller only after JetStream's PubAck: the event is then stored on a
+quorum of the stream's replicas. A partition is read through ``driftwise.events.<partition>.*``;
+one user's events can be purged by their own subject (:meth:`EventStream.purge_user`).
 
 Idempotency: every message carries ``Nats-Msg-Id: <event_id>``; within the stream's duplicate
 window (2 min by default) JetStream stores a resend once and answers ``duplicate=True`` with the
@@ -54,7 +57,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from driftwise.cluster.partitions import partition_of
+from driftwise.cluster.partitions import partition_of, user_key
 
 __all__ = [
     "STREAM",
@@ -219,13 +222,22 @@ class EventStream:
         if self._owns_connection:
             await self.nc.drain()
 
-    def subject(self, partition: int) -> str:
-        return f"{self.subject_prefix}.{partition}"
+    def subject_for(self, user_id: str) -> str:
+        """The subject of a user's events."""
+        return f"{self.subject_prefix}.{partition_of(user_id, self.partitions)}.{user_key(user_id)}"
+
+    def partition_subjects(self, partition: int) -> str:
+        """The subjects of a partition's users."""
+        return f"{self.subject_prefix}.{partition}.*"
+
+    async def purge_user(self, user_id: str) -> None:
+        """Remove every event of the user from the stream (DeleteUserData), on every replica."""
+        await self.js.purge_stream(self.stream, subject=self.subject_for(user_id))
 
     def stream_config(self) -> api.StreamConfig:
         return api.StreamConfig(
             name=self.stream,
-            subjects=[f"{self.subject_prefix}.*"],
+            subjects=[f"{self.subject_prefix}.*.*"],
             storage=api.StorageType.FILE,
             num_replicas=self.replicas,
             duplicate_window=self.duplicate_window_s,
@@ -289,7 +301,7 @@ class EventStream:
         return {api.Header.MSG_ID: event.event_id, _USER_HEADER: event.user_id}
 
     def _subject_of(self, event: Event) -> str:
-        return self.subject(partition_of(event.user_id, self.partitions))
+        return self.subject_for(event.user_id)
 
     async def _publish_pipelined(
         self, events: Sequence[Event], results: list[Published | None]
@@ -352,7 +364,7 @@ class EventStream:
         name = f"driftwise-p{partition}-{token}-{uuid.uuid4().hex[:8]}"
         config = api.ConsumerConfig(
             name=name,
-            filter_subject=self.subject(partition),
+            filter_subject=self.partition_subjects(partition),
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=max(1, start_seq),
             ack_policy=api.AckPolicy.NONE,  # the applier keeps the position; nothing to redeliver

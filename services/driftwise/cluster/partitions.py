@@ -8,6 +8,7 @@ The partition count is fixed for the life of the data; changing it moves users b
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import socket
@@ -20,6 +21,17 @@ def partition_of(key: str, partitions: int) -> int:
     """The partition of a user id (or any routing key), in [0, partitions)."""
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % partitions
+
+
+def user_key(user_id: str) -> str:
+    """A KV key token for any user id: URL-safe base64 of its UTF-8, no padding."""
+    if not user_id:
+        raise ValueError("empty user id")
+    return base64.urlsafe_b64encode(user_id.encode()).rstrip(b"=").decode()
+
+
+def user_of_key(token: str) -> str:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,6 @@ write based on it would be fenced.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import struct
 from collections import Counter
@@ -47,7 +46,7 @@ from nats.js import JetStreamContext, api
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS
-from driftwise.cluster.partitions import partition_of
+from driftwise.cluster.partitions import partition_of, user_key, user_of_key
 from driftwise.model.profile import UserProfile
 
 __all__ = ["BUCKET", "Fenced", "Position", "ProfileSnapshots", "Snapshot", "SnapshotFormatError"]
@@ -133,17 +132,6 @@ class Position:
         _, seq = _POSITION.unpack_from(data)
         counts = json.loads(data[_POSITION.size :])
         return cls(seq, Counter({str(item): int(n) for item, n in counts.items()}))
-
-
-def user_key(user_id: str) -> str:
-    """A KV key token for any user id: URL-safe base64 of its UTF-8, no padding."""
-    if not user_id:
-        raise ValueError("empty user id")
-    return base64.urlsafe_b64encode(user_id.encode()).rstrip(b"=").decode()
-
-
-def user_of_key(token: str) -> str:
-    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
 
 
 class ProfileSnapshots:

@@ -14,7 +14,7 @@ from nats.js import api
 
 from driftwise.cluster import event_stream
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS, Event, EventStream, Published, ReaderLost
-from driftwise.cluster.partitions import partition_of
+from driftwise.cluster.partitions import partition_of, user_key
 from driftwise_testing.nats_cluster import LocalNatsCluster
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ async def all_event_ids(stream: EventStream) -> list[str]:
     """Every stored message's event id, read by an ephemeral consumer over all partitions."""
     info = await stream.js.stream_info(stream.stream)
     subscription = await stream.js.pull_subscribe(
-        f"{stream.subject_prefix}.*",
+        f"{stream.subject_prefix}.>",
         stream=stream.stream,
         config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE),
     )
@@ -69,8 +69,27 @@ async def test_a_resend_is_a_duplicate_stored_once_on_its_partition(nc: NatsClie
     assert info.state.messages == 20
     for event, published in zip(batch, first, strict=True):
         stored = await nc.jetstream().get_msg("T_IDEMPOTENT", seq=published.seq)
-        assert stored.subject == stream.subject(partition_of(event.user_id, PARTITIONS))
+        partition = partition_of(event.user_id, PARTITIONS)
+        assert stored.subject == f"t.idempotent.{partition}.{user_key(event.user_id)}"
         assert stored.data == event.payload
+
+
+async def test_purging_a_user_removes_their_events_and_no_one_elses(nc: NatsClient) -> None:
+    stream = EventStream(nc, partitions=1, stream="T_PURGE", subject_prefix="t.purge")
+    await stream.ensure_stream()
+    batch = events(30, users=3)  # one partition: the users' events are interleaved in it
+    await stream.publish(batch)
+    gone = batch[0].user_id
+
+    await stream.purge_user(gone)
+
+    reader = await stream.reader(0, start_seq=1)
+    left = []
+    while fetched := await reader.fetch(100, timeout_s=0.5):
+        left.extend(fetched)
+    await reader.close()
+    assert [s.event_id for s in left] == [e.event_id for e in batch if e.user_id != gone]
+    assert len(left) == 20
 
 
 async def test_another_partition_count_is_refused(nc: NatsClient) -> None:

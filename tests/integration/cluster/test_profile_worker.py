@@ -308,7 +308,7 @@ async def test_profiles_equal_a_replay_of_the_stream(
         # a resend stored a second time (as past the duplicate window: another message id) and
         # a message of no known format: the first is skipped as remembered, the second skipped
         resent = next(reversed(ledger.messages.values()))
-        subject = stream.subject(partition_of(resent.event.user_id, partitions))
+        subject = stream.subject_for(resent.event.user_id)
         await nc.jetstream().publish(subject, encode(resent), headers={api.Header.MSG_ID: "resend"})
         await nc.jetstream().publish(subject, b"\x09garbage", headers={api.Header.MSG_ID: "garbage"})
         await publish(stream, ledger, events.batch(20))
@@ -440,7 +440,7 @@ async def test_counts_are_exact_when_a_worker_dies_between_its_snapshots_and_its
         await publish(stream, ledger, events.batch(40))
         # a positive item event stored again past the duplicate window (another message id)
         resent = next(m for m in ledger.messages.values() if m.event.type == EventType.CLICK)
-        subject = stream.subject(partition_of(resent.event.user_id, partitions))
+        subject = stream.subject_for(resent.event.user_id)
         await nc.jetstream().publish(subject, encode(resent), headers={api.Header.MSG_ID: "resend"})
 
         doomed = await workers.start("w1", DyingBeforePosition)
