@@ -41,6 +41,7 @@ from driftwise.cluster.partitions import Partitioner, resolve_shard_index
 from driftwise.cluster.router import IngestRouter, ProfileRouter, RankingRouter
 from driftwise.cluster.shards import ShardChannels
 from driftwise.engine import Engine
+from driftwise.errors import StartupError
 from driftwise.inference.encoder import TritonTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.observability.metrics import StateCollector, serve_metrics
@@ -208,6 +209,14 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
     all / profile: Triton (unless settings.triton.url names one), the engine and the gRPC server.
     ingest / ranking: a router with a channel per shard. Shutdown: health NOT_SERVING, drain
     calls, then close stores, Triton (or the shard channels)."""
+    if settings.server.role == "worker" and not settings.cluster.nats_urls:
+        raise StartupError("role worker applies events from JetStream: set cluster.nats_urls")
+    if settings.cluster.nats_urls and settings.server.role in ("ingest", "ranking", "worker"):
+        from driftwise.cluster.serving import running_on_jetstream  # it builds on this module
+
+        async with running_on_jetstream(settings) as app:
+            yield app
+        return
     if settings.server.role in ("ingest", "ranking"):
         async with _running_router(settings) as app:
             yield app

@@ -9,9 +9,10 @@ from typing import Any
 import grpc
 
 from driftwise.api import convert
+from driftwise.api.backends import IngestBackend
 from driftwise.api.errors import error_message
 from driftwise.api.stream_rate import StreamRate
-from driftwise.engine import Ack, Engine
+from driftwise.engine import Ack
 from driftwise.errors import DriftwiseError
 from driftwise_client.v1 import ingest_service_pb2 as pb
 from driftwise_client.v1 import ingest_service_pb2_grpc
@@ -24,7 +25,7 @@ def _ack(a: Ack) -> pb.EventAck:
 
 
 class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: IngestBackend) -> None:
         self._engine = engine
         self._limits = engine.settings.limits
 

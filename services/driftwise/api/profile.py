@@ -9,8 +9,8 @@ from typing import Any
 import grpc
 
 from driftwise.api import convert
+from driftwise.api.backends import ProfileBackend
 from driftwise.api.validation import Violations
-from driftwise.engine import Engine
 from driftwise.errors import NotFoundError
 from driftwise.model.profile import UserProfile
 from driftwise_client.v1 import profile_service_pb2 as pb
@@ -20,7 +20,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: ProfileBackend) -> None:
         self._engine = engine
         self._limits = engine.settings.limits
 

@@ -9,9 +9,10 @@ from typing import Any
 import grpc
 
 from driftwise.api import convert
+from driftwise.api.backends import RankingBackend
 from driftwise.api.errors import error_message
 from driftwise.api.stream_rate import StreamRate
-from driftwise.engine import Engine, RecommendQuery
+from driftwise.engine import RecommendQuery
 from driftwise.errors import DriftwiseError
 from driftwise_client.v1 import ranking_service_pb2 as pb
 from driftwise_client.v1 import ranking_service_pb2_grpc
@@ -20,7 +21,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class RankingServicer(ranking_service_pb2_grpc.RankingServiceServicer):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: RankingBackend) -> None:
         self._engine = engine
         self._limits = engine.settings.limits
 

@@ -230,9 +230,14 @@ class EventStream:
         """The subjects of a partition's users."""
         return f"{self.subject_prefix}.{partition}.*"
 
-    async def purge_user(self, user_id: str) -> None:
-        """Remove every event of the user from the stream (DeleteUserData), on every replica."""
-        await self.js.purge_stream(self.stream, subject=self.subject_for(user_id))
+    async def purge_user(self, user_id: str) -> int:
+        """Remove every event of the user from the stream (DeleteUserData), on every replica;
+        returns how many there were (counted just before: a racing publish is purged uncounted)."""
+        subject = self.subject_for(user_id)
+        info = await self.js.stream_info(self.stream, subjects_filter=subject)
+        count = (info.state.subjects or {}).get(subject, 0)
+        await self.js.purge_stream(self.stream, subject=subject)
+        return count
 
     def stream_config(self) -> api.StreamConfig:
         return api.StreamConfig(

@@ -57,6 +57,21 @@ from driftwise.storage.vector_store import (
 log = logging.getLogger(__name__)
 
 
+async def open_store(settings: Settings, dimension: int) -> MilvusVectorStore:
+    """The vector store settings.milvus_uri names (Milvus Lite or a server), open."""
+    store = MilvusVectorStore(
+        settings.milvus_uri,
+        dimension,
+        token=settings.milvus.token,
+        index_type=settings.milvus.index_type,
+        timeout_seconds=settings.milvus.request_timeout_seconds,
+        connect_timeout_seconds=settings.milvus.connect_timeout_seconds,
+        tls=MilvusTls.from_settings(settings.milvus),
+    )
+    await store.open()
+    return store
+
+
 class Engine:
     def __init__(
         self,
@@ -149,16 +164,7 @@ class Engine:
         coverage = await asyncio.to_thread(  # reads the model's vocabulary (up to ~2 s)
             TextCoverage.for_model, settings.triton.model_name, settings.triton.unknown_share_threshold
         )
-        store = MilvusVectorStore(
-            settings.milvus_uri,
-            encoder.dimension,
-            token=settings.milvus.token,
-            index_type=settings.milvus.index_type,
-            timeout_seconds=settings.milvus.request_timeout_seconds,
-            connect_timeout_seconds=settings.milvus.connect_timeout_seconds,
-            tls=MilvusTls.from_settings(settings.milvus),
-        )
-        await store.open()
+        store = await open_store(settings, encoder.dimension)
         topics = TopicModel(labels, centroids, settings.interest.assignment_temperature)
         try:
             engine = cls(settings, encoder, store, topics, user_ids, coverage)

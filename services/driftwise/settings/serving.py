@@ -9,7 +9,7 @@ from pydantic import Field
 
 from driftwise.settings.base import Section
 
-Role = Literal["all", "ingest", "ranking", "profile"]
+Role = Literal["all", "ingest", "ranking", "profile", "worker"]
 
 
 class ServerSettings(Section):
@@ -28,7 +28,8 @@ class ServerSettings(Section):
         description="all: every service in one process (embedded default). On a cluster: profile "
         "(a shard: event log, profiles and ranking for the users it owns), ingest (IngestService) "
         "and ranking (RankingService + ProfileService): stateless routers that send each call to "
-        "the shard owning its user (see cluster.*).",
+        "the shard owning its user (see cluster.*). With cluster.nats_urls set (JetStream): ingest "
+        "publishes events, worker applies them to profile snapshots, ranking serves from them.",
     )
 
 
@@ -54,6 +55,19 @@ class ClusterSettings(Section):
     forward_timeout_seconds: float = Field(
         10.0, gt=0, description="Deadline of a routed call when the caller set none."
     )
+    nats_urls: tuple[str, ...] = Field(
+        (),
+        description="NATS servers of the JetStream event log (cluster mode on JetStream): roles "
+        "ingest, worker and ranking then publish, apply and serve through it instead of shards.",
+    )
+    stream_replicas: int = Field(
+        1, ge=1, le=5, description="Replicas of the event stream and the KV buckets (3 in production)."
+    )
+    lease_ttl_seconds: float = Field(
+        10.0, gt=0, description="A worker's partitions are taken over this long after its last renewal."
+    )
+    lease_heartbeat_seconds: float = Field(2.0, gt=0, description="How often a worker renews its leases.")
+    worker_id: str = Field("", description="This worker's id (role worker); empty: host name and pid.")
 
 
 class ObservabilitySettings(Section):

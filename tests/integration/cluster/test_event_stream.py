@@ -81,7 +81,7 @@ async def test_purging_a_user_removes_their_events_and_no_one_elses(nc: NatsClie
     await stream.publish(batch)
     gone = batch[0].user_id
 
-    await stream.purge_user(gone)
+    assert await stream.purge_user(gone) == 10
 
     reader = await stream.reader(0, start_seq=1)
     left = []

@@ -1,0 +1,165 @@
+"""What a process of cluster mode on JetStream runs (settings.cluster.nats_urls set), by role:
+
+    ingest    IngestService: items to Milvus, events published to the stream (cluster/ingest.py)
+    worker    no service of its own (health only): applies its leased partitions (cluster/worker.py)
+    ranking   RankingService and ProfileService from the snapshots (cluster/ranking.py)
+
+Every role reaches Triton by triton.url (the topic labels are encoded at start, events at ingest)
+and JetStream by cluster.nats_urls; ingest and ranking reach Milvus by milvus_uri."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+from threadpoolctl import threadpool_limits
+
+from driftwise.api.ingest import IngestServicer
+from driftwise.api.profile import ProfileServicer
+from driftwise.api.ranking import RankingServicer
+from driftwise.cluster.event_stream import EventStream
+from driftwise.cluster.ingest import StreamIngest
+from driftwise.cluster.leases import PartitionLeases
+from driftwise.cluster.ranking import SnapshotRanking
+from driftwise.cluster.reads import ConfiguredModels, SnapshotReads
+from driftwise.cluster.snapshots import ProfileSnapshots
+from driftwise.cluster.worker import ProfileWorker
+from driftwise.engine.catalogue import Catalogue
+from driftwise.engine.encoding import EventEncoding, encode_texts
+from driftwise.engine.facade import open_store
+from driftwise.engine.recommend import Recommender
+from driftwise.errors import StartupError
+from driftwise.inference.coverage import TextCoverage
+from driftwise.model.impressions import Impressions
+from driftwise.model.topics import TopicModel
+from driftwise.privacy import UserIdScheme
+from driftwise.server import (
+    SERVICE_NAMES,
+    App,
+    ServerFiles,
+    Telemetry,
+    _connected_encoder,
+    _serve_health_port,
+    _shutdown,
+    _start_server,
+)
+from driftwise.settings import Settings
+from driftwise.storage.item_cache import ItemCache
+from driftwise_client.v1 import (
+    ingest_service_pb2_grpc,
+    profile_service_pb2_grpc,
+    ranking_service_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+
+AddServices = Callable[[grpc.aio.Server], None]
+
+
+@contextlib.asynccontextmanager
+async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
+    if not settings.triton.url:
+        raise StartupError("cluster roles reach Triton by triton.url; none is set")
+    files = ServerFiles.read(settings)
+    cluster = settings.cluster
+    async with contextlib.AsyncExitStack() as stack:
+        telemetry = Telemetry.start(stack, settings)
+        stack.enter_context(threadpool_limits(limits=1, user_api="blas"))  # see running_app
+        encoder = await _connected_encoder(stack, settings, settings.triton.url, files)
+        labels = list(settings.interest.topics)
+        centroids = await encode_texts(encoder, labels, "query")
+        topics = TopicModel(labels, centroids, settings.interest.assignment_temperature)
+        stream = await EventStream.open(
+            cluster.nats_urls, partitions=cluster.partitions, replicas=cluster.stream_replicas
+        )
+        stack.push_async_callback(stream.close)
+        snapshots = await ProfileSnapshots.open(
+            stream.js, partitions=cluster.partitions, replicas=cluster.stream_replicas
+        )
+        if settings.server.role == "worker":
+            add, names = await _worker(stack, settings, stream, snapshots, topics, encoder.dimension)
+        else:
+            store = await open_store(settings, encoder.dimension)
+            stack.push_async_callback(store.close)
+            coverage = TextCoverage(settings.triton.model_name, None, settings.triton.unknown_share_threshold)
+            items = ItemCache(store, settings.milvus.item_cache_size, settings.milvus.item_cache_ttl_seconds)
+            user_ids = UserIdScheme.from_settings(settings.privacy)
+            catalogue = Catalogue(user_ids, store, items, EventEncoding(encoder, coverage))
+            ingest = StreamIngest(settings, catalogue, stream)
+            if settings.server.role == "ingest":
+                add, names = _ingest(ingest)
+            else:
+                reads = SnapshotReads(snapshots, topics)
+                reads.start()
+                stack.push_async_callback(reads.close)
+                impressions = Impressions(settings.limits.impressions_remembered)
+                models = ConfiguredModels(settings.ranking, topics)
+                recommender = Recommender(settings, user_ids, store, items, reads, models, impressions)
+                ranking = SnapshotRanking(
+                    settings, user_ids, recommender, reads, snapshots, ingest, stream, store, impressions
+                )
+                add, names = _ranking(ranking)
+        server, port, health_servicer, streams = await _start_server(
+            settings, files, add, names, telemetry=telemetry.interceptors
+        )
+        health_port = await _serve_health_port(stack, settings, health_servicer)
+        stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
+        log.info(
+            "%s on JetStream: serving %s on port %d", settings.server.role, ", ".join(names) or "health", port
+        )
+        yield App(
+            settings,
+            server,
+            port,
+            health_servicer,
+            metrics_port=telemetry.metrics_port,
+            health_port=health_port,
+        )
+
+
+def _ingest(ingest: StreamIngest) -> tuple[AddServices, tuple[str, ...]]:
+    def add(server: grpc.aio.Server) -> None:
+        ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingest), server)
+
+    return add, (SERVICE_NAMES[0],)
+
+
+def _ranking(ranking: SnapshotRanking) -> tuple[AddServices, tuple[str, ...]]:
+    def add(server: grpc.aio.Server) -> None:
+        profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(ranking), server)
+        ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(ranking), server)
+
+    return add, SERVICE_NAMES[1:]
+
+
+async def _worker(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    stream: EventStream,
+    snapshots: ProfileSnapshots,
+    topics: TopicModel,
+    dimension: int,
+) -> tuple[AddServices, tuple[str, ...]]:
+    cluster = settings.cluster
+    leases = await PartitionLeases.open(
+        stream.nc,
+        worker_id=cluster.worker_id or _default_worker_id(),
+        partitions=cluster.partitions,
+        replicas=cluster.stream_replicas,
+        ttl_s=cluster.lease_ttl_seconds,
+        heartbeat_s=cluster.lease_heartbeat_seconds,
+    )
+    worker = ProfileWorker(stream, leases, snapshots, topics, settings.interest, dimension)
+    await worker.start()
+    stack.push_async_callback(worker.stop)  # hands the leases back: others take over at once
+    return (lambda server: None), ()
+
+
+def _default_worker_id() -> str:
+    """The host name (a pod's name) and the pid, as a KV key token allows."""
+    return re.sub(r"[^-_a-zA-Z0-9]", "-", f"{socket.gethostname()}-{os.getpid()}")

@@ -1,0 +1,161 @@
+"""Cluster mode on JetStream, process roles as `driftwise serve` runs them (in this process, each
+with its own gRPC server on a free loopback port): an ingest replica, a profile worker and two
+ranking replicas over one NATS node, a real Milvus server and Triton. Events sent to the ingest
+replica show in Recommend, GetProfile and WatchProfile on either ranking replica; DeleteUserData
+on one replica removes the user's events, profile and rows everywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from driftwise.api.convert import timestamp
+from driftwise.cluster.event_stream import STREAM
+from driftwise.datasets.movielens import Movie
+from driftwise.inference.triton_server import LocalTritonServer
+from driftwise.server import App, running_app
+from driftwise.settings import ClusterSettings, MilvusSettings, ServerSettings, Settings, TritonSettings
+from driftwise_client.v1 import (
+    common_pb2,
+    ingest_service_pb2,
+    profile_service_pb2,
+    ranking_service_pb2,
+)
+from driftwise_testing.milvus_server import LocalMilvusServer
+from driftwise_testing.nats_cluster import LocalNatsCluster
+from tests.integration.milvus_fixtures import milvus_server
+from tests.integration.support import Client, new_user
+from tests.integration.test_milvus_server import drop_collections
+
+__all__ = ["milvus_server"]  # the fixture, imported for pytest
+
+pytestmark = pytest.mark.integration
+
+
+@contextlib.asynccontextmanager
+async def roles(
+    tmp_path: Path, triton: LocalTritonServer, milvus: LocalMilvusServer, nats: LocalNatsCluster
+) -> AsyncIterator[dict[str, App]]:
+    def settings(name: str, role: str) -> Settings:
+        return Settings(
+            data_dir=tmp_path / name,
+            server=ServerSettings(port=0, role=role),  # type: ignore[arg-type]
+            triton=TritonSettings(url=triton.grpc_url),
+            milvus=MilvusSettings(uri=milvus.uri, token=milvus.token, index_type="HNSW"),
+            cluster=ClusterSettings(
+                nats_urls=tuple(nats.client_urls),
+                partitions=8,
+                lease_ttl_seconds=3.0,
+                lease_heartbeat_seconds=1.0,
+                worker_id=name,
+            ),
+        )
+
+    async with contextlib.AsyncExitStack() as stack:
+        apps = {}
+        for name, role in (
+            ("ingest", "ingest"),
+            ("worker", "worker"),
+            ("ranking", "ranking"),
+            ("ranking2", "ranking"),
+        ):
+            apps[name] = await stack.enter_async_context(running_app(settings(name, role)))
+        yield apps
+
+
+async def recommended(client: Client, user: str, version: int) -> ranking_service_pb2.RecommendResponse:
+    """The first Recommend of a full list that reflects the user's profile at `version` or later
+    (the items a replica searches become visible within Milvus's bounded staleness)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        response = await client.ranking.Recommend(ranking_service_pb2.RecommendRequest(user_id=user, count=5))
+        if response.profile_version >= version and len(response.items) == 5:
+            return response
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"profile version {version} of {user} not served within 20 s")
+
+
+async def test_events_sent_to_ingest_are_served_by_every_ranking_replica_and_deleted_everywhere(
+    triton: LocalTritonServer,
+    milvus_server: LocalMilvusServer,
+    movies: list[Movie],
+    tmp_path: Path,
+) -> None:
+    drop_collections(milvus_server)
+    with LocalNatsCluster(tmp_path / "nats", nodes=1) as nats:
+        async with roles(tmp_path, triton, milvus_server, nats) as apps:
+            ingest, ranking, ranking2 = (
+                Client.connect(apps[n].target) for n in ("ingest", "ranking", "ranking2")
+            )
+            await ingest.upsert_movies(movies[:60])
+            user = new_user()
+            cold = await ranking.ranking.Recommend(
+                ranking_service_pb2.RecommendRequest(user_id=user, count=5)
+            )
+            assert cold.source == ranking_service_pb2.RECOMMENDATION_SOURCE_COLD_START
+
+            profiles = ranking2.profiles.WatchProfile(profile_service_pb2.WatchProfileRequest(user_id=user))
+            now = time.time()
+            liked = movies[:4]
+            events = [
+                common_pb2.Event(
+                    event_id=f"{user}-{i}",
+                    user_id=user,
+                    type=common_pb2.EVENT_TYPE_LIKE,
+                    item_id=m.item_id,
+                    event_time=timestamp(now - 600 + i),
+                )
+                for i, m in enumerate(liked)
+            ]
+            sent = time.monotonic()
+            acks = await ingest.ingest.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=events))
+            assert [a.duplicate for a in acks.acks] == [False] * 4
+            served = await recommended(ranking, user, 4)
+            freshness = time.monotonic() - sent
+            assert served.source == ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED
+            shown = [r.item_id for r in served.items]
+            assert len(shown) == 5 and not set(shown) & {m.item_id for m in liked}  # seen items left out
+
+            watched = await asyncio.wait_for(profiles.read(), 10)
+            while watched.profile.version < 4:
+                watched = await asyncio.wait_for(profiles.read(), 10)
+            got = await ranking2.profiles.GetProfile(profile_service_pb2.GetProfileRequest(user_id=user))
+            assert got.profile.event_count == 4
+            assert [e.event_id for e in got.profile.recent_events] == [e.event_id for e in reversed(events)]
+
+            again = await ingest.ingest.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=events))
+            assert all(a.duplicate for a in again.acks)
+
+            deleted = await ranking.profiles.DeleteUserData(
+                profile_service_pb2.DeleteUserDataRequest(user_id=user)
+            )
+            assert (deleted.deleted_event_count, deleted.profile_deleted) == (4, True)
+            with pytest.raises(grpc.aio.AioRpcError) as gone:
+                await ranking2.profiles.GetProfile(profile_service_pb2.GetProfileRequest(user_id=user))
+            assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+            with pytest.raises(grpc.aio.AioRpcError) as ended:
+                while True:
+                    await asyncio.wait_for(profiles.read(), 10)
+            assert ended.value.code() == grpc.StatusCode.NOT_FOUND
+            info = await apps_stream_info(nats)
+            assert info == 0
+            for client in (ingest, ranking, ranking2):
+                await client.channel.close()
+            print(f"\nJetStream roles: ingest ack -> Recommend shows the events in {freshness * 1000:.0f} ms")
+
+
+async def apps_stream_info(nats: LocalNatsCluster) -> int:
+    """Events left in the stream."""
+    from driftwise.cluster.event_stream import connect
+
+    nc = await connect(nats.client_urls)
+    try:
+        return (await nc.jetstream().stream_info(STREAM)).state.messages
+    finally:
+        await nc.close()
