@@ -65,6 +65,7 @@ _PARTITION = "partition."
 _WORKER = "worker."
 _WORKER_ID = re.compile(r"^[-_=a-zA-Z0-9]+$")  # a KV key token (no dots: keys are <kind>.<id>)
 _STREAM_IN_USE = 10058
+_FIRST_ROUND_RETRY_S = 0.1
 _CLOCK_MARGIN_S = 0.2  # local and server clocks tick at slightly different rates
 
 # What a leader election or a reconnect causes; the next round tries again.
@@ -205,10 +206,21 @@ class PartitionLeases:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Register, take a first share, then keep balancing every ``heartbeat_s``."""
+        """Register, take a first share, then keep balancing every ``heartbeat_s``. The first
+        round is retried through transient errors for up to ``ttl_s`` (a bucket just created on
+        a cluster has no leader for a moment)."""
         if self._task is not None:
             raise RuntimeError("already started")
-        await self.balance()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ttl_s
+        while True:
+            try:
+                await self.balance()
+                break
+            except _TRANSIENT:
+                if loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(_FIRST_ROUND_RETRY_S)
         self._task = asyncio.create_task(self._run(), name=f"leases-{self.worker_id}")
 
     async def stop(self, *, release: bool = True) -> None:

@@ -56,7 +56,6 @@ from building the profile again, nor take the user's events out of the item coun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -226,8 +225,7 @@ class ProfileWorker:
         dropped wherever it was, leases left to expire."""
         if self._reconciler is not None:
             self._reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconciler
+            await asyncio.wait({self._reconciler})
             self._reconciler = None
         if not release:
             for partition in list(self._tasks):
@@ -284,11 +282,11 @@ class ProfileWorker:
         run.stopping = True
         if graceful and run.committing:
             # bounded: a release runs inside the leases' round, which must not miss renewals
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(run.task), timeout=self.leases.heartbeat_s)
+            await asyncio.wait({run.task}, timeout=self.leases.heartbeat_s)
         run.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await run.task
+        # asyncio.wait, not `await task` under suppress(CancelledError): that would also swallow
+        # a cancellation of this caller (the reconcile loop would then never stop)
+        await asyncio.wait({run.task})
 
     # ------------------------------------------------------------------ one partition
 

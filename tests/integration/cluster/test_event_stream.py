@@ -35,8 +35,15 @@ async def all_event_ids(stream: EventStream) -> list[str]:
         config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE),
     )
     ids: list[str] = []
+    retries = 20  # a consumer made just after a node came back may have no leader for a moment
     while len(ids) < info.state.messages:
-        messages = await subscription.fetch(1000, timeout=5)
+        try:
+            messages = await subscription.fetch(1000, timeout=5)
+        except TRANSIENT_ERRORS:
+            retries -= 1
+            assert retries > 0, "the reading consumer never answered"
+            await asyncio.sleep(0.1)
+            continue
         ids.extend((message.headers or {})[api.Header.MSG_ID] for message in messages)
     await subscription.unsubscribe()
     return ids
