@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from driftwise.datasets.movielens import Movie, load_movies
 from driftwise.inference.triton_server import LocalTritonServer
@@ -40,3 +44,15 @@ async def loaded(
     async with app_and_client(settings_for(tmp_path_factory.mktemp("data"), triton)) as (app, client):
         await client.upsert_movies(movies)
         yield app, client
+
+
+@pytest.fixture(scope="module")
+def memory_spans() -> InMemorySpanExporter:
+    """The process's tracer provider with an in-memory exporter (installed once per process)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter

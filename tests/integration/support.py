@@ -12,6 +12,8 @@ from pathlib import Path
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from driftwise.api.convert import timestamp
 from driftwise.datasets.movielens import Movie
@@ -140,3 +142,9 @@ def feedback(
     e = event(user, item, type_=type_)
     e.impression_id = impression
     return ranking_service_pb2.StreamFeedbackRequest(event=e, count=count)
+
+
+def spans_of(exporter: InMemorySpanExporter, trace_id: int) -> list[ReadableSpan]:
+    return [
+        s for s in exporter.get_finished_spans() if s.context is not None and s.context.trace_id == trace_id
+    ]

@@ -19,8 +19,6 @@ import grpc
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -37,21 +35,9 @@ from driftwise_client.v1 import (
     ranking_service_pb2_grpc,
 )
 from driftwise_testing.otlp_receiver import OtlpReceiver
-from tests.integration.support import NOW, bad_request_fields, event, new_user
+from tests.integration.support import NOW, bad_request_fields, event, new_user, spans_of
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def memory_spans() -> InMemorySpanExporter:
-    """The process's tracer provider with an in-memory exporter (installed once per process)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +69,6 @@ async def traced_app(
                     ingest_service_pb2.UpsertItemsRequest(items=items), timeout=60
                 )
             yield app
-
-
-def spans_of(exporter: InMemorySpanExporter, trace_id: int) -> list[ReadableSpan]:
-    return [
-        s for s in exporter.get_finished_spans() if s.context is not None and s.context.trace_id == trace_id
-    ]
 
 
 async def traced_call(app: App, call: str, request: object) -> int:

@@ -45,8 +45,8 @@ import contextlib
 import logging
 import ssl
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from driftwise.cluster.partitions import partition_of, user_key
+from driftwise.observability.tracing import client_span, trace_headers
 
 __all__ = [
     "STREAM",
@@ -78,6 +79,7 @@ _log = logging.getLogger(__name__)
 STREAM = "DRIFTWISE_EVENTS"
 SUBJECT_PREFIX = "driftwise.events"
 _USER_HEADER = "Driftwise-User-Id"
+_TRACE_HEADERS = ("traceparent", "tracestate")
 _PARTITIONS_METADATA = "driftwise_partitions"
 _STREAM_IN_USE = 10058  # JetStream: "stream name already in use with a different configuration"
 _IDLE_CHECK_S = 5.0
@@ -130,6 +132,8 @@ class StoredEvent:
     partition: int
     seq: int
     """Stream sequence: grows along the partition, so "applied up to seq" is a read position."""
+    trace_context: Mapping[str, str] = field(default_factory=dict)
+    """W3C trace context of the publish (``traceparent``): the applier continues the trace."""
 
 
 async def connect(
@@ -280,6 +284,10 @@ class EventStream:
         per event: nats-py 2.16's publish_async never completes its future when JetStream answers
         with an error (APIError.from_error raises inside its reply handler), so only the
         request path tells a permanent error (raised at once) from a transient one."""
+        with client_span("event_stream.publish", "nats", {"events": len(events)}):
+            return await self._publish(events)
+
+    async def _publish(self, events: Sequence[Event]) -> list[Published]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.publish_deadline_s
         results: list[Published | None] = [None] * len(events)
@@ -303,7 +311,8 @@ class EventStream:
         return acked
 
     def _headers(self, event: Event) -> dict[str, str]:
-        return {api.Header.MSG_ID: event.event_id, _USER_HEADER: event.user_id}
+        # the trace context of the publish span: the worker that applies the event continues it
+        return {**trace_headers(), api.Header.MSG_ID: event.event_id, _USER_HEADER: event.user_id}
 
     def _subject_of(self, event: Event) -> str:
         return self.subject_for(event.user_id)
@@ -443,6 +452,7 @@ class PartitionReader:
             payload=msg.data,
             partition=self.partition,
             seq=msg.metadata.sequence.stream,
+            trace_context={k: v for k in _TRACE_HEADERS if (v := headers.get(k))},
         )
 
     async def close(self) -> None:

@@ -56,13 +56,16 @@ from building the profile again, nor take the user's events out of the item coun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link
 
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS, EventStream, ReaderLost, StoredEvent
 from driftwise.cluster.leases import OnChange, PartitionLeases
@@ -73,6 +76,7 @@ from driftwise.model.events import NEGATIVE_TYPES, Event
 from driftwise.model.layers import Matrix
 from driftwise.model.profile import UserProfile
 from driftwise.model.topics import TopicModel
+from driftwise.observability.tracing import tracer
 
 __all__ = ["OnApplied", "ProfileWorker", "WorkerStats"]
 
@@ -368,6 +372,17 @@ class ProfileWorker:
     ) -> tuple[Position, int]:
         """Apply ``batch``, write the changed snapshots, then move the applied position past
         it with the batch's counts; returns the new position and its revision."""
+        with _applying_span(partition, batch):
+            return await self._commit_batch(partition, token, position, batch, cache)
+
+    async def _commit_batch(
+        self,
+        partition: int,
+        token: int,
+        position: tuple[Position, int],
+        batch: list[StoredEvent],
+        cache: OrderedDict[str, _UserState],
+    ) -> tuple[Position, int]:
         by_user = self._decode(batch)
         await self._load(by_user, cache)
         applied = self._apply(by_user, cache, token, position[0].seq)
@@ -514,3 +529,19 @@ class ProfileWorker:
                 self.stats.applied += change.applied
         if failure is not None:
             raise failure
+
+
+_MAX_LINKS = 32
+
+
+@contextlib.contextmanager
+def _applying_span(partition: int, batch: list[StoredEvent]) -> Iterator[None]:
+    """One span per batch, in the trace of its first traced event's publish (so a request's trace
+    goes on from ingest into the worker), linked to the others' traces (one batch holds the
+    events of many requests)."""
+    contexts = [propagate.extract(e.trace_context) for e in batch if e.trace_context]
+    links = [Link(trace.get_current_span(c).get_span_context()) for c in contexts[1 : 1 + _MAX_LINKS]]
+    attributes = {"partition": partition, "events": len(batch)}
+    parent = contexts[0] if contexts else None
+    with tracer.start_as_current_span("worker.apply", context=parent, links=links, attributes=attributes):
+        yield

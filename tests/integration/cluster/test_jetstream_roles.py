@@ -14,6 +14,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry import trace
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from driftwise.api.convert import timestamp
 from driftwise.cluster.event_stream import STREAM
@@ -24,13 +27,14 @@ from driftwise.settings import ClusterSettings, MilvusSettings, ServerSettings, 
 from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
+    ingest_service_pb2_grpc,
     profile_service_pb2,
     ranking_service_pb2,
 )
 from driftwise_testing.milvus_server import LocalMilvusServer
 from driftwise_testing.nats_cluster import LocalNatsCluster
 from tests.integration.milvus_fixtures import milvus_server
-from tests.integration.support import Client, new_user
+from tests.integration.support import Client, new_user, spans_of
 from tests.integration.test_milvus_server import drop_collections
 
 __all__ = ["milvus_server"]  # the fixture, imported for pytest
@@ -84,6 +88,7 @@ async def recommended(client: Client, user: str, version: int) -> ranking_servic
 async def test_events_sent_to_ingest_are_served_by_every_ranking_replica_and_deleted_everywhere(
     triton: LocalTritonServer,
     milvus_server: LocalMilvusServer,
+    memory_spans: InMemorySpanExporter,
     movies: list[Movie],
     tmp_path: Path,
 ) -> None:
@@ -114,7 +119,7 @@ async def test_events_sent_to_ingest_are_served_by_every_ranking_replica_and_del
                 for i, m in enumerate(liked)
             ]
             sent = time.monotonic()
-            acks = await ingest.ingest.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=events))
+            acks, trace_id = await traced_ingest(apps["ingest"].target, events)
             assert [a.duplicate for a in acks.acks] == [False] * 4
             served = await recommended(ranking, user, 4)
             freshness = time.monotonic() - sent
@@ -148,6 +153,22 @@ async def test_events_sent_to_ingest_are_served_by_every_ranking_replica_and_del
             for client in (ingest, ranking, ranking2):
                 await client.channel.close()
             print(f"\nJetStream roles: ingest ack -> Recommend shows the events in {freshness * 1000:.0f} ms")
+            # one trace from the client through the ingest replica and the stream into the worker
+            names = {span.name for span in spans_of(memory_spans, trace_id)}
+            assert {"client IngestEvents", "event_stream.publish", "worker.apply"} <= names, names
+            assert "/driftwise.v1.IngestService/IngestEvents" in names, names
+
+
+async def traced_ingest(
+    target: str, events: list[common_pb2.Event]
+) -> tuple[ingest_service_pb2.IngestEventsResponse, int]:
+    """IngestEvents through an OpenTelemetry-instrumented channel, in a client span; its trace id."""
+    async with grpc.aio.insecure_channel(target, interceptors=aio_client_interceptors()) as channel:
+        with trace.get_tracer("test-client").start_as_current_span("client IngestEvents") as root:
+            acks = await ingest_service_pb2_grpc.IngestServiceStub(channel).IngestEvents(
+                ingest_service_pb2.IngestEventsRequest(events=events), timeout=30
+            )
+            return acks, root.get_span_context().trace_id
 
 
 async def apps_stream_info(nats: LocalNatsCluster) -> int:
