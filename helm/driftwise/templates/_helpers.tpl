@@ -208,16 +208,33 @@ The settings file (TOML) shared by every Driftwise pod. Per-pod settings (the ro
 directory, the Milvus token) come from environment variables, which win over the file.
 */}}
 {{- define "driftwise.settings" -}}
+{{- $cluster := dict
+    "shards" (int .Values.profile.shards)
+    "partitions" (int .Values.cluster.partitions)
+    "shard_address" (include "driftwise.shardAddress" .)
+    "shard_index" -1 -}}
+{{- if include "driftwise.jetstream" . -}}
+{{- $cluster = dict
+    "partitions" (int .Values.cluster.partitions)
+    "nats_urls" (fromJsonArray (include "driftwise.natsUrls" .))
+    "stream_replicas" (int (include "driftwise.streamReplicas" .))
+    "lease_ttl_seconds" .Values.cluster.leaseTtlSeconds
+    "lease_heartbeat_seconds" .Values.cluster.leaseHeartbeatSeconds -}}
+{{- if .Values.triton.tls.enabled -}}
+{{- fail "triton.tls.enabled is not supported with cluster.mode=jetstream yet: the JetStream roles (ingest, worker, ranking) take no Triton TLS credentials (driftwise.server.ServerFiles reads them for roles all and profile only)" -}}
+{{- end -}}
+{{- if le (float64 .Values.cluster.leaseTtlSeconds) (float64 .Values.cluster.leaseHeartbeatSeconds) -}}
+{{- fail "cluster.leaseTtlSeconds must be longer than cluster.leaseHeartbeatSeconds (leases would lapse between renewals)" -}}
+{{- end -}}
+{{- else if .Values.nats.enabled -}}
+{{- fail "nats.enabled needs cluster.mode=jetstream (mode shards does not use NATS)" -}}
+{{- end -}}
 {{- $s := dict
   "server" (dict
     "host" "0.0.0.0"
     "port" (int .Values.server.port)
     "grace_seconds" .Values.server.graceSeconds)
-  "cluster" (dict
-    "shards" (int .Values.profile.shards)
-    "partitions" (int .Values.cluster.partitions)
-    "shard_address" (include "driftwise.shardAddress" .)
-    "shard_index" -1)
+  "cluster" $cluster
   "triton" (dict
     "url" (include "driftwise.tritonUrl" .)
     "model_name" .Values.triton.modelName)
@@ -231,14 +248,20 @@ directory, the Milvus token) come from environment variables, which win over the
 -}}
 {{- if .Values.tls.enabled -}}
 {{- $dir := "/etc/driftwise-tls" -}}
-{{- $tls := dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "shard_ca_file" (printf "%s/ca.crt" $dir) -}}
+{{- $tls := dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) -}}
+{{- $shards := not (include "driftwise.jetstream" .) -}}
+{{- if $shards -}}
+{{- $_ := set $tls "shard_ca_file" (printf "%s/ca.crt" $dir) -}}
+{{- end -}}
 {{- if .Values.tls.mutual -}}
 {{- $_ := set $tls "client_ca_file" (printf "%s/ca.crt" $dir) -}}
+{{- if $shards -}}
 {{- $_ := set $tls "shard_cert_file" (printf "%s/tls.crt" $dir) -}}
 {{- $_ := set $tls "shard_key_file" (printf "%s/tls.key" $dir) -}}
 {{- end -}}
-{{- with .Values.tls.shardServerName -}}
-{{- $_ := set $tls "shard_server_name" . -}}
+{{- end -}}
+{{- if and $shards .Values.tls.shardServerName -}}
+{{- $_ := set $tls "shard_server_name" .Values.tls.shardServerName -}}
 {{- end -}}
 {{- $_ := set $s "tls" $tls -}}
 {{- $_ := set $s.server "health_port" (int .Values.tls.healthPort) -}}
@@ -416,4 +439,86 @@ priorityClassName: {{ . }}
 {{- else -}}
 4318
 {{- end -}}
+{{- end -}}
+
+{{/* "true" when cluster.mode is jetstream (NATS JetStream, workers), else "". */}}
+{{- define "driftwise.jetstream" -}}
+{{- if eq .Values.cluster.mode "jetstream" -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Driftwise tiers of the cluster mode, as a JSON list (fromJsonArray it). */}}
+{{- define "driftwise.components" -}}
+{{- if include "driftwise.jetstream" . -}}
+["ingest", "worker", "ranking"]
+{{- else -}}
+["ingest", "ranking", "profile"]
+{{- end -}}
+{{- end -}}
+
+{{/*
+What a component's pods reach, by mode: with shards only the profile pods call Triton and Milvus
+and hold the user-id key (the routers forward); on JetStream every role encodes with Triton,
+ingest and ranking open Milvus and take user ids from callers, the worker reads the stream only.
+Call with (dict "root" $ "component" "ingest"); "true" or "".
+*/}}
+{{- define "driftwise.callsTriton" -}}
+{{- if include "driftwise.jetstream" .root -}}true{{- else if eq .component "profile" -}}true{{- end -}}
+{{- end -}}
+{{- define "driftwise.opensMilvus" -}}
+{{- if include "driftwise.jetstream" .root -}}{{- if ne .component "worker" -}}true{{- end -}}{{- else if eq .component "profile" -}}true{{- end -}}
+{{- end -}}
+{{- define "driftwise.holdsUserIdKey" -}}
+{{- include "driftwise.opensMilvus" . -}}
+{{- end -}}
+
+{{/* Name of the bundled NATS subchart's client Service (its own fullname rule, see charts/nats). */}}
+{{- define "driftwise.natsFullname" -}}
+{{- if .Values.nats.fullnameOverride -}}
+{{- .Values.nats.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default "nats" .Values.nats.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* cluster.nats_urls as a list: the bundled NATS client Service, else externalNats.urls. */}}
+{{- define "driftwise.natsUrls" -}}
+{{- if .Values.nats.enabled -}}
+{{- list (printf "nats://%s.%s.svc.%s:%d" (include "driftwise.natsFullname" .) .Release.Namespace .Values.clusterDomain (int (default 4222 .Values.nats.service.clientPort))) | toJson -}}
+{{- else -}}
+{{- if not .Values.externalNats.urls -}}
+{{- fail "cluster.mode=jetstream needs nats.enabled=true or externalNats.urls (the NATS servers)" -}}
+{{- end -}}
+{{- .Values.externalNats.urls | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/* cluster.stream_replicas: cluster.streamReplicas, else min(3, nats.replicas) with the bundled NATS. */}}
+{{- define "driftwise.streamReplicas" -}}
+{{- $n := int (default 3 .Values.nats.replicas) -}}
+{{- if not (kindIs "invalid" .Values.cluster.streamReplicas) -}}
+{{- $r := int .Values.cluster.streamReplicas -}}
+{{- if and .Values.nats.enabled (gt $r $n) -}}
+{{- fail (printf "cluster.streamReplicas=%d needs at least as many NATS servers (nats.replicas=%d)" $r $n) -}}
+{{- end -}}
+{{- $r -}}
+{{- else if .Values.nats.enabled -}}
+{{- min 3 $n -}}
+{{- else -}}
+{{- fail "cluster.mode=jetstream with externalNats needs cluster.streamReplicas (1 for a single NATS server, 3 for a cluster)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Ports of the NATS servers the pods connect to (NetworkPolicy egress), as a JSON list. */}}
+{{- define "driftwise.natsPorts" -}}
+{{- $ports := list -}}
+{{- range $u := fromJsonArray (include "driftwise.natsUrls" .) -}}
+{{- $host := (urlParse $u).host -}}
+{{- $ports = append $ports (ternary (last (splitList ":" $host)) "4222" (contains ":" $host) | int) -}}
+{{- end -}}
+{{- $ports | uniq | toJson -}}
 {{- end -}}

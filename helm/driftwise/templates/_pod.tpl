@@ -1,5 +1,5 @@
 {{/*
-Pod template of a Driftwise tier (ingest, ranking, profile). Call with
+Pod template of a Driftwise tier (ingest, ranking, profile; worker in mode jetstream). Call with
 (dict "root" $ "component" "ingest" "values" .Values.ingest "persistent" false).
 */}}
 {{- define "driftwise.podTemplate" -}}
@@ -86,17 +86,17 @@ spec:
           mountPath: /etc/driftwise-auth
           readOnly: true
         {{- end }}
-        {{- if and $root.Values.privacy.pseudonymiseUserIds (eq .component "profile") }}
+        {{- if and $root.Values.privacy.pseudonymiseUserIds (include "driftwise.holdsUserIdKey" .) }}
         - name: user-id-key
           mountPath: /etc/driftwise-privacy
           readOnly: true
         {{- end }}
-        {{- if and $root.Values.triton.tls.enabled (eq .component "profile") }}
+        {{- if and $root.Values.triton.tls.enabled (include "driftwise.callsTriton" .) }}
         - name: triton-tls
           mountPath: /etc/driftwise-triton-tls
           readOnly: true
         {{- end }}
-        {{- if and $root.Values.externalMilvus.tls.enabled (eq .component "profile") }}
+        {{- if and $root.Values.externalMilvus.tls.enabled (include "driftwise.opensMilvus" .) }}
         - name: milvus-tls
           mountPath: /etc/driftwise-milvus-tls
           readOnly: true
@@ -120,20 +120,20 @@ spec:
         secretName: {{ include "driftwise.authSecretName" $root }}
         defaultMode: 0440
     {{- end }}
-    {{- if and $root.Values.privacy.pseudonymiseUserIds (eq .component "profile") }}
-    - name: user-id-key  # only the shards pseudonymise: routers partition by the id as sent
+    {{- if and $root.Values.privacy.pseudonymiseUserIds (include "driftwise.holdsUserIdKey" .) }}
+    - name: user-id-key  # shards: only they pseudonymise (routers partition by the id as sent)
       secret:
         secretName: {{ $root.Values.privacy.existingSecret }}
         defaultMode: 0440
     {{- end }}
-    {{- if and $root.Values.triton.tls.enabled (eq .component "profile") }}
-    - name: triton-tls  # only the shards call Triton (the routers skip triton.tls_* files)
+    {{- if and $root.Values.triton.tls.enabled (include "driftwise.callsTriton" .) }}
+    - name: triton-tls  # shards: only they call Triton (the routers skip triton.tls_* files)
       secret:
         secretName: {{ include "driftwise.tritonTlsSecret" $root }}
         defaultMode: 0440
     {{- end }}
-    {{- if and $root.Values.externalMilvus.tls.enabled (eq .component "profile") }}
-    - name: milvus-tls  # only the shards open Milvus
+    {{- if and $root.Values.externalMilvus.tls.enabled (include "driftwise.opensMilvus" .) }}
+    - name: milvus-tls  # shards: only they open Milvus; JetStream: ingest and ranking
       secret:
         secretName: {{ $root.Values.externalMilvus.tls.existingSecret }}
         defaultMode: 0440
