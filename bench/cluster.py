@@ -130,6 +130,7 @@ class WorkerPhase:
     applied_s: float  # first IngestEvents sent -> every partition's position covers its events
     drain_events_per_s: float = float("nan")  # a backlog of as many events, workers resumed
     drain_s: float = float("nan")  # SIGCONT -> every partition's position covers the backlog
+    drain_machine_busy: float = float("nan")  # share of all CPUs busy during the drain
     freshness_samples: int = 0
     freshness_p50_ms: float = float("nan")
     freshness_p99_ms: float = float("nan")
@@ -148,6 +149,7 @@ class RankingPhase:
     p50_ms: float
     p99_ms: float
     personalized_share: float
+    machine_busy: float  # share of all CPUs busy during the load (every process, this client too)
 
 
 # -- the cluster -----------------------------------------------------------------------------------
@@ -207,14 +209,37 @@ async def infrastructure(work: Path) -> AsyncIterator[tuple[list[str], Any, str]
         )
         milvus = LocalMilvusServer(work / "milvus-server")
         stack.enter_context(nats_cluster)
-        await asyncio.gather(asyncio.to_thread(triton.start), asyncio.to_thread(milvus.start))
+        # one after the other: each picks free ports, then binds them
+        await asyncio.to_thread(triton.start)
         stack.push_async_callback(asyncio.to_thread, triton.stop)
+        await asyncio.to_thread(milvus.start)
         stack.push_async_callback(asyncio.to_thread, milvus.stop)
         print(f"  up in {time.perf_counter() - started:.1f} s", flush=True)
         yield list(nats_cluster.client_urls), milvus, triton.grpc_url
 
 
 # -- measurements ----------------------------------------------------------------------------------
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat ((0, 0) where there is none)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class CpuMeter:
+    """How busy the whole machine was between start and stop (0-1 of all its CPUs)."""
+
+    def __init__(self) -> None:
+        self.busy, self.total = _machine_jiffies()
+
+    def share(self) -> float:
+        busy, total = _machine_jiffies()
+        return (busy - self.busy) / (total - self.total) if total > self.total else float("nan")
 
 
 def _ms(values: Sequence[float], q: float) -> float:
@@ -229,6 +254,7 @@ class Progress:
         self.js = nc.jetstream()
         self.partitions = partitions
         self.snapshots: ProfileSnapshots | None = None
+        self.last_cpu_share = float("nan")  # machine busy share during the last drain
 
     async def open(self) -> None:
         self.snapshots = await ProfileSnapshots.open(self.js, partitions=self.partitions)
@@ -324,12 +350,16 @@ async def ingest_and_apply(
                 worker.proc.send_signal(signal.SIGCONT)
     if paused:
         started = time.perf_counter()
+        meter = CpuMeter()
     deadline = time.monotonic() + 600.0
     while await progress.behind(targets):
         if time.monotonic() > deadline:
             raise RuntimeError("the workers did not apply the events within 600 s")
         await asyncio.sleep(0.05)
-    return acked_s, time.perf_counter() - started
+    applied_s = time.perf_counter() - started
+    if paused:
+        progress.last_cpu_share = meter.share()
+    return acked_s, applied_s
 
 
 async def freshness(
@@ -412,9 +442,9 @@ async def recommend_qps(
                 latencies.append(time.perf_counter() - started)
                 sources.append(reply.source)
 
-        started = time.perf_counter()
+        started, meter = time.perf_counter(), CpuMeter()
         await asyncio.gather(*(caller() for _ in range(callers)))
-        wall = time.perf_counter() - started
+        wall, busy = time.perf_counter() - started, meter.share()
     finally:
         for channel in channels:
             await channel.close()
@@ -429,6 +459,7 @@ async def recommend_qps(
         _ms(latencies, 50),
         _ms(latencies, 99),
         personalized,
+        busy,
     )
 
 
@@ -474,9 +505,11 @@ async def worker_phase(
         ingest, backlog, args.ingest_batch, args.ingest_concurrency, progress, paused
     )
     phase.drain_events_per_s = len(backlog) / phase.drain_s
+    phase.drain_machine_busy = progress.last_cpu_share
     print(
         f"  drain: {len(backlog):,} events ingested with the workers paused, applied in "
-        f"{phase.drain_s:.1f} s after resuming: {phase.drain_events_per_s:,.0f} events/s",
+        f"{phase.drain_s:.1f} s after resuming: {phase.drain_events_per_s:,.0f} events/s "
+        f"(machine {phase.drain_machine_busy:.0%} busy)",
         flush=True,
     )
     delays, calls, acks = await freshness(ingest, ranking, users, item_ids, args.freshness_samples, rng)
@@ -568,7 +601,8 @@ async def run(
                 ranking_phases.append(level)
                 print(
                     f"  {level.qps:,.1f} QPS  p50 {level.p50_ms:.1f} ms  p99 {level.p99_ms:.1f} ms "
-                    f"({level.requests} calls, {level.personalized_share:.0%} personalized)",
+                    f"({level.requests} calls, {level.personalized_share:.0%} personalized, "
+                    f"machine {level.machine_busy:.0%} busy)",
                     flush=True,
                 )
         finally:
@@ -607,20 +641,23 @@ def report(
     for line in context["composition"]:
         print(f"- {line}")
     print(
-        "\n| workers | events | acked ev/s | applied ev/s | drain ev/s | freshness p50 / p99 ms | samples |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|"
+        "\n| workers | events | acked ev/s | applied ev/s | drain ev/s (CPU busy) | freshness p50 / p99 ms "
+        "| samples |\n|---:|---:|---:|---:|---:|---:|---:|"
     )
     for w in workers:
         print(
             f"| {w.workers} | {w.events:,} | {w.acked_events_per_s:,.0f} | {w.applied_events_per_s:,.0f} | "
-            f"{w.drain_events_per_s:,.0f} | "
+            f"{w.drain_events_per_s:,.0f} ({w.drain_machine_busy:.0%}) | "
             f"{w.freshness_p50_ms:.1f} / {w.freshness_p99_ms:.1f} | {w.freshness_samples} |"
         )
-    print("\n| ranking replicas | callers | calls | QPS | p50 / p99 ms |\n|---:|---:|---:|---:|---:|")
+    print(
+        "\n| ranking replicas | callers | calls | QPS | p50 / p99 ms | CPU busy |\n"
+        "|---:|---:|---:|---:|---:|---:|"
+    )
     for r in ranking:
         print(
             f"| {r.replicas} | {r.callers} | {r.requests:,} | {r.qps:,.1f} | "
-            f"{r.p50_ms:.1f} / {r.p99_ms:.1f} |"
+            f"{r.p50_ms:.1f} / {r.p99_ms:.1f} | {r.machine_busy:.0%} |"
         )
     ratios = {
         "drain_2_over_1_workers": _ratio(workers[1].drain_events_per_s, workers[0].drain_events_per_s),
@@ -638,7 +675,8 @@ def report(
     print(
         f"On {context['cpus']} CPUs: NATS, Milvus, Triton, every serve process and this client share them, "
         "so a second worker or replica adds a process, not a core; the ratios are bounded by CPU here "
-        "(2.0 needs a core, or a machine, per process). Freshness includes the worker's fetch and "
+        "(2.0 needs a core, or a machine, per process); CPU busy is the share of all the machine's CPUs "
+        "in use during the drain or the load. Freshness includes the worker's fetch and "
         "snapshot write and the replica's KV watch."
     )
     return ratios
