@@ -41,12 +41,11 @@ meta leader was back, ~5 s after the kill).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +53,9 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from driftwise.cluster.partition_reader import USER_HEADER, PartitionReader, ReaderLost, StoredEvent
 from driftwise.cluster.partitions import partition_of, user_key
 from driftwise.observability.tracing import client_span, trace_headers
 
@@ -78,12 +77,8 @@ _log = logging.getLogger(__name__)
 
 STREAM = "DRIFTWISE_EVENTS"
 SUBJECT_PREFIX = "driftwise.events"
-_USER_HEADER = "Driftwise-User-Id"
-_TRACE_HEADERS = ("traceparent", "tracestate")
 _PARTITIONS_METADATA = "driftwise_partitions"
 _STREAM_IN_USE = 10058  # JetStream: "stream name already in use with a different configuration"
-_IDLE_CHECK_S = 5.0
-_CLOSE_TIMEOUT_S = 1.0
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.0
 
@@ -122,18 +117,6 @@ class Published:
     duplicate: bool
     """The stream already held this event id (an earlier send, perhaps an earlier try of this
     call whose ack was lost)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    event_id: str
-    user_id: str
-    payload: bytes
-    partition: int
-    seq: int
-    """Stream sequence: grows along the partition, so "applied up to seq" is a read position."""
-    trace_context: Mapping[str, str] = field(default_factory=dict)
-    """W3C trace context of the publish (``traceparent``): the applier continues the trace."""
 
 
 async def connect(
@@ -312,7 +295,7 @@ class EventStream:
 
     def _headers(self, event: Event) -> dict[str, str]:
         # the trace context of the publish span: the worker that applies the event continues it
-        return {**trace_headers(), api.Header.MSG_ID: event.event_id, _USER_HEADER: event.user_id}
+        return {**trace_headers(), api.Header.MSG_ID: event.event_id, USER_HEADER: event.user_id}
 
     def _subject_of(self, event: Event) -> str:
         return self.subject_for(event.user_id)
@@ -389,76 +372,3 @@ class EventStream:
         await self.js.add_consumer(self.stream, config)
         subscription = await self.js.pull_subscribe_bind(consumer=name, stream=self.stream)
         return PartitionReader(partition, self.js, self.stream, name, subscription)
-
-
-class ReaderLost(RuntimeError):
-    """The reader's consumer is gone, or a delivery was missed: read on with a new reader from
-    the applied position."""
-
-
-class PartitionReader:
-    """Fetches one partition's events in stream order, each once (from :meth:`EventStream.reader`)."""
-
-    def __init__(
-        self,
-        partition: int,
-        js: JetStreamContext,
-        stream: str,
-        consumer: str,
-        subscription: JetStreamContext.PullSubscription,
-    ) -> None:
-        self.partition = partition
-        self.consumer = consumer
-        self._js = js
-        self._stream = stream
-        self._subscription = subscription
-        self._delivered = 0  # consumer sequence of the last event fetched: deliveries count 1, 2, ...
-        self._idle_since = asyncio.get_running_loop().time()
-
-    async def fetch(self, batch: int = 256, timeout_s: float = 1.0) -> list[StoredEvent]:
-        """Up to ``batch`` events; an empty list when none arrived within ``timeout_s``. Raises
-        :class:`ReaderLost` (and transient errors: a consumer on a node being replaced)."""
-        try:
-            messages = await self._subscription.fetch(batch, timeout=timeout_s)
-        except TimeoutError:  # nats-py raises its own, or asyncio's when the deadline ran out first
-            await self._check_alive()
-            return []
-        events = []
-        for msg in messages:
-            delivered = msg.metadata.sequence.consumer
-            if delivered != self._delivered + 1:
-                raise ReaderLost(f"{self.consumer}: delivery {delivered} after {self._delivered}")
-            self._delivered = delivered
-            events.append(self._stored(msg))
-        self._idle_since = asyncio.get_running_loop().time()
-        return events
-
-    async def _check_alive(self) -> None:
-        """A consumer whose node died answers nothing, as an idle one does: ask after a while."""
-        now = asyncio.get_running_loop().time()
-        if now - self._idle_since < _IDLE_CHECK_S:
-            return
-        self._idle_since = now
-        try:
-            await self._js.consumer_info(self._stream, self.consumer)
-        except nats.js.errors.NotFoundError:
-            raise ReaderLost(f"{self.consumer}: consumer gone") from None
-
-    def _stored(self, msg: Msg) -> StoredEvent:
-        headers = msg.headers or {}
-        return StoredEvent(
-            event_id=headers.get(api.Header.MSG_ID, ""),
-            user_id=headers.get(_USER_HEADER, ""),
-            payload=msg.data,
-            partition=self.partition,
-            seq=msg.metadata.sequence.stream,
-            trace_context={k: v for k in _TRACE_HEADERS if (v := headers.get(k))},
-        )
-
-    async def close(self) -> None:
-        """Stop fetching and delete the consumer (best effort: the server deletes it anyway after
-        its inactive threshold)."""
-        with contextlib.suppress(Exception):
-            await self._subscription.unsubscribe()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._js.delete_consumer(self._stream, self.consumer), _CLOSE_TIMEOUT_S)

@@ -12,7 +12,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import api
 
-from driftwise.cluster import event_stream
+from driftwise.cluster import partition_reader
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS, Event, EventStream, Published, ReaderLost
 from driftwise.cluster.partitions import partition_of, user_key
 from driftwise_testing.nats_cluster import LocalNatsCluster
@@ -135,7 +135,7 @@ async def test_a_reader_whose_consumer_is_gone_says_so(
     await stream.ensure_stream()
     reader = await stream.reader(0, start_seq=1)
     await nc.jetstream().delete_consumer("T_LOST", reader.consumer)  # as when its node dies
-    monkeypatch.setattr(event_stream, "_IDLE_CHECK_S", 0.0)
+    monkeypatch.setattr(partition_reader, "_IDLE_CHECK_S", 0.0)
     with pytest.raises((ReaderLost, *TRANSIENT_ERRORS)):
         for _ in range(3):
             await reader.fetch(batch=10, timeout_s=0.2)
