@@ -54,6 +54,8 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
+from driftwise.cluster.event_stream import TRANSIENT_ERRORS
+
 __all__ = ["BUCKET", "Lease", "OnChange", "PartitionLeases", "ensure_bucket", "fair_share"]
 
 _log = logging.getLogger(__name__)
@@ -69,15 +71,7 @@ _FIRST_ROUND_RETRY_S = 0.1
 _CLOCK_MARGIN_S = 0.2  # local and server clocks tick at slightly different rates
 
 # What a leader election or a reconnect causes; the next round tries again.
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    nats.js.errors.NoStreamResponseError,
-    nats.js.errors.ServiceUnavailableError,
-    nats.errors.TimeoutError,
-    nats.errors.NoRespondersError,
-    nats.errors.ConnectionReconnectingError,
-    nats.errors.StaleConnectionError,
-    TimeoutError,
-)
+_TRANSIENT = TRANSIENT_ERRORS
 
 OnChange = Callable[[int, int | None], Awaitable[None]]
 """Called with (partition, token) once a lease is taken; (partition, None) before a voluntary

@@ -23,8 +23,9 @@ from driftwise.cluster.snapshots import ProfileSnapshots, Snapshot
 from driftwise.engine.profile_view import ProfileView, explain_profile
 from driftwise.engine.recommend import Recommender
 from driftwise.engine.types import Ack, Recommendations, RecommendQuery
-from driftwise.errors import FieldViolation, InvalidArgumentError, NotFoundError
-from driftwise.model.impressions import Impressions, Matched, OtherUsersImpression
+from driftwise.engine.writes import match_feedback
+from driftwise.errors import NotFoundError
+from driftwise.model.impressions import Impressions, Matched
 from driftwise.model.profile import UserProfile
 from driftwise.model.refit import Refitted
 from driftwise.privacy import UserIdScheme
@@ -80,15 +81,7 @@ class SnapshotRanking:
         return await self.recommender.rank(user_id, item_ids, as_of)
 
     async def record_feedback(self, feedback: LoggedEvent) -> tuple[Ack, Matched]:
-        event = feedback.event
-        try:
-            matched = self.impressions.match(
-                event.impression_id, self.user_ids.stored_id(event.user_id), event.item_id
-            )
-        except OtherUsersImpression:
-            raise InvalidArgumentError(
-                [FieldViolation("event.impression_id", "names a recommendation list issued to another user")]
-            ) from None
+        matched = match_feedback(self.impressions, self.user_ids, feedback)
         (ack,) = await self.ingest.ingest_events([feedback], "event", indexed=False)
         return ack, matched
 

@@ -316,28 +316,18 @@ class ProfileWorker:
         """Apply ``batch``, write the changed snapshots, then move the applied position past
         it with the batch's counts; returns the new position and its revision."""
         with _applying_span(partition, batch):
-            return await self._commit_batch(partition, token, position, batch, cache)
-
-    async def _commit_batch(
-        self,
-        partition: int,
-        token: int,
-        position: tuple[Position, int],
-        batch: list[StoredEvent],
-        cache: OrderedDict[str, UserState],
-    ) -> tuple[Position, int]:
-        by_user = self.batches.decode(batch)
-        await self._load(by_user, cache)
-        applied = self.batches.apply(by_user, cache, token, position[0].seq)
-        if not await self.leases.still_owns(partition, token):
-            raise PartitionLost(f"partition {partition} under token {token} is no longer held")
-        await self._write(applied.changes, cache)
-        moved = position[0].advanced(batch[-1].seq, applied.counts)
-        revision = await self.snapshots.put_position(partition, moved, position[1])
-        self.progress[partition] = moved.seq
-        self.stats.batches += 1
-        await self._notify([change.user for change in applied.changes if change.applied])
-        return moved, revision
+            by_user = self.batches.decode(batch)
+            await self._load(by_user, cache)
+            applied = self.batches.apply(by_user, cache, token, position[0].seq)
+            if not await self.leases.still_owns(partition, token):
+                raise PartitionLost(f"partition {partition} under token {token} is no longer held")
+            await self._write(applied.changes, cache)
+            moved = position[0].advanced(batch[-1].seq, applied.counts)
+            revision = await self.snapshots.put_position(partition, moved, position[1])
+            self.progress[partition] = moved.seq
+            self.stats.batches += 1
+            await self._notify([change.user for change in applied.changes if change.applied])
+            return moved, revision
 
     async def _notify(self, applied: list[str]) -> None:
         if applied and self.on_applied is not None:

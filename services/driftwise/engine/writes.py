@@ -73,15 +73,7 @@ class WritePath:
         """Record a feedback event (item_id and impression_id set) and say how its impression id
         matched the lists this server issued. One that names another user's list is refused whole
         (InvalidArgumentError on event.impression_id); an unknown one is recorded all the same."""
-        event = feedback.event
-        try:
-            matched = self.impressions.match(
-                event.impression_id, self.user_ids.stored_id(event.user_id), event.item_id
-            )
-        except OtherUsersImpression:
-            raise InvalidArgumentError(
-                [FieldViolation("event.impression_id", "names a recommendation list issued to another user")]
-            ) from None
+        matched = match_feedback(self.impressions, self.user_ids, feedback)
         (ack,) = await self.ingest_events([feedback], "event", indexed=False)
         return ack, matched
 
@@ -145,3 +137,15 @@ class WritePath:
         self.profiles.committed(list(working.values()))
         self.interest_mirror.mark(working.values())
         return acks, working
+
+
+def match_feedback(impressions: Impressions, user_ids: UserIdScheme, feedback: LoggedEvent) -> Matched:
+    """How a feedback event's impression id matches the lists issued here; one that names another
+    user's list is refused whole (InvalidArgumentError on event.impression_id)."""
+    event = feedback.event
+    try:
+        return impressions.match(event.impression_id, user_ids.stored_id(event.user_id), event.item_id)
+    except OtherUsersImpression:
+        raise InvalidArgumentError(
+            [FieldViolation("event.impression_id", "names a recommendation list issued to another user")]
+        ) from None
