@@ -143,10 +143,10 @@ async def start_grpc_server(
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(engine), server)
         ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(engine), server)
 
-    return await _start_server(engine.settings, files, add, SERVICE_NAMES, interceptors, telemetry)
+    return await start_server(engine.settings, files, add, SERVICE_NAMES, interceptors, telemetry)
 
 
-async def _start_server(
+async def start_server(
     settings: Settings,
     files: ServerFiles,
     add_services: Callable[[grpc.aio.Server], None],
@@ -239,15 +239,15 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         if not url:
             triton, supervisor = await _start_local_triton(stack, settings)
             url = triton.grpc_url
-        encoder = await _connected_encoder(stack, settings, url, files)
+        encoder = await connected_encoder(stack, settings, url, files)
         engine = await Engine.open(settings, encoder, user_ids)
         stack.push_async_callback(engine.close)
         telemetry.collect(_state_collector(encoder, engine, supervisor))
         server, port, health_servicer, streams = await start_grpc_server(
             engine, files, interceptors, telemetry.interceptors
         )
-        health_port = await _serve_health_port(stack, settings, health_servicer)
-        stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
+        health_port = await serve_health_port(stack, settings, health_servicer)
+        stack.push_async_callback(shutdown, settings, server, health_servicer, streams)
         if supervisor is not None:  # runs first on exit: no restart once shutdown has begun
             stack.push_async_callback(supervisor.close)
         log.info("serving %s on %s:%d", ", ".join(SERVICE_NAMES), settings.server.host, port)
@@ -301,7 +301,7 @@ async def _start_local_triton(
     return triton, supervisor
 
 
-async def _connected_encoder(
+async def connected_encoder(
     stack: contextlib.AsyncExitStack, settings: Settings, url: str, files: ServerFiles
 ) -> TritonTextEncoder:
     encoder = TritonTextEncoder(
@@ -343,11 +343,11 @@ async def _running_router(settings: Settings) -> AsyncIterator[App]:
         channels = ShardChannels(settings.cluster, telemetry.client_interceptors, credentials, options)
         stack.push_async_callback(channels.close)
         add_services, names = _router_services(settings, channels)
-        server, port, health_servicer, streams = await _start_server(
+        server, port, health_servicer, streams = await start_server(
             settings, files, add_services, names, telemetry=telemetry.interceptors
         )
-        health_port = await _serve_health_port(stack, settings, health_servicer)
-        stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
+        health_port = await serve_health_port(stack, settings, health_servicer)
+        stack.push_async_callback(shutdown, settings, server, health_servicer, streams)
         log.info(
             "routing %s on %s:%d to %d profile shards (%s)",
             ", ".join(names),
@@ -366,7 +366,7 @@ async def _running_router(settings: Settings) -> AsyncIterator[App]:
         )
 
 
-async def _serve_health_port(
+async def serve_health_port(
     stack: contextlib.AsyncExitStack, settings: Settings, health_servicer: health.aio.HealthServicer
 ) -> int | None:
     """The same health servicer in plaintext on server.health_port (kubelet's gRPC probes speak no
@@ -419,7 +419,7 @@ class Telemetry:
             self.registry.register(collector)
 
 
-async def _shutdown(
+async def shutdown(
     settings: Settings,
     server: grpc.aio.Server,
     health_servicer: health.aio.HealthServicer,

@@ -29,6 +29,7 @@ class SnapshotReads:
         self._snapshots = snapshots
         self._topics = topics
         self._popularity = Popularity()
+        self._popular: list[tuple[str, int]] = []  # most positives first, sorted once per refresh
         self.refresh_seconds = refresh_seconds
         # Recommend reads a profile, then its seen items: one KV read serves both
         self._recent: OrderedDict[str, Snapshot] = OrderedDict()
@@ -60,13 +61,15 @@ class SnapshotReads:
         return () if snapshot is None else snapshot.seen_item_ids
 
     async def popular_items(self, limit: int) -> list[tuple[str, int]]:
-        counts = self._popularity.counts
-        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return self._popular[:limit]
 
     async def refresh(self) -> None:
         """Read every partition's item counts again and swap them in whole."""
+        counts = await self._snapshots.item_counts()
         fresh = Popularity()
-        fresh.add(await self._snapshots.item_counts())
+        fresh.add(counts)
+        # the order of EventLog.popular_items: most positives first, then by item id
+        self._popular = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         self._popularity = fresh
 
     def start(self) -> None:

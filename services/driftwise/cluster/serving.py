@@ -43,10 +43,10 @@ from driftwise.server import (
     App,
     ServerFiles,
     Telemetry,
-    _connected_encoder,
-    _serve_health_port,
-    _shutdown,
-    _start_server,
+    connected_encoder,
+    serve_health_port,
+    shutdown,
+    start_server,
 )
 from driftwise.settings import Settings
 from driftwise.storage.item_cache import ItemCache
@@ -70,7 +70,7 @@ async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
     async with contextlib.AsyncExitStack() as stack:
         telemetry = Telemetry.start(stack, settings)
         stack.enter_context(threadpool_limits(limits=1, user_api="blas"))  # see running_app
-        encoder = await _connected_encoder(stack, settings, settings.triton.url, files)
+        encoder = await connected_encoder(stack, settings, settings.triton.url, files)
         labels = list(settings.interest.topics)
         centroids = await encode_texts(encoder, labels, "query")
         topics = TopicModel(labels, centroids, settings.interest.assignment_temperature)
@@ -104,11 +104,11 @@ async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
                     settings, user_ids, recommender, reads, snapshots, ingest, stream, store, impressions
                 )
                 add, names = _ranking(ranking)
-        server, port, health_servicer, streams = await _start_server(
+        server, port, health_servicer, streams = await start_server(
             settings, files, add, names, telemetry=telemetry.interceptors
         )
-        health_port = await _serve_health_port(stack, settings, health_servicer)
-        stack.push_async_callback(_shutdown, settings, server, health_servicer, streams)
+        health_port = await serve_health_port(stack, settings, health_servicer)
+        stack.push_async_callback(shutdown, settings, server, health_servicer, streams)
         log.info(
             "%s on JetStream: serving %s on port %d", settings.server.role, ", ".join(names) or "health", port
         )

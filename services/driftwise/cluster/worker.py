@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -379,8 +380,10 @@ def _applying_span(partition: int, batch: list[StoredEvent]) -> Iterator[None]:
     """One span per batch, in the trace of its first traced event's publish (so a request's trace
     goes on from ingest into the worker), linked to the others' traces (one batch holds the
     events of many requests)."""
-    contexts = [propagate.extract(e.trace_context) for e in batch if e.trace_context]
-    links = [Link(trace.get_current_span(c).get_span_context()) for c in contexts[1 : 1 + _MAX_LINKS]]
+    # only the contexts the span uses are parsed (a batch holds up to hundreds of events)
+    traced = itertools.islice((e.trace_context for e in batch if e.trace_context), 1 + _MAX_LINKS)
+    contexts = [propagate.extract(carrier) for carrier in traced]
+    links = [Link(trace.get_current_span(c).get_span_context()) for c in contexts[1:]]
     attributes = {"partition": partition, "events": len(batch)}
     parent = contexts[0] if contexts else None
     with tracer.start_as_current_span("worker.apply", context=parent, links=links, attributes=attributes):

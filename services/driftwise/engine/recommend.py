@@ -47,7 +47,7 @@ class Recommender:
         self.store = store
         self.items = items
         self.reads = reads  # profiles, seen items, popularity: the log's or the snapshots'
-        self.learned = models
+        self.models = models  # the ranking settings served and the learned signals
         self.impressions = impressions
 
     async def recommend(self, query: RecommendQuery) -> Recommendations:
@@ -66,7 +66,7 @@ class Recommender:
         directions = [] if profile is None else self._directions(profile)
         wanted = query.count + 1  # one more than asked for tells whether another page exists
         if profile is not None and directions:
-            learned = self.learned.signals(profile)
+            learned = self.models.signals(profile)
             queries = np.stack(directions)
 
             async def personal(limit: int) -> tuple[list[Ranked], dict[str, StoredItem], bool]:
@@ -111,7 +111,7 @@ class Recommender:
         at = as_of if as_of is not None else time.time()
         version = 0 if profile is None else profile.version
         if profile is not None and self._directions(profile):
-            learned = self.learned.signals(profile)
+            learned = self.models.signals(profile)
             ranked = self._rank_personal(profile, items, at, len(items), 0.0, learned, keep_rejected=True)
             cold_start = False
         else:
@@ -151,7 +151,7 @@ class Recommender:
         return {r.item_id: Explanation(topics.labels[r.topic], explain(r, topics)) for r in ranked}
 
     def _directions(self, profile: UserProfile) -> list[Vector]:
-        max_push = self.learned.ranking.negative_max_push
+        max_push = self.models.ranking.negative_max_push
         return [d for s in profile.layers.values() if (d := s.direction(max_push)) is not None]
 
     def _rank_personal(
@@ -172,7 +172,7 @@ class Recommender:
             at=at,
             count=count,
             diversity=diversity,
-            config=self.learned.ranking,
+            config=self.models.ranking,
             topic_temperature=self.settings.interest.topic_temperature,
             signals=learned.for_candidates([c.item_id for c in candidates], at),
             keep_rejected=keep_rejected,
@@ -180,7 +180,7 @@ class Recommender:
 
     def _rank_cold_start(self, items: dict[str, StoredItem], at: float, count: int) -> list[Ranked]:
         candidates = self.reads.popularity.candidates(items)
-        topics, config = self.reads.topics, self.learned.ranking
+        topics, config = self.reads.topics, self.models.ranking
         return rank_cold_start(candidates, topics, now=at, count=count, config=config)
 
     async def _cold_start_pool(
