@@ -18,6 +18,9 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 16
 TTL_S = 3.0  # short, to keep the tests quick; production defaults are 10 s and 2 s
 HEARTBEAT_S = 1.0
+# how long two fresh workers may take to settle their first shares on a loaded machine (not a
+# claim the test checks; the takeover and hand-over bounds below are)
+SETTLE_S = 15.0
 
 
 class OwnershipMonitor:
@@ -93,7 +96,7 @@ async def test_workers_share_partitions_rebalance_and_take_over_a_dead_one(worke
     a = await workers.open("a")
     b = await workers.open("b")
     monitor = OwnershipMonitor([a, b])
-    await wait_for(lambda: counts([a, b]) == [8, 8], 3 * HEARTBEAT_S)
+    await wait_for(lambda: counts([a, b]) == [8, 8], SETTLE_S)
 
     c = await workers.open("c")  # joins: the others hand over without a restart
     monitor.workers.append(c)
@@ -117,7 +120,7 @@ async def test_workers_share_partitions_rebalance_and_take_over_a_dead_one(worke
 async def test_a_stopping_worker_hands_over_at_once(workers: Workers) -> None:
     a = await workers.open("a")
     b = await workers.open("b")
-    await wait_for(lambda: counts([a, b]) == [8, 8], 3 * HEARTBEAT_S)
+    await wait_for(lambda: counts([a, b]) == [8, 8], SETTLE_S)
     await b.stop(release=True)
     # released keys are free at once: the next round of a takes them, no TTL wait
     assert await wait_for(lambda: counts([a]) == [16], 2 * HEARTBEAT_S) <= HEARTBEAT_S + 0.5
