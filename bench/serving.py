@@ -371,6 +371,10 @@ async def serving(data_dir: Path, env: dict[str, str]) -> AsyncIterator[tuple[Se
     server = ServerProcess(data_dir, env)
     try:
         yield server, await server.start()
+    except BaseException:
+        # the work dir (and the log in it) is deleted on the way out: show what the server said
+        print(f"  server log, last lines:\n{server.log_tail()}", flush=True)
+        raise
     finally:
         await server.stop()
 
