@@ -2,13 +2,11 @@
 
 `running_app(settings)` is used by `driftwise serve`, the demo and the integration tests alike.
 settings.server.role picks what the process is (docs/architecture.md §6):
-- all: the engine and the three services, for the users of every partition;
-- profile: the same, as one shard of the profile tier, refusing users it does not own when there
-  are several shards (driftwise.cluster.ownership); against a remote Triton (settings.triton.url)
-  and a Milvus server (settings.milvus.uri);
-- ingest / ranking: stateless routers (driftwise.cluster.router): no engine, Triton or Milvus.
+- all: the engine and the three services in one process (the embedded default);
+- ingest / worker / ranking: the roles of cluster mode on NATS JetStream (settings.cluster.nats_urls),
+  built by driftwise.cluster.serving on the parts of this module.
 Every role serves TLS / mutual TLS per settings.tls and checks tokens per settings.auth
-(driftwise.api.interceptors.auth); a router talks TLS to the shards and forwards the caller's token.
+(driftwise.api.interceptors.auth).
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
@@ -36,10 +34,6 @@ from driftwise.api.interceptors.metrics import MetricsInterceptor, RpcMetrics
 from driftwise.api.interceptors.streams import StreamClosing
 from driftwise.api.profile import ProfileServicer
 from driftwise.api.ranking import RankingServicer
-from driftwise.cluster.ownership import Ownership, OwnershipInterceptor
-from driftwise.cluster.partitions import Partitioner, resolve_shard_index
-from driftwise.cluster.router import IngestRouter, ProfileRouter, RankingRouter
-from driftwise.cluster.shards import ShardChannels
 from driftwise.engine import Engine
 from driftwise.errors import StartupError
 from driftwise.inference.encoder import TritonTextEncoder
@@ -47,11 +41,7 @@ from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.observability.metrics import StateCollector, serve_metrics
 from driftwise.observability.tracing import configure_tracing, tracing_enabled, triton_trace_args
 from driftwise.privacy import UserIdScheme
-from driftwise.security.tls import (
-    server_credentials,
-    shard_channel_credentials,
-    triton_channel_credentials,
-)
+from driftwise.security.tls import server_credentials, triton_channel_credentials
 from driftwise.security.tokens import TokenTable
 from driftwise.settings import Settings
 from driftwise.storage.milvus_tls import MilvusTls
@@ -81,7 +71,7 @@ class App:
     port: int
     health: health.aio.HealthServicer
     triton: LocalTritonServer | None = None
-    engine_or_none: Engine | None = None  # None on a router (role ingest or ranking)
+    engine_or_none: Engine | None = None  # None on the cluster roles (they run no embedded engine)
     metrics_port: int | None = None  # the Prometheus endpoint, when observability.metrics_port is set
     health_port: int | None = None  # plaintext health-only port, when server.health_port is set
     triton_supervisor: Supervisor | None = None  # restarts the local Triton when it dies
@@ -89,7 +79,7 @@ class App:
     @property
     def engine(self) -> Engine:
         if self.engine_or_none is None:
-            raise RuntimeError(f"a {self.settings.server.role} router runs no engine")
+            raise RuntimeError(f"role {self.settings.server.role} runs no embedded engine")
         return self.engine_or_none
 
     @property
@@ -117,33 +107,30 @@ class ServerFiles:
             tokens = TokenTable.load(settings.auth.tokens_file)
             auth.append(AuthInterceptor(tokens))
             log.info("token authentication on: %d tokens", len(tokens))
-        triton: tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]] = (None, [])
-        if settings.server.role in ("all", "profile"):  # the routers call no Triton
-            triton = triton_channel_credentials(settings.triton)
-            if triton[0] is not None:
-                log.info(
-                    "TLS to Triton at %s%s",
-                    settings.triton.url,
-                    " (mutual)" if settings.triton.tls_cert_file else "",
-                )
+        triton = triton_channel_credentials(settings.triton)  # every role encodes through Triton
+        if triton[0] is not None:
+            log.info(
+                "TLS to Triton at %s%s",
+                settings.triton.url,
+                " (mutual)" if settings.triton.tls_cert_file else "",
+            )
         return cls(credentials, auth, triton[0], tuple(triton[1]))
 
 
 async def start_grpc_server(
     engine: Engine,
     files: ServerFiles,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     telemetry: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
-    """The three services on the engine; `interceptors` run after authentication, before the
-    error mapping; `telemetry` before authentication (refused calls are measured too)."""
+    """The three services on the engine; `telemetry` runs before authentication (refused calls
+    are measured too)."""
 
     def add(server: grpc.aio.Server) -> None:
         ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(engine), server)
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(engine), server)
         ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(engine), server)
 
-    return await start_server(engine.settings, files, add, SERVICE_NAMES, interceptors, telemetry)
+    return await start_server(engine.settings, files, add, SERVICE_NAMES, telemetry)
 
 
 async def start_server(
@@ -151,12 +138,11 @@ async def start_server(
     files: ServerFiles,
     add_services: Callable[[grpc.aio.Server], None],
     service_names: Sequence[str],
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     telemetry: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
     streams = StreamClosing()
     server = grpc.aio.server(
-        interceptors=server_chain(telemetry, files.auth, interceptors, ErrorMappingInterceptor(), streams),
+        interceptors=server_chain(telemetry, files.auth, ErrorMappingInterceptor(), streams),
         options=[("grpc.max_receive_message_length", settings.limits.max_message_bytes)],
     )
     add_services(server)
@@ -177,57 +163,28 @@ async def start_server(
     return server, port, health_servicer, streams
 
 
-def _router_services(
-    settings: Settings, channels: ShardChannels
-) -> tuple[Callable[[grpc.aio.Server], None], tuple[str, ...]]:
-    """What a router serves: IngestService (role ingest) or RankingService + ProfileService."""
-    ingest_name, profile_name, ranking_name = SERVICE_NAMES
-    if settings.server.role == "ingest":
-
-        def add_ingest(server: grpc.aio.Server) -> None:
-            ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
-                IngestRouter(settings, channels), server
-            )
-
-        return add_ingest, (ingest_name,)
-
-    def add_ranking(server: grpc.aio.Server) -> None:
-        profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(
-            ProfileRouter(settings, channels), server
-        )
-        ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(
-            RankingRouter(settings, channels), server
-        )
-
-    return add_ranking, (profile_name, ranking_name)
-
-
 @contextlib.asynccontextmanager
 async def running_app(settings: Settings) -> AsyncIterator[App]:
     """Start what settings.server.role needs; stop it in reverse order on exit.
 
-    all / profile: Triton (unless settings.triton.url names one), the engine and the gRPC server.
-    ingest / ranking: a router with a channel per shard. Shutdown: health NOT_SERVING, drain
-    calls, then close stores, Triton (or the shard channels)."""
-    if settings.server.role == "worker" and not settings.cluster.nats_urls:
-        raise StartupError("role worker applies events from JetStream: set cluster.nats_urls")
-    if settings.cluster.nats_urls and settings.server.role in ("ingest", "ranking", "worker"):
+    all: Triton (unless settings.triton.url names one), the engine and the gRPC server.
+    ingest / worker / ranking: cluster mode on JetStream (driftwise.cluster.serving).
+    Shutdown: health NOT_SERVING, drain calls, then close stores and Triton."""
+    if settings.server.role != "all":
+        if not settings.cluster.nats_urls:
+            raise StartupError(
+                f"role {settings.server.role} is a role of cluster mode on JetStream: set cluster.nats_urls"
+            )
         from driftwise.cluster.serving import running_on_jetstream  # it builds on this module
 
         async with running_on_jetstream(settings) as app:
             yield app
         return
-    if settings.server.role in ("ingest", "ranking"):
-        async with _running_router(settings) as app:
-            yield app
-        return
     files = ServerFiles.read(settings)
-    milvus_tls = MilvusTls.from_settings(settings.milvus)  # routers never open Milvus
+    milvus_tls = MilvusTls.from_settings(settings.milvus)
     if milvus_tls is not None:
         milvus_tls.check()  # before Triton starts; the store checks again when it opens
-    user_ids = UserIdScheme.from_settings(settings.privacy)  # routers never read the key
-    # before anything starts: a shard that does not know its index must not serve
-    interceptors = _shard_interceptors(settings)
+    user_ids = UserIdScheme.from_settings(settings.privacy)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         telemetry = Telemetry.start(stack, settings)
@@ -244,7 +201,7 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         stack.push_async_callback(engine.close)
         telemetry.collect(_state_collector(encoder, engine, supervisor))
         server, port, health_servicer, streams = await start_grpc_server(
-            engine, files, interceptors, telemetry.interceptors
+            engine, files, telemetry=telemetry.interceptors
         )
         health_port = await serve_health_port(stack, settings, health_servicer)
         stack.push_async_callback(shutdown, settings, server, health_servicer, streams)
@@ -262,15 +219,6 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
             health_port,
             triton_supervisor=supervisor,
         )
-
-
-def _shard_interceptors(settings: Settings) -> list[grpc.aio.ServerInterceptor]:
-    """A profile shard of several refuses the users of the others."""
-    if settings.server.role != "profile" or settings.cluster.shards <= 1:
-        return []
-    shard = resolve_shard_index(settings.cluster)
-    log.info("profile shard %d of %d", shard, settings.cluster.shards)
-    return [OwnershipInterceptor(Ownership(Partitioner.from_settings(settings.cluster), shard))]
 
 
 async def _start_local_triton(
@@ -334,38 +282,6 @@ def _state_collector(
     )
 
 
-@contextlib.asynccontextmanager
-async def _running_router(settings: Settings) -> AsyncIterator[App]:
-    files = ServerFiles.read(settings)
-    credentials, options = shard_channel_credentials(settings.tls)
-    async with contextlib.AsyncExitStack() as stack:
-        telemetry = Telemetry.start(stack, settings)
-        channels = ShardChannels(settings.cluster, telemetry.client_interceptors, credentials, options)
-        stack.push_async_callback(channels.close)
-        add_services, names = _router_services(settings, channels)
-        server, port, health_servicer, streams = await start_server(
-            settings, files, add_services, names, telemetry=telemetry.interceptors
-        )
-        health_port = await serve_health_port(stack, settings, health_servicer)
-        stack.push_async_callback(shutdown, settings, server, health_servicer, streams)
-        log.info(
-            "routing %s on %s:%d to %d profile shards (%s)",
-            ", ".join(names),
-            settings.server.host,
-            port,
-            len(channels),
-            settings.cluster.shard_address,
-        )
-        yield App(
-            settings,
-            server,
-            port,
-            health_servicer,
-            metrics_port=telemetry.metrics_port,
-            health_port=health_port,
-        )
-
-
 async def serve_health_port(
     stack: contextlib.AsyncExitStack, settings: Settings, health_servicer: health.aio.HealthServicer
 ) -> int | None:
@@ -385,24 +301,21 @@ async def serve_health_port(
 @dataclass
 class Telemetry:
     """Tracing (when the OTEL_* variables configure it) and metrics (when a port is set): the
-    interceptors they add to the server and to outgoing shard calls, and the metrics endpoint."""
+    interceptors they add to the server, and the metrics endpoint."""
 
     interceptors: list[grpc.aio.ServerInterceptor]
-    client_interceptors: list[grpc.aio.ClientInterceptor]
     registry: CollectorRegistry | None
     metrics_port: int | None
 
     @classmethod
     def start(cls, stack: contextlib.AsyncExitStack, settings: Settings) -> Telemetry:
         interceptors: list[grpc.aio.ServerInterceptor] = []
-        client_interceptors: list[grpc.aio.ClientInterceptor] = []
         provider = configure_tracing(f"driftwise-{settings.server.role}")
         if provider is not None:
             stack.callback(provider.shutdown)  # exports the spans still buffered
         if tracing_enabled():  # not even no-op interceptors on the request path otherwise
             not_probes = filters.negate(filters.health_check())  # probes every few seconds: no spans
             interceptors.append(aio_server_interceptor(filter_=not_probes))  # type: ignore[no-untyped-call]
-            client_interceptors.extend(aio_client_interceptors())  # type: ignore[no-untyped-call]
         registry, port = None, None
         observability = settings.observability
         if observability.metrics_port is not None:
@@ -412,7 +325,7 @@ class Telemetry:
             stack.callback(http.server_close)
             stack.callback(http.shutdown)
             log.info("metrics on http://%s:%d/metrics", observability.metrics_host, port)
-        return cls(interceptors, client_interceptors, registry, port)
+        return cls(interceptors, registry, port)
 
     def collect(self, collector: StateCollector) -> None:
         if self.registry is not None:

@@ -2,8 +2,8 @@
 
 Certificates are made at run time by the openssl CLI in a temporary directory: a CA, a server
 certificate (localhost, 127.0.0.1) and a client certificate it signs, and a client certificate
-from another CA. One all-in-one app requires TLS, client certificates from the CA, and tokens; an
-ingest router in front of it authenticates callers itself and reaches it over mutual TLS."""
+from another CA. One all-in-one app requires TLS, client certificates from the CA, and tokens (the
+cluster roles serve through the same server code, driftwise.server.start_server)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from driftwise.security.tokens import hash_token
 from driftwise.server import App, running_app
 from driftwise.settings import (
     AuthSettings,
-    ClusterSettings,
     ServerSettings,
     Settings,
     TlsSettings,
@@ -92,7 +91,6 @@ def _leaf(dir_: Path, name: str, ca: tuple[Path, Path], extensions: str) -> tupl
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     dir_ = tmp_path_factory.mktemp("pki")
     ca, other_ca = _ca(dir_, "ca"), _ca(dir_, "other-ca")
-    # the server certificate also serves as the router's client certificate towards the shards
     server = _leaf(
         dir_,
         "server",
@@ -120,7 +118,6 @@ def _tokens_file(dir_: Path) -> Path:
 @dataclass
 class Secure:
     app: App
-    router: App
     pki: Pki
 
 
@@ -139,23 +136,7 @@ async def secure(
     )
     async with contextlib.AsyncExitStack() as stack:
         app = await stack.enter_async_context(running_app(settings))
-        # An ingest router: TLS without client certificates towards its callers, mutual TLS towards
-        # the app (as towards a profile shard: same services, same checks), tokens checked on both.
-        router_settings = Settings(
-            server=ServerSettings(port=0, role="ingest", grace_seconds=0.2),
-            cluster=ClusterSettings(shard_address=app.target, forward_timeout_seconds=30),
-            tls=TlsSettings(
-                cert_file=pki.server_cert,
-                key_file=pki.server_key,
-                shard_ca_file=pki.ca,
-                shard_cert_file=pki.server_cert,
-                shard_key_file=pki.server_key,
-                shard_server_name=SERVER_NAME,
-            ),
-            auth=auth,
-        )
-        router = await stack.enter_async_context(running_app(router_settings))
-        yield Secure(app, router, pki)
+        yield Secure(app, pki)
 
 
 def _credentials(pki: Pki, cert: Path | None = None, key: Path | None = None) -> grpc.ChannelCredentials:
@@ -322,7 +303,7 @@ async def test_reflection_needs_a_valid_token(secure: Secure) -> None:
     assert "driftwise.v1.RankingService" in names
 
 
-# -- the Python client and a router ----------------------------------------------------------------
+# -- the Python client -------------------------------------------------------------------------
 
 
 async def test_python_client_over_mutual_tls_with_a_token(secure: Secure) -> None:
@@ -336,25 +317,3 @@ async def test_python_client_over_mutual_tls_with_a_token(secure: Secure) -> Non
             await client.get_profile(new_user())
     assert info.value.details.reason == "SCOPE_REQUIRED"
     assert info.value.details.metadata["scope"] == "profiles:read"
-
-
-async def test_router_checks_tokens_and_reaches_the_shard_over_mutual_tls(secure: Secure) -> None:
-    user = new_user()
-    request = ingest_service_pb2.IngestEventsRequest(events=[event(user, text="a film about trains")])
-    # the router serves TLS without client certificates: a CA is enough
-    async with channel(secure.router.target, _credentials(secure.pki)) as ch:
-        ingest = ingest_service_pb2_grpc.IngestServiceStub(ch)
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await ingest.IngestEvents(request, timeout=10)
-        assert reason(info.value)[:2] == (grpc.StatusCode.UNAUTHENTICATED, "MISSING_TOKEN")
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await ingest.IngestEvents(request, metadata=bearer(READER), timeout=10)
-        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        # forwarded over mutual TLS with the caller's token, which the shard checks again
-        await ingest.IngestEvents(request, metadata=bearer(FRONTEND), timeout=30)
-    async with _mtls(secure) as ch:
-        profiles = profile_service_pb2_grpc.ProfileServiceStub(ch)
-        profile = await profiles.GetProfile(
-            profile_service_pb2.GetProfileRequest(user_id=user), metadata=bearer(READER), timeout=10
-        )
-        assert profile.profile.user_id == user

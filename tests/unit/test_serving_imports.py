@@ -7,7 +7,7 @@ import sys
 
 PROBE = """
 import json, sys
-import driftwise.server, driftwise.cli, driftwise.cluster.router
+import driftwise.server, driftwise.cli, driftwise.cluster.serving
 heavy = ("torch", "transformers", "onnxruntime", "matplotlib", "driftwise_triton")
 print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """

@@ -45,9 +45,6 @@ def test_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"tls": {"key_file": "k.pem"}}, "tls.cert_file and tls.key_file go together"),
         ({"tls": {"cert_file": "c.pem"}}, "tls.cert_file and tls.key_file go together"),
         ({"tls": {"client_ca_file": "ca.pem"}}, "needs tls.cert_file"),
-        ({"tls": {"shard_ca_file": "ca.pem", "shard_cert_file": "c.pem"}}, "shard_key_file go together"),
-        ({"tls": {"shard_cert_file": "c.pem", "shard_key_file": "k.pem"}}, "needs tls.shard_ca_file"),
-        ({"tls": {"shard_server_name": "profile"}}, "needs tls.shard_ca_file"),
         ({"triton": {"url": "t:8001", "tls_cert_file": "c.pem"}}, "tls_key_file go together"),
         (
             {"triton": {"url": "t:8001", "tls_cert_file": "c.pem", "tls_key_file": "k.pem"}},
@@ -89,8 +86,15 @@ def test_triton_tls_files_are_read_before_anything_starts(tmp_path: Path) -> Non
     missing = Settings(triton={"url": "triton:8001", "tls_ca_file": tmp_path / "ca.crt"})  # type: ignore[arg-type]
     with pytest.raises(StartupError, match=r"triton\.tls_ca_file .*ca\.crt"):
         ServerFiles.read(missing)
-    router = missing.model_copy(update={"server": missing.server.model_copy(update={"role": "ingest"})})
-    assert ServerFiles.read(router).triton_credentials is None  # routers call no Triton
+    # the cluster roles encode through Triton too (ingest its events, every role the topic labels)
+    for role in ("ingest", "worker", "ranking"):
+        cluster_role = Settings(
+            server={"role": role},  # type: ignore[arg-type]
+            cluster={"nats_urls": ["nats://127.0.0.1:4222"]},  # type: ignore[arg-type]
+            triton=missing.triton,
+        )
+        with pytest.raises(StartupError, match=r"triton\.tls_ca_file"):
+            ServerFiles.read(cluster_role)
     assert ServerFiles.read(Settings()).triton_credentials is None  # local Triton: plaintext
 
 

@@ -4,7 +4,7 @@ topics change.
 
 One writer per user: every profile update holds that user's lock (`writers`), so a user's events
 are applied in one place and never race, while different users are written concurrently
-(docs/interest-model.md §6.2; on a cluster, one profile shard owns each user).
+(docs/interest-model.md §6.2; on a cluster, one worker at a time applies each user's partition).
 """
 
 from __future__ import annotations

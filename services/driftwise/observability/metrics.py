@@ -27,8 +27,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class StateCollector(Collector):
-    """Reads the app's own counters at scrape time. Each source is a callable, so a router
-    process (no engine, no encoder) simply passes none."""
+    """Reads the app's own counters at scrape time. Each source is a callable, so a process
+    without a part (a cluster role has no embedded engine) simply passes none."""
 
     def __init__(
         self,

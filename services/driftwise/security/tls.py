@@ -1,5 +1,5 @@
-"""gRPC credentials from settings.tls (the server's, every role, and a router's towards shards) and
-from settings.triton (the encoder's channel to a remote Triton)."""
+"""gRPC credentials from settings.tls (the server's, every role) and from settings.triton (the
+encoder's channel to a remote Triton)."""
 
 from __future__ import annotations
 
@@ -29,15 +29,6 @@ def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials | None:
     )
 
 
-def shard_channel_credentials(
-    tls: TlsSettings,
-) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]]:
-    """Credentials and channel options of a router's channels to the shards (None: plaintext)."""
-    return _channel_credentials(
-        "tls.shard_", tls.shard_ca_file, tls.shard_cert_file, tls.shard_key_file, tls.shard_server_name
-    )
-
-
 def triton_channel_credentials(
     triton: TritonSettings,
 ) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]]:
@@ -53,7 +44,7 @@ def _channel_credentials(
     setting: str, ca_file: Path | None, cert_file: Path | None, key_file: Path | None, server_name: str
 ) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]]:
     """TLS towards a server verified with `ca_file`, presenting cert/key when given (mutual TLS);
-    `setting` prefixes the setting names in errors (e.g. "tls.shard_" + "ca_file")."""
+    `setting` prefixes the setting names in errors (e.g. "triton.tls_" + "ca_file")."""
     if ca_file is None:
         return None, []
     key = cert = None

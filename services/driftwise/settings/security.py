@@ -1,5 +1,5 @@
-"""Settings of who may see and call what: pseudonymised user ids, TLS of the server and of the
-router's channels to the shards, bearer tokens with per-tenant scopes."""
+"""Settings of who may see and call what: pseudonymised user ids, TLS of the server, bearer
+tokens with per-tenant scopes."""
 
 from __future__ import annotations
 
@@ -32,31 +32,17 @@ class PrivacySettings(Section):
 
 
 class TlsSettings(Section):
-    """TLS of the gRPC server (every role) and of a router's channels to the profile shards.
+    """TLS of the gRPC server (every role).
 
     Paths name PEM files, read at start. No cert_file: plaintext (the embedded local default). With
     client_ca_file the server requires mutual TLS: a client without a certificate signed by that CA
-    is refused in the handshake, before any call. A router (role ingest or ranking) verifies the
-    shards with shard_ca_file and presents shard_cert_file / shard_key_file when the shards
-    require mutual TLS (these may be the router's own server certificate and key)."""
+    is refused in the handshake, before any call."""
 
     cert_file: Path | None = Field(None, description="Server certificate chain (PEM); unset: plaintext.")
     key_file: Path | None = Field(None, description="Private key of cert_file (PEM).")
     client_ca_file: Path | None = Field(
         None,
         description="CA certificates (PEM) that sign client certificates; set: mutual TLS required.",
-    )
-    shard_ca_file: Path | None = Field(
-        None, description="Router -> shard: CA (PEM) that signs the shards' certificates; unset: plaintext."
-    )
-    shard_cert_file: Path | None = Field(
-        None, description="Router -> shard: client certificate chain (PEM) for shards that require mTLS."
-    )
-    shard_key_file: Path | None = Field(None, description="Private key of shard_cert_file (PEM).")
-    shard_server_name: str = Field(
-        "",
-        description="Router -> shard: name to verify in the shards' certificates instead of the host "
-        "of cluster.shard_address (e.g. a name shared by all shards); empty: the host.",
     )
 
     @model_validator(mode="after")
@@ -66,12 +52,6 @@ class TlsSettings(Section):
             raise ValueError("tls.cert_file and tls.key_file go together: set both or neither")
         if self.client_ca_file is not None and self.cert_file is None:
             raise ValueError("tls.client_ca_file (mutual TLS) needs tls.cert_file and tls.key_file")
-        if (self.shard_cert_file is None) != (self.shard_key_file is None):
-            raise ValueError("tls.shard_cert_file and tls.shard_key_file go together: set both or neither")
-        if self.shard_cert_file is not None and self.shard_ca_file is None:
-            raise ValueError("tls.shard_cert_file (mutual TLS to the shards) needs tls.shard_ca_file")
-        if self.shard_server_name and self.shard_ca_file is None:
-            raise ValueError("tls.shard_server_name needs tls.shard_ca_file (TLS to the shards)")
         return self
 
 

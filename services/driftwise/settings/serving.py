@@ -1,4 +1,4 @@
-"""Settings of the serving process: its gRPC server and role, the cluster of profile shards,
+"""Settings of the serving process: its gRPC server and role, cluster mode on JetStream,
 observability, and what one request may carry."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pydantic import Field
 
 from driftwise.settings.base import Section
 
-Role = Literal["all", "ingest", "ranking", "profile", "worker"]
+Role = Literal["all", "ingest", "ranking", "worker"]
 
 
 class ServerSettings(Section):
@@ -25,40 +25,24 @@ class ServerSettings(Section):
     )
     role: Role = Field(
         "all",
-        description="all: every service in one process (embedded default). On a cluster: profile "
-        "(a shard: event log, profiles and ranking for the users it owns), ingest (IngestService) "
-        "and ranking (RankingService + ProfileService): stateless routers that send each call to "
-        "the shard owning its user (see cluster.*). With cluster.nats_urls set (JetStream): ingest "
-        "publishes events, worker applies them to profile snapshots, ranking serves from them.",
+        description="all: every service in one process (embedded default). Cluster mode on "
+        "JetStream (needs cluster.nats_urls): ingest (IngestService) publishes events to the "
+        "stream, worker applies them to profile snapshots, ranking (RankingService + "
+        "ProfileService) serves from the snapshots.",
     )
 
 
 class ClusterSettings(Section):
-    shards: int = Field(1, ge=1, description="Profile shards (StatefulSet replicas).")
     partitions: int = Field(
         256,
         ge=1,
-        description="Users hash into this many partitions, assigned to shards round-robin, so "
-        "that adding shards moves whole partitions. Fixed for the life of the data.",
-    )
-    shard_address: str = Field(
-        "",
-        description="host:port of a shard, with {shard} standing for its index, e.g. "
-        "driftwise-profile-{shard}.driftwise-profile:50051 (routers use it).",
-    )
-    shard_index: int = Field(
-        -1,
-        ge=-1,
-        description="This shard's index (role profile); -1 takes it from the host name's "
-        "trailing -N (a StatefulSet pod).",
-    )
-    forward_timeout_seconds: float = Field(
-        10.0, gt=0, description="Deadline of a routed call when the caller set none."
+        description="Users hash into this many partitions of the event stream; workers share "
+        "whole partitions. Fixed for the life of the stream.",
     )
     nats_urls: tuple[str, ...] = Field(
         (),
-        description="NATS servers of the JetStream event log (cluster mode on JetStream): roles "
-        "ingest, worker and ranking then publish, apply and serve through it instead of shards.",
+        description="NATS servers of the JetStream event log, for roles ingest, worker and ranking "
+        "(cluster mode); empty with role all (the embedded event log).",
     )
     stream_replicas: int = Field(
         1, ge=1, le=5, description="Replicas of the event stream and the KV buckets (3 in production)."

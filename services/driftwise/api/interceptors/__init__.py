@@ -3,7 +3,6 @@ declared once, in `server_chain`, outermost first:
 
     tracing (OpenTelemetry), metrics.py  see every call, refused ones included
     auth.py (tokens, scopes)             refuses a call before anything runs
-    ownership (profile shards only)      refuses users of other shards (driftwise.cluster)
     errors.py                            engine errors -> status codes with details
     streams.py                           ends streams at shutdown (inside the error mapping)
 """
@@ -18,9 +17,8 @@ import grpc
 def server_chain(
     telemetry: Sequence[grpc.aio.ServerInterceptor],
     auth: Sequence[grpc.aio.ServerInterceptor],
-    role: Sequence[grpc.aio.ServerInterceptor],
     errors: grpc.aio.ServerInterceptor,
     streams: grpc.aio.ServerInterceptor,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The interceptors of every server, outermost first (see the module's docstring)."""
-    return [*telemetry, *auth, *role, errors, streams]
+    return [*telemetry, *auth, errors, streams]

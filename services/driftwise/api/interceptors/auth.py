@@ -10,8 +10,8 @@ stream ends before a single message is read, and a refused unary call before the
 - Reflection (and any method outside the table) needs a valid token of any tenant: it shows only
   the API schema, public in protos/, but anonymous callers have no business listing services.
 - A Driftwise method missing from the scope table is refused to everyone (fail closed).
-On a router the check runs, and the token is forwarded to the shard, which checks it again: a
-shard never trusts that a call came through a router.
+Every role of the cluster mode checks tokens itself; no process trusts that a call came through
+another.
 """
 
 from __future__ import annotations
