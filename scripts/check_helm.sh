@@ -9,9 +9,9 @@
 #  3. helm lint --strict on the defaults and on every value set in helm/driftwise/ci/;
 #     helm template on each, piped into `kubernetes-validate -k 1.32.0 --strict -`; the rendered
 #     settings file must parse as TOML and, once the app has its [cluster] settings, be accepted
-#     by driftwise.settings.Settings together with each pod's DRIFTWISE_* environment (with
-#     cluster.nats_urls set, only Deployments of roles ingest / worker / ranking and no shard
-#     address); a tokens file made from auth.tenants must load (driftwise.security.tokens).
+#     by driftwise.settings.Settings together with each pod's DRIFTWISE_* environment (only
+#     Deployments of roles ingest / worker / ranking, each with cluster.nats_urls); a tokens file
+#     made from auth.tenants must load (driftwise.security.tokens).
 #
 # Any error fails the script.
 set -euo pipefail
@@ -127,12 +127,9 @@ for d in docs:
         finally:
             os.environ.clear(); os.environ.update(saved)
         role = settings.server.role
-        if settings.cluster.nats_urls:  # cluster mode on JetStream: its roles only, no shard routing
-            assert role in ("ingest", "worker", "ranking"), f"{d['metadata']['name']}: role {role} on JetStream"
-            assert d["kind"] == "Deployment", f"{d['metadata']['name']}: a {d['kind']} on JetStream"
-            assert not settings.cluster.shard_address, "shard_address set on JetStream"
-        else:
-            assert role != "worker", f"{d['metadata']['name']}: role worker needs cluster.nats_urls"
+        assert settings.cluster.nats_urls, f"{d['metadata']['name']}: no cluster.nats_urls"
+        assert role in ("ingest", "worker", "ranking"), f"{d['metadata']['name']}: role {role}"
+        assert d["kind"] == "Deployment", f"{d['metadata']['name']}: a {d['kind']}"
         checked.append(f"{d['metadata']['name']} ({role})")
 print("    settings accepted by driftwise.settings.Settings for:", ", ".join(checked))
 # The tokens file the chart makes from auth.tenants must load as the servers load it.
@@ -152,14 +149,12 @@ done
 
 # Values that must be refused.
 log "schema refuses bad values"
-for bad in "server.port=0" "profile.shards=0" "triton.gpu.enabled=maybe" "unknownKey=1" \
+for bad in "server.port=0" "cluster.partitions=0" "triton.gpu.enabled=maybe" "unknownKey=1" \
            "triton.enabled=false" "milvus.enabled=false" "tls.enabled=true" "auth.enabled=true" \
            "auth.tenants.a.scopes={nope},auth.tenants.a.tokenSha256={abc}" "privacy.pseudonymiseUserIds=true" \
-           "cluster.mode=jetstream" "cluster.mode=raft" "nats.enabled=true" \
-           "cluster.mode=jetstream,externalNats.urls={nats://nats:4222}" \
-           "cluster.mode=jetstream,nats.enabled=true,cluster.streamReplicas=5" \
-           "cluster.mode=jetstream,nats.enabled=true,cluster.leaseTtlSeconds=2" \
-           "cluster.mode=jetstream,nats.enabled=true,triton.tls.enabled=true,tls.existingSecret=s"; do
+           "cluster.mode=shards" "profile.shards=2" "nats.enabled=false" \
+           "nats.enabled=false,externalNats.urls={nats://nats:4222}" \
+           "cluster.streamReplicas=5" "cluster.leaseTtlSeconds=2"; do
   if "$HELM" template driftwise "$CHART" --set "$bad" >/dev/null 2>&1; then
     printf 'check_helm: --set %s was accepted\n' "$bad" >&2; failed=1
   fi

@@ -6,8 +6,8 @@
 {{- end -}}
 
 {{/*
-Fully qualified app name (63 chars max, the DNS label limit). Component suffixes ("-profile",
-"-profile-headless", ...) are added to it, so keep release names short enough for those.
+Fully qualified app name (63 chars max, the DNS label limit). Component suffixes ("-ingest",
+"-ranking", ...) are added to it, so keep release names short enough for those.
 */}}
 {{- define "driftwise.fullname" -}}
 {{- if .Values.fullnameOverride -}}
@@ -59,10 +59,6 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Object name of a component: <fullname>-<component>. */}}
 {{- define "driftwise.componentName" -}}
 {{- printf "%s-%s" (include "driftwise.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
-
-{{- define "driftwise.profileHeadlessName" -}}
-{{- printf "%s-profile-headless" (include "driftwise.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "driftwise.serviceAccountName" -}}
@@ -171,18 +167,6 @@ token_sha256 = {{ toJson $t.tokenSha256 }}
 {{- end -}}
 
 {{/*
-Address template of a profile shard: {shard} is replaced by the shard ordinal in the app. Pods of
-a StatefulSet get stable DNS names <pod>.<headless service>.<namespace>.svc.<cluster domain>.
-*/}}
-{{- define "driftwise.shardAddress" -}}
-{{- if .Values.profile.shardAddress -}}
-{{- .Values.profile.shardAddress -}}
-{{- else -}}
-{{- printf "%s-{shard}.%s.%s.svc.%s:%d" (include "driftwise.componentName" (dict "root" . "component" "profile")) (include "driftwise.profileHeadlessName" .) .Release.Namespace .Values.clusterDomain (int .Values.server.port) -}}
-{{- end -}}
-{{- end -}}
-
-{{/*
 Render a map as TOML: scalars and arrays of scalars first, then one [table] per nested map
 (recursively, as [a.b]). Call with (dict "data" $map "prefix" "").
 */}}
@@ -209,25 +193,13 @@ directory, the Milvus token) come from environment variables, which win over the
 */}}
 {{- define "driftwise.settings" -}}
 {{- $cluster := dict
-    "shards" (int .Values.profile.shards)
-    "partitions" (int .Values.cluster.partitions)
-    "shard_address" (include "driftwise.shardAddress" .)
-    "shard_index" -1 -}}
-{{- if include "driftwise.jetstream" . -}}
-{{- $cluster = dict
     "partitions" (int .Values.cluster.partitions)
     "nats_urls" (fromJsonArray (include "driftwise.natsUrls" .))
     "stream_replicas" (int (include "driftwise.streamReplicas" .))
     "lease_ttl_seconds" .Values.cluster.leaseTtlSeconds
     "lease_heartbeat_seconds" .Values.cluster.leaseHeartbeatSeconds -}}
-{{- if .Values.triton.tls.enabled -}}
-{{- fail "triton.tls.enabled is not supported with cluster.mode=jetstream yet: the JetStream roles (ingest, worker, ranking) take no Triton TLS credentials (driftwise.server.ServerFiles reads them for roles all and profile only)" -}}
-{{- end -}}
 {{- if le (float64 .Values.cluster.leaseTtlSeconds) (float64 .Values.cluster.leaseHeartbeatSeconds) -}}
 {{- fail "cluster.leaseTtlSeconds must be longer than cluster.leaseHeartbeatSeconds (leases would lapse between renewals)" -}}
-{{- end -}}
-{{- else if .Values.nats.enabled -}}
-{{- fail "nats.enabled needs cluster.mode=jetstream (mode shards does not use NATS)" -}}
 {{- end -}}
 {{- $s := dict
   "server" (dict
@@ -249,19 +221,8 @@ directory, the Milvus token) come from environment variables, which win over the
 {{- if .Values.tls.enabled -}}
 {{- $dir := "/etc/driftwise-tls" -}}
 {{- $tls := dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) -}}
-{{- $shards := not (include "driftwise.jetstream" .) -}}
-{{- if $shards -}}
-{{- $_ := set $tls "shard_ca_file" (printf "%s/ca.crt" $dir) -}}
-{{- end -}}
 {{- if .Values.tls.mutual -}}
 {{- $_ := set $tls "client_ca_file" (printf "%s/ca.crt" $dir) -}}
-{{- if $shards -}}
-{{- $_ := set $tls "shard_cert_file" (printf "%s/tls.crt" $dir) -}}
-{{- $_ := set $tls "shard_key_file" (printf "%s/tls.key" $dir) -}}
-{{- end -}}
-{{- end -}}
-{{- if and $shards .Values.tls.shardServerName -}}
-{{- $_ := set $tls "shard_server_name" .Values.tls.shardServerName -}}
 {{- end -}}
 {{- $_ := set $s "tls" $tls -}}
 {{- $_ := set $s.server "health_port" (int .Values.tls.healthPort) -}}
@@ -441,34 +402,18 @@ priorityClassName: {{ . }}
 {{- end -}}
 {{- end -}}
 
-{{/* "true" when cluster.mode is jetstream (NATS JetStream, workers), else "". */}}
-{{- define "driftwise.jetstream" -}}
-{{- if eq .Values.cluster.mode "jetstream" -}}true{{- end -}}
-{{- end -}}
-
-{{/* The Driftwise tiers of the cluster mode, as a JSON list (fromJsonArray it). */}}
+{{/* The Driftwise tiers (roles of `driftwise serve` on JetStream), as a JSON list (fromJsonArray it). */}}
 {{- define "driftwise.components" -}}
-{{- if include "driftwise.jetstream" . -}}
 ["ingest", "worker", "ranking"]
-{{- else -}}
-["ingest", "ranking", "profile"]
-{{- end -}}
 {{- end -}}
 
 {{/*
-What a component's pods reach, by mode: with shards only the profile pods call Triton and Milvus
-and hold the user-id key (the routers forward); on JetStream every role encodes with Triton,
-ingest and ranking open Milvus and take user ids from callers, the worker reads the stream only.
-Call with (dict "root" $ "component" "ingest"); "true" or "".
+What a component's pods reach: every role encodes with Triton; ingest and ranking open Milvus and
+take user ids from callers (so they hold the user-id key); the worker reads and writes JetStream
+only. Call with (dict "root" $ "component" "ingest"); "true" or "".
 */}}
-{{- define "driftwise.callsTriton" -}}
-{{- if include "driftwise.jetstream" .root -}}true{{- else if eq .component "profile" -}}true{{- end -}}
-{{- end -}}
 {{- define "driftwise.opensMilvus" -}}
-{{- if include "driftwise.jetstream" .root -}}{{- if ne .component "worker" -}}true{{- end -}}{{- else if eq .component "profile" -}}true{{- end -}}
-{{- end -}}
-{{- define "driftwise.holdsUserIdKey" -}}
-{{- include "driftwise.opensMilvus" . -}}
+{{- if ne .component "worker" -}}true{{- end -}}
 {{- end -}}
 
 {{/* Name of the bundled NATS subchart's client Service (its own fullname rule, see charts/nats). */}}
@@ -491,7 +436,7 @@ Call with (dict "root" $ "component" "ingest"); "true" or "".
 {{- list (printf "nats://%s.%s.svc.%s:%d" (include "driftwise.natsFullname" .) .Release.Namespace .Values.clusterDomain (int (default 4222 .Values.nats.service.clientPort))) | toJson -}}
 {{- else -}}
 {{- if not .Values.externalNats.urls -}}
-{{- fail "cluster.mode=jetstream needs nats.enabled=true or externalNats.urls (the NATS servers)" -}}
+{{- fail "the event log needs nats.enabled=true or externalNats.urls (the NATS servers)" -}}
 {{- end -}}
 {{- .Values.externalNats.urls | toJson -}}
 {{- end -}}
@@ -509,7 +454,7 @@ Call with (dict "root" $ "component" "ingest"); "true" or "".
 {{- else if .Values.nats.enabled -}}
 {{- min 3 $n -}}
 {{- else -}}
-{{- fail "cluster.mode=jetstream with externalNats needs cluster.streamReplicas (1 for a single NATS server, 3 for a cluster)" -}}
+{{- fail "externalNats needs cluster.streamReplicas (1 for a single NATS server, 3 for a cluster)" -}}
 {{- end -}}
 {{- end -}}
 

@@ -1,6 +1,6 @@
 {{/*
-Pod template of a Driftwise tier (ingest, ranking, profile; worker in mode jetstream). Call with
-(dict "root" $ "component" "ingest" "values" .Values.ingest "persistent" false).
+Pod template of a Driftwise tier (ingest, worker, ranking). Call with
+(dict "root" $ "component" "ingest" "values" .Values.ingest).
 */}}
 {{- define "driftwise.podTemplate" -}}
 {{- $root := .root -}}
@@ -86,12 +86,12 @@ spec:
           mountPath: /etc/driftwise-auth
           readOnly: true
         {{- end }}
-        {{- if and $root.Values.privacy.pseudonymiseUserIds (include "driftwise.holdsUserIdKey" .) }}
+        {{- if and $root.Values.privacy.pseudonymiseUserIds (include "driftwise.opensMilvus" .) }}
         - name: user-id-key
           mountPath: /etc/driftwise-privacy
           readOnly: true
         {{- end }}
-        {{- if and $root.Values.triton.tls.enabled (include "driftwise.callsTriton" .) }}
+        {{- if $root.Values.triton.tls.enabled }}
         - name: triton-tls
           mountPath: /etc/driftwise-triton-tls
           readOnly: true
@@ -120,27 +120,25 @@ spec:
         secretName: {{ include "driftwise.authSecretName" $root }}
         defaultMode: 0440
     {{- end }}
-    {{- if and $root.Values.privacy.pseudonymiseUserIds (include "driftwise.holdsUserIdKey" .) }}
-    - name: user-id-key  # shards: only they pseudonymise (routers partition by the id as sent)
+    {{- if and $root.Values.privacy.pseudonymiseUserIds (include "driftwise.opensMilvus" .) }}
+    - name: user-id-key  # ingest and ranking take user ids from callers; workers see stored ids only
       secret:
         secretName: {{ $root.Values.privacy.existingSecret }}
         defaultMode: 0440
     {{- end }}
-    {{- if and $root.Values.triton.tls.enabled (include "driftwise.callsTriton" .) }}
-    - name: triton-tls  # shards: only they call Triton (the routers skip triton.tls_* files)
+    {{- if $root.Values.triton.tls.enabled }}
+    - name: triton-tls  # every role encodes through Triton
       secret:
         secretName: {{ include "driftwise.tritonTlsSecret" $root }}
         defaultMode: 0440
     {{- end }}
     {{- if and $root.Values.externalMilvus.tls.enabled (include "driftwise.opensMilvus" .) }}
-    - name: milvus-tls  # shards: only they open Milvus; JetStream: ingest and ranking
+    - name: milvus-tls  # ingest and ranking open Milvus; workers do not
       secret:
         secretName: {{ $root.Values.externalMilvus.tls.existingSecret }}
         defaultMode: 0440
     {{- end }}
-    {{- if not .persistent }}
     - name: data
       emptyDir:
         sizeLimit: {{ $v.dataSizeLimit }}
-    {{- end }}
 {{- end -}}
