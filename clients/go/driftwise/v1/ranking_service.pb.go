@@ -1135,7 +1135,7 @@ func (*StreamFeedbackResponse_Recommendations) isStreamFeedbackResponse_Result()
 
 func (*StreamFeedbackResponse_Error) isStreamFeedbackResponse_Result() {}
 
-// GetModelStatusRequest has no fields: the status is the server's (or each shard's).
+// GetModelStatusRequest has no fields: the status is the answering server's.
 type GetModelStatusRequest struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -1174,14 +1174,15 @@ func (*GetModelStatusRequest) Descriptor() ([]byte, []int) {
 	return file_driftwise_v1_ranking_service_proto_rawDescGZIP(), []int{10}
 }
 
-// GetModelStatusResponse lists what every profile shard serves with.
+// GetModelStatusResponse says what the answering server ranks with.
 type GetModelStatusResponse struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// One per profile shard, in shard order (one on a single server): each refits and tunes on the
-	// log of the users it owns.
+	// One entry today: the embedded server's last refit, or, on a cluster ranking replica, the
+	// configured settings it ranks with. (A list named for an earlier sharded design; kept so that
+	// v1 clients keep working.)
 	Shards []*ModelStatus `protobuf:"bytes,1,rep,name=shards,proto3" json:"shards,omitempty"`
 }
 
@@ -1224,13 +1225,13 @@ func (x *GetModelStatusResponse) GetShards() []*ModelStatus {
 	return nil
 }
 
-// ModelStatus describes one shard's last refit.
+// ModelStatus describes one server's last refit.
 type ModelStatus struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Index of the shard (0 on a single server).
+	// Always 0 (the index of a shard in the earlier sharded design).
 	Shard int32 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
 	// When the last refit finished; unset while none has (ranking uses the configured settings).
 	RefitTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=refit_time,json=refitTime,proto3" json:"refit_time,omitempty"`

@@ -24,7 +24,7 @@ type RankingServiceClient interface {
 	// Applies each feedback event to the profile and answers with refreshed recommendations.
 	StreamFeedback(ctx context.Context, opts ...grpc.CallOption) (RankingService_StreamFeedbackClient, error)
 	// What ranking serves with: the last refit of the models learned from the event log and the
-	// ranking settings its self-tuning chose, per profile shard.
+	// ranking settings its self-tuning chose.
 	GetModelStatus(ctx context.Context, in *GetModelStatusRequest, opts ...grpc.CallOption) (*GetModelStatusResponse, error)
 }
 
@@ -105,7 +105,7 @@ type RankingServiceServer interface {
 	// Applies each feedback event to the profile and answers with refreshed recommendations.
 	StreamFeedback(RankingService_StreamFeedbackServer) error
 	// What ranking serves with: the last refit of the models learned from the event log and the
-	// ranking settings its self-tuning chose, per profile shard.
+	// ranking settings its self-tuning chose.
 	GetModelStatus(context.Context, *GetModelStatusRequest) (*GetModelStatusResponse, error)
 	mustEmbedUnimplementedRankingServiceServer()
 }

@@ -606,7 +606,7 @@ Global___StreamFeedbackResponse: _TypeAlias = StreamFeedbackResponse  # noqa: Y0
 
 @_typing.final
 class GetModelStatusRequest(_message.Message):
-    """GetModelStatusRequest has no fields: the status is the server's (or each shard's)."""
+    """GetModelStatusRequest has no fields: the status is the answering server's."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -623,15 +623,16 @@ Global___GetModelStatusRequest: _TypeAlias = GetModelStatusRequest  # noqa: Y015
 
 @_typing.final
 class GetModelStatusResponse(_message.Message):
-    """GetModelStatusResponse lists what every profile shard serves with."""
+    """GetModelStatusResponse says what the answering server ranks with."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     SHARDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def shards(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelStatus]:
-        """One per profile shard, in shard order (one on a single server): each refits and tunes on the
-        log of the users it owns.
+        """One entry today: the embedded server's last refit, or, on a cluster ranking replica, the
+        configured settings it ranks with. (A list named for an earlier sharded design; kept so that
+        v1 clients keep working.)
         """
 
     def __init__(
@@ -649,7 +650,7 @@ Global___GetModelStatusResponse: _TypeAlias = GetModelStatusResponse  # noqa: Y0
 
 @_typing.final
 class ModelStatus(_message.Message):
-    """ModelStatus describes one shard's last refit."""
+    """ModelStatus describes one server's last refit."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -659,7 +660,7 @@ class ModelStatus(_message.Message):
     REFIT_SECONDS_FIELD_NUMBER: _builtins.int
     TUNING_FIELD_NUMBER: _builtins.int
     shard: _builtins.int
-    """Index of the shard (0 on a single server)."""
+    """Always 0 (the index of a shard in the earlier sharded design)."""
     fitted_events: _builtins.int
     """Events in the log the last refit learned from."""
     refit_seconds: _builtins.float

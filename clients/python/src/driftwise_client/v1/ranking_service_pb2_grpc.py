@@ -84,7 +84,7 @@ class RankingServiceServicer:
 
     def GetModelStatus(self, request, context):
         """What ranking serves with: the last refit of the models learned from the event log and the
-        ranking settings its self-tuning chose, per profile shard.
+        ranking settings its self-tuning chose.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

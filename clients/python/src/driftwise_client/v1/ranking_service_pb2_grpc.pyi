@@ -41,7 +41,7 @@ class RankingServiceStub:
     """Applies each feedback event to the profile and answers with refreshed recommendations."""
     GetModelStatus: _grpc.UnaryUnaryMultiCallable[_ranking_service_pb2.GetModelStatusRequest, _ranking_service_pb2.GetModelStatusResponse]
     """What ranking serves with: the last refit of the models learned from the event log and the
-    ranking settings its self-tuning chose, per profile shard.
+    ranking settings its self-tuning chose.
     """
 
 @_typing.type_check_only
@@ -57,7 +57,7 @@ class RankingServiceAsyncStub(RankingServiceStub):
     """Applies each feedback event to the profile and answers with refreshed recommendations."""
     GetModelStatus: _aio.UnaryUnaryMultiCallable[_ranking_service_pb2.GetModelStatusRequest, _ranking_service_pb2.GetModelStatusResponse]  # type: ignore[assignment]
     """What ranking serves with: the last refit of the models learned from the event log and the
-    ranking settings its self-tuning chose, per profile shard.
+    ranking settings its self-tuning chose.
     """
 
 class RankingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -94,7 +94,7 @@ class RankingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ranking_service_pb2.GetModelStatusResponse, _abc.Awaitable[_ranking_service_pb2.GetModelStatusResponse]]:
         """What ranking serves with: the last refit of the models learned from the event log and the
-        ranking settings its self-tuning chose, per profile shard.
+        ranking settings its self-tuning chose.
         """
 
 def add_RankingServiceServicer_to_server(servicer: RankingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -436,22 +436,23 @@ export interface StreamFeedbackResponse {
   impressionPosition: number;
 }
 
-/** GetModelStatusRequest has no fields: the status is the server's (or each shard's). */
+/** GetModelStatusRequest has no fields: the status is the answering server's. */
 export interface GetModelStatusRequest {
 }
 
-/** GetModelStatusResponse lists what every profile shard serves with. */
+/** GetModelStatusResponse says what the answering server ranks with. */
 export interface GetModelStatusResponse {
   /**
-   * One per profile shard, in shard order (one on a single server): each refits and tunes on the
-   * log of the users it owns.
+   * One entry today: the embedded server's last refit, or, on a cluster ranking replica, the
+   * configured settings it ranks with. (A list named for an earlier sharded design; kept so that
+   * v1 clients keep working.)
    */
   shards: ModelStatus[];
 }
 
-/** ModelStatus describes one shard's last refit. */
+/** ModelStatus describes one server's last refit. */
 export interface ModelStatus {
-  /** Index of the shard (0 on a single server). */
+  /** Always 0 (the index of a shard in the earlier sharded design). */
   shard: number;
   /** When the last refit finished; unset while none has (ranking uses the configured settings). */
   refitTime:
@@ -2947,7 +2948,7 @@ export const RankingServiceService = {
   },
   /**
    * What ranking serves with: the last refit of the models learned from the event log and the
-   * ranking settings its self-tuning chose, per profile shard.
+   * ranking settings its self-tuning chose.
    */
   getModelStatus: {
     path: "/driftwise.v1.RankingService/GetModelStatus" as const,
@@ -2971,7 +2972,7 @@ export interface RankingServiceServer extends UntypedServiceImplementation {
   streamFeedback: handleBidiStreamingCall<StreamFeedbackRequest, StreamFeedbackResponse>;
   /**
    * What ranking serves with: the last refit of the models learned from the event log and the
-   * ranking settings its self-tuning chose, per profile shard.
+   * ranking settings its self-tuning chose.
    */
   getModelStatus: handleUnaryCall<GetModelStatusRequest, GetModelStatusResponse>;
 }
@@ -3015,7 +3016,7 @@ export interface RankingServiceClient extends Client {
   ): ClientDuplexStream<StreamFeedbackRequest, StreamFeedbackResponse>;
   /**
    * What ranking serves with: the last refit of the models learned from the event log and the
-   * ranking settings its self-tuning chose, per profile shard.
+   * ranking settings its self-tuning chose.
    */
   getModelStatus(
     request: GetModelStatusRequest,
