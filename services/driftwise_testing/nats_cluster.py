@@ -10,6 +10,11 @@ node lists the others' cluster ports in ``--routes``. The ports are chosen once,
 restarted after :meth:`LocalNatsCluster.kill` comes back at the same address with its store,
 as a crashed pod would.
 
+``sync_interval`` sets JetStream's ``jetstream { sync_interval }`` (how often the file store is
+fsynced: the server's default is every 2 min; ``"always"`` fsyncs every write before its ack).
+There is no command-line flag for it, so a node given one also gets a config file ``-c
+<name>.conf`` beside its store holding just that block; the flags still set everything else.
+
 Readiness is the monitoring endpoint ``/healthz``: it answers 200 only when JetStream is up and,
 in a cluster, the node has a meta leader and is current with it (so streams can be created).
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import signal
 import socket
@@ -38,6 +44,7 @@ _log = logging.getLogger(__name__)
 _HOST = "127.0.0.1"
 _POLL_INTERVAL_S = 0.05
 _LOG_TAIL_BYTES = 4000
+_SYNC_INTERVAL = re.compile(r"always|[1-9][0-9]*(ms|s|m|h)")
 
 
 class NatsStartError(RuntimeError):
@@ -81,7 +88,10 @@ class NatsNode(ProcessGroupServer):
         routes: list[int] | None = None,
         cluster_name: str = "driftwise",
         log_path: Path | None = None,
+        sync_interval: str | None = None,
     ) -> None:
+        if sync_interval is not None and not _SYNC_INTERVAL.fullmatch(sync_interval):
+            raise ValueError(f"sync_interval must be 'always' or a duration like 10s, 2m: {sync_interval!r}")
         self.name = name
         self.store_dir = Path(store_dir)
         self.client_port = client_port
@@ -90,6 +100,8 @@ class NatsNode(ProcessGroupServer):
         self._routes = routes or []
         self._cluster_name = cluster_name
         self.log_path = log_path if log_path is not None else self.store_dir.parent / f"{name}.log"
+        self.sync_interval = sync_interval
+        self.config_path = self.store_dir.parent / f"{name}.conf"
 
     @property
     def url(self) -> str:
@@ -105,6 +117,8 @@ class NatsNode(ProcessGroupServer):
             "-js",
             "-sd", str(self.store_dir),
         ]  # fmt: skip
+        if self.sync_interval is not None:
+            command += ["-c", str(self.config_path)]
         if self._cluster_port is not None:
             command += [
                 "--cluster_name", self._cluster_name,
@@ -120,6 +134,8 @@ class NatsNode(ProcessGroupServer):
             raise RuntimeError(f"{self.name} already running")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.sync_interval is not None:
+            self.config_path.write_text(f'jetstream {{\n  sync_interval: "{self.sync_interval}"\n}}\n')
         # SIGKILL when the test process dies: a stray server would hold its ports and store
         process = self._start_in_own_group(
             self.command(),
@@ -179,6 +195,8 @@ class LocalNatsCluster:
     """``nodes`` nats-server processes under ``data_dir``: one standalone node, or a cluster.
 
     Use as a context manager (starts all nodes and waits until each is healthy; stops all).
+    ``sync_interval`` (every node): ``None`` keeps the server's default, else ``"always"`` or a
+    duration such as ``"10s"`` (module docstring).
     ``client_urls`` is what a client's ``servers=`` takes: every node, so it can reconnect to
     another one when its node dies."""
 
@@ -189,6 +207,7 @@ class LocalNatsCluster:
         nodes: int = 1,
         cluster_name: str = "driftwise",
         startup_timeout_s: float = 30.0,
+        sync_interval: str | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("nodes must be at least 1")
@@ -206,6 +225,7 @@ class LocalNatsCluster:
                 cluster_port=cluster[index] if clustered else None,
                 routes=[port for other, port in enumerate(cluster) if other != index] if clustered else None,
                 cluster_name=cluster_name,
+                sync_interval=sync_interval,
             )
             for index in range(nodes)
         ]
