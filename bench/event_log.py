@@ -1,7 +1,7 @@
 """Cluster mode's building blocks on real nats-server processes (loopback): publish rates, the
 failover window when a node dies, and lease takeover with the production timings.
 
-    PYTHONPATH=services .venv/bin/python bench/event_log.py [--events 20000]
+    PYTHONPATH=services .venv/bin/python bench/event_log.py [--events 20000] [--quick] [--sync-only]
 
 Prints one line per measurement:
 
@@ -13,7 +13,18 @@ Prints one line per measurement:
   is then checked to be stored exactly once;
 * leases with the defaults (TTL 10 s, heartbeat 2 s), 3 nodes, R3 bucket: leases lost by live
   workers while the bucket's leader node is SIGKILLed (should be 0), then how long after a
-  worker's death its partitions are all held again.
+  worker's death its partitions are all held again;
+* sync policy: JetStream's ``sync_interval`` left at the server default (fsync every 2 min) vs
+  ``always`` (fsync every write before its ack), on 1 node (R1) and on 3 nodes (R3). Both clusters
+  of a topology run at once and are measured in alternating rounds (the order flips each round),
+  so load from elsewhere on the machine hits both alike: single-event publishes (ack latency per
+  call) and pipelined batches of 500 as ingest sends them (latency of the whole call, which is
+  what the ingest RPC waits for). Printed: events/s, p50/p99, and always/default ratios (the
+  throughput ratio is the median of the per-round ratios, with their range). Then the fsync
+  latency of the disk under the stores, before and after, since ``always`` pays it per sync.
+
+``--quick``: 5,000 events for the publish rates and 4 sync rounds instead of 16 (small samples);
+``--sync-only``: only the sync policy comparison.
 """
 
 from __future__ import annotations
@@ -21,9 +32,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
+import json
+import os
+import statistics
 import tempfile
 import time
+import urllib.request
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nats.js import api
@@ -54,6 +71,107 @@ async def publish_rates(cluster: LocalNatsCluster, total: int) -> None:
             print(f"publish {nodes} node(s) R{nodes}, batches of {batch_size}: {rate:,.0f} events/s")
     finally:
         await stream.close()
+
+
+SYNC_POLICIES: dict[str, str | None] = {"default": None, "always": "always"}
+SYNC_BATCH = 500
+
+
+@dataclass
+class SyncRuns:
+    """One variant's samples over all rounds: call latencies (s) and each round's events/s."""
+
+    latencies: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def fsync_latency(directory: Path, count: int = 300) -> tuple[float, float]:
+    """p50/p99 (s) of fsync after a 200-byte append to a file in ``directory``."""
+    path = directory / "fsync-probe"
+    samples = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for _ in range(count):
+            os.write(fd, PAYLOAD)
+            began = time.perf_counter()
+            os.fsync(fd)
+            samples.append(time.perf_counter() - began)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return percentile(samples, 0.5), percentile(samples, 0.99)
+
+
+def sync_always(cluster: LocalNatsCluster) -> bool:
+    """Whether every node reports ``sync_always`` in /varz (the option reached the servers)."""
+    flags = set()
+    for node in cluster.nodes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.monitor_port}/varz", timeout=5) as response:
+            flags.add(bool(json.load(response)["jetstream"]["config"].get("sync_always", False)))
+    assert len(flags) == 1, "nodes disagree on sync_always"
+    return flags.pop()
+
+
+async def timed_calls(stream: EventStream, batch_size: int, calls: int, runs: SyncRuns) -> None:
+    batch_list = [events(batch_size) for _ in range(calls)]
+    began = time.perf_counter()
+    for batch in batch_list:
+        call_began = time.perf_counter()
+        await stream.publish(batch)
+        runs.latencies.append(time.perf_counter() - call_began)
+    runs.rates.append(batch_size * calls / (time.perf_counter() - began))
+
+
+async def sync_policies(tmp: Path, nodes: int, rounds: int, singles: int, batches: int) -> None:
+    """Default vs ``always`` on ``nodes`` nodes, R``nodes``, alternated in ``rounds`` rounds."""
+    runs = {(policy, size): SyncRuns() for policy in SYNC_POLICIES for size in (1, SYNC_BATCH)}
+    with contextlib.ExitStack() as stack:
+        clusters = {
+            policy: stack.enter_context(
+                LocalNatsCluster(tmp / f"sync-{policy}-{nodes}", nodes=nodes, sync_interval=interval)
+            )
+            for policy, interval in SYNC_POLICIES.items()
+        }
+        assert [sync_always(cluster) for cluster in clusters.values()] == [False, True]
+        streams = {
+            policy: await EventStream.open(cluster.client_urls, partitions=PARTITIONS, replicas=nodes)
+            for policy, cluster in clusters.items()
+        }
+        try:
+            for stream in streams.values():  # warm up
+                await stream.publish(events(SYNC_BATCH))
+                for _ in range(20):
+                    await stream.publish(events(1))
+            for round_ in range(rounds):
+                order = list(SYNC_POLICIES) if round_ % 2 == 0 else list(reversed(SYNC_POLICIES))
+                for policy in order:
+                    await timed_calls(streams[policy], 1, singles, runs[policy, 1])
+                    await timed_calls(streams[policy], SYNC_BATCH, batches, runs[policy, SYNC_BATCH])
+        finally:
+            for stream in streams.values():
+                await stream.close()
+    for size, label in ((1, "one event per call"), (SYNC_BATCH, f"batches of {SYNC_BATCH}")):
+        for policy in SYNC_POLICIES:
+            measured = runs[policy, size]
+            print(
+                f"sync {policy:7} {nodes} node(s) R{nodes}, {label}: "
+                f"{statistics.median(measured.rates):,.0f} events/s, call p50 "
+                f"{percentile(measured.latencies, 0.5) * 1e3:.2f} ms, p99 "
+                f"{percentile(measured.latencies, 0.99) * 1e3:.2f} ms ({len(measured.latencies)} calls)"
+            )
+        default, always = runs["default", size], runs["always", size]
+        ratios = [a / d for a, d in zip(always.rates, default.rates, strict=True)]
+        print(
+            f"sync always/default {nodes} node(s) R{nodes}, {label}: throughput "
+            f"{statistics.median(ratios):.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f}), "
+            f"p50 {percentile(always.latencies, 0.5) / percentile(default.latencies, 0.5):.2f}x, "
+            f"p99 {percentile(always.latencies, 0.99) / percentile(default.latencies, 0.99):.2f}x"
+        )
 
 
 async def stored_ids(stream: EventStream) -> collections.Counter[str]:
@@ -149,17 +267,32 @@ async def lease_takeover(cluster: LocalNatsCluster) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument(
+        "--events", type=int, default=None, help="publish rates: events (default 20,000; 5,000 with --quick)"
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer events and sync rounds (small samples)")
+    parser.add_argument("--sync-only", action="store_true", help="only the sync policy comparison")
     args = parser.parse_args()
+    total = args.events or (5_000 if args.quick else 20_000)
+    rounds, singles, batches = (4, 100, 3) if args.quick else (16, 150, 4)
     with tempfile.TemporaryDirectory() as tmp:
-        with LocalNatsCluster(Path(tmp) / "one") as one:
-            await publish_rates(one, args.events)
-        with LocalNatsCluster(Path(tmp) / "three", nodes=3) as three:
-            await publish_rates(three, args.events)
-        with LocalNatsCluster(Path(tmp) / "failover", nodes=3) as three:
-            await failover(three)
-        with LocalNatsCluster(Path(tmp) / "leases", nodes=3) as three:
-            await lease_takeover(three)
+        if not args.sync_only:
+            with LocalNatsCluster(Path(tmp) / "one") as one:
+                await publish_rates(one, total)
+            with LocalNatsCluster(Path(tmp) / "three", nodes=3) as three:
+                await publish_rates(three, total)
+            with LocalNatsCluster(Path(tmp) / "failover", nodes=3) as three:
+                await failover(three)
+            with LocalNatsCluster(Path(tmp) / "leases", nodes=3) as three:
+                await lease_takeover(three)
+        disk = [fsync_latency(Path(tmp))]
+        for nodes in (1, 3):
+            await sync_policies(Path(tmp), nodes, rounds, singles, batches)
+        disk.append(fsync_latency(Path(tmp)))
+        print(
+            "fsync of a 200-byte append on the stores' disk, before / after the sync comparison: "
+            + " / ".join(f"p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms" for p50, p99 in disk)
+        )
 
 
 if __name__ == "__main__":
