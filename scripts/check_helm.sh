@@ -154,7 +154,8 @@ for bad in "server.port=0" "cluster.partitions=0" "triton.gpu.enabled=maybe" "un
            "auth.tenants.a.scopes={nope},auth.tenants.a.tokenSha256={abc}" "privacy.pseudonymiseUserIds=true" \
            "cluster.mode=shards" "profile.shards=2" "nats.enabled=false" \
            "nats.enabled=false,externalNats.urls={nats://nats:4222}" \
-           "cluster.streamReplicas=5" "cluster.leaseTtlSeconds=2"; do
+           "cluster.streamReplicas=5" "cluster.leaseTtlSeconds=2" \
+           "nats.jetstream.syncInterval=sometimes"; do
   if "$HELM" template driftwise "$CHART" --set "$bad" >/dev/null 2>&1; then
     printf 'check_helm: --set %s was accepted\n' "$bad" >&2; failed=1
   fi
