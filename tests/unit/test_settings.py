@@ -56,6 +56,34 @@ def test_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"triton": {"url": "t:8001", "tls_server_name": "triton"}}, "needs triton.tls_ca_file"),
         ({"triton": {"tls_ca_file": "ca.pem"}}, "local Triton listens in plaintext"),
         ({"auth": {"enabled": True}}, "auth.enabled needs auth.tokens_file"),
+        (
+            {"cluster": {"nats_urls": ["nats://n:4222"], "nats_tls_cert_file": "c.pem"}},
+            "cluster.nats_tls_cert_file and cluster.nats_tls_key_file go together",
+        ),
+        (
+            {"cluster": {"nats_urls": ["nats://n:4222"], "nats_tls_key_file": "k.pem"}},
+            "cluster.nats_tls_cert_file and cluster.nats_tls_key_file go together",
+        ),
+        (
+            {
+                "cluster": {
+                    "nats_urls": ["n:4222"],
+                    "nats_tls_cert_file": "c.pem",
+                    "nats_tls_key_file": "k.pem",
+                }
+            },
+            "needs cluster.nats_tls_ca_file",
+        ),
+        (
+            {"cluster": {"nats_urls": ["n:4222"], "nats_tls_server_name": "nats"}},
+            "needs cluster.nats_tls_ca_file",
+        ),
+        ({"cluster": {"nats_token_file": "token"}}, "cluster.nats_token_file: for the NATS servers"),
+        (
+            {"cluster": {"nats_tls_ca_file": "ca.pem", "nats_credentials_file": "u.creds"}},
+            "cluster.nats_tls_ca_file, cluster.nats_credentials_file: .*cluster.nats_urls, which is empty",
+        ),
+        ({"cluster": {"nats_token": "s3cret"}}, "Extra inputs are not permitted"),  # files only
         ({"auth": {"tokenfile": "t.toml"}}, "Extra inputs are not permitted"),
     ],
 )
