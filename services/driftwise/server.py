@@ -118,7 +118,8 @@ class ServerFiles:
             auth.append(AuthInterceptor(tokens))
             log.info("token authentication on: %d tokens", len(tokens))
         triton: tuple[grpc.ChannelCredentials | None, list[tuple[str, str]]] = (None, [])
-        if settings.server.role in ("all", "profile"):  # the routers call no Triton
+        # every role calls Triton but the routers (roles ingest and ranking without cluster.nats_urls)
+        if settings.server.role in ("all", "profile") or settings.cluster.nats_urls:
             triton = triton_channel_credentials(settings.triton)
             if triton[0] is not None:
                 log.info(
