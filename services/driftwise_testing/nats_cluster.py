@@ -10,6 +10,12 @@ node lists the others' cluster ports in ``--routes``. The ports are chosen once,
 restarted after :meth:`LocalNatsCluster.kill` comes back at the same address with its store,
 as a crashed pod would.
 
+With ``tls`` (:class:`NatsServerTls`) every node serves its client port over TLS only (``--tls``,
+or ``--tlsverify`` for mutual TLS: client certificates signed by its ``ca_file``), with ``token``
+it requires that authorization token (``--auth``). Both concern clients only: the routes between
+nodes and the monitoring port stay plaintext on loopback (a test cluster; production NATS has
+its own configuration).
+
 Readiness is the monitoring endpoint ``/healthz``: it answers 200 only when JetStream is up and,
 in a cluster, the node has a meta leader and is current with it (so streams can be created).
 """
@@ -25,13 +31,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from driftwise.supervision import ProcessGroupServer
 
-__all__ = ["LocalNatsCluster", "NatsNode", "NatsStartError", "nats_server_binary"]
+__all__ = ["LocalNatsCluster", "NatsNode", "NatsServerTls", "NatsStartError", "nats_server_binary"]
 
 _log = logging.getLogger(__name__)
 
@@ -42,6 +49,28 @@ _LOG_TAIL_BYTES = 4000
 
 class NatsStartError(RuntimeError):
     """A node did not become ready (early exit, timeout, binary missing); includes its log tail."""
+
+
+@dataclass(frozen=True, slots=True)
+class NatsServerTls:
+    """TLS on the nodes' client port: their certificate and key (PEM); with verify_clients,
+    clients must present a certificate signed by ca_file (mutual TLS)."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None
+    verify_clients: bool = False
+
+    def __post_init__(self) -> None:
+        if self.verify_clients and self.ca_file is None:
+            raise ValueError("verify_clients needs ca_file (the CA of the client certificates)")
+
+    def args(self) -> list[str]:
+        args = ["--tlsverify" if self.verify_clients else "--tls"]
+        args += ["--tlscert", str(self.cert_file), "--tlskey", str(self.key_file)]
+        if self.ca_file is not None:
+            args += ["--tlscacert", str(self.ca_file)]
+        return args
 
 
 def nats_server_binary() -> Path:
@@ -81,6 +110,8 @@ class NatsNode(ProcessGroupServer):
         routes: list[int] | None = None,
         cluster_name: str = "driftwise",
         log_path: Path | None = None,
+        tls: NatsServerTls | None = None,
+        token: str | None = None,
     ) -> None:
         self.name = name
         self.store_dir = Path(store_dir)
@@ -90,10 +121,12 @@ class NatsNode(ProcessGroupServer):
         self._routes = routes or []
         self._cluster_name = cluster_name
         self.log_path = log_path if log_path is not None else self.store_dir.parent / f"{name}.log"
+        self.tls = tls
+        self._token = token
 
     @property
     def url(self) -> str:
-        return f"nats://{_HOST}:{self.client_port}"
+        return f"{'tls' if self.tls is not None else 'nats'}://{_HOST}:{self.client_port}"
 
     def command(self) -> list[str]:
         command = [
@@ -105,6 +138,10 @@ class NatsNode(ProcessGroupServer):
             "-js",
             "-sd", str(self.store_dir),
         ]  # fmt: skip
+        if self.tls is not None:
+            command += self.tls.args()
+        if self._token is not None:
+            command += ["--auth", self._token]  # on the command line: a test's throwaway token
         if self._cluster_port is not None:
             command += [
                 "--cluster_name", self._cluster_name,
@@ -180,7 +217,8 @@ class LocalNatsCluster:
 
     Use as a context manager (starts all nodes and waits until each is healthy; stops all).
     ``client_urls`` is what a client's ``servers=`` takes: every node, so it can reconnect to
-    another one when its node dies."""
+    another one when its node dies (``tls://`` URLs with ``tls``). ``tls`` and ``token`` apply to
+    every node's client port (see the module's docstring)."""
 
     def __init__(
         self,
@@ -189,6 +227,8 @@ class LocalNatsCluster:
         nodes: int = 1,
         cluster_name: str = "driftwise",
         startup_timeout_s: float = 30.0,
+        tls: NatsServerTls | None = None,
+        token: str | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("nodes must be at least 1")
@@ -206,6 +246,8 @@ class LocalNatsCluster:
                 cluster_port=cluster[index] if clustered else None,
                 routes=[port for other, port in enumerate(cluster) if other != index] if clustered else None,
                 cluster_name=cluster_name,
+                tls=tls,
+                token=token,
             )
             for index in range(nodes)
         ]
