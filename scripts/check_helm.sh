@@ -10,8 +10,9 @@
 #     helm template on each, piped into `kubernetes-validate -k 1.32.0 --strict -`; the rendered
 #     settings file must parse as TOML and, once the app has its [cluster] settings, be accepted
 #     by driftwise.settings.Settings together with each pod's DRIFTWISE_* environment (with
-#     cluster.nats_urls set, only Deployments of roles ingest / worker / ranking and no shard
-#     address); a tokens file made from auth.tenants must load (driftwise.security.tokens).
+#     cluster.nats_urls set, only Deployments of roles ingest / worker / ranking, no shard
+#     address, and every cluster.nats_*_file and triton.tls_*_file under a volume mount of the
+#     pod); a tokens file made from auth.tenants must load (driftwise.security.tokens).
 #
 # Any error fails the script.
 set -euo pipefail
@@ -131,6 +132,13 @@ for d in docs:
             assert role in ("ingest", "worker", "ranking"), f"{d['metadata']['name']}: role {role} on JetStream"
             assert d["kind"] == "Deployment", f"{d['metadata']['name']}: a {d['kind']} on JetStream"
             assert not settings.cluster.shard_address, "shard_address set on JetStream"
+            # every role reads the NATS and Triton TLS / credential files: each must be mounted
+            mounts = [m["mountPath"].rstrip("/") + "/" for m in c.get("volumeMounts", [])]
+            files = {f"cluster.{k}": v for k, v in settings.cluster.model_dump().items() if k.endswith("_file")}
+            files |= {f"triton.{k}": v for k, v in settings.triton.model_dump().items() if k.endswith("_file")}
+            for setting, file in files.items():
+                if file is not None:
+                    assert any(str(file).startswith(m) for m in mounts), f"{d['metadata']['name']}: {setting} {file} not mounted"
         else:
             assert role != "worker", f"{d['metadata']['name']}: role worker needs cluster.nats_urls"
         checked.append(f"{d['metadata']['name']} ({role})")
@@ -159,7 +167,10 @@ for bad in "server.port=0" "profile.shards=0" "triton.gpu.enabled=maybe" "unknow
            "cluster.mode=jetstream,externalNats.urls={nats://nats:4222}" \
            "cluster.mode=jetstream,nats.enabled=true,cluster.streamReplicas=5" \
            "cluster.mode=jetstream,nats.enabled=true,cluster.leaseTtlSeconds=2" \
-           "cluster.mode=jetstream,nats.enabled=true,triton.tls.enabled=true,tls.existingSecret=s"; do
+           "cluster.mode=jetstream,nats.enabled=true,externalNats.tls.enabled=true,externalNats.tls.existingSecret=s" \
+           "cluster.mode=jetstream,nats.enabled=true,externalNats.token.existingSecret=s" \
+           "cluster.mode=jetstream,externalNats.urls={tls://n:4222},cluster.streamReplicas=1,externalNats.tls.enabled=true" \
+           "cluster.mode=jetstream,externalNats.urls={http://n:4222},cluster.streamReplicas=1"; do
   if "$HELM" template driftwise "$CHART" --set "$bad" >/dev/null 2>&1; then
     printf 'check_helm: --set %s was accepted\n' "$bad" >&2; failed=1
   fi

@@ -101,6 +101,25 @@ spec:
           mountPath: /etc/driftwise-milvus-tls
           readOnly: true
         {{- end }}
+        {{- if include "driftwise.jetstream" $root }}
+        {{- with $root.Values.externalNats }}
+        {{- if .tls.enabled }}
+        - name: nats-tls
+          mountPath: /etc/driftwise-nats-tls
+          readOnly: true
+        {{- end }}
+        {{- if .credentials.existingSecret }}
+        - name: nats-credentials
+          mountPath: /etc/driftwise-nats-credentials
+          readOnly: true
+        {{- end }}
+        {{- if .token.existingSecret }}
+        - name: nats-token
+          mountPath: /etc/driftwise-nats-token
+          readOnly: true
+        {{- end }}
+        {{- end }}
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -127,7 +146,7 @@ spec:
         defaultMode: 0440
     {{- end }}
     {{- if and $root.Values.triton.tls.enabled (include "driftwise.callsTriton" .) }}
-    - name: triton-tls  # shards: only they call Triton (the routers skip triton.tls_* files)
+    - name: triton-tls  # shards: only they call Triton (the routers skip triton.tls_* files); JetStream: every role
       secret:
         secretName: {{ include "driftwise.tritonTlsSecret" $root }}
         defaultMode: 0440
@@ -137,6 +156,34 @@ spec:
       secret:
         secretName: {{ $root.Values.externalMilvus.tls.existingSecret }}
         defaultMode: 0440
+    {{- end }}
+    {{- if include "driftwise.jetstream" $root }}
+    {{- with $root.Values.externalNats }}
+    {{- if .tls.enabled }}
+    - name: nats-tls  # JetStream: every role connects to NATS
+      secret:
+        secretName: {{ .tls.existingSecret }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if .credentials.existingSecret }}
+    - name: nats-credentials
+      secret:
+        secretName: {{ .credentials.existingSecret }}
+        items:
+          - key: {{ .credentials.existingSecretKey }}
+            path: {{ .credentials.existingSecretKey }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if .token.existingSecret }}
+    - name: nats-token
+      secret:
+        secretName: {{ .token.existingSecret }}
+        items:
+          - key: {{ .token.existingSecretKey }}
+            path: {{ .token.existingSecretKey }}
+        defaultMode: 0440
+    {{- end }}
+    {{- end }}
     {{- end }}
     {{- if not .persistent }}
     - name: data
