@@ -5,8 +5,8 @@ One node serves TLS and requires a token, one requires mutual TLS: the connectio
 settings (cluster.nats_*) make publishes and reads events; without the CA, trusting another CA,
 without a client certificate, without the token or with a wrong one the connection never opens
 (each refusal logged); a TLS client refuses a plaintext server rather than going on in plaintext,
-and never sends its token to one. A JetStream role stops at a bad NATS file before it connects
-anywhere."""
+never sends its token to one, and closes a connection whose server comes back in plaintext. A
+JetStream role stops at a bad NATS file before it connects anywhere."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from driftwise.cluster.nats_security import NatsSecurity
 from driftwise.errors import StartupError
 from driftwise.server import running_app
 from driftwise.settings import REPO_ROOT, ClusterSettings, ServerSettings, Settings, TritonSettings
-from driftwise_testing.nats_cluster import LocalNatsCluster, NatsServerTls
+from driftwise_testing.nats_cluster import LocalNatsCluster, NatsNode, NatsServerTls
 
 pytestmark = pytest.mark.integration
 
@@ -192,6 +192,35 @@ async def test_a_tls_client_refuses_a_plaintext_server(
     # with a token: refused before CONNECT carries it
     with_token = security(nats_node, nats_tls_ca_file=ca, nats_token_file=secure_nats.token_file)
     await refused(caplog, nats_node, with_token, "the token is not sent in plaintext")
+
+
+async def test_a_reconnection_to_a_plaintext_server_is_closed(
+    secure_nats: SecureNats, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """The server at the address comes back without TLS: the connection is closed, not resumed."""
+    certs = secure_nats.pki.certs
+    with LocalNatsCluster(
+        tmp_path / "nats", tls=NatsServerTls(certs / "server.crt", certs / "server.key")
+    ) as nats:
+        tls = nats.nodes[0]
+        nc = await connect(nats.client_urls, security=security(nats, nats_tls_ca_file=certs / "ca.crt"))
+        try:
+            nats.kill(0)
+            plaintext = NatsNode(
+                "n0", tmp_path / "plain", client_port=tls.client_port, monitor_port=tls.monitor_port
+            )
+            with caplog.at_level(logging.ERROR, logger="driftwise.cluster.event_stream"):
+                plaintext.start()
+                try:
+                    deadline = time.monotonic() + 10.0
+                    while not nc.is_closed:
+                        assert time.monotonic() < deadline, "the connection was not closed"
+                        await asyncio.sleep(0.05)
+                finally:
+                    plaintext.stop()
+            assert "offers no TLS, which cluster.nats_tls_ca_file requires: closing" in caplog.text
+        finally:
+            await nc.close()
 
 
 async def test_a_jetstream_role_stops_at_a_bad_nats_file_before_connecting(tmp_path: Path) -> None:
