@@ -10,7 +10,8 @@
 #     helm template on each, piped into `kubernetes-validate -k 1.32.0 --strict -`; the rendered
 #     settings file must parse as TOML and, once the app has its [cluster] settings, be accepted
 #     by driftwise.settings.Settings together with each pod's DRIFTWISE_* environment (only
-#     Deployments of roles ingest / worker / ranking, each with cluster.nats_urls); a tokens file
+#     Deployments of roles ingest / worker / ranking, each with cluster.nats_urls, and every
+#     cluster.nats_*_file and triton.tls_*_file under a volume mount of the pod); a tokens file
 #     made from auth.tenants must load (driftwise.security.tokens).
 #
 # Any error fails the script.
@@ -130,6 +131,13 @@ for d in docs:
         assert settings.cluster.nats_urls, f"{d['metadata']['name']}: no cluster.nats_urls"
         assert role in ("ingest", "worker", "ranking"), f"{d['metadata']['name']}: role {role}"
         assert d["kind"] == "Deployment", f"{d['metadata']['name']}: a {d['kind']}"
+        # every role reads the NATS and Triton TLS / credential files: each must be mounted
+        mounts = [m["mountPath"].rstrip("/") + "/" for m in c.get("volumeMounts", [])]
+        files = {f"cluster.{k}": v for k, v in settings.cluster.model_dump().items() if k.endswith("_file")}
+        files |= {f"triton.{k}": v for k, v in settings.triton.model_dump().items() if k.endswith("_file")}
+        for setting, file in files.items():
+            if file is not None:
+                assert any(str(file).startswith(m) for m in mounts), f"{d['metadata']['name']}: {setting} {file} not mounted"
         checked.append(f"{d['metadata']['name']} ({role})")
 print("    settings accepted by driftwise.settings.Settings for:", ", ".join(checked))
 # The tokens file the chart makes from auth.tenants must load as the servers load it.
@@ -155,7 +163,11 @@ for bad in "server.port=0" "cluster.partitions=0" "triton.gpu.enabled=maybe" "un
            "cluster.mode=shards" "profile.shards=2" "nats.enabled=false" \
            "nats.enabled=false,externalNats.urls={nats://nats:4222}" \
            "cluster.streamReplicas=5" "cluster.leaseTtlSeconds=2" \
-           "nats.jetstream.syncInterval=sometimes"; do
+           "nats.jetstream.syncInterval=sometimes" \
+           "externalNats.tls.enabled=true,externalNats.tls.existingSecret=s" \
+           "externalNats.token.existingSecret=s" \
+           "nats.enabled=false,externalNats.urls={tls://n:4222},cluster.streamReplicas=1,externalNats.tls.enabled=true" \
+           "nats.enabled=false,externalNats.urls={http://n:4222},cluster.streamReplicas=1"; do
   if "$HELM" template driftwise "$CHART" --set "$bad" >/dev/null 2>&1; then
     printf 'check_helm: --set %s was accepted\n' "$bad" >&2; failed=1
   fi

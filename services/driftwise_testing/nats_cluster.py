@@ -15,6 +15,12 @@ fsynced: the server's default is every 2 min; ``"always"`` fsyncs every write be
 There is no command-line flag for it, so a node given one also gets a config file ``-c
 <name>.conf`` beside its store holding just that block; the flags still set everything else.
 
+With ``tls`` (:class:`NatsServerTls`) every node serves its client port over TLS only (``--tls``,
+or ``--tlsverify`` for mutual TLS: client certificates signed by its ``ca_file``), with ``token``
+it requires that authorization token (``--auth``). Both concern clients only: the routes between
+nodes and the monitoring port stay plaintext on loopback (a test cluster; production NATS has
+its own configuration).
+
 Readiness is the monitoring endpoint ``/healthz``: it answers 200 only when JetStream is up and,
 in a cluster, the node has a meta leader and is current with it (so streams can be created).
 """
@@ -31,13 +37,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from driftwise.supervision import ProcessGroupServer
 
-__all__ = ["LocalNatsCluster", "NatsNode", "NatsStartError", "nats_server_binary"]
+__all__ = ["LocalNatsCluster", "NatsNode", "NatsServerTls", "NatsStartError", "nats_server_binary"]
 
 _log = logging.getLogger(__name__)
 
@@ -49,6 +56,28 @@ _SYNC_INTERVAL = re.compile(r"always|[1-9][0-9]*(ms|s|m|h)")
 
 class NatsStartError(RuntimeError):
     """A node did not become ready (early exit, timeout, binary missing); includes its log tail."""
+
+
+@dataclass(frozen=True, slots=True)
+class NatsServerTls:
+    """TLS on the nodes' client port: their certificate and key (PEM); with verify_clients,
+    clients must present a certificate signed by ca_file (mutual TLS)."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None
+    verify_clients: bool = False
+
+    def __post_init__(self) -> None:
+        if self.verify_clients and self.ca_file is None:
+            raise ValueError("verify_clients needs ca_file (the CA of the client certificates)")
+
+    def args(self) -> list[str]:
+        args = ["--tlsverify" if self.verify_clients else "--tls"]
+        args += ["--tlscert", str(self.cert_file), "--tlskey", str(self.key_file)]
+        if self.ca_file is not None:
+            args += ["--tlscacert", str(self.ca_file)]
+        return args
 
 
 def nats_server_binary() -> Path:
@@ -89,6 +118,8 @@ class NatsNode(ProcessGroupServer):
         cluster_name: str = "driftwise",
         log_path: Path | None = None,
         sync_interval: str | None = None,
+        tls: NatsServerTls | None = None,
+        token: str | None = None,
     ) -> None:
         if sync_interval is not None and not _SYNC_INTERVAL.fullmatch(sync_interval):
             raise ValueError(f"sync_interval must be 'always' or a duration like 10s, 2m: {sync_interval!r}")
@@ -102,10 +133,12 @@ class NatsNode(ProcessGroupServer):
         self.log_path = log_path if log_path is not None else self.store_dir.parent / f"{name}.log"
         self.sync_interval = sync_interval
         self.config_path = self.store_dir.parent / f"{name}.conf"
+        self.tls = tls
+        self._token = token
 
     @property
     def url(self) -> str:
-        return f"nats://{_HOST}:{self.client_port}"
+        return f"{'tls' if self.tls is not None else 'nats'}://{_HOST}:{self.client_port}"
 
     def command(self) -> list[str]:
         command = [
@@ -119,6 +152,10 @@ class NatsNode(ProcessGroupServer):
         ]  # fmt: skip
         if self.sync_interval is not None:
             command += ["-c", str(self.config_path)]
+        if self.tls is not None:
+            command += self.tls.args()
+        if self._token is not None:
+            command += ["--auth", self._token]  # on the command line: a test's throwaway token
         if self._cluster_port is not None:
             command += [
                 "--cluster_name", self._cluster_name,
@@ -198,7 +235,8 @@ class LocalNatsCluster:
     ``sync_interval`` (every node): ``None`` keeps the server's default, else ``"always"`` or a
     duration such as ``"10s"`` (module docstring).
     ``client_urls`` is what a client's ``servers=`` takes: every node, so it can reconnect to
-    another one when its node dies."""
+    another one when its node dies (``tls://`` URLs with ``tls``). ``tls`` and ``token`` apply to
+    every node's client port (see the module's docstring)."""
 
     def __init__(
         self,
@@ -208,6 +246,8 @@ class LocalNatsCluster:
         cluster_name: str = "driftwise",
         startup_timeout_s: float = 30.0,
         sync_interval: str | None = None,
+        tls: NatsServerTls | None = None,
+        token: str | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("nodes must be at least 1")
@@ -226,6 +266,8 @@ class LocalNatsCluster:
                 routes=[port for other, port in enumerate(cluster) if other != index] if clustered else None,
                 cluster_name=cluster_name,
                 sync_interval=sync_interval,
+                tls=tls,
+                token=token,
             )
             for index in range(nodes)
         ]

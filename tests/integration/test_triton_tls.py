@@ -4,7 +4,8 @@ One Triton started with ``--grpc-use-ssl-mutual`` (certificates from scripts/dev
 run time): the encoder with the CA and a client certificate from settings.triton.tls_* gets the
 same embeddings as the in-process reference; without a client certificate, with one from another
 CA, trusting another CA, or in plaintext, the handshake fails and ``connect`` answers
-EncoderUnavailableError (what the services map to UNAVAILABLE), never a hang."""
+EncoderUnavailableError (what the services map to UNAVAILABLE), never a hang. A JetStream ingest
+role (cluster.nats_urls set) reaches it with the same settings, and NATS over TLS."""
 
 from __future__ import annotations
 
@@ -18,11 +19,16 @@ import grpc
 import numpy as np
 import pytest
 
+from driftwise.cluster.event_stream import STREAM, connect
+from driftwise.cluster.nats_security import NatsSecurity
 from driftwise.inference.encoder import EncoderUnavailableError, TritonTextEncoder
 from driftwise.inference.in_process_encoder import InProcessTextEncoder
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.security.tls import triton_channel_credentials
-from driftwise.settings import REPO_ROOT, TritonSettings
+from driftwise.settings import REPO_ROOT, ClusterSettings, ServerSettings, Settings, TritonSettings
+from driftwise_client.v1 import ingest_service_pb2
+from driftwise_testing.nats_cluster import LocalNatsCluster, NatsServerTls
+from tests.integration.support import app_and_client, event, new_user
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +129,34 @@ async def test_handshake_refused(tls_triton: TlsTriton, case: str) -> None:
     finally:
         await encoder.close()
     assert time.monotonic() - started < 5.0  # refused in the handshake, not a deadline
+
+
+async def test_a_jetstream_ingest_role_encodes_over_mutual_tls(tls_triton: TlsTriton, tmp_path: Path) -> None:
+    """The JetStream roles read triton.tls_* too: an ingest replica starts (encoding the topic
+    labels through this Triton) and encodes an event's text before publishing it to NATS over TLS."""
+    certs = tls_triton.certs
+    nats_tls = NatsServerTls(certs / "server.crt", certs / "server.key")
+    (tmp_path / "ingest").mkdir()  # the JetStream roles do not make their data_dir
+    with LocalNatsCluster(tmp_path / "nats", tls=nats_tls) as nats:
+        settings = Settings(
+            data_dir=tmp_path / "ingest",  # Milvus Lite in it: items are not what this is about
+            server=ServerSettings(port=0, role="ingest"),
+            triton=TritonSettings(
+                url=tls_triton.server.grpc_url,
+                tls_ca_file=certs / "ca.crt",
+                tls_cert_file=certs / "client.crt",
+                tls_key_file=certs / "client.key",
+            ),
+            cluster=ClusterSettings(
+                nats_urls=tuple(nats.client_urls), partitions=4, nats_tls_ca_file=certs / "ca.crt"
+            ),
+        )
+        async with app_and_client(settings) as (_, client):
+            request = ingest_service_pb2.IngestEventsRequest(events=[event(new_user(), text="space opera")])
+            acks = await client.ingest.IngestEvents(request, timeout=30)
+        assert [ack.duplicate for ack in acks.acks] == [False]
+        nc = await connect(nats.client_urls, security=NatsSecurity.read(settings.cluster))
+        try:
+            assert (await nc.jetstream().stream_info(STREAM)).state.messages == 1
+        finally:
+            await nc.close()

@@ -53,6 +53,34 @@ def test_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"triton": {"url": "t:8001", "tls_server_name": "triton"}}, "needs triton.tls_ca_file"),
         ({"triton": {"tls_ca_file": "ca.pem"}}, "local Triton listens in plaintext"),
         ({"auth": {"enabled": True}}, "auth.enabled needs auth.tokens_file"),
+        (
+            {"cluster": {"nats_urls": ["nats://n:4222"], "nats_tls_cert_file": "c.pem"}},
+            "cluster.nats_tls_cert_file and cluster.nats_tls_key_file go together",
+        ),
+        (
+            {"cluster": {"nats_urls": ["nats://n:4222"], "nats_tls_key_file": "k.pem"}},
+            "cluster.nats_tls_cert_file and cluster.nats_tls_key_file go together",
+        ),
+        (
+            {
+                "cluster": {
+                    "nats_urls": ["n:4222"],
+                    "nats_tls_cert_file": "c.pem",
+                    "nats_tls_key_file": "k.pem",
+                }
+            },
+            "needs cluster.nats_tls_ca_file",
+        ),
+        (
+            {"cluster": {"nats_urls": ["n:4222"], "nats_tls_server_name": "nats"}},
+            "needs cluster.nats_tls_ca_file",
+        ),
+        ({"cluster": {"nats_token_file": "token"}}, "cluster.nats_token_file: for the NATS servers"),
+        (
+            {"cluster": {"nats_tls_ca_file": "ca.pem", "nats_credentials_file": "u.creds"}},
+            "cluster.nats_tls_ca_file, cluster.nats_credentials_file: .*cluster.nats_urls, which is empty",
+        ),
+        ({"cluster": {"nats_token": "s3cret"}}, "Extra inputs are not permitted"),  # files only
         ({"auth": {"tokenfile": "t.toml"}}, "Extra inputs are not permitted"),
     ],
 )
@@ -96,6 +124,50 @@ def test_triton_tls_files_are_read_before_anything_starts(tmp_path: Path) -> Non
         with pytest.raises(StartupError, match=r"triton\.tls_ca_file"):
             ServerFiles.read(cluster_role)
     assert ServerFiles.read(Settings()).triton_credentials is None  # local Triton: plaintext
+
+
+@pytest.mark.parametrize("role", ["ingest", "worker", "ranking"])
+def test_jetstream_roles_read_the_triton_tls_files(role: str, tmp_path: Path) -> None:
+    """Every JetStream role encodes with Triton: its TLS files are read (a missing one refused)."""
+    from driftwise.errors import StartupError
+    from driftwise.server import ServerFiles
+
+    ca = tmp_path / "ca.crt"
+    settings = Settings(
+        server={"role": role},
+        cluster={"nats_urls": ["nats://nats:4222"]},
+        triton={"url": "triton:8001", "tls_ca_file": ca, "tls_server_name": "triton"},
+    )
+    with pytest.raises(StartupError, match=r"triton\.tls_ca_file .*ca\.crt"):
+        ServerFiles.read(settings)
+    ca.write_bytes(b"any bytes: gRPC parses the roots when it connects")
+    files = ServerFiles.read(settings)
+    assert files.triton_credentials is not None
+    assert files.triton_options == (("grpc.ssl_target_name_override", "triton"),)
+
+
+def test_nats_security_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DRIFTWISE_CONFIG", raising=False)
+    for key, value in {
+        "NATS_URLS": '["tls://nats-0:4222","tls://nats-1:4222"]',
+        "NATS_TLS_CA_FILE": "/nats/ca.crt",
+        "NATS_TLS_CERT_FILE": "/nats/tls.crt",
+        "NATS_TLS_KEY_FILE": "/nats/tls.key",
+        "NATS_TLS_SERVER_NAME": "nats",
+        "NATS_CREDENTIALS_FILE": "/nats-creds/user.creds",
+        "NATS_TOKEN_FILE": "/nats-token/token",
+    }.items():
+        monkeypatch.setenv(f"DRIFTWISE_CLUSTER__{key}", value)
+    cluster = Settings().cluster
+    assert cluster.nats_urls == ("tls://nats-0:4222", "tls://nats-1:4222")
+    assert (cluster.nats_tls_ca_file, cluster.nats_tls_cert_file, cluster.nats_tls_key_file) == (
+        Path("/nats/ca.crt"),
+        Path("/nats/tls.crt"),
+        Path("/nats/tls.key"),
+    )
+    assert cluster.nats_tls_server_name == "nats"
+    assert cluster.nats_credentials_file == Path("/nats-creds/user.creds")
+    assert cluster.nats_token_file == Path("/nats-token/token")
 
 
 @pytest.mark.parametrize(

@@ -198,6 +198,7 @@ directory, the Milvus token) come from environment variables, which win over the
     "stream_replicas" (int (include "driftwise.streamReplicas" .))
     "lease_ttl_seconds" .Values.cluster.leaseTtlSeconds
     "lease_heartbeat_seconds" .Values.cluster.leaseHeartbeatSeconds -}}
+{{- $_ := mustMerge $cluster (include "driftwise.natsSecurity" . | fromJson) -}}
 {{- if le (float64 .Values.cluster.leaseTtlSeconds) (float64 .Values.cluster.leaseHeartbeatSeconds) -}}
 {{- fail "cluster.leaseTtlSeconds must be longer than cluster.leaseHeartbeatSeconds (leases would lapse between renewals)" -}}
 {{- end -}}
@@ -466,4 +467,38 @@ only. Call with (dict "root" $ "component" "ingest"); "true" or "".
 {{- $ports = append $ports (ternary (last (splitList ":" $host)) "4222" (contains ":" $host) | int) -}}
 {{- end -}}
 {{- $ports | uniq | toJson -}}
+{{- end -}}
+
+{{/*
+settings.cluster.nats_* (as JSON: fromJson it): the files of externalNats.tls,
+.credentials and .token where _pod.tpl mounts them. The bundled NATS is plaintext with no
+accounts, so they are refused with it.
+*/}}
+{{- define "driftwise.natsSecurity" -}}
+{{- $n := .Values.externalNats -}}
+{{- $s := dict -}}
+{{- if or $n.tls.enabled $n.credentials.existingSecret $n.token.existingSecret -}}
+{{- if .Values.nats.enabled -}}
+{{- fail "externalNats.tls, externalNats.credentials and externalNats.token are for an external NATS (nats.enabled=false): the bundled NATS is plaintext, without accounts" -}}
+{{- end -}}
+{{- end -}}
+{{- if $n.tls.enabled -}}
+{{- $_ := required "externalNats.tls.enabled needs externalNats.tls.existingSecret (a Secret with ca.crt, and tls.crt + tls.key when mutual)" $n.tls.existingSecret -}}
+{{- $dir := "/etc/driftwise-nats-tls" -}}
+{{- $_ := set $s "nats_tls_ca_file" (printf "%s/ca.crt" $dir) -}}
+{{- if $n.tls.mutual -}}
+{{- $_ := set $s "nats_tls_cert_file" (printf "%s/tls.crt" $dir) -}}
+{{- $_ := set $s "nats_tls_key_file" (printf "%s/tls.key" $dir) -}}
+{{- end -}}
+{{- with $n.tls.serverName -}}
+{{- $_ := set $s "nats_tls_server_name" . -}}
+{{- end -}}
+{{- end -}}
+{{- if $n.credentials.existingSecret -}}
+{{- $_ := set $s "nats_credentials_file" (printf "/etc/driftwise-nats-credentials/%s" $n.credentials.existingSecretKey) -}}
+{{- end -}}
+{{- if $n.token.existingSecret -}}
+{{- $_ := set $s "nats_token_file" (printf "/etc/driftwise-nats-token/%s" $n.token.existingSecretKey) -}}
+{{- end -}}
+{{- $s | toJson -}}
 {{- end -}}

@@ -101,6 +101,23 @@ spec:
           mountPath: /etc/driftwise-milvus-tls
           readOnly: true
         {{- end }}
+        {{- with $root.Values.externalNats }}
+        {{- if .tls.enabled }}
+        - name: nats-tls
+          mountPath: /etc/driftwise-nats-tls
+          readOnly: true
+        {{- end }}
+        {{- if .credentials.existingSecret }}
+        - name: nats-credentials
+          mountPath: /etc/driftwise-nats-credentials
+          readOnly: true
+        {{- end }}
+        {{- if .token.existingSecret }}
+        - name: nats-token
+          mountPath: /etc/driftwise-nats-token
+          readOnly: true
+        {{- end }}
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -137,6 +154,32 @@ spec:
       secret:
         secretName: {{ $root.Values.externalMilvus.tls.existingSecret }}
         defaultMode: 0440
+    {{- end }}
+    {{- with $root.Values.externalNats }}
+    {{- if .tls.enabled }}
+    - name: nats-tls  # every role connects to NATS
+      secret:
+        secretName: {{ .tls.existingSecret }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if .credentials.existingSecret }}
+    - name: nats-credentials
+      secret:
+        secretName: {{ .credentials.existingSecret }}
+        items:
+          - key: {{ .credentials.existingSecretKey }}
+            path: {{ .credentials.existingSecretKey }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if .token.existingSecret }}
+    - name: nats-token
+      secret:
+        secretName: {{ .token.existingSecret }}
+        items:
+          - key: {{ .token.existingSecretKey }}
+            path: {{ .token.existingSecretKey }}
+        defaultMode: 0440
+    {{- end }}
     {{- end }}
     - name: data
       emptyDir:

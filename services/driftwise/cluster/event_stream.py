@@ -41,12 +41,11 @@ meta leader was back, ~5 s after the kill).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import ssl
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import nats
@@ -55,8 +54,10 @@ import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext, api
 
+from driftwise.cluster.nats_security import NatsSecurity
 from driftwise.cluster.partition_reader import USER_HEADER, PartitionReader, ReaderLost, StoredEvent
 from driftwise.cluster.partitions import partition_of, user_key
+from driftwise.errors import StartupError
 from driftwise.observability.tracing import client_span, trace_headers
 
 __all__ = [
@@ -122,27 +123,80 @@ class Published:
 async def connect(
     servers: Sequence[str],
     *,
-    tls: ssl.SSLContext | None = None,
-    credentials_file: Path | None = None,
-    token: str | None = None,
+    security: NatsSecurity | None = None,
     name: str = "driftwise",
 ) -> NatsClient:
-    """A NATS connection that reconnects to any of ``servers`` forever (a node may die)."""
+    """A NATS connection that reconnects to any of ``servers`` forever (a node may die).
+
+    ``security`` (from settings.cluster.nats_*: :class:`NatsSecurity`) adds TLS and credentials.
+    A server that refuses them (a certificate of another CA, a wrong token) is retried like an
+    unreachable one, each refusal logged as a warning: the connection never opens. With TLS on,
+    every connection must be TLS: nats-py upgrades only when the server asks for TLS, and would go
+    on in plaintext with one that does not; such a server is refused here (before a token is sent
+    to it, at the first connect and at every reconnect)."""
+    security = security or NatsSecurity()
+    nc = NatsClient()
     options: dict[str, Any] = {}
-    if tls is not None:
-        options["tls"] = tls
-    if credentials_file is not None:
-        options["user_credentials"] = str(credentials_file)
-    if token is not None:
-        options["token"] = token
-    return await nats.connect(
+    if security.tls is not None:
+        options["tls"] = security.tls
+        if security.tls_hostname:
+            options["tls_hostname"] = security.tls_hostname
+        options["reconnected_cb"] = functools.partial(_check_reconnected_over_tls, nc)
+    if security.credentials_file is not None:
+        options["user_credentials"] = str(security.credentials_file)
+    if security.token is not None:
+        token = security.token
+        # called while CONNECT is built, after the TLS upgrade (when there is one)
+        options["token"] = token if security.tls is None else functools.partial(_token_over_tls, nc, token)
+    await nc.connect(
         servers=list(servers),
         name=name,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,  # the default 2 s would add to every failover
+        # the default 2 s would add to every failover (typed int, used as seconds)
+        reconnect_time_wait=0.25,  # type: ignore[arg-type]
         connect_timeout=5,
+        error_cb=_log_error,
         **options,
     )
+    if security.tls is not None and not _over_tls(nc):
+        url = nc.connected_url
+        await nc.close()
+        raise StartupError(
+            f"NATS server {url} offers no TLS, which cluster.nats_tls_ca_file requires: refused"
+        )
+    return nc
+
+
+async def _log_error(error: Exception) -> None:
+    """nats-py's asynchronous errors (a refused or lost connection, a slow consumer) in one line:
+    a refused TLS handshake or token is retried every reconnect_time_wait."""
+    _log.warning("NATS: %s", error if str(error) else repr(error))
+
+
+def _over_tls(nc: NatsClient) -> bool:
+    """Whether nc's current connection is TLS. nats-py has no public way to tell: its transport's
+    stream writer is the TLS one after an upgrade."""
+    writer = getattr(getattr(nc, "_transport", None), "_io_writer", None)
+    return writer is not None and writer.get_extra_info("ssl_object") is not None
+
+
+def _token_over_tls(nc: NatsClient, token: str) -> str:
+    if not _over_tls(nc):
+        raise nats.errors.Error("NATS server offers no TLS: the token is not sent in plaintext")
+    return token
+
+
+async def _check_reconnected_over_tls(nc: NatsClient) -> None:
+    if not _over_tls(nc):
+        _log.error(
+            "NATS server %s offers no TLS, which cluster.nats_tls_ca_file requires: closing", nc.connected_url
+        )
+        task = asyncio.get_running_loop().create_task(nc.close())  # not from inside its reconnect task
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Task[None]] = set()
 
 
 class EventStream:
@@ -185,11 +239,9 @@ class EventStream:
         replicas: int = 1,
         duplicate_window_s: float = 120.0,
         publish_deadline_s: float = 15.0,
-        tls: ssl.SSLContext | None = None,
-        credentials_file: Path | None = None,
-        token: str | None = None,
+        security: NatsSecurity | None = None,
     ) -> EventStream:
-        nc = await connect(servers, tls=tls, credentials_file=credentials_file, token=token)
+        nc = await connect(servers, security=security)
         events = cls(
             nc,
             partitions=partitions,

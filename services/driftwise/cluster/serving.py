@@ -4,8 +4,9 @@
     worker    no service of its own (health only): applies its leased partitions (cluster/worker.py)
     ranking   RankingService and ProfileService from the snapshots (cluster/ranking.py)
 
-Every role reaches Triton by triton.url (the topic labels are encoded at start, events at ingest)
-and JetStream by cluster.nats_urls; ingest and ranking reach Milvus by milvus_uri."""
+Every role reaches Triton by triton.url, over TLS per triton.tls_* (the topic labels are encoded at
+start, events at ingest), and JetStream by cluster.nats_urls, with TLS and credentials per
+cluster.nats_* (cluster/nats_security.py); ingest and ranking reach Milvus by milvus_uri."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from driftwise.api.ranking import RankingServicer
 from driftwise.cluster.event_stream import EventStream
 from driftwise.cluster.ingest import StreamIngest
 from driftwise.cluster.leases import PartitionLeases
+from driftwise.cluster.nats_security import NatsSecurity
 from driftwise.cluster.ranking import SnapshotRanking
 from driftwise.cluster.reads import ConfiguredModels, SnapshotReads
 from driftwise.cluster.snapshots import ProfileSnapshots
@@ -65,8 +67,9 @@ AddServices = Callable[[grpc.aio.Server], None]
 async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
     if not settings.triton.url:
         raise StartupError("cluster roles reach Triton by triton.url; none is set")
-    files = ServerFiles.read(settings)
+    files = ServerFiles.read(settings)  # with the Triton TLS credentials of these roles
     cluster = settings.cluster
+    nats_security = NatsSecurity.read(cluster)  # the files too, before anything starts
     async with contextlib.AsyncExitStack() as stack:
         telemetry = Telemetry.start(stack, settings)
         stack.enter_context(threadpool_limits(limits=1, user_api="blas"))  # see running_app
@@ -74,8 +77,12 @@ async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
         labels = list(settings.interest.topics)
         centroids = await encode_texts(encoder, labels, "query")
         topics = TopicModel(labels, centroids, settings.interest.assignment_temperature)
+        log.info("NATS at %s: %s", ", ".join(cluster.nats_urls), nats_security.describe())
         stream = await EventStream.open(
-            cluster.nats_urls, partitions=cluster.partitions, replicas=cluster.stream_replicas
+            cluster.nats_urls,
+            partitions=cluster.partitions,
+            replicas=cluster.stream_replicas,
+            security=nats_security,
         )
         stack.push_async_callback(stream.close)
         snapshots = await ProfileSnapshots.open(

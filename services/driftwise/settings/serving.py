@@ -3,9 +3,10 @@ observability, and what one request may carry."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from driftwise.settings.base import Section
 
@@ -52,6 +53,56 @@ class ClusterSettings(Section):
     )
     lease_heartbeat_seconds: float = Field(2.0, gt=0, description="How often a worker renews its leases.")
     worker_id: str = Field("", description="This worker's id (role worker); empty: host name and pid.")
+    # TLS and credentials towards the NATS servers of nats_urls (every JetStream role). Paths name
+    # files, read at start (driftwise.cluster.nats_security): a missing or bad one stops the start.
+    nats_tls_ca_file: Path | None = Field(
+        None,
+        description="CA certificates (PEM) that sign the NATS servers' certificates; set: TLS to "
+        "every server of nats_urls, verified with this CA, and a server that does not offer TLS is "
+        "refused; unset: plaintext (unless a server requires TLS: then verified with the system CAs).",
+    )
+    nats_tls_cert_file: Path | None = Field(
+        None,
+        description="Client certificate chain (PEM) for NATS servers that require mutual TLS "
+        "(tls { verify: true }); needs nats_tls_ca_file and nats_tls_key_file.",
+    )
+    nats_tls_key_file: Path | None = Field(None, description="Private key of nats_tls_cert_file (PEM).")
+    nats_tls_server_name: str = Field(
+        "",
+        description="Name to verify in the NATS servers' certificates instead of the host of each "
+        "URL (e.g. one name shared by all servers); empty: the host.",
+    )
+    nats_credentials_file: Path | None = Field(
+        None,
+        description="NATS user credentials file (.creds: the user's JWT and nkey seed, as `nsc` "
+        "writes it) for servers with JWT (operator mode) authentication; needs the nkeys package.",
+    )
+    nats_token_file: Path | None = Field(
+        None,
+        description="File holding the NATS authorization token (one line; e.g. a mounted Secret), "
+        "for servers with token authentication. The token itself is never a setting.",
+    )
+
+    @model_validator(mode="after")
+    def _nats_security_complete(self) -> ClusterSettings:
+        # a half configuration would silently talk plaintext or fail at the first handshake
+        if (self.nats_tls_cert_file is None) != (self.nats_tls_key_file is None):
+            raise ValueError(
+                "cluster.nats_tls_cert_file and cluster.nats_tls_key_file go together: set both or neither"
+            )
+        if self.nats_tls_cert_file is not None and self.nats_tls_ca_file is None:
+            raise ValueError("cluster.nats_tls_cert_file (mutual TLS to NATS) needs cluster.nats_tls_ca_file")
+        if self.nats_tls_server_name and self.nats_tls_ca_file is None:
+            raise ValueError("cluster.nats_tls_server_name needs cluster.nats_tls_ca_file (TLS to NATS)")
+        security = {
+            "nats_tls_ca_file": self.nats_tls_ca_file,
+            "nats_credentials_file": self.nats_credentials_file,
+            "nats_token_file": self.nats_token_file,
+        }
+        named = [f"cluster.{name}" for name, value in security.items() if value is not None]
+        if named and not self.nats_urls:
+            raise ValueError(f"{', '.join(named)}: for the NATS servers of cluster.nats_urls, which is empty")
+        return self
 
 
 class ObservabilitySettings(Section):
