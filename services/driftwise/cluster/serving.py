@@ -52,6 +52,7 @@ from driftwise.server import (
 )
 from driftwise.settings import Settings
 from driftwise.storage.item_cache import ItemCache
+from driftwise.storage.milvus_tls import MilvusTls
 from driftwise_client.v1 import (
     ingest_service_pb2_grpc,
     profile_service_pb2_grpc,
@@ -70,6 +71,13 @@ async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
     files = ServerFiles.read(settings)  # with the Triton TLS credentials of these roles
     cluster = settings.cluster
     nats_security = NatsSecurity.read(cluster)  # the files too, before anything starts
+    user_ids = None
+    if settings.server.role != "worker":  # the workers open no Milvus and see stored ids only
+        milvus_tls = MilvusTls.from_settings(settings.milvus)
+        if milvus_tls is not None:
+            milvus_tls.check()
+        user_ids = UserIdScheme.from_settings(settings.privacy)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Milvus Lite's file, Triton's log
     async with contextlib.AsyncExitStack() as stack:
         telemetry = Telemetry.start(stack, settings)
         stack.enter_context(threadpool_limits(limits=1, user_api="blas"))  # see running_app
@@ -95,7 +103,7 @@ async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
             stack.push_async_callback(store.close)
             coverage = TextCoverage(settings.triton.model_name, None, settings.triton.unknown_share_threshold)
             items = ItemCache(store, settings.milvus.item_cache_size, settings.milvus.item_cache_ttl_seconds)
-            user_ids = UserIdScheme.from_settings(settings.privacy)
+            assert user_ids is not None
             catalogue = Catalogue(user_ids, store, items, EventEncoding(encoder, coverage))
             ingest = StreamIngest(settings, catalogue, stream)
             if settings.server.role == "ingest":
