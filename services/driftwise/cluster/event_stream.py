@@ -7,12 +7,14 @@ base64) and acknowledges its caller only after JetStream's PubAck: the event is 
 quorum of the stream's replicas. A partition is read through ``driftwise.events.<partition>.*``;
 one user's events can be purged by their own subject (:meth:`EventStream.purge_user`).
 
-Idempotency: every message carries ``Nats-Msg-Id: <event_id>``; within the stream's duplicate
-window (2 min by default) JetStream stores a resend once and answers ``duplicate=True`` with the
-first copy's sequence. That is what makes retries safe: a publish whose ack was lost (a node died,
-a leader election) is sent again until acked or the deadline passes. Past the window a resend
-is stored again, so the applying side still checks: each profile snapshot records the last
-stream sequence applied to it (see :mod:`driftwise.cluster.worker`).
+Idempotency: every message carries ``Nats-Msg-Id: <user key>:<event_id>``
+(:func:`~driftwise.cluster.partition_reader.message_id`: event ids are unique per user only, and
+the duplicate window spans the whole stream); within that window (2 min by default) JetStream
+stores a resend once and answers ``duplicate=True`` with the first copy's sequence. That is what
+makes retries safe: a publish whose ack was lost (a node died, a leader election) is sent again
+until acked or the deadline passes. Past the window a resend is stored again, so the applying
+side still checks: each profile snapshot records the last stream sequence applied to it (see
+:mod:`driftwise.cluster.worker`).
 
 Failover (measured, 3 nodes on loopback, R3): after SIGKILL of the stream's leader node,
 publishes fail with ``NoStreamResponseError`` (or time out) for about 2-5 s until a new leader
@@ -55,7 +57,13 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext, api
 
 from driftwise.cluster.nats_security import NatsSecurity
-from driftwise.cluster.partition_reader import USER_HEADER, PartitionReader, ReaderLost, StoredEvent
+from driftwise.cluster.partition_reader import (
+    USER_HEADER,
+    PartitionReader,
+    ReaderLost,
+    StoredEvent,
+    message_id,
+)
 from driftwise.cluster.partitions import partition_of, user_key
 from driftwise.errors import StartupError
 from driftwise.observability.tracing import client_span, trace_headers
@@ -347,7 +355,8 @@ class EventStream:
 
     def _headers(self, event: Event) -> dict[str, str]:
         # the trace context of the publish span: the worker that applies the event continues it
-        return {**trace_headers(), api.Header.MSG_ID: event.event_id, USER_HEADER: event.user_id}
+        msg_id = message_id(event.user_id, event.event_id)
+        return {**trace_headers(), api.Header.MSG_ID: msg_id, USER_HEADER: event.user_id}
 
     def _subject_of(self, event: Event) -> str:
         return self.subject_for(event.user_id)

@@ -13,10 +13,25 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from driftwise.cluster.partitions import user_key
+
 _log = logging.getLogger(__name__)
 
 USER_HEADER = "Driftwise-User-Id"
 _TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def message_id(user_id: str, event_id: str) -> str:
+    """The stream's deduplication key of a user's event (event ids hold no control characters,
+    so the header stays one line)."""
+    return f"{user_key(user_id)}:{event_id}"
+
+
+def event_id_of(msg_id: str) -> str:
+    """The event id in a :func:`message_id` (a message published otherwise: the whole id)."""
+    return msg_id.partition(":")[2] or msg_id
+
+
 _IDLE_CHECK_S = 5.0
 _CLOSE_TIMEOUT_S = 1.0
 
@@ -89,7 +104,7 @@ class PartitionReader:
     def _stored(self, msg: Msg) -> StoredEvent:
         headers = msg.headers or {}
         return StoredEvent(
-            event_id=headers.get(api.Header.MSG_ID, ""),
+            event_id=event_id_of(headers.get(api.Header.MSG_ID, "")),
             user_id=headers.get(USER_HEADER, ""),
             payload=msg.data,
             partition=self.partition,

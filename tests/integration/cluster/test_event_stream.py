@@ -13,6 +13,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import api
 
 from driftwise.cluster import partition_reader
+from driftwise.cluster.partition_reader import event_id_of
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS, Event, EventStream, Published, ReaderLost
 from driftwise.cluster.partitions import partition_of, user_key
 from driftwise_testing.nats_cluster import LocalNatsCluster
@@ -44,7 +45,7 @@ async def all_event_ids(stream: EventStream) -> list[str]:
             assert retries > 0, "the reading consumer never answered"
             await asyncio.sleep(0.1)
             continue
-        ids.extend((message.headers or {})[api.Header.MSG_ID] for message in messages)
+        ids.extend(event_id_of((message.headers or {})[api.Header.MSG_ID]) for message in messages)
     await subscription.unsubscribe()
     return ids
 
@@ -79,6 +80,21 @@ async def test_a_resend_is_a_duplicate_stored_once_on_its_partition(nc: NatsClie
         partition = partition_of(event.user_id, PARTITIONS)
         assert stored.subject == f"t.idempotent.{partition}.{user_key(event.user_id)}"
         assert stored.data == event.payload
+
+
+async def test_two_users_may_send_the_same_event_id(nc: NatsClient) -> None:
+    # event ids are unique per user: the stream-wide duplicate window must not merge two users'
+    stream = EventStream(nc, partitions=PARTITIONS, stream="T_SAME_ID", subject_prefix="t.same_id")
+    await stream.ensure_stream()
+    batch = [Event("e-1", "alice", b"alice's"), Event("e-1", "bob", b"bob's")]
+
+    first = await stream.publish(batch)
+    again = await stream.publish(batch)
+
+    assert [p.duplicate for p in first] == [False, False]
+    assert again == [Published(p.seq, True) for p in first]
+    stored = [await nc.jetstream().get_msg("T_SAME_ID", seq=p.seq) for p in first]
+    assert [m.data for m in stored] == [b"alice's", b"bob's"]
 
 
 async def test_purging_a_user_removes_their_events_and_no_one_elses(nc: NatsClient) -> None:
