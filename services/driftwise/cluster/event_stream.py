@@ -277,13 +277,18 @@ class EventStream:
         """The subjects of a partition's users."""
         return f"{self.subject_prefix}.{partition}.*"
 
-    async def purge_user(self, user_id: str) -> int:
-        """Remove every event of the user from the stream (DeleteUserData), on every replica;
-        returns how many there were (counted just before: a racing publish is purged uncounted)."""
+    async def count_user(self, user_id: str) -> int:
+        """How many messages of the user the stream holds."""
         subject = self.subject_for(user_id)
         info = await self.js.stream_info(self.stream, subjects_filter=subject)
-        count = (info.state.subjects or {}).get(subject, 0)
-        await self.js.purge_stream(self.stream, subject=subject)
+        return (info.state.subjects or {}).get(subject, 0)
+
+    async def purge_user(self, user_id: str, *, through_seq: int | None = None) -> int:
+        """Remove the user's messages from the stream, on every replica: all of them, or those
+        at or below ``through_seq``; returns how many there were (counted just before)."""
+        count = await self.count_user(user_id)
+        upper = None if through_seq is None else through_seq + 1  # purge keeps `seq` and after
+        await self.js.purge_stream(self.stream, subject=self.subject_for(user_id), seq=upper)
         return count
 
     def stream_config(self) -> api.StreamConfig:

@@ -1,7 +1,8 @@
-"""The wire format of one event on the DRIFTWISE_EVENTS stream: a validated event with its vector.
+"""The wire formats of the DRIFTWISE_EVENTS stream: a validated event with its vector, or a user's
+deletion.
 
 Ingest replicas validate an event, encode it (the item's stored vector or Triton for free text)
-and publish this message; profile workers apply it without an encoder. Layout::
+and publish an :class:`EventMessage`; profile workers apply it without an encoder. Layout::
 
     byte 0        format (1)
     bytes 1-4     u32 little-endian: length n of the JSON header
@@ -12,6 +13,11 @@ and publish this message; profile workers apply it without an encoder. Layout::
 float32 because that is what the encoder and Milvus hold (an item's stored vector round-trips
 exactly); the worker applies it as float64, as the embedded engine does. A new layout gets a new
 format byte, and workers refuse formats they do not know rather than guess.
+
+DeleteUserData publishes a :class:`ForgetMessage` on the user's subject (format byte 2, then a
+JSON object: ``user_id`` and ``request_id``). It takes its place among the user's events, so the
+worker that reaches it has applied every event before it, and none after: it forgets the user
+there (:mod:`driftwise.cluster.worker`).
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ import numpy.typing as npt
 from driftwise.cluster import event_stream
 from driftwise.model.events import Event, EventType
 
-__all__ = ["FORMAT", "EventMessage", "MessageFormatError", "decode", "encode"]
+__all__ = ["FORGET", "FORMAT", "EventMessage", "ForgetMessage", "MessageFormatError", "decode", "encode"]
 
 FORMAT = 1
+FORGET = 2
 _LENGTH = struct.Struct("<I")
 _PREFIX = 1 + _LENGTH.size
 
@@ -46,9 +53,27 @@ class EventMessage:
     remembered: str
     """The text the profile remembers with the event (RecentEvent.text)."""
 
+    @property
+    def user_id(self) -> str:
+        return self.event.user_id
+
     def to_stream(self) -> event_stream.Event:
         """What :meth:`EventStream.publish` takes (the event id is the stream's dedup key)."""
         return event_stream.Event(self.event.event_id, self.event.user_id, encode(self))
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetMessage:
+    """DeleteUserData's mark in the user's place of the stream."""
+
+    user_id: str
+    """The stored (perhaps pseudonymised) id."""
+    request_id: str
+    """Unique per deletion: a resend of the same deletion is stored once."""
+
+    def to_stream(self) -> event_stream.Event:
+        body = json.dumps({"user_id": self.user_id, "request_id": self.request_id}, ensure_ascii=False)
+        return event_stream.Event(f"forget:{self.request_id}", self.user_id, bytes([FORGET]) + body.encode())
 
 
 def encode(message: EventMessage) -> bytes:
@@ -74,11 +99,15 @@ def encode(message: EventMessage) -> bytes:
     return b"".join([bytes([FORMAT]), _LENGTH.pack(len(encoded)), encoded, vector.tobytes()])
 
 
-def decode(data: bytes) -> EventMessage:
+def decode(data: bytes) -> EventMessage | ForgetMessage:
     """The message in ``data``; raises :class:`MessageFormatError` for anything else."""
+    if data[:1] == bytes([FORGET]):
+        return _decode_forget(data)
     if len(data) < _PREFIX or data[0] != FORMAT:
         found = data[0] if data else None
-        raise MessageFormatError(f"unknown event message format {found!r} (this worker reads {FORMAT})")
+        raise MessageFormatError(
+            f"unknown event message format {found!r} (this worker reads {FORMAT}, {FORGET})"
+        )
     (length,) = _LENGTH.unpack_from(data, 1)
     body = _PREFIX + length
     if len(data) < body or (len(data) - body) % 4:
@@ -100,3 +129,11 @@ def decode(data: bytes) -> EventMessage:
         raise MessageFormatError(f"bad event message header: {exc!r}") from exc
     vector = np.frombuffer(data, dtype="<f4", offset=body)
     return EventMessage(event, vector, remembered)
+
+
+def _decode_forget(data: bytes) -> ForgetMessage:
+    try:
+        body = json.loads(data[1:])
+        return ForgetMessage(str(body["user_id"]), str(body["request_id"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MessageFormatError(f"bad forget message: {exc!r}") from exc

@@ -8,23 +8,29 @@ any replica serves any user, from the profile snapshots the workers write.
   and the feedback is recorded all the same.
 - GetProfile reads the snapshot; WatchProfile watches it in the KV bucket (every change a worker
   writes, on any replica).
-- DeleteUserData purges the user's events from the stream, then the snapshot and the Milvus rows.
+- DeleteUserData publishes a forget message that the user's worker applies (the profile, the
+  user's share of the item counts, the events up to it), waits for it, then deletes the Milvus rows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 from driftwise.cluster.event_stream import EventStream
 from driftwise.cluster.ingest import StreamIngest
+from driftwise.cluster.messages import ForgetMessage
+from driftwise.cluster.partitions import partition_of
 from driftwise.cluster.reads import SnapshotReads
 from driftwise.cluster.snapshots import ProfileSnapshots, Snapshot
 from driftwise.engine.profile_view import ProfileView, explain_profile
 from driftwise.engine.recommend import Recommender
 from driftwise.engine.types import Ack, Recommendations, RecommendQuery
 from driftwise.engine.writes import match_feedback
-from driftwise.errors import NotFoundError
+from driftwise.errors import NotFoundError, UnavailableError
 from driftwise.model.impressions import Impressions, Matched
 from driftwise.model.profile import UserProfile
 from driftwise.model.refit import Refitted
@@ -32,6 +38,9 @@ from driftwise.privacy import UserIdScheme
 from driftwise.settings import Settings
 from driftwise.storage.event_log import LoggedEvent
 from driftwise.storage.vector_store import MilvusVectorStore
+
+_FORGET_WAIT_S = 30.0  # a worker's takeover (lease TTL + heartbeat) fits in it
+_FORGET_POLL_S = 0.05
 
 
 class SnapshotChanges:
@@ -87,7 +96,7 @@ class SnapshotRanking:
 
     async def get_profile(self, user_id: str) -> UserProfile:
         snapshot, _ = await self.snapshots.get(self.user_ids.stored_id(user_id))
-        if snapshot is None:
+        if snapshot is None or snapshot.profile is None:  # none yet, or forgotten
             raise NotFoundError(f"user {user_id!r} has no events")
         return snapshot.profile
 
@@ -111,12 +120,29 @@ class SnapshotRanking:
             await updates.aclose()
 
     async def delete_user(self, user_id: str) -> tuple[int, bool]:
-        """The events first: a worker that applies one more of them before the snapshot goes
-        is fenced by the delete (its compare-and-set fails)."""
+        """A forget message in the user's place of the stream: the worker that reaches it has
+        applied every event before it, forgets the profile, takes the user's share out of the
+        item counts and purges the events up to it (driftwise.cluster.worker). Returns once that
+        is done, then purges again (the worker may have died between its position write and its
+        purge) and deletes the Milvus rows; UnavailableError if no worker got there in time (the
+        deletion then completes when one does, or when the call is repeated)."""
         stored_id = self.user_ids.stored_id(user_id)
-        deleted = await self.stream.purge_user(stored_id)
         snapshot, _ = await self.snapshots.get(stored_id)
-        if snapshot is not None:
-            await self.snapshots.delete(stored_id)
+        events = await self.stream.count_user(stored_id)
+        (forget,) = await self.stream.publish([ForgetMessage(stored_id, uuid.uuid4().hex).to_stream()])
+        await self._until_applied(stored_id, forget.seq)
+        await self.stream.purge_user(stored_id, through_seq=forget.seq)
         await self.store.delete_user(stored_id)
-        return deleted, snapshot is not None
+        return events, snapshot is not None and snapshot.profile is not None
+
+    async def _until_applied(self, stored_id: str, seq: int) -> None:
+        partition = partition_of(stored_id, self.snapshots.partitions)
+        deadline = time.monotonic() + _FORGET_WAIT_S
+        while (await self.snapshots.position(partition))[0].seq < seq:
+            if time.monotonic() > deadline:
+                raise UnavailableError(
+                    f"no profile worker applied the deletion of user {stored_id!r} (stream sequence "
+                    f"{seq}) within {_FORGET_WAIT_S:.0f} s: it is recorded and completes when one does; "
+                    "call DeleteUserData again to wait for it"
+                )
+            await asyncio.sleep(_FORGET_POLL_S)

@@ -52,13 +52,17 @@ from driftwise.model.profile import UserProfile
 __all__ = ["BUCKET", "Fenced", "Position", "ProfileSnapshots", "Snapshot", "SnapshotFormatError"]
 
 BUCKET = "DRIFTWISE_PROFILES"
-FORMAT = 2  # 2: seen item ids and duplicate seqs in snapshots, item counts in positions
-# format, applied_seq, writer's fencing token, number of duplicate seqs, bytes of the item ids
-# (a JSON list); then the duplicate seqs (u64 each), the item ids, the profile
+# 2: seen item ids and duplicate seqs in snapshots, item counts in positions; 3: a snapshot's
+# counted items and forgets, a forgotten user (no profile)
+FORMAT = 3
+# format, applied_seq, writer's fencing token, number of duplicate seqs, bytes of the JSON object
+# (seen item ids, counted items, forgets); then the duplicate seqs (u64 each), the JSON, the
+# profile (nothing: forgotten)
 _HEADER = struct.Struct("<BQQII")
 _SEQ = struct.Struct("<Q")
 _POSITION = struct.Struct("<BQ")  # format, applied position; then its counts, a JSON object
 _STREAM_IN_USE = 10058
+_WRONG_LAST_SEQUENCE = 10071
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.0
 _LIST_TIMEOUT_S = 5.0
@@ -77,7 +81,8 @@ class SnapshotFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    profile: UserProfile
+    profile: UserProfile | None
+    """None: the user was forgotten (DeleteUserData) and has no event since."""
     applied_seq: int
     """Stream sequence of the last event applied to ``profile`` (0: none yet)."""
     token: int = 0
@@ -87,25 +92,53 @@ class Snapshot:
     duplicate_seqs: tuple[int, ...] = ()
     """Sequences at or below ``applied_seq`` skipped as resends of an event in the profile,
     those the partition's position had not passed when written (sorted)."""
+    counted: Counter[str] = field(default_factory=Counter)
+    """Positive events per item among those applied to ``profile``: the user's share of the
+    partition's item counts, which forgetting the user takes out."""
+    forgets: dict[int, Counter[str]] = field(default_factory=dict)
+    """The sequences of forget messages at or below ``applied_seq`` that the partition's position
+    had not passed when written, with what each took out of the item counts."""
+
+    @property
+    def forgotten(self) -> bool:
+        return self.profile is None
 
     def to_bytes(self) -> bytes:
-        items = json.dumps(self.seen_item_ids, separators=(",", ":"), ensure_ascii=False).encode()
-        header = _HEADER.pack(FORMAT, self.applied_seq, self.token, len(self.duplicate_seqs), len(items))
+        meta = {
+            "seen": self.seen_item_ids,
+            "counted": dict(sorted(self.counted.items())),
+            "forgets": {str(seq): dict(sorted(c.items())) for seq, c in sorted(self.forgets.items())},
+        }
+        encoded = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
+        header = _HEADER.pack(FORMAT, self.applied_seq, self.token, len(self.duplicate_seqs), len(encoded))
         seqs = b"".join(_SEQ.pack(seq) for seq in self.duplicate_seqs)
-        return b"".join([header, seqs, items, self.profile.to_bytes()])
+        profile = b"" if self.profile is None else self.profile.to_bytes()
+        return b"".join([header, seqs, encoded, profile])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Snapshot:
         if len(data) < _HEADER.size or data[0] != FORMAT:
             raise SnapshotFormatError(f"not a profile snapshot of format {FORMAT} ({len(data)} bytes)")
-        _, applied_seq, token, n_seqs, n_items = _HEADER.unpack_from(data)
+        _, applied_seq, token, n_seqs, n_meta = _HEADER.unpack_from(data)
         offset = _HEADER.size + n_seqs * _SEQ.size
-        if len(data) < offset + n_items:
+        if len(data) < offset + n_meta:
             raise SnapshotFormatError(f"truncated profile snapshot ({len(data)} bytes)")
         seqs = tuple(seq for (seq,) in _SEQ.iter_unpack(data[_HEADER.size : offset]))
-        items = tuple(json.loads(data[offset : offset + n_items]))
-        profile = UserProfile.from_bytes(data[offset + n_items :])
-        return cls(profile, applied_seq, token, items, seqs)
+        meta = json.loads(data[offset : offset + n_meta])
+        rest = data[offset + n_meta :]
+        return cls(
+            UserProfile.from_bytes(rest) if rest else None,
+            applied_seq,
+            token,
+            tuple(meta["seen"]),
+            seqs,
+            _counter(meta["counted"]),
+            {int(seq): _counter(c) for seq, c in meta["forgets"].items()},
+        )
+
+
+def _counter(counts: dict[str, int]) -> Counter[str]:
+    return Counter({str(item): int(n) for item, n in counts.items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +163,7 @@ class Position:
             found = data[0] if data else None
             raise SnapshotFormatError(f"an applied position of format {found!r}, not {FORMAT}")
         _, seq = _POSITION.unpack_from(data)
-        counts = json.loads(data[_POSITION.size :])
-        return cls(seq, Counter({str(item): int(n) for item, n in counts.items()}))
+        return cls(seq, _counter(json.loads(data[_POSITION.size :])))
 
 
 class ProfileSnapshots:
@@ -244,9 +276,15 @@ class ProfileSnapshots:
         except nats.js.errors.KeyNotFoundError:  # never written, or deleted
             return None
 
-    async def delete(self, user_id: str) -> None:
-        """Forget the user's snapshot (a writer holding an older revision is fenced)."""
-        await self._kv.delete(self.key(user_id))
+    async def delete(self, user_id: str, expected_revision: int) -> None:
+        """Delete the user's snapshot if it is still at ``expected_revision`` (else
+        :class:`Fenced`); a writer holding an older revision is fenced by it."""
+        try:
+            await self._kv.delete(self.key(user_id), last=expected_revision)
+        except nats.js.errors.BadRequestError as exc:  # nats-py's delete does not translate it
+            if exc.err_code != _WRONG_LAST_SEQUENCE:
+                raise
+            raise Fenced(f"{self.key(user_id)} changed since revision {expected_revision}") from None
 
     async def users(self, partition: int) -> list[str]:
         """The user ids with a snapshot in ``partition``."""

@@ -48,9 +48,24 @@ Guarantees:
   How far it lags behind ingest is the worker's backlog; a partition whose worker died is taken
   over ``ttl_s + heartbeat_s`` (lease timing) after the worker's last renewal.
 
+* Forgetting a user (DeleteUserData publishes a :class:`~driftwise.cluster.messages.ForgetMessage`
+  on the user's subject). Each snapshot keeps ``counted``, the positive events per item among
+  those applied to it: exactly the user's share of the partition's counts, since an event is
+  applied once and counted once, each in one write. The worker that reaches the forget message
+  has applied every event of the user before it and none after; it takes ``counted`` out of the
+  batch's counts, drops the profile, seen items and counts, and keeps the amount taken in the
+  snapshot's ``forgets`` under the message's sequence. A new owner that reads the message again
+  (the position write was lost) takes the same amount out again, as it counts again the events
+  applied before the crash: the counting rule above, with a negative count. The snapshot is
+  written with no profile (a forgotten user: GetProfile says NOT_FOUND, Recommend cold-starts);
+  only after the position has passed the message are the user's messages up to it purged from
+  the stream (purged earlier, an event applied but not yet counted would never be counted) and
+  the forgotten snapshot deleted. DeleteUserData waits for that, then purges again, in case the
+  worker died between its position write and its purge. Events after the message build a new
+  profile.
+
 Not done here yet: a profile built with other topics (fingerprint) is not re-projected (the
-embedded engine's refit); deleting a user does not stop the user's events still in the stream
-from building the profile again, nor take the user's events out of the item counts.
+embedded engine's refit).
 """
 
 from __future__ import annotations
@@ -66,10 +81,9 @@ from dataclasses import dataclass, field
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link
 
-from driftwise.cluster.batches import BatchApplier, Change, UserState, WorkerStats
+from driftwise.cluster.batches import BatchApplier, Change, Message, UserState, WorkerStats
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS, EventStream, ReaderLost, StoredEvent
 from driftwise.cluster.leases import OnChange, PartitionLeases
-from driftwise.cluster.messages import EventMessage
 from driftwise.cluster.snapshots import Fenced, Position, ProfileSnapshots
 from driftwise.model.config import InterestModelConfig
 from driftwise.model.topics import TopicModel
@@ -89,6 +103,7 @@ _FETCH_RETRIES = 5
 _FETCH_RETRY_S = 0.1
 # a node died with the reader's consumer, a leader election outlasted the retries
 _READ_ANEW: tuple[type[BaseException], ...] = (ReaderLost, *TRANSIENT_ERRORS)
+_FORGETTING_FAILURES: tuple[type[BaseException], ...] = (Fenced, *TRANSIENT_ERRORS)
 
 
 class PartitionLost(RuntimeError):
@@ -327,8 +342,25 @@ class ProfileWorker:
             revision = await self.snapshots.put_position(partition, moved, position[1])
             self.progress[partition] = moved.seq
             self.stats.batches += 1
+            await self._finish_forgetting(applied.forgotten, cache)
             await self._notify([change.user for change in applied.changes if change.applied])
             return moved, revision
+
+    async def _finish_forgetting(self, forgotten: dict[str, int], cache: OrderedDict[str, UserState]) -> None:
+        """Once the position has passed their forget messages (applied now, or read again after
+        a crash): purge the users' messages up to them, and drop the snapshots of users still
+        forgotten (what they held is no longer needed). A failure only leaves what
+        DeleteUserData purges again, or a small marker."""
+        for user, seq in forgotten.items():
+            try:
+                await self.events.purge_user(user, through_seq=seq)
+                state = cache.get(user)
+                if state is not None and state.profile is None and state.revision:
+                    await self.snapshots.delete(user, state.revision)
+                    cache[user] = UserState(None, 0, state.applied_seq)
+            except _FORGETTING_FAILURES as exc:
+                cache.pop(user, None)
+                _log.warning("forgetting user %r: %r (DeleteUserData purges again)", user, exc)
 
     async def _notify(self, applied: list[str]) -> None:
         if applied and self.on_applied is not None:
@@ -338,7 +370,7 @@ class ProfileWorker:
                 _log.exception("on_applied failed for %d users", len(applied))
 
     async def _load(
-        self, by_user: dict[str, list[tuple[int, EventMessage]]], cache: OrderedDict[str, UserState]
+        self, by_user: dict[str, list[tuple[int, Message]]], cache: OrderedDict[str, UserState]
     ) -> None:
         """Read the snapshots of users not in the cache (concurrently: one round trip)."""
         missing = [user for user in by_user if user not in cache]

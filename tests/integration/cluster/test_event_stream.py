@@ -13,8 +13,8 @@ from nats.aio.client import Client as NatsClient
 from nats.js import api
 
 from driftwise.cluster import partition_reader
-from driftwise.cluster.partition_reader import event_id_of
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS, Event, EventStream, Published, ReaderLost
+from driftwise.cluster.partition_reader import event_id_of
 from driftwise.cluster.partitions import partition_of, user_key
 from driftwise_testing.nats_cluster import LocalNatsCluster
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from driftwise.api.convert import timestamp
-from driftwise.cluster.event_stream import STREAM
+from driftwise.cluster.event_stream import STREAM, connect
+from driftwise.cluster.snapshots import ProfileSnapshots
 from driftwise.datasets.movielens import Movie
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.server import App, running_app
@@ -41,6 +43,8 @@ __all__ = ["milvus_server"]  # the fixture, imported for pytest
 
 pytestmark = pytest.mark.integration
 
+PARTITIONS = 8
+
 
 @contextlib.asynccontextmanager
 async def roles(
@@ -54,7 +58,7 @@ async def roles(
             milvus=MilvusSettings(uri=milvus.uri, token=milvus.token, index_type="HNSW"),
             cluster=ClusterSettings(
                 nats_urls=tuple(nats.client_urls),
-                partitions=8,
+                partitions=PARTITIONS,
                 lease_ttl_seconds=3.0,
                 lease_heartbeat_seconds=1.0,
                 worker_id=name,
@@ -148,8 +152,8 @@ async def test_events_sent_to_ingest_are_served_by_every_ranking_replica_and_del
                 while True:
                     await asyncio.wait_for(profiles.read(), 10)
             assert ended.value.code() == grpc.StatusCode.NOT_FOUND
-            info = await apps_stream_info(nats)
-            assert info == 0
+            # nothing of the user: no event, no snapshot, no share of the item counts
+            assert await left_behind(nats) == (0, Counter(), [])
             for client in (ingest, ranking, ranking2):
                 await client.channel.close()
             print(f"\nJetStream roles: ingest ack -> Recommend shows the events in {freshness * 1000:.0f} ms")
@@ -171,12 +175,13 @@ async def traced_ingest(
             return acks, root.get_span_context().trace_id
 
 
-async def apps_stream_info(nats: LocalNatsCluster) -> int:
-    """Events left in the stream."""
-    from driftwise.cluster.event_stream import connect
-
+async def left_behind(nats: LocalNatsCluster) -> tuple[int, Counter[str], list[str]]:
+    """Messages left in the stream, the item counts, and the users with a snapshot."""
     nc = await connect(nats.client_urls)
     try:
-        return (await nc.jetstream().stream_info(STREAM)).state.messages
+        snapshots = await ProfileSnapshots.open(nc.jetstream(), partitions=PARTITIONS)
+        users = [u for p in range(PARTITIONS) for u in await snapshots.users(p)]
+        messages = (await nc.jetstream().stream_info(STREAM)).state.messages
+        return messages, await snapshots.item_counts(), users
     finally:
         await nc.close()

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,10 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js import api
 
+from driftwise.cluster.batches import positive_item
 from driftwise.cluster.event_stream import EventStream, Published, connect
 from driftwise.cluster.leases import PartitionLeases
-from driftwise.cluster.messages import EventMessage, encode
+from driftwise.cluster.messages import EventMessage, ForgetMessage, encode
 from driftwise.cluster.partitions import partition_of
 from driftwise.cluster.snapshots import Position, ProfileSnapshots
 from driftwise.cluster.worker import ProfileWorker
@@ -236,6 +237,15 @@ async def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -
         assert time.monotonic() - began < timeout_s, f"{what}: not within {timeout_s} s"
         await asyncio.sleep(0.05)
     return time.monotonic() - began
+
+
+async def wait_for_async(
+    value: Callable[[], Awaitable[Any]], expected: Any, timeout_s: float, what: str
+) -> None:
+    began = time.monotonic()
+    while (got := await value()) != expected:
+        assert time.monotonic() - began < timeout_s, f"{what}: {got!r}, not {expected!r}, after {timeout_s} s"
+        await asyncio.sleep(0.05)
 
 
 async def converge(snapshots: ProfileSnapshots, ledger: Ledger, timeout_s: float) -> dict[str, UserProfile]:
@@ -460,3 +470,57 @@ async def test_counts_are_exact_when_a_worker_dies_between_its_snapshots_and_its
         await assert_reads(snapshots, ledger, timeout_s=10)
         assert survivor.stats.skipped_applied == 41  # w1's events and its resend, read again
         assert survivor.stats.applied == 20
+
+
+async def test_forgetting_a_user_takes_their_counts_out_once_across_a_crash(
+    nats_node: LocalNatsCluster, nc: NatsClient, request: pytest.FixtureRequest
+) -> None:
+    """A forget message among a user's events: the first worker writes the batch's snapshots
+    (the user forgotten) and dies before the position write; the next owner reads it all again.
+    The user's events before the message are gone from the profile, the counts and the stream;
+    those after it build a new profile; everyone else is untouched."""
+    partitions = 2
+    async with workers_of(request, nats_node.client_urls, partitions, replicas=1) as workers:
+        stream = workers.stream(nc)
+        await stream.ensure_stream()
+        ledger = Ledger(partitions)
+        events = Events(users=5, seed=4)
+        await publish(stream, ledger, events.batch(40))
+        victim = events.users[0]
+        (forget,) = await stream.publish([ForgetMessage(victim, "r1").to_stream()])
+        await publish(stream, ledger, events.batch(20))
+        after = [
+            m
+            for m in ledger.messages.values()
+            if m.event.user_id == victim and ledger.seq[m.event.event_id] > forget.seq
+        ]
+        before = [
+            m
+            for m in ledger.messages.values()
+            if m.event.user_id == victim and ledger.seq[m.event.event_id] < forget.seq
+        ]
+        assert after and before and any(positive_item(m.event) for m in before)
+
+        doomed = await workers.start("w1", DyingBeforePosition)
+        assert isinstance(doomed.snapshots, DyingBeforePosition)
+        doomed.snapshots.dying = True
+        await wait_for(
+            lambda: len(doomed.snapshots.stalled) == partitions, 5.0, "w1 stalled before both positions"
+        )
+        assert doomed.stats.forgotten == 1
+        await workers.crash("w1")
+        survivor = await workers.start("w2")
+
+        for message in before:  # as if never sent
+            del ledger.messages[message.event.event_id], ledger.seq[message.event.event_id]
+        snapshots = await workers.snapshots(nc)
+        assert_replays(await converge(snapshots, ledger, timeout_s=TTL_S + 10), ledger, events.users)
+        await assert_reads(snapshots, ledger, timeout_s=10)  # the counts, the seen items
+        assert survivor.stats.forgotten == 0  # read again under its own snapshot: counted, not applied
+        snapshot, _ = await snapshots.get(victim)
+        assert snapshot is not None and snapshot.profile is not None
+        assert snapshot.counted == collections.Counter(i for m in after if (i := positive_item(m.event)))
+        # a forget kept in it is below the position: never read (nor taken out) again
+        position, _ = await snapshots.position(partition_of(victim, partitions))
+        assert all(seq <= position.seq for seq in snapshot.forgets)
+        await wait_for_async(lambda: stream.count_user(victim), len(after), 5.0, "the victim's purge")

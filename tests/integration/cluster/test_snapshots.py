@@ -48,7 +48,9 @@ async def test_writes_are_compare_and_set_on_the_revision(snapshots: ProfileSnap
     assert got is not None
     assert (got.applied_seq, got.token, got.profile.version, got.profile.user_id) == (12, 7, 2, "u1")
 
-    await snapshots.delete("u1")
+    with pytest.raises(Fenced):  # a deletion based on an older revision
+        await snapshots.delete("u1", first)
+    await snapshots.delete("u1", second)
     assert await snapshots.get("u1") == (None, 0)
     with pytest.raises(Fenced):  # the owner that read `second` lost the profile to the deletion
         await snapshots.put("u1", snapshot("u1", 14), second)
@@ -75,10 +77,10 @@ async def test_a_watch_sees_the_current_snapshot_then_each_write_and_the_deletio
     changes = snapshots.watch("w")
     first = await asyncio.wait_for(anext(changes), 5)
     assert first is not None and first.applied_seq == 1
-    await snapshots.put("w", snapshot("w", 2), revision)
+    revision = await snapshots.put("w", snapshot("w", 2), revision)
     second = await asyncio.wait_for(anext(changes), 5)
     assert second is not None and second.applied_seq == 2
-    await snapshots.delete("w")
+    await snapshots.delete("w", revision)
     assert await asyncio.wait_for(anext(changes), 5) is None
     await changes.aclose()
 
@@ -97,8 +99,12 @@ async def test_a_partitions_applied_position_is_compare_and_set(snapshots: Profi
     assert await snapshots.item_counts() == Counter({"i.1": 4, "i.2": 4})
 
 
-def test_a_snapshot_round_trips_its_seen_items_and_duplicate_seqs() -> None:
-    original = Snapshot(snapshot("u", 9).profile, 9, 3, ("a", "ü.b", "z"), (4, 8))
+def test_a_snapshot_round_trips_its_seen_items_duplicate_seqs_counts_and_forgets() -> None:
+    profile = snapshot("u", 9).profile
+    assert profile is not None
+    original = Snapshot(
+        profile, 9, 3, ("a", "ü.b", "z"), (4, 8), Counter({"a": 2, "ü.b": 1}), {6: Counter({"x": 3})}
+    )
     got = Snapshot.from_bytes(original.to_bytes())
     assert (got.applied_seq, got.token, got.seen_item_ids, got.duplicate_seqs) == (
         9,
@@ -106,6 +112,10 @@ def test_a_snapshot_round_trips_its_seen_items_and_duplicate_seqs() -> None:
         ("a", "ü.b", "z"),
         (4, 8),
     )
-    assert got.profile.to_bytes() == original.profile.to_bytes()
-    with pytest.raises(SnapshotFormatError):  # format 1, before seen items
-        Snapshot.from_bytes(bytes([1]) + original.to_bytes()[1:])
+    assert (got.counted, got.forgets) == (Counter({"a": 2, "ü.b": 1}), {6: Counter({"x": 3})})
+    assert got.profile is not None and got.profile.to_bytes() == profile.to_bytes()
+    forgotten = Snapshot.from_bytes(Snapshot(None, 12, 3, forgets={12: Counter({"a": 2})}).to_bytes())
+    assert forgotten.forgotten and forgotten.profile is None and forgotten.forgets == {12: Counter({"a": 2})}
+    for old in (1, 2):  # before seen items; before counts and forgets
+        with pytest.raises(SnapshotFormatError):
+            Snapshot.from_bytes(bytes([old]) + original.to_bytes()[1:])
