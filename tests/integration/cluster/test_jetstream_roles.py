@@ -31,7 +31,9 @@ from driftwise_client.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,
     profile_service_pb2,
+    profile_service_pb2_grpc,
     ranking_service_pb2,
+    ranking_service_pb2_grpc,
 )
 from driftwise_testing.milvus_server import LocalMilvusServer
 from driftwise_testing.nats_cluster import LocalNatsCluster
@@ -161,6 +163,34 @@ async def test_events_sent_to_ingest_are_served_by_every_ranking_replica_and_del
             names = {span.name for span in spans_of(memory_spans, trace_id)}
             assert {"client IngestEvents", "event_stream.publish", "worker.apply"} <= names, names
             assert "/driftwise.v1.IngestService/IngestEvents" in names, names
+
+            # free text: Triton encodes it in the ingest request's trace; Recommend's searches Milvus
+            searcher = new_user()
+            search = common_pb2.Event(
+                event_id="s-1",
+                user_id=searcher,
+                type=common_pb2.EVENT_TYPE_SEARCH,
+                text="a heist film with a twist",
+                event_time=timestamp(time.time() - 5),
+            )
+            _, text_trace = await traced_ingest(apps["ingest"].target, [search])
+            async with grpc.aio.insecure_channel(
+                apps["ranking2"].target, interceptors=aio_client_interceptors()
+            ) as channel:
+                with trace.get_tracer("test-client").start_as_current_span("client Recommend") as root:
+                    stubs = Client(
+                        channel,
+                        ingest_service_pb2_grpc.IngestServiceStub(channel),
+                        profile_service_pb2_grpc.ProfileServiceStub(channel),
+                        ranking_service_pb2_grpc.RankingServiceStub(channel),
+                    )
+                    ranked = await recommended(stubs, searcher, 1)
+                    recommend_trace = root.get_span_context().trace_id
+            assert ranked.source == ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED
+            names = {span.name for span in spans_of(memory_spans, text_trace)}
+            assert {"triton.infer", "event_stream.publish", "worker.apply"} <= names, names
+            names = {span.name for span in spans_of(memory_spans, recommend_trace)}
+            assert {"ranking.retrieve", "milvus.search"} <= names, names
 
 
 async def traced_ingest(
