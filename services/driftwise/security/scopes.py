@@ -15,11 +15,13 @@ class Scope(StrEnum):
     PROFILES_READ = "profiles:read"  # read a user's interests
     USERS_DELETE = "users:delete"  # erase a user's data (right to be forgotten)
     RECOMMEND = "recommend"  # recommendations, ranking, and the feedback loop that feeds them
+    INSIGHTS_READ = "insights:read"  # the catalogue, the server's stats and online quality: no user data
 
 
 _INGEST = "/driftwise.v1.IngestService/"
 _PROFILE = "/driftwise.v1.ProfileService/"
 _RANKING = "/driftwise.v1.RankingService/"
+_INSIGHT = "/driftwise.v1.InsightService/"
 
 METHOD_SCOPES: dict[str, Scope] = {
     _INGEST + "UpsertItems": Scope.ITEMS_WRITE,
@@ -35,6 +37,14 @@ METHOD_SCOPES: dict[str, Scope] = {
     # front end: one scope for a front end that shows recommendations and reports what was clicked
     _RANKING + "StreamFeedback": Scope.RECOMMEND,
     _RANKING + "GetModelStatus": Scope.RECOMMEND,  # what ranking serves with: no user data
+    # user ids and what users did: the profile scope
+    _INSIGHT + "ListUsers": Scope.PROFILES_READ,
+    _INSIGHT + "GetTopicHistory": Scope.PROFILES_READ,
+    _INSIGHT + "GetItem": Scope.PROFILES_READ,  # its recent interactions name users
+    _INSIGHT + "ListItems": Scope.INSIGHTS_READ,
+    _INSIGHT + "SearchItems": Scope.INSIGHTS_READ,
+    _INSIGHT + "GetServerStats": Scope.INSIGHTS_READ,
+    _INSIGHT + "GetOnlineQuality": Scope.INSIGHTS_READ,
 }
 
 

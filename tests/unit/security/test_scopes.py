@@ -1,13 +1,18 @@
 import pytest
 
 from driftwise.security.scopes import METHOD_SCOPES, Scope, parse_scope
-from driftwise_client.v1 import ingest_service_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import (
+    ingest_service_pb2,
+    insight_service_pb2,
+    profile_service_pb2,
+    ranking_service_pb2,
+)
 
 
 def _all_methods() -> set[str]:
     return {
         f"/{service.full_name}/{method.name}"
-        for module in (ingest_service_pb2, profile_service_pb2, ranking_service_pb2)
+        for module in (ingest_service_pb2, profile_service_pb2, ranking_service_pb2, insight_service_pb2)
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     }
@@ -16,7 +21,7 @@ def _all_methods() -> set[str]:
 def test_every_rpc_has_a_scope() -> None:
     # a new RPC added to protos/ without a line in METHOD_SCOPES fails here (and is refused to all)
     methods = _all_methods()
-    assert len(methods) == 11
+    assert len(methods) == 18
     assert methods - set(METHOD_SCOPES) == set(), "RPCs without a scope"
     assert set(METHOD_SCOPES) - methods == set(), "scopes for RPCs that do not exist"
 
@@ -32,9 +37,10 @@ def test_the_table() -> None:
     assert by_scope == {
         "events:write": {"IngestEvents", "StreamEvents"},
         "items:write": {"UpsertItems", "DeleteItems"},
-        "profiles:read": {"GetProfile", "WatchProfile"},
+        "profiles:read": {"GetProfile", "WatchProfile", "ListUsers", "GetTopicHistory", "GetItem"},
         "users:delete": {"DeleteUserData"},
         "recommend": {"Recommend", "Rank", "StreamFeedback", "GetModelStatus"},
+        "insights:read": {"ListItems", "SearchItems", "GetServerStats", "GetOnlineQuality"},
     }
 
 
