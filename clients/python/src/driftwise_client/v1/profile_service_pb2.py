@@ -26,33 +26,33 @@ from driftwise_client.v1 import common_pb2 as driftwise_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"driftwise/v1/profile_service.proto\x12\x0c\x64riftwise.v1\x1a\x19\x64riftwise/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x7f\n\x11GetProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ntop_topics\x18\x02 \x01(\x05\x12\x15\n\rrecent_events\x18\x03 \x01(\x05\x12.\n\nas_of_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x12GetProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.driftwise.v1.Profile\"\xcd\x01\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x06layers\x18\x04 \x03(\x0b\x32\x18.driftwise.v1.LayerState\x12\x30\n\rrecent_events\x18\x05 \x03(\x0b\x32\x19.driftwise.v1.RecentEvent\x12\x13\n\x0b\x65vent_count\x18\x06 \x01(\x03\"\xc5\x01\n\nLayerState\x12*\n\x05layer\x18\x01 \x01(\x0e\x32\x1b.driftwise.v1.InterestLayer\x12\x19\n\x11half_life_seconds\x18\x02 \x01(\x01\x12\x0c\n\x04mass\x18\x03 \x01(\x01\x12\x33\n\x0flast_event_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\ntop_topics\x18\x05 \x03(\x0b\x32\x19.driftwise.v1.TopicWeight\"P\n\x0bTopicWeight\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x10\n\x08\x61\x66\x66inity\x18\x03 \x01(\x01\x12\x10\n\x08\x65xamples\x18\x04 \x03(\t\"\xa5\x01\n\x0bRecentEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12%\n\x04type\x18\x02 \x01(\x0e\x32\x17.driftwise.v1.EventType\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07item_id\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0e\n\x06weight\x18\x06 \x01(\x01\"&\n\x13WatchProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\">\n\x14WatchProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.driftwise.v1.Profile\"(\n\x15\x44\x65leteUserDataRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"N\n\x16\x44\x65leteUserDataResponse\x12\x1b\n\x13\x64\x65leted_event_count\x18\x01 \x01(\x03\x12\x17\n\x0fprofile_deleted\x18\x02 \x01(\x08\x32\x97\x02\n\x0eProfileService\x12O\n\nGetProfile\x12\x1f.driftwise.v1.GetProfileRequest\x1a .driftwise.v1.GetProfileResponse\x12W\n\x0cWatchProfile\x12!.driftwise.v1.WatchProfileRequest\x1a\".driftwise.v1.WatchProfileResponse0\x01\x12[\n\x0e\x44\x65leteUserData\x12#.driftwise.v1.DeleteUserDataRequest\x1a$.driftwise.v1.DeleteUserDataResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"driftwise/v1/profile_service.proto\x12\x0c\x64riftwise.v1\x1a\x19\x64riftwise/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n\x11GetProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ntop_topics\x18\x02 \x01(\x05\x12\x15\n\rrecent_events\x18\x03 \x01(\x05\x12.\n\nas_of_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11topic_temperature\x18\x05 \x01(\x01\"<\n\x12GetProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.driftwise.v1.Profile\"\xcd\x01\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x06layers\x18\x04 \x03(\x0b\x32\x18.driftwise.v1.LayerState\x12\x30\n\rrecent_events\x18\x05 \x03(\x0b\x32\x19.driftwise.v1.RecentEvent\x12\x13\n\x0b\x65vent_count\x18\x06 \x01(\x03\"\xc5\x01\n\nLayerState\x12*\n\x05layer\x18\x01 \x01(\x0e\x32\x1b.driftwise.v1.InterestLayer\x12\x19\n\x11half_life_seconds\x18\x02 \x01(\x01\x12\x0c\n\x04mass\x18\x03 \x01(\x01\x12\x33\n\x0flast_event_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\ntop_topics\x18\x05 \x03(\x0b\x32\x19.driftwise.v1.TopicWeight\"P\n\x0bTopicWeight\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x10\n\x08\x61\x66\x66inity\x18\x03 \x01(\x01\x12\x10\n\x08\x65xamples\x18\x04 \x03(\t\"\xa5\x01\n\x0bRecentEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12%\n\x04type\x18\x02 \x01(\x0e\x32\x17.driftwise.v1.EventType\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07item_id\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0e\n\x06weight\x18\x06 \x01(\x01\"&\n\x13WatchProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\">\n\x14WatchProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.driftwise.v1.Profile\"(\n\x15\x44\x65leteUserDataRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"N\n\x16\x44\x65leteUserDataResponse\x12\x1b\n\x13\x64\x65leted_event_count\x18\x01 \x01(\x03\x12\x17\n\x0fprofile_deleted\x18\x02 \x01(\x08\x32\x97\x02\n\x0eProfileService\x12O\n\nGetProfile\x12\x1f.driftwise.v1.GetProfileRequest\x1a .driftwise.v1.GetProfileResponse\x12W\n\x0cWatchProfile\x12!.driftwise.v1.WatchProfileRequest\x1a\".driftwise.v1.WatchProfileResponse0\x01\x12[\n\x0e\x44\x65leteUserData\x12#.driftwise.v1.DeleteUserDataRequest\x1a$.driftwise.v1.DeleteUserDataResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'driftwise_client.v1.profile_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETPROFILEREQUEST']._serialized_start=112
-  _globals['_GETPROFILEREQUEST']._serialized_end=239
-  _globals['_GETPROFILERESPONSE']._serialized_start=241
-  _globals['_GETPROFILERESPONSE']._serialized_end=301
-  _globals['_PROFILE']._serialized_start=304
-  _globals['_PROFILE']._serialized_end=509
-  _globals['_LAYERSTATE']._serialized_start=512
-  _globals['_LAYERSTATE']._serialized_end=709
-  _globals['_TOPICWEIGHT']._serialized_start=711
-  _globals['_TOPICWEIGHT']._serialized_end=791
-  _globals['_RECENTEVENT']._serialized_start=794
-  _globals['_RECENTEVENT']._serialized_end=959
-  _globals['_WATCHPROFILEREQUEST']._serialized_start=961
-  _globals['_WATCHPROFILEREQUEST']._serialized_end=999
-  _globals['_WATCHPROFILERESPONSE']._serialized_start=1001
-  _globals['_WATCHPROFILERESPONSE']._serialized_end=1063
-  _globals['_DELETEUSERDATAREQUEST']._serialized_start=1065
-  _globals['_DELETEUSERDATAREQUEST']._serialized_end=1105
-  _globals['_DELETEUSERDATARESPONSE']._serialized_start=1107
-  _globals['_DELETEUSERDATARESPONSE']._serialized_end=1185
-  _globals['_PROFILESERVICE']._serialized_start=1188
-  _globals['_PROFILESERVICE']._serialized_end=1467
+  _globals['_GETPROFILEREQUEST']._serialized_start=113
+  _globals['_GETPROFILEREQUEST']._serialized_end=267
+  _globals['_GETPROFILERESPONSE']._serialized_start=269
+  _globals['_GETPROFILERESPONSE']._serialized_end=329
+  _globals['_PROFILE']._serialized_start=332
+  _globals['_PROFILE']._serialized_end=537
+  _globals['_LAYERSTATE']._serialized_start=540
+  _globals['_LAYERSTATE']._serialized_end=737
+  _globals['_TOPICWEIGHT']._serialized_start=739
+  _globals['_TOPICWEIGHT']._serialized_end=819
+  _globals['_RECENTEVENT']._serialized_start=822
+  _globals['_RECENTEVENT']._serialized_end=987
+  _globals['_WATCHPROFILEREQUEST']._serialized_start=989
+  _globals['_WATCHPROFILEREQUEST']._serialized_end=1027
+  _globals['_WATCHPROFILERESPONSE']._serialized_start=1029
+  _globals['_WATCHPROFILERESPONSE']._serialized_end=1091
+  _globals['_DELETEUSERDATAREQUEST']._serialized_start=1093
+  _globals['_DELETEUSERDATAREQUEST']._serialized_end=1133
+  _globals['_DELETEUSERDATARESPONSE']._serialized_start=1135
+  _globals['_DELETEUSERDATARESPONSE']._serialized_end=1213
+  _globals['_PROFILESERVICE']._serialized_start=1216
+  _globals['_PROFILESERVICE']._serialized_end=1495
 # @@protoc_insertion_point(module_scope)

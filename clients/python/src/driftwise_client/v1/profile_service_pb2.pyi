@@ -30,12 +30,17 @@ class GetProfileRequest(_message.Message):
     TOP_TOPICS_FIELD_NUMBER: _builtins.int
     RECENT_EVENTS_FIELD_NUMBER: _builtins.int
     AS_OF_TIME_FIELD_NUMBER: _builtins.int
+    TOPIC_TEMPERATURE_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """Id of the user. Required."""
     top_topics: _builtins.int
     """Number of topics to show per layer (0 means 5; at most 50)."""
     recent_events: _builtins.int
     """Number of most recent events to show (0 means 10; at most 100)."""
+    topic_temperature: _builtins.float
+    """Temperature of the topic weights' softmax, to preview another one; 0 means the server's
+    (interest.topic_temperature); otherwise in [0.01, 10]. Changes nothing stored.
+    """
     @_builtins.property
     def as_of_time(self) -> _timestamp_pb2.Timestamp:
         """Time at which the decayed layers are evaluated; unset means now."""
@@ -47,10 +52,11 @@ class GetProfileRequest(_message.Message):
         top_topics: _builtins.int = ...,
         recent_events: _builtins.int = ...,
         as_of_time: _timestamp_pb2.Timestamp | None = ...,
+        topic_temperature: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "recent_events", b"recent_events", "top_topics", b"top_topics", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "recent_events", b"recent_events", "top_topics", b"top_topics", "topic_temperature", b"topic_temperature", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -203,6 +203,7 @@ class RecommendRequest(_message.Message):
     DIVERSITY_FIELD_NUMBER: _builtins.int
     AS_OF_TIME_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOPIC_TEMPERATURE_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """Id of the user. Required."""
     count: _builtins.int
@@ -218,8 +219,12 @@ class RecommendRequest(_message.Message):
     page_token: _builtins.str
     """RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
     other fields (but context) must be the same as in the first request: a token sent with another
-    user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
-    INVALID_ARGUMENT on page_token. Empty for the first page.
+    user_id, count, filter, exclude_item_ids, include_seen, diversity, as_of_time or
+    topic_temperature is refused with INVALID_ARGUMENT on page_token. Empty for the first page.
+    """
+    topic_temperature: _builtins.float
+    """Temperature of the topic weights' softmax, to preview another one; 0 means the server's
+    (interest.topic_temperature); otherwise in [0.01, 10]. Part of what a page token fixes.
     """
     @_builtins.property
     def filter(self) -> Global___RecommendFilter:
@@ -249,10 +254,11 @@ class RecommendRequest(_message.Message):
         diversity: _builtins.float = ...,
         as_of_time: _timestamp_pb2.Timestamp | None = ...,
         page_token: _builtins.str = ...,
+        topic_temperature: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "context", b"context", "filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "context", b"context", "count", b"count", "diversity", b"diversity", "exclude_item_ids", b"exclude_item_ids", "filter", b"filter", "include_seen", b"include_seen", "page_token", b"page_token", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_time", b"as_of_time", "context", b"context", "count", b"count", "diversity", b"diversity", "exclude_item_ids", b"exclude_item_ids", "filter", b"filter", "include_seen", b"include_seen", "page_token", b"page_token", "topic_temperature", b"topic_temperature", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

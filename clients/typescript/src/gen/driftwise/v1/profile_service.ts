@@ -39,7 +39,14 @@ export interface GetProfileRequest {
   /** Number of most recent events to show (0 means 10; at most 100). */
   recentEvents: number;
   /** Time at which the decayed layers are evaluated; unset means now. */
-  asOfTime: Date | undefined;
+  asOfTime:
+    | Date
+    | undefined;
+  /**
+   * Temperature of the topic weights' softmax, to preview another one; 0 means the server's
+   * (interest.topic_temperature); otherwise in [0.01, 10]. Changes nothing stored.
+   */
+  topicTemperature: number;
 }
 
 /** GetProfileResponse carries the profile. */
@@ -143,7 +150,7 @@ export interface DeleteUserDataResponse {
 }
 
 function createBaseGetProfileRequest(): GetProfileRequest {
-  return { userId: "", topTopics: 0, recentEvents: 0, asOfTime: undefined };
+  return { userId: "", topTopics: 0, recentEvents: 0, asOfTime: undefined, topicTemperature: 0 };
 }
 
 export const GetProfileRequest: MessageFns<GetProfileRequest> = {
@@ -159,6 +166,9 @@ export const GetProfileRequest: MessageFns<GetProfileRequest> = {
     }
     if (message.asOfTime !== undefined) {
       Timestamp.encode(toTimestamp(message.asOfTime), writer.uint32(34).fork()).join();
+    }
+    if (message.topicTemperature !== 0) {
+      writer.uint32(41).double(message.topicTemperature);
     }
     return writer;
   },
@@ -208,6 +218,14 @@ export const GetProfileRequest: MessageFns<GetProfileRequest> = {
             message.asOfTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.topicTemperature = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -242,6 +260,11 @@ export const GetProfileRequest: MessageFns<GetProfileRequest> = {
         : isSet(object.as_of_time)
         ? fromJsonTimestamp(object.as_of_time)
         : undefined,
+      topicTemperature: isSet(object.topicTemperature)
+        ? globalThis.Number(object.topicTemperature)
+        : isSet(object.topic_temperature)
+        ? globalThis.Number(object.topic_temperature)
+        : 0,
     };
   },
 
@@ -259,6 +282,9 @@ export const GetProfileRequest: MessageFns<GetProfileRequest> = {
     if (message.asOfTime !== undefined) {
       obj.asOfTime = message.asOfTime.toISOString();
     }
+    if (message.topicTemperature !== 0) {
+      obj.topicTemperature = floatToJson(message.topicTemperature);
+    }
     return obj;
   },
 
@@ -271,6 +297,7 @@ export const GetProfileRequest: MessageFns<GetProfileRequest> = {
     message.topTopics = object.topTopics ?? 0;
     message.recentEvents = object.recentEvents ?? 0;
     message.asOfTime = object.asOfTime ?? undefined;
+    message.topicTemperature = object.topicTemperature ?? 0;
     return message;
   },
 };

@@ -292,10 +292,15 @@ export interface RecommendRequest {
   /**
    * RecommendResponse.next_page_token of the previous page, to get the next `count` items. The
    * other fields (but context) must be the same as in the first request: a token sent with another
-   * user_id, count, filter, exclude_item_ids, include_seen, diversity or as_of_time is refused with
-   * INVALID_ARGUMENT on page_token. Empty for the first page.
+   * user_id, count, filter, exclude_item_ids, include_seen, diversity, as_of_time or
+   * topic_temperature is refused with INVALID_ARGUMENT on page_token. Empty for the first page.
    */
   pageToken: string;
+  /**
+   * Temperature of the topic weights' softmax, to preview another one; 0 means the server's
+   * (interest.topic_temperature); otherwise in [0.01, 10]. Part of what a page token fixes.
+   */
+  topicTemperature: number;
 }
 
 /** RecommendResponse is a ranked list of items. */
@@ -647,6 +652,7 @@ function createBaseRecommendRequest(): RecommendRequest {
     diversity: 0,
     asOfTime: undefined,
     pageToken: "",
+    topicTemperature: 0,
   };
 }
 
@@ -678,6 +684,9 @@ export const RecommendRequest: MessageFns<RecommendRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(74).string(message.pageToken);
+    }
+    if (message.topicTemperature !== 0) {
+      writer.uint32(81).double(message.topicTemperature);
     }
     return writer;
   },
@@ -767,6 +776,14 @@ export const RecommendRequest: MessageFns<RecommendRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.topicTemperature = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -810,6 +827,11 @@ export const RecommendRequest: MessageFns<RecommendRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      topicTemperature: isSet(object.topicTemperature)
+        ? globalThis.Number(object.topicTemperature)
+        : isSet(object.topic_temperature)
+        ? globalThis.Number(object.topic_temperature)
+        : 0,
     };
   },
 
@@ -842,6 +864,9 @@ export const RecommendRequest: MessageFns<RecommendRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.topicTemperature !== 0) {
+      obj.topicTemperature = floatToJson(message.topicTemperature);
+    }
     return obj;
   },
 
@@ -863,6 +888,7 @@ export const RecommendRequest: MessageFns<RecommendRequest> = {
     message.diversity = object.diversity ?? 0;
     message.asOfTime = object.asOfTime ?? undefined;
     message.pageToken = object.pageToken ?? "";
+    message.topicTemperature = object.topicTemperature ?? 0;
     return message;
   },
 };
