@@ -9,6 +9,7 @@ by DRIFTWISE_CONFIG (or `--config`). Environment variables win over the file.
 - serving.py — server, cluster, observability, limits;
 - backends.py — triton, milvus;
 - security.py — privacy, tls, auth;
+- console.py — the web console;
 
 and the model's interest, ranking and tuning in driftwise.model.config.
 """
@@ -30,6 +31,7 @@ from pydantic_settings import (
 from driftwise.model.config import InterestModelConfig, RankingConfig, TuningConfig
 from driftwise.settings.backends import MilvusSettings, TritonSettings
 from driftwise.settings.base import REPO_ROOT
+from driftwise.settings.console import ConsoleSettings
 from driftwise.settings.security import AuthSettings, PrivacySettings, TlsSettings
 from driftwise.settings.serving import (
     ClusterSettings,
@@ -43,6 +45,7 @@ __all__ = [
     "REPO_ROOT",
     "AuthSettings",
     "ClusterSettings",
+    "ConsoleSettings",
     "LimitSettings",
     "MilvusSettings",
     "ObservabilitySettings",
@@ -71,6 +74,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     tls: TlsSettings = TlsSettings()
     auth: AuthSettings = AuthSettings()
+    console: ConsoleSettings = ConsoleSettings()
     interest: InterestModelConfig = InterestModelConfig()
     ranking: RankingConfig = RankingConfig()
     tuning: TuningConfig = TuningConfig()
