@@ -12,7 +12,8 @@
 #     by driftwise.settings.Settings together with each pod's DRIFTWISE_* environment (only
 #     Deployments of roles ingest / worker / ranking, each with cluster.nats_urls, and every
 #     cluster.nats_*_file and triton.tls_*_file under a volume mount of the pod); a tokens file
-#     made from auth.tenants must load (driftwise.security.tokens).
+#     made from auth.tenants must load (driftwise.security.tokens); the web console's flags must
+#     parse (`driftwise console`), name the ranking Service and only mounted files.
 #
 # Any error fails the script.
 set -euo pipefail
@@ -140,6 +141,24 @@ for d in docs:
                 assert any(str(file).startswith(m) for m in mounts), f"{d['metadata']['name']}: {setting} {file} not mounted"
         checked.append(f"{d['metadata']['name']} ({role})")
 print("    settings accepted by driftwise.settings.Settings for:", ", ".join(checked))
+# The web console (console.enabled): `driftwise console` flags that parse, reading the ranking
+# Service, every file it names mounted.
+from driftwise.cli import build_parser
+services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+for d in docs:
+    if d["kind"] != "Deployment":
+        continue
+    for c in d["spec"]["template"]["spec"]["containers"]:
+        if c.get("args", [""])[0] != "console":
+            continue
+        args = build_parser().parse_args(c["args"])
+        target_host = args.target.rsplit(":", 1)[0]
+        assert target_host in services and target_host.endswith("-ranking"), f"console target {args.target}"
+        mounts = [m["mountPath"].rstrip("/") + "/" for m in c.get("volumeMounts", [])]
+        for file in (args.tls_ca, args.tls_cert, args.tls_key, args.token_file):
+            if file is not None:
+                assert any(str(file).startswith(m) for m in mounts), f"console: {file} not mounted"
+        print(f"    console: {d['metadata']['name']} reads {args.target}" + (" over TLS" if args.tls_ca else ""))
 # The tokens file the chart makes from auth.tenants must load as the servers load it.
 for d in docs:
     if d["kind"] == "Secret" and "tokens.toml" in d.get("stringData", {}):
@@ -167,7 +186,9 @@ for bad in "server.port=0" "cluster.partitions=0" "triton.gpu.enabled=maybe" "un
            "externalNats.tls.enabled=true,externalNats.tls.existingSecret=s" \
            "externalNats.token.existingSecret=s" \
            "nats.enabled=false,externalNats.urls={tls://n:4222},cluster.streamReplicas=1,externalNats.tls.enabled=true" \
-           "nats.enabled=false,externalNats.urls={http://n:4222},cluster.streamReplicas=1"; do
+           "nats.enabled=false,externalNats.urls={http://n:4222},cluster.streamReplicas=1" \
+           "console.enabled=true,auth.enabled=true,auth.tenants.a.scopes={recommend},auth.tenants.a.tokenSha256={$(printf '%064d' 0)}" \
+           "console.enabled=true,console.allowedHosts={a/b}" "console.port=0"; do
   if "$HELM" template driftwise "$CHART" --set "$bad" >/dev/null 2>&1; then
     printf 'check_helm: --set %s was accepted\n' "$bad" >&2; failed=1
   fi
