@@ -1,4 +1,5 @@
-"""The `driftwise` command: `serve` the all-in-one process, or run the MovieLens `demo`."""
+"""The `driftwise` command: `serve` the all-in-one process, run the MovieLens `demo`, the web
+`console` of a server, `eval` and `token`."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(logging.INFO if args.verbose else logging.WARNING, settings.observability.log_format)
     if args.command == "serve":
         run_serve(parser, args, settings)
+    elif args.command == "console":
+        run_console(parser, args, settings)
     elif args.command == "eval":
         run_eval(args, settings)
     else:
@@ -45,10 +48,36 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load MovieLens over gRPC and show interests and recommendations")
     demo.add_argument("--dataset", type=Path, default=DEFAULT_PATH, help="ml-latest-small folder")
     demo.add_argument("--users", default="1,68,414", help="comma-separated user ids to show")
-    demo.add_argument("--keep", action="store_true", help="keep the data directory of an earlier run")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the server and its web console running (prints the URL)"
+    )
+    demo.add_argument("--keep-data", action="store_true", help="keep the data directory of an earlier run")
+    _add_console_command(commands)
     _add_eval_command(commands)
     _add_token_command(commands)
     return parser
+
+
+def _add_console_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    console = commands.add_parser(
+        "console", help="the web console of a Driftwise server (settings: [console], flags win)"
+    )
+    console.add_argument("--target", help="host:port of the server's gRPC port (console.target)")
+    console.add_argument("--host", help="address to bind (console.host, default 127.0.0.1: loopback)")
+    console.add_argument("--port", type=int, help="HTTP port (console.port, default 8080; 0: a free one)")
+    console.add_argument(
+        "--tls-ca", type=Path, help="CA (PEM) of the server's certificate: TLS to the target"
+    )
+    console.add_argument("--tls-cert", type=Path, help="client certificate (PEM) for mutual TLS")
+    console.add_argument("--tls-key", type=Path, help="client key (PEM) for mutual TLS")
+    console.add_argument("--tls-server-name", help="name to verify in the server's certificate")
+    console.add_argument("--token-file", type=Path, help="a bearer token to call with until someone logs in")
+    console.add_argument(
+        "--eval-report", type=Path, help="where `driftwise eval --out` wrote (console.eval_report)"
+    )
+    console.add_argument(
+        "--allowed-host", action="append", help="a Host header to answer (repeat; console.allowed_hosts)"
+    )
 
 
 def _add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,17 +136,46 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, setting
         parser.exit(2, f"driftwise serve: cannot start: {exc}\n")
 
 
+def run_console(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> None:
+    from driftwise.console import console_config, serve_console
+
+    flags = {
+        "host": args.host,
+        "port": args.port,
+        "tls_ca_file": args.tls_ca,
+        "tls_cert_file": args.tls_cert,
+        "tls_key_file": args.tls_key,
+        "tls_server_name": args.tls_server_name,
+        "token_file": args.token_file,
+        "eval_report": args.eval_report,
+        "allowed_hosts": tuple(args.allowed_host) if args.allowed_host else None,
+    }
+    values = {**settings.console.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
+    target = args.target or settings.console.target
+    if not target:
+        parser.exit(2, "driftwise console: give --target host:port (or console.target)\n")
+    try:
+        config = console_config(type(settings.console).model_validate(values), target)
+    except (StartupError, ValueError) as exc:  # a bad flag or file (pydantic's errors are ValueErrors)
+        parser.exit(2, f"driftwise console: cannot start: {exc}\n")
+    try:
+        asyncio.run(serve_console(config))
+    except StartupError as exc:  # the port is taken
+        parser.exit(2, f"driftwise console: cannot start: {exc}\n")
+
+
 def run_demo(args: argparse.Namespace, settings: Settings) -> None:
     from driftwise import demo
 
-    # the demo owns its own data directory (wiped unless --keep) and a free port
+    # the demo owns its own data directory (wiped unless --keep-data) and a free port
     settings = settings.model_copy(
         update={
             "data_dir": args.data_dir or Path(".driftwise-demo"),
             "server": settings.server.model_copy(update={"port": 0}),
         }
     )
-    asyncio.run(demo.run_demo(settings, args.dataset, args.users.split(","), fresh=not args.keep))
+    options = demo.DemoOptions(fresh=not args.keep_data, keep_running=args.keep)
+    asyncio.run(demo.run_demo(settings, args.dataset, args.users.split(","), options))
 
 
 def run_token(args: argparse.Namespace) -> None:

@@ -2,22 +2,27 @@
 
 Everything goes over the wire like any client would: items via UpsertItems, ratings via
 IngestEvents, then GetProfile and Recommend per user, evaluated as of the user's last rating.
+With --keep the server and its web console (driftwise.console) keep running until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import signal
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import grpc
 from tqdm import tqdm
 
 from driftwise.api.convert import timestamp
 from driftwise.datasets.movielens import DEFAULT_PATH, Movie, Rating, load_movies, load_ratings
-from driftwise.server import running_app
+from driftwise.server import App, running_app
 from driftwise.settings import Settings
 from driftwise_client.v1 import (
     common_pb2,
@@ -35,10 +40,20 @@ DEFAULT_USERS = ("1", "68", "414")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    fresh: bool = True  # start from an empty data directory
+    keep_running: bool = False  # then keep the server and its console running until Ctrl-C
+
+
 async def run_demo(
-    settings: Settings, dataset: Path = DEFAULT_PATH, users: Sequence[str] = DEFAULT_USERS, fresh: bool = True
+    settings: Settings,
+    dataset: Path = DEFAULT_PATH,
+    users: Sequence[str] = DEFAULT_USERS,
+    options: DemoOptions | None = None,
 ) -> None:
-    if fresh and settings.data_dir.exists():
+    options = options or DemoOptions()
+    if options.fresh and settings.data_dir.exists():
         shutil.rmtree(settings.data_dir)
     started = time.perf_counter()
     print(f"starting Triton + Driftwise (data in {settings.data_dir}) ...", flush=True)
@@ -54,7 +69,28 @@ async def run_demo(
                 print("topics: " + "; ".join(app.engine.topic_model.labels), flush=True)
             for user in users:
                 await _show_user(channel, user)
-    print(f"demo finished in {time.perf_counter() - started:.0f} s")
+        print(f"demo finished in {time.perf_counter() - started:.0f} s", flush=True)
+        if options.keep_running:
+            await _keep_running(settings, app, users)
+
+
+async def _keep_running(settings: Settings, app: App, users: Sequence[str]) -> None:
+    """The web console beside the demo's server (console.port, else a free port) until Ctrl-C."""
+    from driftwise.console import app as console_app
+
+    port = 0 if settings.console.port is None else settings.console.port
+    config = console_app.hosted_console(
+        settings.model_copy(update={"console": settings.console.model_copy(update={"port": port})}), app.port
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with console_app.running_console(config) as console:
+        print(f"\nserver: {app.target}", flush=True)
+        print(f"console: {console.url}  (a user: {console.url}user?id={quote(users[0])})", flush=True)
+        print("keeping both running: Ctrl-C to stop", flush=True)
+        await stop.wait()
 
 
 def item_message(movie: Movie) -> common_pb2.Item:

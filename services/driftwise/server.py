@@ -349,12 +349,22 @@ async def shutdown(
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    """Run until SIGTERM or SIGINT, then shut down gracefully. With console.port set, the web
+    console (driftwise.console) runs beside the server, reading it, and stops first."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running_app(settings) as app:
+    hosted = None
+    if settings.console.port is not None:
+        from driftwise.console import app as console_app  # aiohttp only when a console is wanted
+
+        hosted = console_app.hosted_console(settings)  # its files are checked before anything starts
+    async with running_app(settings) as app, contextlib.AsyncExitStack() as stack:
+        if hosted is not None:
+            config = console_app.hosted_console(settings, app.port)
+            console = await stack.enter_async_context(console_app.running_console(config))
+            print(f"driftwise console on {console.url}", flush=True)
         print(f"driftwise serving on {app.target} (Ctrl-C to stop)", flush=True)
         await stop.wait()
         log.info("shutting down")

@@ -1,4 +1,5 @@
-"""`driftwise serve` as an operator runs it: its own local Triton, SIGTERM for a clean stop."""
+"""`driftwise serve` as an operator runs it: its own local Triton, the web console when
+console.port is set, SIGTERM for a clean stop."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -30,8 +32,13 @@ def tritonserver_children(pid: int) -> list[int]:
 
 
 def test_serve_starts_triton_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "DRIFTWISE_SERVER__PORT": str(port), "DRIFTWISE_DATA_DIR": str(tmp_path)}
+    port, console_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DRIFTWISE_SERVER__PORT": str(port),
+        "DRIFTWISE_DATA_DIR": str(tmp_path),
+        "DRIFTWISE_CONSOLE__PORT": str(console_port),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "driftwise.cli", "serve"],
         env=env,
@@ -47,10 +54,14 @@ def test_serve_starts_triton_and_stops_cleanly_on_sigterm(tmp_path: Path) -> Non
             assert status.status == health_pb2.HealthCheckResponse.SERVING
         tritons = tritonserver_children(proc.pid)
         assert len(tritons) == 1, "serve runs its own Triton as a child process"
+        # the console it hosts reads it: the model status comes from this very server
+        with urllib.request.urlopen(f"http://127.0.0.1:{console_port}/api/model", timeout=30) as answer:
+            assert answer.status == 200 and b'"models"' in answer.read()
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, output
         assert f"serving on 127.0.0.1:{port}" in output
+        assert f"driftwise console on http://127.0.0.1:{console_port}/" in output
         time.sleep(0.5)
         assert not Path(f"/proc/{tritons[0]}").exists(), "Triton must be stopped with the server"
         assert (tmp_path / "events.sqlite").exists() and (tmp_path / "triton.log").exists()
@@ -84,6 +95,10 @@ def test_serve_starts_triton_and_stops_cleanly_on_sigterm(tmp_path: Path) -> Non
                 "DRIFTWISE_MILVUS__TLS_CA_FILE": "missing-ca.crt",
             },
             "milvus.tls_ca_file missing-ca.crt",
+        ),
+        (
+            {"DRIFTWISE_CONSOLE__PORT": "0", "DRIFTWISE_CONSOLE__TOKEN_FILE": "missing-token"},
+            "console: missing-token",
         ),
     ],
 )
