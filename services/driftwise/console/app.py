@@ -142,10 +142,11 @@ class RunningConsole:
 async def running_console(config: ConsoleConfig) -> AsyncIterator[RunningConsole]:
     """The console listening on config.host:config.port (0: a free port) until the block exits."""
     gateway = Gateway(config.target)
-    runner = web.AppRunner(build_app(config, gateway), access_log=None)
+    # live streams end at shutdown (on_shutdown): 2 s is plenty for the calls in flight
+    runner = web.AppRunner(build_app(config, gateway), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port, shutdown_timeout=2.0)
+        site = web.TCPSite(runner, config.host, config.port)
         try:
             await site.start()
         except OSError as exc:
