@@ -24,10 +24,10 @@ import statistics
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -38,25 +38,14 @@ from driftwise.demo import event_message
 from driftwise.server import App
 from driftwise.settings import REPO_ROOT, ConsoleSettings
 from driftwise_client.v1 import common_pb2, ingest_service_pb2, profile_service_pb2
+from tests.integration.browser import Browser, chromium_browser, off_loop, require_chromium, severe
 from tests.integration.support import Client, event
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 USER = "414"  # 204 ratings among the first 400 movies
 PLANTED_TITLE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> Planted'
 LIKES = 7
-T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> None:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = f"the browser test needs {CHROMIUM} and {CHROMEDRIVER} (Debian chromium, chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @dataclass
@@ -67,8 +56,9 @@ class Console:
 
 
 @pytest.fixture(scope="module")
-async def console(chromium: None, loaded: tuple[App, Client], movies: list[Movie]) -> AsyncIterator[Console]:
+async def console(loaded: tuple[App, Client], movies: list[Movie]) -> AsyncIterator[Console]:
     """The server with the movies' ratings and a planted item, refitted; the console beside it."""
+    require_chromium()  # before a minute of loading
     app, client = loaded
     ids = {m.item_id for m in movies}
     ratings = [r for r in load_ratings() if r.item_id in ids]
@@ -88,83 +78,10 @@ async def console(chromium: None, loaded: tuple[App, Client], movies: list[Movie
         yield Console(app, client, running.url.rstrip("/"))
 
 
-@dataclass
-class Browser:
-    """One headless Chromium (sync Selenium: call it through `off_loop`, the server shares the loop)."""
-
-    driver: Any
-    base: str
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    loads: dict[str, tuple[float, float]] = field(default_factory=dict)  # path -> (load event, ready) ms
-
-    def open(self, path: str) -> None:
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        self.driver.get(self.base + path)
-        WebDriverWait(self.driver, 15).until(
-            lambda d: d.execute_script("return document.documentElement.dataset.ready === '1'")
-        )
-        load, ready = self.driver.execute_script(
-            "const n = performance.getEntriesByType('navigation')[0];"
-            "const r = performance.getEntriesByName('driftwise-ready')[0];"
-            "return [n.loadEventEnd - n.startTime, r.startTime];"
-        )
-        self.loads[path] = (float(load), float(ready))
-        self.collect_logs()
-
-    def collect_logs(self) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = self.driver.get_log("browser")
-        self.logs.extend(entries)
-        return entries
-
-    def js(self, script: str, *args: Any) -> Any:
-        return self.driver.execute_script(script, *args)
-
-    def count(self, css: str) -> int:
-        return int(self.js("return document.querySelectorAll(arguments[0]).length", css))
-
-    def notices(self) -> list[str]:
-        found: list[str] = self.js(
-            "return [...document.querySelectorAll('.notice')].map(n => n.dataset.code + ': ' + n.textContent)"
-        )
-        return found
-
-    def wait(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
-        started = time.perf_counter()
-        while not condition():
-            if time.perf_counter() - started > timeout:
-                raise AssertionError(f"{what}: not within {timeout} s")
-            time.sleep(0.005)
-        return time.perf_counter() - started
-
-
 @pytest.fixture(scope="module")
 def browser(console: Console) -> Iterator[Browser]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--window-size=1200,800", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    viewport = {"width": 1200, "height": 800, "deviceScaleFactor": 1, "mobile": False}
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", viewport)  # the page itself 1200x800
-    try:
-        yield Browser(driver, console.url)
-    finally:
-        driver.quit()
-
-
-async def off_loop(fn: Callable[..., T], *args: Any) -> T:
-    """Run a blocking browser step in a thread: the server and the console answer on this loop."""
-    return await asyncio.to_thread(fn, *args)
-
-
-def severe(entries: list[dict[str, Any]]) -> list[str]:
-    return [e["message"] for e in entries if e.get("level") == "SEVERE"]
+    with chromium_browser(console.url) as opened:
+        yield opened
 
 
 PAGES = [

@@ -39,7 +39,8 @@ async function showSession() {
     const out = el('button', { type: 'button', class: 'link' }, 'log out');
     out.addEventListener('click', async () => {
       await settle(postJson('/api/logout', {}));
-      window.location.assign('/login');
+      const next = window.location.pathname + window.location.search;
+      window.location.assign(`/login?${new URLSearchParams({ next })}`);
     });
     replace(box, target, ' · logged in · ', out);
   } else if (data.auth_seen) {
