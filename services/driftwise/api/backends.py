@@ -60,8 +60,15 @@ class ProfileBackend(Protocol):
     async def get_profile(self, user_id: str) -> UserProfile: ...
 
     def explain_profile(
-        self, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10
-    ) -> ProfileView: ...
+        self,
+        profile: UserProfile,
+        at: float,
+        top_topics: int = 5,
+        recent: int = 10,
+        tau: float | None = None,
+    ) -> ProfileView:
+        """The profile as people read it; `tau`: another topic temperature than the server's."""
+        ...
 
     def watch_profile(
         self, user_id: str

@@ -35,6 +35,8 @@ def _request_digests(query: RecommendQuery) -> dict[str, str]:
         "diversity": query.diversity,
         "as_of_time": query.as_of,
     }
+    if query.topic_temperature is not None:  # absent when unset: tokens issued before it still fit
+        fields["topic_temperature"] = query.topic_temperature
     return {
         name: hashlib.sha256(json.dumps(value).encode()).hexdigest()[:12] for name, value in fields.items()
     }
@@ -73,7 +75,10 @@ def decode_page_token(token: str, query: RecommendQuery) -> tuple[str, ...]:
         isinstance(i, str) and len(i.encode()) <= ID_BYTES for i in shown
     ):
         raise not_ours
-    changed = [name for name, digest in _request_digests(query).items() if digests.get(name) != digest]
+    expected = _request_digests(query)
+    changed = [
+        name for name in dict.fromkeys([*expected, *digests]) if digests.get(name) != expected.get(name)
+    ]
     if changed:
         raise ValueError(
             f"was issued for a request with another {' and '.join(changed)}: send the fields of the"

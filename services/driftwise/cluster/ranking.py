@@ -101,9 +101,14 @@ class SnapshotRanking:
         return snapshot.profile
 
     def explain_profile(
-        self, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10
+        self,
+        profile: UserProfile,
+        at: float,
+        top_topics: int = 5,
+        recent: int = 10,
+        tau: float | None = None,
     ) -> ProfileView:
-        tau = self.settings.interest.topic_temperature
+        tau = tau or self.settings.interest.topic_temperature
         return explain_profile(
             profile, self.reads.topics, tau=tau, at=at, top_topics=top_topics, recent=recent
         )

@@ -276,14 +276,20 @@ class Engine:
         return profile
 
     def explain_profile(
-        self, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10
+        self,
+        profile: UserProfile,
+        at: float,
+        top_topics: int = 5,
+        recent: int = 10,
+        tau: float | None = None,
     ) -> ProfileView:
         """The profile at time `at` as people read it: each layer's heaviest topics (labelled with
-        the topics served now) and its newest events."""
+        the topics served now, weighed at temperature `tau`, by default the server's) and its
+        newest events."""
         return explain_profile(
             profile,
             self.topic_model,
-            tau=self.settings.interest.topic_temperature,
+            tau=tau or self.settings.interest.topic_temperature,
             at=at,
             top_topics=top_topics,
             recent=recent,

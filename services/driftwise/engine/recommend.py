@@ -78,7 +78,9 @@ class Recommender:
                     found = await self.items.get([*ids, *learned.followers])
                     items = {i: item for i, item in found.items() if allowed.allows(item)}
                     span.set_attribute("candidates", len(items))
-                ranked = self._rank_personal(profile, items, at, wanted, query.diversity, learned)
+                ranked = self._rank_personal(
+                    profile, items, at, wanted, query.diversity, learned, query.topic_temperature
+                )
                 return ranked, items, any(len(layer_hits) >= limit for layer_hits in hits)
 
             first = max(self.settings.candidates_per_layer, query.count)
@@ -162,8 +164,10 @@ class Recommender:
         count: int,
         diversity: float,
         learned: Learned,
+        topic_temperature: float | None = None,
         keep_rejected: bool = False,
     ) -> list[Ranked]:
+        """`topic_temperature`: a preview of another one than the server's (nothing is stored)."""
         candidates = self.reads.popularity.candidates(items)
         return rank_for_profile(
             profile,
@@ -173,7 +177,7 @@ class Recommender:
             count=count,
             diversity=diversity,
             config=self.models.ranking,
-            topic_temperature=self.settings.interest.topic_temperature,
+            topic_temperature=topic_temperature or self.settings.interest.topic_temperature,
             signals=learned.for_candidates([c.item_id for c in candidates], at),
             keep_rejected=keep_rejected,
         )

@@ -44,6 +44,8 @@ class RecommendQuery:
     include_seen: bool = False
     diversity: float = 0.0
     as_of: float | None = None
+    # a preview of another softmax temperature for the topic weights (None: the server's)
+    topic_temperature: float | None = None
     shown: tuple[str, ...] = ()  # items on earlier pages (page_token): excluded like exclude_item_ids
 
 
