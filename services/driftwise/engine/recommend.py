@@ -1,6 +1,7 @@
 """Retrieval and ranking: Recommend (the layers' nearest items in Milvus plus the learned
 followers, ranked for the profile; cold start from the topics and popularity) and Rank (the
-caller's candidates). Each list is recorded as an impression for StreamFeedback to match."""
+caller's candidates). Each list is recorded as an impression for StreamFeedback to match, and
+counted (each item's reason, layer and position) for the online quality (`ServingStats`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import numpy as np
 
 from driftwise.engine.reads import RankingModels, UserReads
+from driftwise.engine.serving_stats import ServingStats
 from driftwise.engine.types import Explanation, Recommendations, RecommendQuery
 from driftwise.errors import FieldViolation, InvalidArgumentError
 from driftwise.model.impressions import Impressions
@@ -41,6 +43,7 @@ class Recommender:
         reads: UserReads,
         models: RankingModels,
         impressions: Impressions,
+        stats: ServingStats | None = None,
     ) -> None:
         self.settings = settings
         self.user_ids = user_ids
@@ -49,6 +52,7 @@ class Recommender:
         self.reads = reads  # profiles, seen items, popularity: the log's or the snapshots'
         self.models = models  # the ranking settings served and the learned signals
         self.impressions = impressions
+        self.stats = stats or ServingStats()  # the issued lists are counted there
 
     async def recommend(self, query: RecommendQuery) -> Recommendations:
         stored_id = self.user_ids.stored_id(query.user_id)
@@ -132,10 +136,11 @@ class Recommender:
         cold_start: bool,
     ) -> Recommendations:
         """The first `query.count` of `ranked` (ranked one further to tell whether more exist),
-        recorded as an impression of the user (`stored_id`)."""
+        recorded as an impression of the user (`stored_id`) and counted as issued."""
         shown = ranked[: query.count]
-        recommendation_id = uuid.uuid4().hex
-        self.impressions.record(recommendation_id, stored_id, [r.item_id for r in shown])
+        recommendation_id, issued_at = uuid.uuid4().hex, time.time()
+        why = self.stats.issued(shown, issued_at)
+        self.impressions.record(recommendation_id, stored_id, [r.item_id for r in shown], why, issued_at)
         return Recommendations(
             shown,
             items,
