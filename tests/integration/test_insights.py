@@ -3,6 +3,8 @@ MovieLens: 400 movies and every rating of them by 30 users, then a refit (co-occ
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import urllib.request
 from collections import Counter
@@ -433,3 +435,63 @@ async def test_no_method_answers_internal_on_an_empty_server(
         assert quality.total.issued == 0 and len(quality.over_time) == 30
         stats = await client.insight.GetServerStats(pb.GetServerStatsRequest())
         assert (stats.items, stats.users, stats.events, stats.recommend_latency.calls) == (0, 0, 0, 0)
+
+
+def _token(payload: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+
+INTS = (-(2**31), -1, 0, 1, 9, 10, 20, 21, 100, 101, 500, 501, 1000, 1001, 1440, 1441, 3600, 3601, 2**31 - 1)
+TEXTS = ("", " ", "é", "'", '"', "\\", "a\x00b", "\U0010ffff", "x" * 5000, "Star", "1")
+TOKENS = (
+    "",
+    "garbage",
+    "a" * 3000,
+    _token({"m": "ListUsers", "c": [1.5, "u"], "f": "x"}),
+    _token({"m": "ListItems", "c": [None], "f": "e3b0c44298fc"}),
+    _token({"m": "ListItems", "c": ["a'b"], "f": "e3b0c44298fc"}),
+    _token({"m": "ListUsers", "c": [1.0, "x" * 200], "f": "e3b0c44298fc"}),
+    _token([1, 2, 3]),
+    base64.urlsafe_b64encode(b"[" * 1000).decode(),
+)
+
+
+async def test_odd_requests_get_invalid_argument_naming_fields_never_internal(
+    insight_app: tuple[App, Client],
+) -> None:
+    _, client = insight_app
+    s = client.insight
+    calls: list[object] = []
+    for n in INTS:
+        calls += [
+            s.ListUsers(pb.ListUsersRequest(page_size=n)),
+            s.ListItems(pb.ListItemsRequest(page_size=n)),
+            s.SearchItems(pb.SearchItemsRequest(text="space", count=n)),
+            s.GetItem(pb.GetItemRequest(item_id="1", neighbours=n)),
+            s.GetTopicHistory(pb.GetTopicHistoryRequest(user_id="1", max_points=n, top_topics=n % 30)),
+            s.GetOnlineQuality(pb.GetOnlineQualityRequest(bucket_seconds=n, buckets=n)),
+        ]
+    for text in TEXTS:
+        calls += [
+            s.ListUsers(pb.ListUsersRequest(user_id_prefix=text)),
+            s.ListItems(pb.ListItemsRequest(title_contains=text)),
+            s.SearchItems(pb.SearchItemsRequest(text=text)),
+            s.GetItem(pb.GetItemRequest(item_id=text)),
+            s.GetTopicHistory(pb.GetTopicHistoryRequest(user_id=text)),
+        ]
+    for token in TOKENS:
+        calls += [
+            s.ListUsers(pb.ListUsersRequest(page_token=token)),
+            s.ListItems(pb.ListItemsRequest(page_token=token)),
+        ]
+    codes: Counter[grpc.StatusCode] = Counter()
+    for call in calls:
+        try:
+            await call  # type: ignore[misc]
+            codes[grpc.StatusCode.OK] += 1
+        except grpc.aio.AioRpcError as err:
+            codes[err.code()] += 1
+            assert err.code() not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN), err
+            if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                assert bad_request_fields(err), err
+    assert codes[grpc.StatusCode.OK] and codes[grpc.StatusCode.INVALID_ARGUMENT], codes
