@@ -37,9 +37,9 @@ from driftwise.datasets.movielens import Movie, load_ratings
 from driftwise.demo import event_message
 from driftwise.server import App
 from driftwise.settings import REPO_ROOT, ConsoleSettings
-from driftwise_client.v1 import common_pb2, ingest_service_pb2, profile_service_pb2
+from driftwise_client.v1 import common_pb2, ingest_service_pb2, profile_service_pb2, ranking_service_pb2
 from tests.integration.browser import Browser, chromium_browser, off_loop, require_chromium, severe
-from tests.integration.support import Client, event
+from tests.integration.support import Client, event, exchange, feedback
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +121,15 @@ async def test_the_pages_show_what_the_server_holds(console: Console, browser: B
     assert await off_loop(browser.count, ".health.up") == 2  # Triton and Milvus
     overview = await off_loop(browser.js, "return document.querySelector('main').textContent")
     assert "Last refit" in overview and "Held-out metrics" in overview
+    # feedback on a shown list, sent as a front end does (StreamFeedback): the quality page counts it
+    recs = await console.client.ranking.Recommend(ranking_service_pb2.RecommendRequest(user_id=USER))
+    like = feedback(USER, recs.items[0].item_id, common_pb2.EVENT_TYPE_LIKE, recs.recommendation_id)
+    (answer,) = await exchange(console.client, [like])
+    assert answer.impression_match == ranking_service_pb2.IMPRESSION_MATCH_SHOWN
+    await off_loop(browser.open, "/quality")
+    assert await off_loop(browser.text, "[data-metric=likes] .tile-note") == "1 likes"
+    assert await off_loop(browser.count, "svg.quality-chart rect.bar") > 0
+    assert await off_loop(browser.count, "svg.quality-time path.line") == 3
     await off_loop(browser.open, "/items?q=astronauts+lost+in+space")
     assert await off_loop(browser.count, "table.search-results tbody tr") >= 5
     await off_loop(browser.open, "/item?id=1")

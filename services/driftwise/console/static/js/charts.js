@@ -41,7 +41,7 @@ export function barChart(rows, { max = null, width = 440, labelWidth = 190, form
   rows.forEach((row, i) => {
     const y = gap + i * (bar + gap);
     const w = Math.max(0, Math.min(1, row.value / top)) * track;
-    chart.appendChild(label(labelWidth - 8, y + bar - 5, row.label, { 'text-anchor': 'end', class: 'label' }, Math.floor(labelWidth / 6.4)));
+    chart.appendChild(label(labelWidth - 8, y + bar - 5, row.label, { 'text-anchor': 'end', class: 'label' }, Math.floor(labelWidth / 7)));
     chart.appendChild(svg('rect', { x: labelWidth, y, width: track, height: bar, class: 'track', rx: 3 }));
     chart.appendChild(svg('rect', { x: labelWidth, y, width: w.toFixed(1), height: bar, class: `bar ${seriesClass(row.series || 0)}`, rx: 3 },
       svg('title', {}, `${row.label}: ${format(row.value)}`)));
@@ -73,8 +73,11 @@ function legend(names, width, y) {
   return { group, rows: row + 1 };
 }
 
-// series: [{name, points: [{x (ms since the epoch), y}]}]: one line each over time.
-export function lineChart(series, { width = 760, height = 250, yMax = null, yFormat = String, className = '' } = {}) {
+// series: [{name, points: [{x (ms since the epoch), y}]}]: one line each over time. xRange: the
+// span to draw (else the points'); minTop: the least top of the y axis (else the largest y).
+export function lineChart(series, {
+  width = 760, height = 250, yMax = null, minTop = 0, xRange = null, yFormat = String, className = '',
+} = {}) {
   const margin = { left: 52, right: 14, top: 10, bottom: 26 };
   const points = series.flatMap((s) => s.points);
   const lg = legend(series.map((s) => s.name), width, 0);
@@ -84,9 +87,9 @@ export function lineChart(series, { width = 760, height = 250, yMax = null, yFor
     chart.appendChild(label(margin.left, 30, 'nothing yet', { class: 'muted' }));
     return chart;
   }
-  let [x0, x1] = [Math.min(...points.map((p) => p.x)), Math.max(...points.map((p) => p.x))];
+  let [x0, x1] = xRange || [Math.min(...points.map((p) => p.x)), Math.max(...points.map((p) => p.x))];
   if (x0 === x1) [x0, x1] = [x0 - 3600e3, x1 + 3600e3];
-  const top = yMax || Math.max(...points.map((p) => p.y), 1e-9) * 1.1;
+  const top = yMax || Math.max(Math.max(...points.map((p) => p.y)) * 1.1, minTop, 1e-9);
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const sx = (x) => margin.left + ((x - x0) / (x1 - x0)) * plotW;
@@ -96,11 +99,12 @@ export function lineChart(series, { width = 760, height = 250, yMax = null, yFor
     chart.appendChild(label(margin.left - 6, sy(t) + 4, yFormat(t), { 'text-anchor': 'end', class: 'axis' }));
   }
   const span = x1 - x0;
-  for (const t of ticks(x0, x1, 4)) {
+  ticks(x0, x1, 4).forEach((t, i) => {
     const iso = new Date(t).toISOString();
     const text = span > 3 * 86400e3 ? iso.slice(0, 10) : iso.slice(5, 16).replace('T', ' ');
-    chart.appendChild(label(sx(t), height - 6, text, { 'text-anchor': 'middle', class: 'axis' }));
-  }
+    const anchor = i === 0 ? 'start' : i === 4 ? 'end' : 'middle';
+    chart.appendChild(label(sx(t), height - 6, text, { 'text-anchor': anchor, class: 'axis' }));
+  });
   series.forEach((s, i) => {
     const sorted = [...s.points].sort((a, b) => a.x - b.x);
     const path = sorted.map((p, j) => `${j ? 'L' : 'M'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
@@ -118,13 +122,15 @@ export function lineChart(series, { width = 760, height = 250, yMax = null, yFor
 }
 
 // groups: names along the x axis; series: [{name, values: [one per group]}]: grouped vertical bars.
-export function groupedBars(groups, series, { width = 760, height = 260, format = String, className = '' } = {}) {
+export function groupedBars(groups, series, {
+  width = 760, height = 260, minTop = 0, format = String, className = '',
+} = {}) {
   const margin = { left: 52, right: 10, top: 10, bottom: 26 };
   const lg = legend(series.map((s) => s.name), width - margin.left, 0);
   const total = height + lg.rows * 18 + 8;
   const chart = svg('svg', { class: `chart grouped-bars ${className}`.trim(), width, height: total, viewBox: `0 0 ${width} ${total}`, role: 'img' });
   const values = series.flatMap((s) => s.values).filter((v) => Number.isFinite(v));
-  const top = Math.max(...values, 1e-9) * 1.1;
+  const top = Math.max(Math.max(...values, 0) * 1.1, minTop, 1e-9);
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const sy = (y) => margin.top + plotH - (y / top) * plotH;

@@ -36,7 +36,7 @@ export async function render(main, params) {
         table(['item', 'similarity'], d.neighbours.map((h) => [itemLink(h.item.item_id, h.item.title), fmtNum(h.similarity, 3)]), { class: 'compact neighbours' })),
       section('Often chosen right after it',
         d.followed_by.length
-          ? barChart(d.followed_by.map((f) => ({ label: f.item.title, value: f.share, note: fmtPct(f.share) })), { max: 1, format: fmtPct, className: 'followers' })
+          ? barChart(d.followed_by.map((f) => ({ label: f.item.title, value: f.share, note: fmtPct(f.share) })), { format: fmtPct, className: 'followers' })
           : el('p', { class: 'muted' }, 'nothing yet (the co-occurrence of the last refit)'),
         d.followed_by.length ? el('ul', { class: 'plain' }, d.followed_by.map((f) => el('li', {}, itemLink(f.item.item_id, f.item.title)))) : null)),
     section('Recent interactions',

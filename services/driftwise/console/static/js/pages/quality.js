@@ -25,7 +25,7 @@ function split(title, rows, nameOf) {
   const names = rows.map(nameOf);
   const series = RATES.slice(0, 3).map(([key, name]) => ({ name, values: rows.map((r) => rate(r.counts, key) ?? 0) }));
   return section(title,
-    rows.length ? groupedBars(names, series, { width: 700, height: 200, format: (v) => fmtPct(v, 0), className: 'quality-chart' })
+    rows.length ? groupedBars(names, series, { width: 700, height: 200, minTop: 0.1, format: (v) => fmtPct(v, 0), className: 'quality-chart' })
       : el('p', { class: 'muted' }, 'nothing issued yet'),
     table(['', 'issued', ...RATES.map(([, n]) => n)],
       rows.map((r) => [nameOf(r), fmtInt(r.counts.issued), ...RATES.map(([k]) => rateText(r.counts, k))]), { class: 'compact' }));
@@ -37,9 +37,11 @@ function overTime(buckets) {
     points: buckets.filter((b) => b.counts.issued).map((b) => ({ x: new Date(b.start_time).getTime(), y: rate(b.counts, key) })),
   }));
   const issued = buckets.reduce((n, b) => n + b.counts.issued, 0);
+  const starts = buckets.map((b) => new Date(b.start_time).getTime());
+  const xRange = starts.length ? [Math.min(...starts), Math.max(...starts)] : null;
   return section('Rates over time',
     el('p', { class: 'muted' }, `${fmtInt(issued)} items issued in the window; buckets without any are left out.`),
-    lineChart(series, { yFormat: (v) => fmtPct(v, 0), className: 'quality-time' }));
+    lineChart(series, { minTop: 0.1, xRange, yFormat: (v) => fmtPct(v, 0), className: 'quality-time' }));
 }
 
 function draw(body, result) {
