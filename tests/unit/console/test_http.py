@@ -3,14 +3,18 @@ checks, errors as the pages see them, the live stream, login."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from driftwise.console.app import build_app
+from driftwise.console import app as console_app
+from driftwise.console.app import build_app, running_console
 from driftwise.console.gateway import CallFailed, Target
 from driftwise.console.guard import CSRF_HEADER
 from driftwise.console.state import ConsoleConfig
@@ -218,3 +222,22 @@ async def test_login_checks_the_token_and_calls_with_it(console: Any) -> None:
     assert out.status == 200
     await client.get("/api/stats")
     assert gateway.calls[-1] == ("stats", None, ())
+
+
+async def test_stopping_the_console_ends_open_live_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A browser tab left open on a user page does not hold the console's shutdown (which would
+    otherwise wait out the runner's 2 s shutdown timeout)."""
+
+    class Quiet(FakeGateway):
+        async def watch_profile(self, token: str | None, user_id: str) -> AsyncIterator[dict[str, Any]]:
+            yield PROFILE
+            await asyncio.Event().wait()  # no change, ever
+
+    monkeypatch.setattr(console_app, "Gateway", lambda target: Quiet())
+    async with aiohttp.ClientSession() as http:
+        async with running_console(ConsoleConfig(target=Target("127.0.0.1:1"), port=0)) as console:
+            response = await http.get(f"{console.url}api/live?user_id=u1")
+            assert (await response.content.readuntil(b"event: profile")).endswith(b"event: profile")
+            started = time.monotonic()
+        assert time.monotonic() - started < 1.0
+        await asyncio.wait_for(response.content.read(), 1.0)  # the stream has ended
