@@ -14,7 +14,7 @@ from aiohttp import web
 
 from driftwise.console import handlers
 from driftwise.console.gateway import Gateway, Target, TokenInClearText
-from driftwise.console.guard import allowed_hosts
+from driftwise.console.guard import allowed_hosts, is_loopback_host
 from driftwise.console.live import live, stop_all
 from driftwise.console.pages import ASSETS, PAGES, asset, favicon, guard, load_assets, page
 from driftwise.console.sessions import Sessions
@@ -156,6 +156,14 @@ async def running_console(config: ConsoleConfig) -> AsyncIterator[RunningConsole
         port = config.port or _bound_port(runner)
         running = RunningConsole(config.host, port)
         log.info("console on %s, reading %s", running.url, config.target.address)
+        if not is_loopback_host(config.host):
+            log.warning(
+                "the console listens on %s, not loopback: whoever reaches port %d can use it%s; "
+                "restrict it with a network policy, console.allowed_hosts or an authenticating proxy",
+                config.host,
+                port,
+                " with the token of console.token_file" if config.default_token else "",
+            )
         yield running
     finally:
         await runner.cleanup()
