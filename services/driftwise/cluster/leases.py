@@ -17,7 +17,9 @@ server 2.11+), but nats-py 2.16 takes one only on ``create`` (not on ``update``)
 here wants the same TTL, so the bucket's is used.
 
 Every heartbeat (``heartbeat_s``) each worker: rewrites its liveness key, renews its leases,
-lists the keys, releases leases above its share and creates free ones up to it. Timing:
+lists the keys, releases leases above its share and creates free ones up to it (all it lacks at
+once). A round that fails the way a leader election fails it is tried again every 0.25 s, not a
+heartbeat later: a takeover follows the bucket's new leader at once. Timing:
 
 * a dead (or partitioned) worker's partitions are free ``ttl_s`` after its last renewal and
   taken at a survivor's next round: takeover within ``ttl_s + heartbeat_s`` of its death (plus
@@ -68,6 +70,7 @@ _WORKER = "worker."
 _WORKER_ID = re.compile(r"^[-_=a-zA-Z0-9]+$")  # a KV key token (no dots: keys are <kind>.<id>)
 _STREAM_IN_USE = 10058
 _FIRST_ROUND_RETRY_S = 0.1
+_RETRY_S = 0.25  # after a round failed the way a leader election fails it
 _CLOCK_MARGIN_S = 0.2  # local and server clocks tick at slightly different rates
 
 # What a leader election or a reconnect causes; the next round tries again.
@@ -236,17 +239,32 @@ class PartitionLeases:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        failing_since: float | None = None
         while True:
             began = loop.time()
+            pause = self.heartbeat_s
             try:
                 await self.balance()
+                if failing_since is not None:
+                    _log.info(
+                        "lease round of %s succeeded after %.1f s", self.worker_id, began - failing_since
+                    )
+                failing_since = None
             except _TRANSIENT as exc:
-                _log.warning(
-                    "lease round of %s failed (%r); next in %.1f s", self.worker_id, exc, self.heartbeat_s
-                )
+                # a leader election (or a reconnect): try again soon, so that a takeover (or a
+                # renewal) follows the new leader within a fraction of a heartbeat
+                pause = min(self.heartbeat_s, _RETRY_S)
+                if failing_since is None:
+                    failing_since = began
+                    _log.warning(
+                        "lease round of %s failed (%r); trying again every %.2f s",
+                        self.worker_id,
+                        exc,
+                        pause,
+                    )
             except Exception:
                 _log.exception("lease round of %s failed", self.worker_id)
-            await asyncio.sleep(max(0.0, began + self.heartbeat_s - loop.time()))
+            await asyncio.sleep(max(0.0, began + pause - loop.time()))
 
     # ------------------------------------------------------------------ one round
 
@@ -255,7 +273,16 @@ class PartitionLeases:
         seen alive, then release or take up to the fair share."""
         async with self._lock:
             await self._drop_expired()
-            await asyncio.gather(*(self._renew(partition) for partition in list(self._leases)))
+            renewed = await asyncio.gather(*(self._renew(partition) for partition in list(self._leases)))
+            failed = [error for error in renewed if error is not None]
+            if failed:
+                _log.warning(
+                    "%s could not renew %d of its %d leases: %r",
+                    self.worker_id,
+                    len(failed),
+                    len(renewed),
+                    failed[0],
+                )
             await self._kv.put(f"{_WORKER}{self.worker_id}", b"")
             workers, taken = await self._snapshot()
             self.live_workers = sorted(set(workers) | {self.worker_id})
@@ -265,10 +292,14 @@ class PartitionLeases:
                 await self._release(partition)
             free = [p for p in range(self.partitions) if p not in taken and p not in self._leases]
             random.shuffle(free)  # workers short of their share try different partitions first
-            for partition in free:
-                if len(self._leases) >= share:
-                    break
-                await self._acquire(partition)
+            while free and len(self._leases) < share:
+                # as many at once as the share lacks (a takeover is one round trip, not one per
+                # partition); those another worker took first are replaced by the next free ones
+                trying, free = free[: share - len(self._leases)], free[share - len(self._leases) :]
+                results = await asyncio.gather(*(self._acquire(p) for p in trying), return_exceptions=True)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
 
     async def _snapshot(self) -> tuple[list[str], set[int]]:
         """The live worker ids and the partitions with a lease (anyone's), from the bucket's
@@ -299,7 +330,9 @@ class PartitionLeases:
         if self.on_change is not None:
             await self.on_change(partition, revision)
 
-    async def _renew(self, partition: int) -> None:
+    async def _renew(self, partition: int) -> BaseException | None:
+        """Renew one lease; returns the transient error that failed it (it is still held until
+        its valid_until, and the next round tries again)."""
         lease = self._leases[partition]
         sent = asyncio.get_running_loop().time()
         value = json.dumps({"worker": self.worker_id, "token": lease.token}).encode()
@@ -308,11 +341,11 @@ class PartitionLeases:
         except nats.js.errors.KeyWrongLastSequenceError:
             # expired, or taken and written by another worker since: it is no longer ours
             await self._forget(partition, "lost")
-            return
+            return None
         except _TRANSIENT as exc:
-            _log.warning("%s could not renew partition %d: %r", self.worker_id, partition, exc)
-            return  # still held until valid_until; the next round tries again
+            return exc
         self._leases[partition] = replace(lease, revision=revision, valid_until=self._valid_from(sent))
+        return None
 
     def _valid_from(self, sent: float) -> float:
         """A write sent at ``sent`` keeps the key on the server until at least ``sent + ttl_s``."""
