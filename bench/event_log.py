@@ -11,8 +11,9 @@ Prints one line per measurement:
 * failover: batches of 100 published back to back while the stream leader of a 3-node R3
   cluster is SIGKILLed; the longest call is the window in which acks stopped; every acked event
   is then checked to be stored exactly once;
-* leases with the defaults (TTL 10 s, heartbeat 2 s), 3 nodes, R3 bucket: leases lost by live
-  workers while the bucket's leader node is SIGKILLed (should be 0), then how long after a
+* leases with the defaults (cluster.lease_ttl_seconds, lease_heartbeat_seconds), 3 nodes, R3
+  bucket: leases lost by live workers while the bucket's leader node is SIGKILLed (0 unless the
+  election outlasts TTL - heartbeat; then they lapse and are taken again), then how long after a
   worker's death its partitions are all held again.
 """
 

@@ -223,8 +223,8 @@ directory, the Milvus token) come from environment variables, which win over the
 {{- if .Values.triton.tls.enabled -}}
 {{- fail "triton.tls.enabled is not supported with cluster.mode=jetstream yet: the JetStream roles (ingest, worker, ranking) take no Triton TLS credentials (driftwise.server.ServerFiles reads them for roles all and profile only)" -}}
 {{- end -}}
-{{- if le (float64 .Values.cluster.leaseTtlSeconds) (float64 .Values.cluster.leaseHeartbeatSeconds) -}}
-{{- fail "cluster.leaseTtlSeconds must be longer than cluster.leaseHeartbeatSeconds (leases would lapse between renewals)" -}}
+{{- if le (float64 .Values.cluster.leaseTtlSeconds) (mulf 2 .Values.cluster.leaseHeartbeatSeconds) -}}
+{{- fail "cluster.leaseHeartbeatSeconds must be below half of cluster.leaseTtlSeconds (a lease must survive a missed renewal; the workers refuse to start otherwise)" -}}
 {{- end -}}
 {{- else if .Values.nats.enabled -}}
 {{- fail "nats.enabled needs cluster.mode=jetstream (mode shards does not use NATS)" -}}

@@ -23,12 +23,22 @@ heartbeat later: a takeover follows the bucket's new leader at once. Timing:
 
 * a dead (or partitioned) worker's partitions are free ``ttl_s`` after its last renewal and
   taken at a survivor's next round: takeover within ``ttl_s + heartbeat_s`` of its death (plus
-  a round trip); defaults 10 s + 2 s;
+  a round trip); defaults 6 s + 1.5 s, for a target of "a dead worker's users served again
+  within 10 s" (bench/cluster.py's failover phase, a worker and a NATS node SIGKILLed together:
+  p99 under 9 s; with 10 s + 2 s it was 13 s);
 * a joining worker gets its share within two heartbeats (others see it and release, it takes),
-  no restart needed;
-* ``ttl_s`` must outlast a JetStream leader election of the bucket (measured ~2-5 s on
-  loopback after SIGKILL of a node), during which renewals fail: a renewal every 2 s and a 10 s
-  TTL ride out one election; 6 s would cut it close.
+  no restart needed; a worker stopped cleanly (SIGTERM) hands its leases back at once;
+* false takeovers: a live worker keeps its leases through any stall shorter than
+  ``ttl_s - heartbeat_s`` (4.5 s by default: GC pauses and a starved event loop are
+  milliseconds to a second) and through lease rounds that fail for as long, each request
+  waiting at most ``heartbeat_s``. A leader election of the lease bucket after SIGKILL of its
+  leader's node can last longer (measured 3.7-7.5 s on loopback, nats-server 2.15): then every
+  worker's leases lapse and each takes a share again in its first round after the election.
+  That costs no event (fencing), only a restart of the partitions (readers anew from the
+  applied positions, snapshots reloaded, a batch in hand read again): well under a second
+  more staleness than the election itself causes, since during it no worker can commit
+  anyway (:meth:`PartitionLeases.still_owns` reads the bucket's leader). A TTL that outlasted
+  every election (10 s) would make every dead worker's users wait that much longer instead.
 
 Fencing: a lease's token is the revision that created it (a stream sequence: a later owner's
 token is always larger). A worker holds a lease locally only until ``sent + ttl_s`` of its last
@@ -63,8 +73,8 @@ __all__ = ["BUCKET", "Lease", "OnChange", "PartitionLeases", "ensure_bucket", "f
 _log = logging.getLogger(__name__)
 
 BUCKET = "DRIFTWISE_LEASES"
-DEFAULT_TTL_S = 10.0
-DEFAULT_HEARTBEAT_S = 2.0
+DEFAULT_TTL_S = 6.0
+DEFAULT_HEARTBEAT_S = 1.5
 _PARTITION = "partition."
 _WORKER = "worker."
 _WORKER_ID = re.compile(r"^[-_=a-zA-Z0-9]+$")  # a KV key token (no dots: keys are <kind>.<id>)
