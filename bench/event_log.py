@@ -140,7 +140,7 @@ async def lease_takeover(cluster: LocalNatsCluster) -> None:
     while len(a.owned()) < PARTITIONS:
         await asyncio.sleep(0.02)
     print(
-        f"leases: worker b dead (TTL {a.ttl_s:.0f} s, heartbeat {a.heartbeat_s:.0f} s): all its "
+        f"leases: worker b dead (TTL {a.ttl_s:g} s, heartbeat {a.heartbeat_s:g} s): all its "
         f"partitions held by a {loop.time() - died:.1f} s later"
     )
     await a.stop()

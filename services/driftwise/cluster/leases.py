@@ -24,8 +24,8 @@ heartbeat later: a takeover follows the bucket's new leader at once. Timing:
 * a dead (or partitioned) worker's partitions are free ``ttl_s`` after its last renewal and
   taken at a survivor's next round: takeover within ``ttl_s + heartbeat_s`` of its death (plus
   a round trip); defaults 6 s + 1.5 s, for a target of "a dead worker's users served again
-  within 10 s" (bench/cluster.py's failover phase, a worker and a NATS node SIGKILLed together:
-  p99 under 9 s; with 10 s + 2 s it was 13 s);
+  within 10 s" (bench/cluster.py's failover phase, a worker and a NATS node SIGKILLed together,
+  5 kills: p99 9.0 s; 13.1 s with 10 s + 2 s);
 * a joining worker gets its share within two heartbeats (others see it and release, it takes),
   no restart needed; a worker stopped cleanly (SIGTERM) hands its leases back at once;
 * false takeovers: a live worker keeps its leases through any stall shorter than

@@ -66,9 +66,10 @@ class ClusterSettings(Section):
     lease_ttl_seconds: float = Field(
         6.0,
         gt=0,
-        description="A worker's partitions are taken over this long after its last renewal (a dead "
-        "worker's users are served again within about TTL + heartbeat + 1 s; a worker stalled "
-        "longer than TTL - heartbeat loses its leases). At least twice the heartbeat.",
+        description="A worker's partitions are taken over this long after its last renewal: a dead "
+        "worker's users are served again within about TTL + heartbeat + 1.5 s (9 s measured with the "
+        "defaults, a NATS node killed with the worker); a worker stalled longer than TTL - heartbeat "
+        "loses its leases. More than twice the heartbeat.",
     )
     lease_heartbeat_seconds: float = Field(
         1.5, gt=0, description="How often a worker renews its leases (and takes over free ones)."
