@@ -1,7 +1,9 @@
-"""Cluster benchmark: cluster mode on JetStream, 1 vs 2 profile workers and 1 vs 2 ranking replicas.
+"""Cluster benchmark: cluster mode on JetStream, 1 vs 2 profile workers and 1 vs 2 ranking replicas,
+and failover when a worker and a NATS node die.
 
     .venv/bin/python bench/cluster.py [--quick] [--events 40000] [--freshness-samples 50]
-        [--level-seconds 15] [--callers 8] [--partitions 32] [--out /tmp/driftwise-cluster.json]
+        [--level-seconds 15] [--callers 8] [--partitions 32] [--failover-cycles 5]
+        [--failover-rate 300] [--failover-only] [--out /tmp/driftwise-cluster.json]
 
 One run, side by side, on one machine:
 
@@ -33,6 +35,22 @@ One run, side by side, on one machine:
 4. ranking = 1, then a second ranking replica is started and ranking = 2: Recommend (count 10,
    random users of both phases) from --callers closed-loop callers for --level-seconds, the calls
    spread over the replicas round-robin, after a warm-up on each replica: QPS, p50/p99.
+5. failover (--failover-cycles, 0: none; --failover-only: this phase alone), once the processes
+   above are stopped: a fresh 3-node NATS cluster (streams and buckets R3), one ingest and one
+   ranking replica, two workers with the production lease timings (the settings' defaults), and
+   a continuous load (--failover-rate events/s offered in IngestEvents of --failover-batch, over
+   --failover-users users; every call resent with the same event ids until acked). Each partition
+   has a probe user that only the probes write to, and each is served once first. Each cycle:
+   SIGKILL a worker and a NATS node (n0, n1, n2, n0, ...; what the node led is read just before:
+   the JetStream meta group from /jsz, the event stream's and both buckets' leaders), then for
+   every partition the dead worker held one event for its probe user, sent after the kill and
+   resent until acked, and Recommend on the ranking replica until its profile_version shows it;
+   "all served" is the kill to the last of those Recommends, "first served" to the first. Then
+   the node and a new worker start, and the cycle ends once every replica is current, the two
+   workers split the partitions fairly and the applied positions caught up. After the cycles,
+   the load stops, the workers catch up, and each user's applied events (the event count of
+   their profile snapshot) are compared with the events acked for them: lost and applied twice.
+   The workers run with `driftwise -v serve`, so their logs (in --work-dir) show the leases taken.
 
 Every process (NATS, Milvus, Triton, the serve roles and this client) shares the machine's CPUs:
 on a 2-core machine a second worker or ranking replica competes with everything else for the same
