@@ -47,6 +47,7 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS
 from driftwise.cluster.partitions import partition_of, user_key, user_of_key
+from driftwise.errors import UnavailableError
 from driftwise.model.profile import UserProfile
 
 __all__ = ["BUCKET", "Fenced", "Position", "ProfileSnapshots", "Snapshot", "SnapshotFormatError"]
@@ -291,9 +292,9 @@ class ProfileSnapshots:
                 return await asyncio.wait_for(self._kv.get(key), _READ_TRY_S)
             except nats.js.errors.KeyNotFoundError:  # never written, or deleted
                 return None
-            except TRANSIENT_ERRORS:
-                if loop.time() >= deadline:
-                    raise
+            except TRANSIENT_ERRORS as exc:
+                if loop.time() >= deadline:  # no leader for that long: the callers answer UNAVAILABLE
+                    raise UnavailableError(f"the profile store (JetStream) did not answer: {exc!r}") from exc
                 await asyncio.sleep(backoff)
                 backoff = min(2 * backoff, _MAX_READ_BACKOFF_S)
 
