@@ -47,6 +47,16 @@ class ResourceExhaustedError(DriftwiseError):
         super().__init__(description)
 
 
+class FailedPreconditionError(DriftwiseError):
+    """The request is valid but the server's state or configuration rules it out (ListUsers while
+    user ids are pseudonymised). Maps to FAILED_PRECONDITION."""
+
+
+class UnimplementedError(DriftwiseError):
+    """This process's role cannot answer the method (a cluster ranking replica has no event log).
+    Maps to UNIMPLEMENTED."""
+
+
 class AbortedError(DriftwiseError):
     """A concurrent request holds the same resource (an event id being written); retry. Maps to ABORTED."""
 

@@ -1,8 +1,9 @@
-"""The deployment unit: by default local Triton + the three gRPC services in one process.
+"""The deployment unit: by default local Triton + the four gRPC services in one process.
 
 `running_app(settings)` is used by `driftwise serve`, the demo and the integration tests alike.
 settings.server.role picks what the process is (docs/architecture.md §6):
-- all: the engine and the three services in one process (the embedded default);
+- all: the engine and the four services (ingest, profiles, ranking, insights) in one process (the
+  embedded default);
 - ingest / worker / ranking: the roles of cluster mode on NATS JetStream (settings.cluster.nats_urls),
   built by driftwise.cluster.serving on the parts of this module.
 Every role serves TLS / mutual TLS per settings.tls and checks tokens per settings.auth
@@ -27,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
 from driftwise.api.ingest import IngestServicer
+from driftwise.api.insight import InsightServicer
 from driftwise.api.interceptors import server_chain
 from driftwise.api.interceptors.auth import AuthInterceptor
 from driftwise.api.interceptors.errors import ErrorMappingInterceptor
@@ -49,6 +51,8 @@ from driftwise.supervision import Supervisor
 from driftwise_client.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,
+    insight_service_pb2,
+    insight_service_pb2_grpc,
     profile_service_pb2,
     profile_service_pb2_grpc,
     ranking_service_pb2,
@@ -61,6 +65,7 @@ SERVICE_NAMES = (
     ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
     profile_service_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name,
     ranking_service_pb2.DESCRIPTOR.services_by_name["RankingService"].full_name,
+    insight_service_pb2.DESCRIPTOR.services_by_name["InsightService"].full_name,
 )
 
 
@@ -122,13 +127,14 @@ async def start_grpc_server(
     files: ServerFiles,
     telemetry: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer, StreamClosing]:
-    """The three services on the engine; `telemetry` runs before authentication (refused calls
+    """The four services on the engine; `telemetry` runs before authentication (refused calls
     are measured too)."""
 
     def add(server: grpc.aio.Server) -> None:
         ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(engine), server)
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(engine), server)
         ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(engine), server)
+        insight_service_pb2_grpc.add_InsightServiceServicer_to_server(InsightServicer(engine), server)
 
     return await start_server(engine.settings, files, add, SERVICE_NAMES, telemetry)
 
@@ -199,6 +205,8 @@ async def running_app(settings: Settings) -> AsyncIterator[App]:
         encoder = await connected_encoder(stack, settings, url, files)
         engine = await Engine.open(settings, encoder, user_ids)
         stack.push_async_callback(engine.close)
+        if supervisor is not None:  # GetServerStats says whether it runs and how often it restarted
+            engine.local_triton = _local_triton(supervisor)
         telemetry.collect(_state_collector(encoder, engine, supervisor))
         server, port, health_servicer, streams = await start_grpc_server(
             engine, files, telemetry=telemetry.interceptors
@@ -274,12 +282,17 @@ def _state_collector(
     """What the metrics read at scrape time from the parts that count for themselves."""
     return StateCollector(
         encoder_stats=lambda: encoder.stats,
-        triton=None if supervisor is None else lambda: (supervisor.up, supervisor.restarts),
+        triton=None if supervisor is None else _local_triton(supervisor),
         item_cache=lambda: (engine.items.hits, engine.items.misses, len(engine.items)),
         mirror=lambda: (engine.interest_mirror.pending, engine.interest_mirror.lag_seconds),
         refit=lambda: engine.refitted,
         unrepresented=(lambda: engine.coverage.stats) if engine.coverage.active else None,
+        quality=engine.stats.quality.by_reason_and_layer,
     )
+
+
+def _local_triton(supervisor: Supervisor) -> Callable[[], tuple[bool, int]]:
+    return lambda: (supervisor.up, supervisor.restarts)
 
 
 async def serve_health_port(

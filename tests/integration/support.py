@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -25,6 +25,7 @@ from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
+    insight_service_pb2_grpc,
     profile_service_pb2,
     profile_service_pb2_grpc,
     ranking_service_pb2,
@@ -34,12 +35,16 @@ from driftwise_client.v1 import (
 
 @dataclass
 class Client:
-    """Stubs of the three services over one channel."""
+    """Stubs of the four services over one channel."""
 
     channel: grpc.aio.Channel
     ingest: ingest_service_pb2_grpc.IngestServiceStub
     profiles: profile_service_pb2_grpc.ProfileServiceStub
     ranking: ranking_service_pb2_grpc.RankingServiceStub
+    insight: insight_service_pb2_grpc.InsightServiceStub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.insight = insight_service_pb2_grpc.InsightServiceStub(self.channel)
 
     @classmethod
     def connect(cls, target: str) -> Client:

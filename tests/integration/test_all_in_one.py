@@ -56,6 +56,7 @@ async def test_reflection_lists_the_services_and_health_says_serving(loaded: tup
         "driftwise.v1.IngestService",
         "driftwise.v1.ProfileService",
         "driftwise.v1.RankingService",
+        "driftwise.v1.InsightService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     } <= set(listed)

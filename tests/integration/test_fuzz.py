@@ -42,6 +42,7 @@ from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
+    insight_service_pb2,
     profile_service_pb2,
     profile_service_pb2_grpc,
     ranking_service_pb2,
@@ -65,7 +66,7 @@ EXAMPLES = {
     "Rank": 1300,
     "StreamFeedback": 400,
 }
-WIRE_EXAMPLES = 2000  # raw bytes, spread over the ten methods
+WIRE_EXAMPLES = 2000  # raw bytes, spread over the methods (InsightService's too)
 # DRIFTWISE_FUZZ_SCALE=0.1 for a quick run while developing (the 10,000 floor scales with it)
 SCALE = float(os.environ.get("DRIFTWISE_FUZZ_SCALE", "1"))
 TIMES: dict[str, float] = {}
@@ -550,6 +551,14 @@ METHODS: dict[str, tuple[str, Any]] = {
         "stream_stream",
         ranking_service_pb2.StreamFeedbackRequest(event=common_pb2.Event(event_id="w")),
     ),
+    # InsightService: its fields one by one in tests/integration/test_insights.py; here its wire
+    "ListUsers": ("unary_unary", insight_service_pb2.ListUsersRequest(page_size=3, user_id_prefix="u")),
+    "ListItems": ("unary_unary", insight_service_pb2.ListItemsRequest(page_size=3, title_contains="t")),
+    "SearchItems": ("unary_unary", insight_service_pb2.SearchItemsRequest(text="wire", count=3)),
+    "GetItem": ("unary_unary", insight_service_pb2.GetItemRequest(item_id="1", neighbours=3)),
+    "GetTopicHistory": ("unary_unary", insight_service_pb2.GetTopicHistoryRequest(user_id=USERS[0])),
+    "GetServerStats": ("unary_unary", insight_service_pb2.GetServerStatsRequest()),
+    "GetOnlineQuality": ("unary_unary", insight_service_pb2.GetOnlineQualityRequest(bucket_seconds=60)),
 }
 SERVICES = {
     "UpsertItems": "IngestService",
@@ -562,6 +571,18 @@ SERVICES = {
     "Recommend": "RankingService",
     "Rank": "RankingService",
     "StreamFeedback": "RankingService",
+    **{
+        rpc: "InsightService"
+        for rpc in (
+            "ListUsers",
+            "ListItems",
+            "SearchItems",
+            "GetItem",
+            "GetTopicHistory",
+            "GetServerStats",
+            "GetOnlineQuality",
+        )
+    },
 }
 
 
@@ -569,7 +590,8 @@ def wire_message(rpc: str, kind: int, raw: bytes, at: int, flip: int, depth: int
     """Raw bytes for a request of `rpc`: random, a valid message cut short, with a byte flipped or
     garbage appended, invalid UTF-8 in a string field, a length running past the end, start-group
     tags nested deeper than the parser's recursion limit, or a tag of a deprecated or bad wire type."""
-    valid = METHODS[rpc][1].SerializeToString()
+    # a message without fields (GetServerStatsRequest) is empty: an unknown varint field stands in
+    valid = METHODS[rpc][1].SerializeToString() or b"\x08\x01"
     i = at % len(valid)
     return [
         lambda: raw,

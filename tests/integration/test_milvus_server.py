@@ -147,6 +147,27 @@ async def test_vector_store_contract(store: tuple[str, MilvusVectorStore]) -> No
     assert [r.user_id for r in await vectors.get_interests("u2")] == ["u2"]
 
 
+async def test_items_come_in_pages_in_item_id_order(store: tuple[str, MilvusVectorStore]) -> None:
+    kind, vectors = store
+    rng = np.random.default_rng(3)
+    ids = [f"{prefix}{k}" for prefix in ("a", "B", "é", "z-", "ä") for k in range(60)]
+    rng.shuffle(ids)
+    for start in range(0, len(ids), 70):  # several upserts: several segments on a server
+        batch = ids[start : start + 70]
+        await vectors.upsert_items([StoredItem(i, f"title {i}", "", 0, unit(rng)) for i in batch])
+    listed: list[str] = []
+    after = None
+    while page := await vectors.page_items(after, 37, consistency=STRONG):
+        assert all(it.vector.size == 0 and it.title == f"title {it.item_id}" for it in page)
+        listed += [it.item_id for it in page]
+        after = page[-1].item_id
+    # UTF-8 byte order is code point order: Python's
+    assert listed == sorted(ids)
+    assert await vectors.count_items(consistency="Bounded") == len(ids)
+    assert vectors.outage() is None
+    assert (vectors.address == "local") == (kind == "lite")
+
+
 async def test_lite_close_stops_the_milvus_process(tmp_path: Path) -> None:
     """pymilvus starts Milvus Lite as a child process and leaves it running; close stops it, and
     the file opens again with its rows."""

@@ -16,7 +16,12 @@ from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.privacy import SchemeMismatchError, UserIdScheme
 from driftwise.settings import PrivacySettings, Settings
 from driftwise.storage.vector_store import INTERESTS
-from driftwise_client.v1 import ingest_service_pb2, profile_service_pb2, ranking_service_pb2
+from driftwise_client.v1 import (
+    ingest_service_pb2,
+    insight_service_pb2,
+    profile_service_pb2,
+    ranking_service_pb2,
+)
 from tests.integration.support import NOW, app_and_client, event, get_profile, settings_for
 
 pytestmark = pytest.mark.integration
@@ -68,6 +73,18 @@ async def test_pseudonymised_ids_never_reach_the_stores(
         recs = await client.ranking.Recommend(ranking_service_pb2.RecommendRequest(user_id=USER, count=5))
         assert recs.source == ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED
         assert not {i.item_id for i in recs.items} & {m.item_id for m in liked}  # seen: found by pseudonym
+        # InsightService: no list of ids nobody knows; interactions without the pseudonym; the
+        # caller's id still names the user's topic history
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await client.insight.ListUsers(insight_service_pb2.ListUsersRequest())
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "pseudonymised" in (refused.value.details() or "")
+        item = await client.insight.GetItem(insight_service_pb2.GetItemRequest(item_id=liked[0].item_id))
+        assert [i.user_id for i in item.recent_interactions] == [""]
+        history = await client.insight.GetTopicHistory(
+            insight_service_pb2.GetTopicHistoryRequest(user_id=USER)
+        )
+        assert len(history.points) == 5
         watch = client.profiles.WatchProfile(profile_service_pb2.WatchProfileRequest(user_id=USER))
         first = await watch.read()
         assert first.profile.user_id == USER and first.profile.version == 5

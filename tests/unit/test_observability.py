@@ -8,6 +8,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from driftwise.inference.encoder import EncoderStats
+from driftwise.model.events import EventType, Layer
+from driftwise.model.online_quality import OnlineQuality
+from driftwise.model.ranking.explanations import Reason
 from driftwise.observability.metrics import StateCollector
 from driftwise.observability.tracing import otlp_traces_endpoint, triton_trace_args
 
@@ -50,3 +53,16 @@ def test_state_collector_exposes_encoder_batches_as_a_histogram() -> None:
     assert "driftwise_encoder_batch_size_sum 6.0" in text
     assert "driftwise_interest_mirror_pending_users 2.0" in text
     assert "driftwise_interest_mirror_lag_seconds 0.5" in text
+
+
+def test_state_collector_exposes_online_quality_as_counters() -> None:
+    quality = OnlineQuality()
+    quality.issued(100.0, [(Reason.INTEREST, Layer.DEEP), (Reason.POPULAR, None)])
+    quality.feedback(EventType.PURCHASE, (Reason.INTEREST, Layer.DEEP), 1, 100.0)
+    registry = CollectorRegistry()
+    registry.register(StateCollector(quality=quality.by_reason_and_layer))
+    text = generate_latest(registry).decode()
+    assert 'driftwise_recommended_items_total{layer="deep",reason="interest"} 1.0' in text
+    assert 'driftwise_recommended_items_total{layer="none",reason="popular"} 1.0' in text
+    assert 'driftwise_feedback_total{kind="like",layer="deep",reason="interest"} 1.0' in text
+    assert 'driftwise_feedback_total{kind="skip",layer="none",reason="popular"} 0.0' in text

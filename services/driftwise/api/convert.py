@@ -244,6 +244,7 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
         v.add("filter.created_before", "must be after filter.created_after")
     if request.HasField("as_of_time"):
         v.check_timestamp("as_of_time", request.as_of_time)
+    v.check_topic_temperature("topic_temperature", request.topic_temperature)
     v.raise_if_any()
     query = RecommendQuery(
         user_id=request.user_id,
@@ -255,6 +256,7 @@ def recommend_query(request: ranking_service_pb2.RecommendRequest, limits: Limit
         include_seen=request.include_seen,
         diversity=request.diversity,
         as_of=seconds(request.as_of_time) if request.HasField("as_of_time") else None,
+        topic_temperature=request.topic_temperature or None,
     )
     if len(request.page_token) > MAX_PAGE_TOKEN_CHARS:
         v.add("page_token", "is not a token this service issued (too long)")

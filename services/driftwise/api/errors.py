@@ -3,7 +3,8 @@ every call: api/interceptors/errors.py).
 
 InvalidArgumentError -> INVALID_ARGUMENT (+ BadRequest field violations), ResourceExhaustedError
 -> RESOURCE_EXHAUSTED (+ QuotaFailure), NotFoundError -> NOT_FOUND, UnavailableError ->
-UNAVAILABLE, AbortedError -> ABORTED, UnauthenticatedError -> UNAUTHENTICATED,
+UNAVAILABLE, AbortedError -> ABORTED, FailedPreconditionError -> FAILED_PRECONDITION,
+UnimplementedError -> UNIMPLEMENTED, UnauthenticatedError -> UNAUTHENTICATED,
 PermissionDeniedError -> PERMISSION_DENIED (ErrorInfo carries their reason, e.g. SCOPE_REQUIRED),
 anything else -> INTERNAL without internals.
 
@@ -25,6 +26,7 @@ from driftwise.errors import (
     AbortedError,
     AccessError,
     DriftwiseError,
+    FailedPreconditionError,
     FieldViolation,
     InvalidArgumentError,
     NotFoundError,
@@ -32,6 +34,7 @@ from driftwise.errors import (
     ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
+    UnimplementedError,
 )
 from driftwise_client.v1 import common_pb2
 
@@ -49,6 +52,8 @@ _CODES: list[tuple[type[DriftwiseError], grpc.StatusCode]] = [
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
     (AbortedError, grpc.StatusCode.ABORTED),
+    (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
+    (UnimplementedError, grpc.StatusCode.UNIMPLEMENTED),
     (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
 ]

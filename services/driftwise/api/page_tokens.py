@@ -35,6 +35,8 @@ def _request_digests(query: RecommendQuery) -> dict[str, str]:
         "diversity": query.diversity,
         "as_of_time": query.as_of,
     }
+    if query.topic_temperature is not None:  # absent when unset: tokens issued before it still fit
+        fields["topic_temperature"] = query.topic_temperature
     return {
         name: hashlib.sha256(json.dumps(value).encode()).hexdigest()[:12] for name, value in fields.items()
     }
@@ -73,10 +75,49 @@ def decode_page_token(token: str, query: RecommendQuery) -> tuple[str, ...]:
         isinstance(i, str) and len(i.encode()) <= ID_BYTES for i in shown
     ):
         raise not_ours
-    changed = [name for name, digest in _request_digests(query).items() if digests.get(name) != digest]
+    expected = _request_digests(query)
+    changed = [
+        name for name in dict.fromkeys([*expected, *digests]) if digests.get(name) != expected.get(name)
+    ]
     if changed:
         raise ValueError(
             f"was issued for a request with another {' and '.join(changed)}: send the fields of the"
             " first page's request again with it"
         )
     return tuple(shown)
+
+
+# -- the list methods of InsightService -------------------------------------------------------
+# ListUsers and ListItems page by a cursor (the sort key of the last row shown: keyset paging, so
+# a page costs what one query of the next rows costs, and rows added meanwhile are not repeated).
+# The token carries the cursor, the method it belongs to and a digest of the request's filter.
+_MAX_LIST_TOKEN_CHARS = 2048  # far above any issued: a cursor holds one id of ID_BYTES
+
+
+def encode_list_token(method: str, cursor: Sequence[str | float], filter_value: str) -> str:
+    token = {"m": method, "c": list(cursor), "f": _digest(filter_value)}
+    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+
+
+def decode_list_token(token: str, method: str, filter_name: str, filter_value: str) -> list[object]:
+    """The cursor of a token `method` issued for a request with this filter; ValueError for any
+    other (made up, another method's, another filter's)."""
+    not_ours = ValueError("is not a token this method issued")
+    if len(token) > _MAX_LIST_TOKEN_CHARS:
+        raise not_ours
+    try:
+        data = json.loads(base64.b64decode(token.encode(), altchars=b"-_", validate=True))
+    except (ValueError, binascii.Error, RecursionError) as exc:
+        raise not_ours from exc
+    if not isinstance(data, dict) or data.get("m") != method or not isinstance(data.get("c"), list):
+        raise not_ours
+    if data.get("f") != _digest(filter_value):
+        raise ValueError(
+            f"was issued for a request with another {filter_name}: send the first page's"
+            f" {filter_name} with it"
+        )
+    return list(data["c"])
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:12]

@@ -33,19 +33,24 @@ class ProfileServicer(profile_service_pb2_grpc.ProfileServiceServicer):
             v.add("recent_events", "must be between 0 and 100")
         if request.HasField("as_of_time"):
             v.check_timestamp("as_of_time", request.as_of_time)
+        v.check_topic_temperature("topic_temperature", request.topic_temperature)
         v.raise_if_any()
         profile = await self._engine.get_profile(request.user_id)
         at = convert.seconds(request.as_of_time) if request.HasField("as_of_time") else time.time()
-        return pb.GetProfileResponse(
-            profile=self._to_proto(
-                request.user_id, profile, at, request.top_topics or 5, request.recent_events or 10
-            )
-        )
+        top, recent, tau = request.top_topics or 5, request.recent_events or 10, request.topic_temperature
+        return pb.GetProfileResponse(profile=self._to_proto(request.user_id, profile, at, top, recent, tau))
 
     def _to_proto(
-        self, user_id: str, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10
+        self,
+        user_id: str,
+        profile: UserProfile,
+        at: float,
+        top_topics: int = 5,
+        recent: int = 10,
+        tau: float = 0.0,
     ) -> pb.Profile:
-        view = self._engine.explain_profile(profile, at, top_topics, recent)
+        """`tau`: a preview of another topic temperature (0: the server's); nothing is stored."""
+        view = self._engine.explain_profile(profile, at, top_topics, recent, tau or None)
         return convert.profile_to_proto(view, user_id=user_id)
 
     async def WatchProfile(

@@ -27,7 +27,10 @@ class RankingServicer(ranking_service_pb2_grpc.RankingServiceServicer):
 
     async def Recommend(self, request: pb.RecommendRequest, context: Context) -> pb.RecommendResponse:
         query = convert.recommend_query(request, self._limits)
+        started = time.perf_counter()
         recs = await self._engine.recommend(query)
+        # the engine's part, in an always-on window (GetServerStats): answered calls only
+        self._engine.stats.recommend_latency.record(time.perf_counter() - started)
         return convert.recommendations_to_proto(recs, query)
 
     async def Rank(self, request: pb.RankRequest, context: Context) -> pb.RankResponse:

@@ -15,6 +15,8 @@ from driftwise.settings import LimitSettings
 # to 9999-12-31T23:59:59Z; +-10,000 years). Values outside are rejected rather than computed with.
 MIN_TIMESTAMP_SECONDS, MAX_TIMESTAMP_SECONDS = -62_135_596_800, 253_402_300_799
 MAX_DURATION_SECONDS = 315_576_000_000
+# topic_temperature of GetProfile and Recommend (0: the server's interest.topic_temperature)
+MIN_TOPIC_TEMPERATURE, MAX_TOPIC_TEMPERATURE = 0.01, 10.0
 
 
 class Violations:
@@ -84,6 +86,14 @@ class Violations:
             self.add(field, "is not a valid duration")
             return False
         return True
+
+    def check_topic_temperature(self, field: str, value: float) -> None:
+        """A preview of another topic temperature: 0 (the server's) or within [0.01, 10]."""
+        if value != 0 and not MIN_TOPIC_TEMPERATURE <= value <= MAX_TOPIC_TEMPERATURE:
+            self.add(
+                field,
+                f"must be 0 (the server's) or between {MIN_TOPIC_TEMPERATURE} and {MAX_TOPIC_TEMPERATURE:g}",
+            )
 
     def raise_if_any(self) -> None:
         if self.items:

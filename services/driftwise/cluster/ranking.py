@@ -28,6 +28,7 @@ from driftwise.cluster.reads import SnapshotReads
 from driftwise.cluster.snapshots import ProfileSnapshots, Snapshot
 from driftwise.engine.profile_view import ProfileView, explain_profile
 from driftwise.engine.recommend import Recommender
+from driftwise.engine.serving_stats import ServingStats
 from driftwise.engine.types import Ack, Recommendations, RecommendQuery
 from driftwise.engine.writes import match_feedback
 from driftwise.errors import NotFoundError, UnavailableError
@@ -81,6 +82,11 @@ class SnapshotRanking:
     def refitted(self) -> Refitted | None:
         return None  # no refits in cluster mode yet: the configured ranking is served
 
+    @property
+    def stats(self) -> ServingStats:
+        """This replica's own: Recommend's latency, its acks, the online quality of its lists."""
+        return self.recommender.stats
+
     async def recommend(self, query: RecommendQuery) -> Recommendations:
         return await self.recommender.recommend(query)
 
@@ -92,6 +98,7 @@ class SnapshotRanking:
     async def record_feedback(self, feedback: LoggedEvent) -> tuple[Ack, Matched]:
         matched = match_feedback(self.impressions, self.user_ids, feedback)
         (ack,) = await self.ingest.ingest_events([feedback], "event", indexed=False)
+        self.stats.feedback(feedback.event, ack, matched)
         return ack, matched
 
     async def get_profile(self, user_id: str) -> UserProfile:
@@ -101,9 +108,14 @@ class SnapshotRanking:
         return snapshot.profile
 
     def explain_profile(
-        self, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10
+        self,
+        profile: UserProfile,
+        at: float,
+        top_topics: int = 5,
+        recent: int = 10,
+        tau: float | None = None,
     ) -> ProfileView:
-        tau = self.settings.interest.topic_temperature
+        tau = tau or self.settings.interest.topic_temperature
         return explain_profile(
             profile, self.reads.topics, tau=tau, at=at, top_topics=top_topics, recent=recent
         )

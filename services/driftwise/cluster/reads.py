@@ -40,6 +40,10 @@ class SnapshotReads:
         return self._topics
 
     @property
+    def snapshots(self) -> ProfileSnapshots:
+        return self._snapshots
+
+    @property
     def popularity(self) -> Popularity:
         return self._popularity
 

@@ -2,7 +2,9 @@
 
     ingest    IngestService: items to Milvus, events published to the stream (cluster/ingest.py)
     worker    no service of its own (health only): applies its leased partitions (cluster/worker.py)
-    ranking   RankingService and ProfileService from the snapshots (cluster/ranking.py)
+    ranking   RankingService and ProfileService from the snapshots (cluster/ranking.py), and
+              InsightService as far as a replica without the event log can answer it
+              (cluster/insights.py)
 
 Every role reaches Triton by triton.url, over TLS per triton.tls_* (the topic labels are encoded at
 start, events at ingest), and JetStream by cluster.nats_urls, with TLS and credentials per
@@ -21,10 +23,12 @@ import grpc
 from threadpoolctl import threadpool_limits
 
 from driftwise.api.ingest import IngestServicer
+from driftwise.api.insight import InsightServicer
 from driftwise.api.profile import ProfileServicer
 from driftwise.api.ranking import RankingServicer
 from driftwise.cluster.event_stream import EventStream
 from driftwise.cluster.ingest import StreamIngest
+from driftwise.cluster.insights import ClusterInsights
 from driftwise.cluster.leases import PartitionLeases
 from driftwise.cluster.nats_security import NatsSecurity
 from driftwise.cluster.ranking import SnapshotRanking
@@ -34,11 +38,14 @@ from driftwise.cluster.worker import ProfileWorker
 from driftwise.engine.catalogue import Catalogue
 from driftwise.engine.encoding import EventEncoding, encode_texts
 from driftwise.engine.facade import open_store
+from driftwise.engine.insights import CatalogueReads
 from driftwise.engine.recommend import Recommender
 from driftwise.errors import StartupError
 from driftwise.inference.coverage import TextCoverage
+from driftwise.inference.encoder import TextEncoder
 from driftwise.model.impressions import Impressions
 from driftwise.model.topics import TopicModel
+from driftwise.observability.metrics import StateCollector
 from driftwise.privacy import UserIdScheme
 from driftwise.server import (
     SERVICE_NAMES,
@@ -55,6 +62,7 @@ from driftwise.storage.item_cache import ItemCache
 from driftwise.storage.milvus_tls import MilvusTls
 from driftwise_client.v1 import (
     ingest_service_pb2_grpc,
+    insight_service_pb2_grpc,
     profile_service_pb2_grpc,
     ranking_service_pb2_grpc,
 )
@@ -71,12 +79,8 @@ async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
     files = ServerFiles.read(settings)  # with the Triton TLS credentials of these roles
     cluster = settings.cluster
     nats_security = NatsSecurity.read(cluster)  # the files too, before anything starts
-    user_ids = None
-    if settings.server.role != "worker":  # the workers open no Milvus and see stored ids only
-        milvus_tls = MilvusTls.from_settings(settings.milvus)
-        if milvus_tls is not None:
-            milvus_tls.check()
-        user_ids = UserIdScheme.from_settings(settings.privacy)
+    # the workers open no Milvus and see stored ids only
+    user_ids = None if settings.server.role == "worker" else _milvus_checked(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Milvus Lite's file, Triton's log
     async with contextlib.AsyncExitStack() as stack:
         telemetry = Telemetry.start(stack, settings)
@@ -109,16 +113,7 @@ async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
             if settings.server.role == "ingest":
                 add, names = _ingest(ingest)
             else:
-                reads = SnapshotReads(snapshots, topics)
-                reads.start()
-                stack.push_async_callback(reads.close)
-                impressions = Impressions(settings.limits.impressions_remembered)
-                models = ConfiguredModels(settings.ranking, topics)
-                recommender = Recommender(settings, user_ids, store, items, reads, models, impressions)
-                ranking = SnapshotRanking(
-                    settings, user_ids, recommender, reads, snapshots, ingest, stream, store, impressions
-                )
-                add, names = _ranking(ranking)
+                add, names = _ranking(stack, telemetry, ingest, SnapshotReads(snapshots, topics), encoder)
         server, port, health_servicer, streams = await start_server(
             settings, files, add, names, telemetry=telemetry.interceptors
         )
@@ -137,6 +132,14 @@ async def running_on_jetstream(settings: Settings) -> AsyncIterator[App]:
         )
 
 
+def _milvus_checked(settings: Settings) -> UserIdScheme:
+    """The files for TLS to Milvus checked; the user ids' scheme (reads the key)."""
+    milvus_tls = MilvusTls.from_settings(settings.milvus)
+    if milvus_tls is not None:
+        milvus_tls.check()
+    return UserIdScheme.from_settings(settings.privacy)
+
+
 def _ingest(ingest: StreamIngest) -> tuple[AddServices, tuple[str, ...]]:
     def add(server: grpc.aio.Server) -> None:
         ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingest), server)
@@ -144,10 +147,34 @@ def _ingest(ingest: StreamIngest) -> tuple[AddServices, tuple[str, ...]]:
     return add, (SERVICE_NAMES[0],)
 
 
-def _ranking(ranking: SnapshotRanking) -> tuple[AddServices, tuple[str, ...]]:
+def _ranking(
+    stack: contextlib.AsyncExitStack,
+    telemetry: Telemetry,
+    ingest: StreamIngest,
+    reads: SnapshotReads,
+    encoder: TextEncoder,
+) -> tuple[AddServices, tuple[str, ...]]:
+    """RankingService and ProfileService from the snapshots, InsightService as far as a replica
+    can answer it; the online quality of its lists on the metrics endpoint."""
+    reads.start()
+    stack.push_async_callback(reads.close)
+    snapshots = reads.snapshots
+    settings, catalogue = ingest.settings, ingest.catalogue
+    user_ids, store, items = catalogue.user_ids, catalogue.store, catalogue.items
+    impressions = Impressions(settings.limits.impressions_remembered)
+    models = ConfiguredModels(settings.ranking, reads.topics)
+    recommender = Recommender(settings, user_ids, store, items, reads, models, impressions)
+    ranking = SnapshotRanking(
+        settings, user_ids, recommender, reads, snapshots, ingest, ingest.stream, store, impressions
+    )
+    catalogue_reads = CatalogueReads(store, items, catalogue.encoding)
+    insights = ClusterInsights(settings, catalogue_reads, reads, encoder, recommender.stats)
+    telemetry.collect(StateCollector(quality=recommender.stats.quality.by_reason_and_layer))
+
     def add(server: grpc.aio.Server) -> None:
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(ranking), server)
         ranking_service_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(ranking), server)
+        insight_service_pb2_grpc.add_InsightServiceServicer_to_server(InsightServicer(insights), server)
 
     return add, SERVICE_NAMES[1:]
 

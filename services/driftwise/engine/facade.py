@@ -6,6 +6,9 @@
                  profile_view.py                      explain_profile
     learned      LearnedModels (learned_models.py)    refit_learned_models, refit_with, ranking
     recommender  Recommender (recommend.py)           recommend, rank
+    insights     Insights (insights.py)               list_users, list_items, search_items, get_item,
+                                                      topic_history, server_stats, online_quality
+    stats        ServingStats (serving_stats.py)      Recommend's latency, acks, online quality
 
 It opens the stores and the rooms in order, starts the background work (the interest mirror,
 periodic refits) and closes it all again.
@@ -26,6 +29,7 @@ import numpy as np
 from driftwise.concurrency import Watch
 from driftwise.engine.catalogue import Catalogue
 from driftwise.engine.encoding import EventEncoding, encode_texts
+from driftwise.engine.insights import CatalogueReads, Insights, LocalTriton, encoder_health
 from driftwise.engine.learned_models import LearnedModels
 from driftwise.engine.log_access import LogAccess
 from driftwise.engine.popularity import Popularity
@@ -33,13 +37,26 @@ from driftwise.engine.profile_view import ProfileView, explain_profile
 from driftwise.engine.profiles import Profiles
 from driftwise.engine.reads import LogReads
 from driftwise.engine.recommend import Recommender
-from driftwise.engine.types import Ack, NewItem, Recommendations, RecommendQuery
+from driftwise.engine.serving_stats import ServingStats
+from driftwise.engine.types import (
+    Ack,
+    ItemDetail,
+    ItemHit,
+    ItemPage,
+    NewItem,
+    Recommendations,
+    RecommendQuery,
+    ServerStats,
+    TopicHistory,
+    UserPage,
+)
 from driftwise.engine.writes import WritePath
 from driftwise.errors import NotFoundError
 from driftwise.inference.coverage import TextCoverage
 from driftwise.inference.encoder import TextEncoder
 from driftwise.model.config import RankingConfig
 from driftwise.model.impressions import Impressions, Matched
+from driftwise.model.online_quality import QualityReport
 from driftwise.model.profile import UserProfile
 from driftwise.model.refit import Refitted
 from driftwise.model.topics import TopicModel
@@ -94,8 +111,9 @@ class Engine:
             coverage
             or TextCoverage(settings.triton.model_name, None, settings.triton.unknown_share_threshold),
         )
-        # the lists Recommend issued lately, for StreamFeedback to match its impression ids to
-        self.impressions = Impressions(settings.limits.impressions_remembered)
+        self.impressions = Impressions(settings.limits.impressions_remembered)  # lists for StreamFeedback
+        self.stats = ServingStats()  # Recommend's latency, acks, the online quality of the lists
+        self.local_triton: LocalTriton | None = None  # the local Triton's supervisor, if one runs
         self._popularity = Popularity()
         self.profiles = Profiles(
             settings.interest,
@@ -129,6 +147,20 @@ class Engine:
             LogReads(self.profiles, self.logs, self._popularity),
             self.learned,
             self.impressions,
+            self.stats,
+        )
+        self.insights = self._insights()
+
+    def _insights(self) -> Insights:
+        return Insights(
+            self.settings,
+            self.user_ids,
+            self.logs,
+            CatalogueReads(self.store, self.items, self.encoding),
+            self.profiles,
+            self._popularity,
+            lambda: self.learned.refitted,
+            self.stats,
         )
 
     @staticmethod
@@ -259,10 +291,14 @@ class Engine:
     async def ingest_events(
         self, events: Sequence[LoggedEvent], field_prefix: str = "events", indexed: bool = True
     ) -> list[Ack]:
-        return await self.writes.ingest_events(events, field_prefix, indexed)
+        acks = await self.writes.ingest_events(events, field_prefix, indexed)
+        self.stats.acknowledged(len(acks))
+        return acks
 
     async def record_feedback(self, feedback: LoggedEvent) -> tuple[Ack, Matched]:
-        return await self.writes.record_feedback(feedback)
+        ack, matched = await self.writes.record_feedback(feedback)
+        self.stats.feedback(feedback.event, ack, matched)
+        return ack, matched
 
     async def delete_user(self, user_id: str) -> tuple[int, bool]:
         return await self.writes.delete_user(user_id)
@@ -276,14 +312,20 @@ class Engine:
         return profile
 
     def explain_profile(
-        self, profile: UserProfile, at: float, top_topics: int = 5, recent: int = 10
+        self,
+        profile: UserProfile,
+        at: float,
+        top_topics: int = 5,
+        recent: int = 10,
+        tau: float | None = None,
     ) -> ProfileView:
         """The profile at time `at` as people read it: each layer's heaviest topics (labelled with
-        the topics served now) and its newest events."""
+        the topics served now, weighed at temperature `tau`, by default the server's) and its
+        newest events."""
         return explain_profile(
             profile,
             self.topic_model,
-            tau=self.settings.interest.topic_temperature,
+            tau=tau or self.settings.interest.topic_temperature,
             at=at,
             top_topics=top_topics,
             recent=recent,
@@ -320,3 +362,27 @@ class Engine:
         self, user_id: str, item_ids: Sequence[str], as_of: float | None = None
     ) -> Recommendations:
         return await self.recommender.rank(user_id, item_ids, as_of)
+
+    # -- insights ---------------------------------------------------------------------------------
+
+    async def list_users(self, prefix: str, after: tuple[float, str] | None, limit: int) -> UserPage:
+        return await self.insights.list_users(prefix, after, limit)
+
+    async def list_items(self, title_contains: str, after: str | None, limit: int) -> ItemPage:
+        return await self.insights.catalogue.list_items(title_contains, after, limit)
+
+    async def search_items(self, text: str, count: int) -> list[ItemHit]:
+        return await self.insights.catalogue.search_items(text, count)
+
+    async def get_item(self, item_id: str, neighbours: int) -> ItemDetail:
+        return await self.insights.item(item_id, neighbours)
+
+    async def topic_history(self, user_id: str, max_points: int, top_topics: int) -> TopicHistory:
+        return await self.insights.topic_history(user_id, max_points, top_topics)
+
+    async def server_stats(self) -> ServerStats:
+        encoder = encoder_health(self.encoder, self.local_triton)
+        return await self.insights.server_stats(encoder, self.encoder.dimension)
+
+    def online_quality(self, bucket_seconds: int, buckets: int) -> QualityReport:
+        return self.insights.online_quality(bucket_seconds, buckets)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,12 +23,26 @@ from driftwise.concurrency import KeyedLocks, Watch, Watches
 from driftwise.engine.encoding import EventEncoding
 from driftwise.engine.log_access import LogAccess
 from driftwise.model.config import InterestModelConfig
+from driftwise.model.events import Event
+from driftwise.model.layers import Matrix
 from driftwise.model.profile import UserProfile
 from driftwise.model.topics import TopicModel
 from driftwise.storage.event_log import EventLog
 from driftwise.storage.item_cache import ItemCache
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A user's events as they are applied again: each with its unit vector, soft topics (under
+    `topics`) and text."""
+
+    events: list[Event]
+    vectors: Matrix
+    topic_probs: Matrix
+    texts: list[str]
+    topics: TopicModel
 
 
 class Profiles:
@@ -122,6 +137,20 @@ class Profiles:
 
     async def replay(self, stored_id: str) -> UserProfile | None:
         """A new profile from the user's events in the log (the source of truth); None without."""
+        inputs = await self.replay_inputs(stored_id)
+        if inputs is None:
+            return None
+        profile = self.new(stored_id)
+        if inputs.events:
+            profile.apply_many(
+                inputs.events, inputs.vectors, inputs.topic_probs, inputs.texts, self.config, 0.0
+            )
+        profile.topics = inputs.topics.fingerprint
+        return profile
+
+    async def replay_inputs(self, stored_id: str) -> Replay | None:
+        """The user's logged events in the order they were applied, with what applying them takes
+        (under the current topics); None without events. Events about deleted items are left out."""
         logged = await self.logs.read(EventLog.events_for_user, stored_id)
         if not logged:
             return None
@@ -133,12 +162,9 @@ class Profiles:
         # replayed texts were checked (and counted) when they arrived
         vectors, texts = await self.encoding.event_vectors(replayable, items, check_coverage=False)
         topics = self.topics
-        profile = self.new(stored_id)
-        if replayable:
-            matrix = np.stack(vectors)
-            profile.apply_many(replayable, matrix, topics.assign(matrix), texts, self.config, 0.0)
-        profile.topics = topics.fingerprint
-        return profile
+        matrix = np.stack(vectors) if vectors else np.zeros((0, self.dimension))
+        probs = topics.assign(matrix) if vectors else np.zeros((0, topics.size))
+        return Replay(replayable, matrix, probs, texts, topics)
 
     @contextlib.asynccontextmanager
     async def watch(self, stored_id: str) -> AsyncIterator[tuple[UserProfile | None, Watch[UserProfile]]]:

@@ -1,6 +1,7 @@
 """Retrieval and ranking: Recommend (the layers' nearest items in Milvus plus the learned
 followers, ranked for the profile; cold start from the topics and popularity) and Rank (the
-caller's candidates). Each list is recorded as an impression for StreamFeedback to match."""
+caller's candidates). Each list is recorded as an impression for StreamFeedback to match, and
+counted (each item's reason, layer and position) for the online quality (`ServingStats`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import numpy as np
 
 from driftwise.engine.reads import RankingModels, UserReads
+from driftwise.engine.serving_stats import ServingStats
 from driftwise.engine.types import Explanation, Recommendations, RecommendQuery
 from driftwise.errors import FieldViolation, InvalidArgumentError
 from driftwise.model.impressions import Impressions
@@ -41,6 +43,7 @@ class Recommender:
         reads: UserReads,
         models: RankingModels,
         impressions: Impressions,
+        stats: ServingStats | None = None,
     ) -> None:
         self.settings = settings
         self.user_ids = user_ids
@@ -49,6 +52,7 @@ class Recommender:
         self.reads = reads  # profiles, seen items, popularity: the log's or the snapshots'
         self.models = models  # the ranking settings served and the learned signals
         self.impressions = impressions
+        self.stats = stats or ServingStats()  # the issued lists are counted there
 
     async def recommend(self, query: RecommendQuery) -> Recommendations:
         stored_id = self.user_ids.stored_id(query.user_id)
@@ -78,7 +82,9 @@ class Recommender:
                     found = await self.items.get([*ids, *learned.followers])
                     items = {i: item for i, item in found.items() if allowed.allows(item)}
                     span.set_attribute("candidates", len(items))
-                ranked = self._rank_personal(profile, items, at, wanted, query.diversity, learned)
+                ranked = self._rank_personal(
+                    profile, items, at, wanted, query.diversity, learned, query.topic_temperature
+                )
                 return ranked, items, any(len(layer_hits) >= limit for layer_hits in hits)
 
             first = max(self.settings.candidates_per_layer, query.count)
@@ -130,10 +136,11 @@ class Recommender:
         cold_start: bool,
     ) -> Recommendations:
         """The first `query.count` of `ranked` (ranked one further to tell whether more exist),
-        recorded as an impression of the user (`stored_id`)."""
+        recorded as an impression of the user (`stored_id`) and counted as issued."""
         shown = ranked[: query.count]
-        recommendation_id = uuid.uuid4().hex
-        self.impressions.record(recommendation_id, stored_id, [r.item_id for r in shown])
+        recommendation_id, issued_at = uuid.uuid4().hex, time.time()
+        why = self.stats.issued(shown, issued_at)
+        self.impressions.record(recommendation_id, stored_id, [r.item_id for r in shown], why, issued_at)
         return Recommendations(
             shown,
             items,
@@ -162,8 +169,10 @@ class Recommender:
         count: int,
         diversity: float,
         learned: Learned,
+        topic_temperature: float | None = None,
         keep_rejected: bool = False,
     ) -> list[Ranked]:
+        """`topic_temperature`: a preview of another one than the server's (nothing is stored)."""
         candidates = self.reads.popularity.candidates(items)
         return rank_for_profile(
             profile,
@@ -173,7 +182,7 @@ class Recommender:
             count=count,
             diversity=diversity,
             config=self.models.ranking,
-            topic_temperature=self.settings.interest.topic_temperature,
+            topic_temperature=topic_temperature or self.settings.interest.topic_temperature,
             signals=learned.for_candidates([c.item_id for c in candidates], at),
             keep_rejected=keep_rejected,
         )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from driftwise.model.ranking import Ranked
+from driftwise.model.refit import Refitted
+from driftwise.model.topic_history import HistoryPoint
+from driftwise.observability.recent import LatencySummary
+from driftwise.storage.event_log import Interaction, UserRow
 from driftwise.storage.vector_store import StoredItem
 
 
@@ -44,6 +49,8 @@ class RecommendQuery:
     include_seen: bool = False
     diversity: float = 0.0
     as_of: float | None = None
+    # a preview of another softmax temperature for the topic weights (None: the server's)
+    topic_temperature: float | None = None
     shown: tuple[str, ...] = ()  # items on earlier pages (page_token): excluded like exclude_item_ids
 
 
@@ -65,3 +72,76 @@ class Recommendations:
     profile_version: int
     cold_start: bool
     more: bool = False  # Recommend: whether more items pass the request (another page exists)
+
+
+# -- what InsightService reads (engine/insights.py) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemHit:
+    """An item found near a vector, with its cosine similarity to it."""
+
+    item: StoredItem
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    items: list[StoredItem]  # in item id order
+    more: bool  # whether items follow the last one
+    total: int  # items in the catalogue
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    users: list[UserRow]  # most recently active first
+    more: bool
+    total: int  # users with events
+
+
+@dataclass(frozen=True, slots=True)
+class Following:
+    """An item chosen after another, with its share of what followed it (co-occurrence)."""
+
+    item: StoredItem
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDetail:
+    item: StoredItem
+    neighbours: list[ItemHit]  # nearest first, the item left out
+    followed_by: list[Following]  # strongest first; none before a refit, or in a cluster
+    recent: list[Interaction]  # newest first, user ids as callers know them ("" if pseudonymised)
+    positive_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicHistory:
+    points: list[HistoryPoint]  # oldest first
+    labels: Sequence[str]  # of the topics the points' indices name
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """Whether a server Driftwise depends on answers, where it is, and a line for people."""
+
+    up: bool
+    address: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    items: int
+    users: int
+    events: int
+    events_per_second: float  # acknowledged, over the last minute
+    recommend_latency: LatencySummary
+    encoder: Dependency
+    vector_store: Dependency
+    encoder_model: str
+    embedding_dimension: int
+    refitted: Refitted | None
+    started_at: float
+    role: str

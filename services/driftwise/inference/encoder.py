@@ -163,6 +163,7 @@ class TritonTextEncoder:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._requests: set[asyncio.Task[None]] = set()
         self.stats = EncoderStats()
+        self.last_failure = ""  # why the last request failed; "" once one succeeds again
 
     @property
     def url(self) -> str:
@@ -288,12 +289,14 @@ class TritonTextEncoder:
             embeddings = await self._infer(chunk)
         except Exception as exc:
             error = exc if isinstance(exc, EncoderUnavailableError) else EncoderUnavailableError(repr(exc))
+            self.last_failure = str(error)
             for sent in chunk:
                 future = self._waiting.pop(sent, None)
                 if future is not None and not future.done():
                     future.set_exception(error)
                     future.exception()  # marks it retrieved: a caller that went away is not an error
             return
+        self.last_failure = ""
         for sent, vector in zip(chunk, embeddings, strict=True):
             if self._cache_size:
                 self._cache[sent] = vector

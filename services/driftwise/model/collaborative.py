@@ -176,6 +176,23 @@ class SequentialCoOccurrence:
         hits = self.weights[start:stop][self.targets[start:stop] == i]
         return float(hits[0]) if len(hits) else 0.0
 
+    def followers(self, source: str, limit: int) -> list[tuple[str, float]]:
+        """The `limit` strongest followers of `source`, strongest first, each with its share of
+        the weight of all the followers kept for it (in (0, 1]); none for an unknown item."""
+        j = self.item_index.get(source)
+        if j is None:
+            return []
+        start, stop = self.indptr[j], self.indptr[j + 1]
+        weights = self.weights[start:stop]
+        total = float(weights.sum())
+        if total <= 0:
+            return []
+        return [
+            (self.items[target], float(weight) / total)
+            for target, weight in zip(self.targets[start:stop][:limit], weights[:limit], strict=True)
+            if weight > 0
+        ]
+
     def scores(self, recent: Sequence[tuple[str, float]], half_life_events: float) -> FloatArray:
         """Scores for every item from recent (item_id, signed event weight) pairs, newest first."""
         scores = np.zeros(len(self.items))

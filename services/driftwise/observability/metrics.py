@@ -19,6 +19,8 @@ from prometheus_client.registry import Collector
 
 from driftwise.inference.coverage import UnrepresentedTexts
 from driftwise.inference.encoder import EncoderStats
+from driftwise.model.impressions import Why
+from driftwise.model.online_quality import FEEDBACK_KINDS, Counts
 from driftwise.model.refit import Refitted
 
 # seconds: a cached Recommend takes a few ms, an IngestEvents batch of 1,000 up to a second
@@ -38,8 +40,10 @@ class StateCollector(Collector):
         triton: Callable[[], tuple[bool, int]] | None = None,  # local Triton: up, restarts
         refit: Callable[[], Refitted | None] | None = None,  # the engine's last refit
         unrepresented: Callable[[], UnrepresentedTexts] | None = None,  # texts the model cannot read
+        quality: Callable[[], dict[Why, Counts]] | None = None,  # issued items and their feedback
     ) -> None:
         self._refit = refit
+        self._quality = quality
         self._encoder_stats = encoder_stats
         self._unrepresented = unrepresented
         self._triton = triton
@@ -103,6 +107,32 @@ class StateCollector(Collector):
 
         if self._refit is not None and (refitted := self._refit()) is not None:
             yield from _refit_metrics(refitted)
+        if self._quality is not None:
+            yield from quality_metrics(self._quality())
+
+
+def quality_metrics(counts: dict[Why, Counts]) -> Iterator[Any]:
+    """The online quality (driftwise.model.online_quality) as counters by the reason and layer each
+    item was recommended for ("none": cold start) and, for feedback, its kind."""
+    issued = CounterMetricFamily(
+        "driftwise_recommended_items",
+        "Items issued in Recommend lists, by the reason and layer each was recommended for.",
+        labels=["reason", "layer"],
+    )
+    feedback = CounterMetricFamily(
+        "driftwise_feedback",
+        "Feedback on items shown in this server's Recommend lists (ImpressionMatch SHOWN), by the "
+        "item's reason and layer and the kind of feedback: click (CLICK, VIEW), like (LIKE, SHARE, "
+        "COMMENT, PURCHASE), skip (SKIP), dislike (DISLIKE, HIDE).",
+        labels=["reason", "layer", "kind"],
+    )
+    for (reason, layer), c in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        labels = [reason.name.lower(), "none" if layer is None else layer.name.lower()]
+        issued.add_metric(labels, c.issued)
+        for kind, n in zip(FEEDBACK_KINDS, (c.clicks, c.likes, c.skips, c.dislikes), strict=True):
+            feedback.add_metric([*labels, kind.name.lower()], n)
+    yield issued
+    yield feedback
 
 
 def _refit_metrics(refitted: Refitted) -> Iterator[Any]:

@@ -165,8 +165,9 @@ class LimitSettings(Section):
         100_000,
         ge=0,
         description="Recommendation lists kept in memory (the newest) so that StreamFeedback can say "
-        "whether its impression_id names a list issued to that user and where the item was in it; "
-        "about 0.4 KB each at 10 items: 40 MB at the default.",
+        "whether its impression_id names a list issued to that user and where the item was in it (and "
+        "the online quality count the feedback under the item's reason and layer); about 0.5 KB each "
+        "at 10 items: 50 MB at the default.",
     )
     max_message_bytes: int = Field(
         4 * 1024 * 1024,

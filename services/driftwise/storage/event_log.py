@@ -40,6 +40,8 @@ SCHEMA = (
     _EVENTS_TABLE.format(name="events")
     + """
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, time);
+-- an item's newest events (InsightService.GetItem) without a scan of the log
+CREATE INDEX IF NOT EXISTS events_by_item ON events (item_id, time);
 CREATE TABLE IF NOT EXISTS profiles (
     user_id    TEXT PRIMARY KEY,
     version    INTEGER NOT NULL,
@@ -68,6 +70,26 @@ class DeletedUser:
     events: int
     profile_existed: bool
     positives: Counter[str]  # what item_counts shrank by
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """A user with events, as InsightService.ListUsers lists them."""
+
+    user_id: str
+    event_count: int
+    last_event_time: float  # of the newest event (event time, not arrival)
+    profile_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One event about an item."""
+
+    user_id: str
+    event_id: str
+    type: EventType
+    time: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +317,44 @@ class EventLog:
 
     def user_ids(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT user_id FROM profiles ORDER BY user_id")]
+
+    # -- what InsightService reads -------------------------------------------------------------
+
+    def totals(self) -> tuple[int, int]:
+        """(users with events, events): each user with events has a profile row."""
+        users = self._db.execute("SELECT COUNT(*) FROM profiles").fetchone()[0]
+        return int(users), self.event_count()
+
+    def list_users(self, prefix: str, after: tuple[float, str] | None, limit: int) -> list[UserRow]:
+        """Users whose id starts with `prefix`, most recently active first (newest event time,
+        then user id), those after `after` (the last row of the previous page) only. One pass over
+        the (user_id, time) index: O(events) per page."""
+        # the range reads only the prefix's part of the index; substr makes it exact
+        where, args = "", list[object]()
+        if prefix:
+            where = "WHERE user_id >= ? AND user_id < ? AND substr(user_id, 1, ?) = ?"
+            args = [prefix, prefix + "\U0010ffff", len(prefix), prefix]
+        page, page_args = "", list[object]()
+        if after is not None:
+            page = "WHERE g.last < ? OR (g.last = ? AND g.user_id > ?)"
+            page_args = [after[0], after[0], after[1]]
+        rows = self._db.execute(
+            "SELECT g.user_id, g.n, g.last, COALESCE(p.version, 0) FROM"
+            f" (SELECT user_id, COUNT(*) AS n, MAX(time) AS last FROM events {where} GROUP BY user_id) g"
+            f" LEFT JOIN profiles p ON p.user_id = g.user_id {page}"
+            " ORDER BY g.last DESC, g.user_id LIMIT ?",
+            [*args, *page_args, limit],
+        )
+        return [UserRow(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def item_interactions(self, item_id: str, limit: int) -> list[Interaction]:
+        """The newest events about the item, newest event time first (then the last to arrive)."""
+        rows = self._db.execute(
+            "SELECT user_id, event_id, type, time FROM events WHERE item_id = ?"
+            " ORDER BY time DESC, seq DESC LIMIT ?",
+            (item_id, limit),
+        )
+        return [Interaction(r[0], r[1], EventType(r[2]), r[3]) for r in rows]
 
 
 class _transaction:

@@ -59,6 +59,7 @@ class MilvusCalls:
     def __init__(self, uri: str) -> None:
         self._uri = uri
         self._down_since: float | None = None  # monotonic time of the first failure of an outage
+        self.last_outage = ""  # what the last outage's first failed call said
         self._trying = False  # while down: a call is trying the server
         self._worker = SerialWorker("milvus")
 
@@ -81,7 +82,8 @@ class MilvusCalls:
                     raise
                 if self._down_since is None:
                     self._down_since = time.monotonic()
-                    log.warning("Milvus at %s unavailable: %s", self._uri, _describe(exc))
+                    self.last_outage = _describe(exc)
+                    log.warning("Milvus at %s unavailable: %s", self._uri, self.last_outage)
                 raise UnavailableError(f"vector store unavailable ({operation}): {_describe(exc)}") from exc
             finally:
                 if down:
@@ -92,6 +94,12 @@ class MilvusCalls:
             )
             self._down_since = None
         return result
+
+    @property
+    def down_for(self) -> float | None:
+        """Seconds since the current outage began (its first failed call); None while Milvus
+        answers."""
+        return None if self._down_since is None else time.monotonic() - self._down_since
 
     def shutdown(self) -> None:
         self._worker.shutdown()

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, MilvusClient
+from pymilvus.client.constants import ITERATOR_FIELD, REDUCE_STOP_FOR_BEST
 
 from driftwise.errors import UnavailableError
 from driftwise.model.events import Layer
@@ -299,11 +300,43 @@ class MilvusVectorStore:
         finally:
             await self._call(iterator.close)
 
-    async def count_items(self) -> int:
+    async def count_items(self, consistency: str = STRONG) -> int:
         rows = await self._call(
-            self.client.query, ITEMS, filter="", output_fields=["count(*)"], consistency_level=STRONG
+            self.client.query, ITEMS, filter="", output_fields=["count(*)"], consistency_level=consistency
         )
         return int(rows[0]["count(*)"])
+
+    async def page_items(self, after: str | None, limit: int, consistency: str = BOUNDED) -> list[StoredItem]:
+        """The first `limit` items in item id order (UTF-8 byte order) after `after`, without
+        vectors. Sent as pymilvus's own query_iterator sends its queries, which Milvus answers in
+        primary-key order; one call, where the iterator makes three (and warns on Milvus Lite)."""
+        filter_expr = "" if after is None else f"item_id > {json.dumps(after, ensure_ascii=False)}"
+        rows = await self._call(
+            self.client.query,
+            ITEMS,
+            filter=filter_expr,
+            limit=limit,
+            output_fields=_item_fields(False),
+            consistency_level=consistency,
+            **{ITERATOR_FIELD: "True", REDUCE_STOP_FOR_BEST: "True"},
+        )
+        return [self._item(row) for row in rows]
+
+    @property
+    def address(self) -> str:
+        """Where the store is, for people: "local" for Milvus Lite, else the URI without any
+        user information."""
+        if self._lite:
+            return "local"
+        scheme, sep, rest = self._uri.partition("://")
+        return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}" if sep else self._uri.rsplit("@", 1)[-1]
+
+    def outage(self) -> str | None:
+        """None while Milvus answers; else since when it does not, and why."""
+        down_for = self._calls.down_for
+        if down_for is None:
+            return None
+        return f"unavailable for {down_for:.0f} s: {self._calls.last_outage}"
 
     @staticmethod
     def _item(row: dict[str, Any]) -> StoredItem:

@@ -30,6 +30,7 @@ from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
+    insight_service_pb2,
     profile_service_pb2,
     profile_service_pb2_grpc,
     ranking_service_pb2,
@@ -50,7 +51,16 @@ PARTITIONS = 8
 
 @contextlib.asynccontextmanager
 async def roles(
-    tmp_path: Path, triton: LocalTritonServer, milvus: LocalMilvusServer, nats: LocalNatsCluster
+    tmp_path: Path,
+    triton: LocalTritonServer,
+    milvus: LocalMilvusServer,
+    nats: LocalNatsCluster,
+    which: tuple[tuple[str, str], ...] = (
+        ("ingest", "ingest"),
+        ("worker", "worker"),
+        ("ranking", "ranking"),
+        ("ranking2", "ranking"),
+    ),
 ) -> AsyncIterator[dict[str, App]]:
     def settings(name: str, role: str) -> Settings:
         return Settings(
@@ -69,12 +79,7 @@ async def roles(
 
     async with contextlib.AsyncExitStack() as stack:
         apps = {}
-        for name, role in (
-            ("ingest", "ingest"),
-            ("worker", "worker"),
-            ("ranking", "ranking"),
-            ("ranking2", "ranking"),
-        ):
+        for name, role in which:
             apps[name] = await stack.enter_async_context(running_app(settings(name, role)))
         yield apps
 
@@ -191,6 +196,106 @@ async def test_events_sent_to_ingest_are_served_by_every_ranking_replica_and_del
             assert {"triton.infer", "event_stream.publish", "worker.apply"} <= names, names
             names = {span.name for span in spans_of(memory_spans, recommend_trace)}
             assert {"ranking.retrieve", "milvus.search"} <= names, names
+
+
+async def test_a_ranking_replica_answers_what_it_can_of_the_insight_service(
+    triton: LocalTritonServer, milvus_server: LocalMilvusServer, movies: list[Movie], tmp_path: Path
+) -> None:
+    drop_collections(milvus_server)
+    three = (("ingest", "ingest"), ("worker", "worker"), ("ranking", "ranking"))
+    with LocalNatsCluster(tmp_path / "nats", nodes=1) as nats:
+        async with roles(tmp_path, triton, milvus_server, nats, three) as apps:
+            ingest, ranking = (Client.connect(apps[n].target) for n in ("ingest", "ranking"))
+            catalogue = movies[:60]
+            await ingest.upsert_movies(catalogue)
+            insight = ranking.insight
+
+            # the catalogue from Milvus: pages, a search, an item and its neighbours
+            listed, token = [], ""
+            while True:
+                page = await insight.ListItems(
+                    insight_service_pb2.ListItemsRequest(page_size=25, page_token=token)
+                )
+                listed += [i.item_id for i in page.items]
+                token = page.next_page_token
+                if not token:
+                    break
+            assert listed == sorted(m.item_id for m in catalogue) and page.total_items == 60
+            found = await insight.SearchItems(
+                insight_service_pb2.SearchItemsRequest(text="animated toys", count=5)
+            )
+            assert len(found.items) == 5 and found.items[0].item.item_id == catalogue[0].item_id  # Toy Story
+            item = await insight.GetItem(
+                insight_service_pb2.GetItemRequest(item_id=catalogue[0].item_id, neighbours=5)
+            )
+            assert len(item.neighbours) == 5 and catalogue[0].item_id not in {
+                h.item.item_id for h in item.neighbours
+            }
+            assert not item.followed_by and not item.recent_interactions  # no refits, no event log here
+
+            # what needs the embedded event log
+            for call in (
+                insight.ListUsers(insight_service_pb2.ListUsersRequest()),
+                insight.GetTopicHistory(insight_service_pb2.GetTopicHistoryRequest(user_id="u")),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await call
+                assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+                assert "role all" in (refused.value.details() or "")
+
+            # the online quality of this replica's own lists
+            user, now = new_user(), time.time()
+            liked = catalogue[1:4]
+            events = [
+                common_pb2.Event(
+                    event_id=f"{user}-{i}",
+                    user_id=user,
+                    type=common_pb2.EVENT_TYPE_LIKE,
+                    item_id=m.item_id,
+                    event_time=timestamp(now - 60 + i),
+                )
+                for i, m in enumerate(liked)
+            ]
+            await ingest.ingest.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=events))
+            served = await recommended(ranking, user, 3)
+            second = served.items[1]
+            like = common_pb2.Event(
+                event_id=f"{user}-like",
+                user_id=user,
+                type=common_pb2.EVENT_TYPE_LIKE,
+                item_id=second.item_id,
+                impression_id=served.recommendation_id,
+            )
+            call = ranking.ranking.StreamFeedback()
+            await call.write(ranking_service_pb2.StreamFeedbackRequest(event=like, count=5))
+            answer = await call.read()
+            await call.done_writing()
+            assert answer.impression_match == ranking_service_pb2.IMPRESSION_MATCH_SHOWN
+            quality = await insight.GetOnlineQuality(insight_service_pb2.GetOnlineQualityRequest())
+            assert quality.total.likes == 1 and quality.total.issued >= 5
+            (at_two,) = [p for p in quality.by_position if p.position == 2]
+            assert at_two.counts.likes == 1
+            (reason,) = [r for r in quality.by_reason if r.reason == second.explanation.reason]
+            assert reason.counts.likes == 1
+
+            stats = await insight.GetServerStats(insight_service_pb2.GetServerStatsRequest())
+            assert (stats.role, stats.items, stats.users, stats.events) == ("ranking", 60, 0, 0)
+            assert stats.recommend_latency.calls >= 1 and stats.events_per_second > 0  # the feedback
+            assert (
+                stats.encoder.up and stats.vector_store.up and stats.vector_store.address == milvus_server.uri
+            )
+            assert not stats.model.HasField("refit_time")
+
+            # an item's positive events: the workers' item counts (read again every few seconds)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                got = await insight.GetItem(insight_service_pb2.GetItemRequest(item_id=liked[0].item_id))
+                if got.positive_events == 1:
+                    break
+                await asyncio.sleep(0.5)
+            assert got.positive_events == 1
+            for client in (ingest, ranking):
+                await client.channel.close()
 
 
 async def traced_ingest(

@@ -169,6 +169,7 @@ def test_a_page_token_is_taken_only_with_the_request_it_continues() -> None:
         "include_seen": lambda r: setattr(r, "include_seen", True),
         "diversity": lambda r: setattr(r, "diversity", 0.5),
         "as_of_time": lambda r: r.as_of_time.FromSeconds(1_700_000_000),
+        "topic_temperature": lambda r: setattr(r, "topic_temperature", 0.5),
     }
     for field, change in changes.items():
         other = ranking_service_pb2.RecommendRequest()
@@ -178,6 +179,40 @@ def test_a_page_token_is_taken_only_with_the_request_it_continues() -> None:
             convert.recommend_query(other, LIMITS)
         (violation,) = info.value.violations
         assert violation.field == "page_token" and field in violation.description, violation
+
+
+def test_topic_temperature_is_zero_or_within_its_range_and_fixed_by_the_page_token() -> None:
+    request = ranking_service_pb2.RecommendRequest(user_id="alice")
+    assert convert.recommend_query(request, LIMITS).topic_temperature is None  # 0: the server's
+    for value in (0.01, 1.0, 10.0):
+        request.topic_temperature = value
+        assert convert.recommend_query(request, LIMITS).topic_temperature == value
+    for value in (0.001, -1.0, 10.5, float("nan"), float("inf")):
+        request.topic_temperature = value
+        with pytest.raises(InvalidArgumentError) as info:
+            convert.recommend_query(request, LIMITS)
+        assert [v.field for v in info.value.violations] == ["topic_temperature"]
+
+    # a token of a preview continues only that preview, and the server's temperature only its own
+    request.topic_temperature = 2.0
+    preview = convert.recommend_query(request, LIMITS)
+    request.page_token = encode_page_token(preview, ["i1"])
+    assert convert.recommend_query(request, LIMITS).shown == ("i1",)
+    request.topic_temperature = 0
+    with pytest.raises(InvalidArgumentError):
+        convert.recommend_query(request, LIMITS)
+    request.page_token = ""
+    request.page_token = encode_page_token(convert.recommend_query(request, LIMITS), ["i1"])
+    request.topic_temperature = 2.0
+    with pytest.raises(InvalidArgumentError):
+        convert.recommend_query(request, LIMITS)
+
+
+def test_a_token_issued_before_topic_temperature_existed_still_continues_its_request() -> None:
+    query = RecommendQuery("alice")
+    token = json.loads(zlib.decompress(base64.urlsafe_b64decode(encode_page_token(query, ["i1"]))))
+    assert "topic_temperature" not in token["q"]  # the digests an older server wrote
+    assert decode_page_token(encode_page_token(query, ["i1"]), query) == ("i1",)
 
 
 # -- limits and values found by the fuzzer (tests/integration/test_fuzz.py) -------------------------

@@ -3,7 +3,13 @@ from google.rpc import error_details_pb2, status_pb2
 
 from driftwise.api.errors import MAX_REPORTED_VIOLATIONS, error_message, rich_status
 from driftwise.api.interceptors.errors import Malformed, _tolerant
-from driftwise.errors import FieldViolation, InvalidArgumentError, ResourceExhaustedError
+from driftwise.errors import (
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    ResourceExhaustedError,
+    UnimplementedError,
+)
 from driftwise_client.v1 import profile_service_pb2
 
 
@@ -48,3 +54,19 @@ def test_bytes_that_do_not_parse_become_an_invalid_argument_not_an_exception() -
     assert malformed.user_id == ""  # an interceptor before the error mapping reads an empty request
     exc = malformed.invalid()
     assert "driftwise.v1.GetProfileRequest" in exc.violations[0].description
+
+
+def test_failed_precondition_and_unimplemented_keep_their_message() -> None:
+    for exc, code, reason in (
+        (
+            FailedPreconditionError("user ids are pseudonymised"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "FAILEDPRECONDITION",
+        ),
+        (UnimplementedError("role ranking has no event log"), grpc.StatusCode.UNIMPLEMENTED, "UNIMPLEMENTED"),
+    ):
+        status = rich_status(exc)
+        assert status.code == code and status.details == str(exc)
+        info = error_details_pb2.ErrorInfo()
+        assert _details(status).details[0].Unpack(info)
+        assert info.reason == reason

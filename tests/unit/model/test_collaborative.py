@@ -42,6 +42,15 @@ def test_followers_weigh_by_order_and_gap() -> None:
     assert _weight(model, "a", "d") == 0.0 and _weight(model, "a", "a") == 0.0
 
 
+def test_an_items_followers_strongest_first_with_their_share() -> None:
+    model = SequentialCoOccurrence.fit(
+        [["a", "b", "c"]], ["a", "b", "c", "d"], window=10, backward=0.5, popularity_exponent=0.0
+    )
+    assert model.followers("a", 5) == [("b", pytest.approx(1.0 / 1.5)), ("c", pytest.approx(0.5 / 1.5))]
+    assert model.followers("a", 1) == [("b", pytest.approx(1.0 / 1.5))]  # a share of all kept followers
+    assert model.followers("d", 5) == [] and model.followers("unknown", 5) == []
+
+
 def test_window_popularity_discount_and_pruning() -> None:
     sequences = [["a", "b", "c"], ["a", "b"], ["a", "c"]]
     narrow = SequentialCoOccurrence.fit(sequences, ["a", "b", "c"], window=1, backward=0.0)

@@ -1,6 +1,8 @@
 import pytest
 
+from driftwise.model.events import Layer
 from driftwise.model.impressions import ImpressionMatch, Impressions, Matched, OtherUsersImpression
+from driftwise.model.ranking.explanations import Reason
 
 
 def test_feedback_matches_the_list_its_user_was_shown() -> None:
@@ -23,3 +25,16 @@ def test_only_the_newest_lists_are_remembered() -> None:
     nothing = Impressions(capacity=0)
     nothing.record("r", "alice", ["i1"])
     assert len(nothing) == 0
+
+
+def test_a_shown_item_carries_its_reason_layer_and_the_time_its_list_was_issued() -> None:
+    impressions = Impressions(capacity=10)
+    why = [(Reason.INTEREST, Layer.DEEP), (Reason.SEQUENCE, Layer.SURFACE)]
+    impressions.record("r1", "alice", ["i1", "i2"], why, issued_at=1234.5)
+    assert impressions.match("r1", "alice", "i2") == Matched(
+        ImpressionMatch.SHOWN, 2, (Reason.SEQUENCE, Layer.SURFACE), 1234.5
+    )
+    impressions.record("r2", "alice", ["i1"])  # without reasons (not recorded)
+    assert impressions.match("r2", "alice", "i1") == Matched(ImpressionMatch.SHOWN, 1, None, 0.0)
+    with pytest.raises(ValueError):
+        impressions.record("r3", "alice", ["i1", "i2"], why[:1])

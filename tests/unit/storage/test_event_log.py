@@ -123,3 +123,62 @@ def test_a_log_with_global_event_ids_is_rebuilt_per_user_and_keeps_its_rows(tmp_
     assert seqs == [7, 9, 10]  # arrival order kept, new rows after the old ones
     log.close()
     EventLog(path).close()  # opening again does not rebuild anything
+
+
+def at(
+    event_id: str, user: str, time: float, item: str = "i1", type_: EventType = EventType.LIKE
+) -> LoggedEvent:
+    return LoggedEvent(Event(event_id, user, type_, time, item_id=item), {})
+
+
+def test_users_are_listed_most_recently_active_first_in_pages(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.sqlite")
+    log.append(
+        [at("a", "ann", 10), at("b", "ann", 50), at("c", "bob", 30), at("d", "bea", 50), at("e", "cy", 5)],
+        [("ann", 2, b"s"), ("bob", 1, b"s"), ("bea", 1, b"s"), ("cy", 1, b"s")],
+        recorded_at=1.0,
+    )
+    rows = log.list_users("", None, 10)
+    # ties on the newest event time: by user id
+    assert [(r.user_id, r.event_count, r.last_event_time, r.profile_version) for r in rows] == [
+        ("ann", 2, 50.0, 2),
+        ("bea", 1, 50.0, 1),
+        ("bob", 1, 30.0, 1),
+        ("cy", 1, 5.0, 1),
+    ]
+    first = log.list_users("", None, 2)
+    rest = log.list_users("", (first[-1].last_event_time, first[-1].user_id), 10)
+    assert [r.user_id for r in first + rest] == ["ann", "bea", "bob", "cy"]
+    assert [r.user_id for r in log.list_users("b", None, 10)] == ["bea", "bob"]
+    assert [r.user_id for r in log.list_users("b", (50.0, "bea"), 10)] == ["bob"]
+    assert log.list_users("x", None, 10) == []
+    assert log.totals() == (4, 5)
+
+
+def test_a_prefix_is_matched_exactly_whatever_the_characters(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.sqlite")
+    users = ["é", "é1", "éz\U0010fffe", "f", "e", "%", "_x"]
+    log.append([at(f"e{i}", u, 1.0) for i, u in enumerate(users)], [], recorded_at=1.0)
+    assert sorted(r.user_id for r in log.list_users("é", None, 10)) == ["é", "é1", "éz\U0010fffe"]
+    assert [r.user_id for r in log.list_users("%", None, 10)] == ["%"]
+    assert [r.user_id for r in log.list_users("_", None, 10)] == ["_x"]
+
+
+def test_an_items_newest_interactions_come_first(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.sqlite")
+    log.append(
+        [
+            at("a", "u1", 20),
+            at("b", "u2", 40, type_=EventType.SKIP),
+            at("c", "u3", 30),
+            at("d", "u1", 99, "i2"),
+        ],
+        [],
+        recorded_at=1.0,
+    )
+    got = log.item_interactions("i1", 2)
+    assert [(i.user_id, i.event_id, i.type, i.time) for i in got] == [
+        ("u2", "b", EventType.SKIP, 40.0),
+        ("u3", "c", EventType.LIKE, 30.0),
+    ]
+    assert log.item_interactions("nothing", 5) == []
