@@ -11,8 +11,9 @@ Prints one line per measurement:
 * failover: batches of 100 published back to back while the stream leader of a 3-node R3
   cluster is SIGKILLed; the longest call is the window in which acks stopped; every acked event
   is then checked to be stored exactly once;
-* leases with the defaults (TTL 10 s, heartbeat 2 s), 3 nodes, R3 bucket: leases lost by live
-  workers while the bucket's leader node is SIGKILLed (should be 0), then how long after a
+* leases with the defaults (cluster.lease_ttl_seconds, lease_heartbeat_seconds), 3 nodes, R3
+  bucket: leases lost by live workers while the bucket's leader node is SIGKILLed (0 unless the
+  election outlasts TTL - heartbeat; then they lapse and are taken again), then how long after a
   worker's death its partitions are all held again;
 * sync policy: JetStream's ``sync_interval`` left at the server default (fsync every 2 min) vs
   ``always`` (fsync every write before its ack), on 1 node (R1) and on 3 nodes (R3). Both clusters
@@ -257,7 +258,7 @@ async def lease_takeover(cluster: LocalNatsCluster) -> None:
     while len(a.owned()) < PARTITIONS:
         await asyncio.sleep(0.02)
     print(
-        f"leases: worker b dead (TTL {a.ttl_s:.0f} s, heartbeat {a.heartbeat_s:.0f} s): all its "
+        f"leases: worker b dead (TTL {a.ttl_s:g} s, heartbeat {a.heartbeat_s:g} s): all its "
         f"partitions held by a {loop.time() - died:.1f} s later"
     )
     await a.stop()

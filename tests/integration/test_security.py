@@ -33,6 +33,8 @@ from driftwise.settings import (
 from driftwise_client.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,
+    insight_service_pb2,
+    insight_service_pb2_grpc,
     profile_service_pb2,
     profile_service_pb2_grpc,
     ranking_service_pb2,
@@ -46,7 +48,12 @@ SERVER_NAME = "localhost"  # in the server certificate; the channels target 127.
 # test-only tokens: the tokens file the servers read holds their SHA-256 hashes
 FRONTEND = "frontend-token"  # tenant frontend: recommend, events:write
 READER = "reader-token"  # tenant support: profiles:read
-TOKENS = {"frontend": (["recommend", "events:write"], FRONTEND), "support": (["profiles:read"], READER)}
+CONSOLE = "console-token"  # tenant console: insights:read
+TOKENS = {
+    "frontend": (["recommend", "events:write"], FRONTEND),
+    "support": (["profiles:read"], READER),
+    "console": (["insights:read"], CONSOLE),
+}
 
 
 @dataclass
@@ -245,6 +252,30 @@ async def test_unary_call_needs_a_token_with_its_scope(secure: Secure) -> None:
             assert reason(info.value) == expected
         assert "needs scope 'recommend'" in (info.value.details() or "")
         await recommend(request, metadata=bearer(FRONTEND), timeout=30)  # OK
+
+
+async def test_insight_methods_that_name_users_need_the_profiles_scope(secure: Secure) -> None:
+    async with _mtls(secure) as ch:
+        insights = insight_service_pb2_grpc.InsightServiceStub(ch)
+        stats = await insights.GetServerStats(
+            insight_service_pb2.GetServerStatsRequest(), metadata=bearer(CONSOLE), timeout=10
+        )
+        assert stats.role == "all"
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await insights.ListUsers(
+                insight_service_pb2.ListUsersRequest(), metadata=bearer(CONSOLE), timeout=10
+            )
+        assert reason(info.value) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "SCOPE_REQUIRED",
+            {"scope": "profiles:read", "tenant": "console"},
+        )
+        await insights.ListUsers(insight_service_pb2.ListUsersRequest(), metadata=bearer(READER), timeout=10)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await insights.GetOnlineQuality(
+                insight_service_pb2.GetOnlineQualityRequest(), metadata=bearer(READER), timeout=10
+            )
+        assert reason(info.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "SCOPE_REQUIRED")
 
 
 async def test_streams_are_refused_before_reading(secure: Secure) -> None:

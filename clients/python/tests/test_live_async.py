@@ -112,3 +112,24 @@ async def test_watch_profile_until_the_user_is_deleted(target: str, items: list[
         with pytest.raises(NotFound):  # the stream ends with NOT_FOUND when the data is deleted
             await asyncio.wait_for(watch(), 60)
         assert seen == [1, 2]
+
+
+async def test_insight_methods(target: str, items: list[Item]) -> None:
+    u = user()
+    async with AsyncDriftwiseClient(target) as client:
+        await client.ingest_events(
+            [new_event(u, "LIKE", item_id=i) for i in ids(items, "movie", "animation")[:2]]
+        )
+        listed = [i.item_id async for i in client.iter_items(page_size=5)]
+        assert listed == sorted(i.item_id for i in items)
+        assert u in {s.user_id async for s in client.iter_users(user_id_prefix="async-")}
+        assert (await client.list_users(page_size=1)).total_users >= 1
+        hits = await client.search_items("a clownfish in the ocean", count=2)
+        assert hits[0].item.title == "Finding Nemo"
+        got = await client.get_item(hits[0].item.item_id)
+        assert got.item.title == "Finding Nemo" and len(got.neighbours) == 10
+        assert len(await client.get_topic_history(u)) == 2
+        assert (await client.get_server_stats()).embedding_dimension > 0
+        assert len((await client.get_online_quality()).over_time) == 30
+        with pytest.raises(NotFound):
+            await client.get_item("no-such-item")

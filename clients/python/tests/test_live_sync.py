@@ -188,3 +188,40 @@ def test_unary_deadline_exceeded(target: str) -> None:
         for _ in range(20):  # a Recommend takes milliseconds: one of these cannot make 2 ms
             client.recommend(user(), count=50, diversity=0.5)
     assert info.value.code.name == "DEADLINE_EXCEEDED"
+
+
+def test_insight_methods(target: str, items: list[Item]) -> None:
+    u = user()
+    liked = ids(items, "movie", "sci-fi")[:4]
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    with DriftwiseClient(target) as client:
+        client.ingest_events([new_event(u, "LIKE", item_id=i, event_time=an_hour_ago) for i in liked])
+        listed = [i.item_id for i in client.iter_items(page_size=7)]
+        assert listed == sorted(i.item_id for i in items)
+        page = client.list_items(page_size=2, title_contains="ALIEN")
+        assert [i.title for i in page.items] == ["Alien", "Aliens"] and page.total_items == len(items)
+
+        hits = client.search_items("a crew in space meets a creature", count=3)
+        assert hits[0].item.title == "Alien" and len(hits) == 3
+        item = client.get_item(liked[0], neighbours=4)
+        assert len(item.neighbours) == 4 and liked[0] not in {h.item.item_id for h in item.neighbours}
+        assert u in {i.user_id for i in item.recent_interactions}
+
+        assert u in {s.user_id for s in client.iter_users(user_id_prefix="sync-")}
+        history = client.get_topic_history(u, max_points=2)
+        assert [p.event_id for p in history][-1] == client.get_profile(u).recent_events[0].event_id
+        with pytest.raises(NotFound):
+            client.get_topic_history(user())
+
+        sharp = client.get_profile(u, topic_temperature=0.02).layers[0].top_topics[0].weight
+        assert sharp > client.get_profile(u).layers[0].top_topics[0].weight
+        recs = client.recommend(u, count=3, topic_temperature=5.0)
+        assert len(recs.items) == 3
+        with pytest.raises(InvalidArgument) as info:
+            client.recommend(u, topic_temperature=50.0)
+        assert [field for field, _ in info.value.field_violations] == ["topic_temperature"]
+
+        stats = client.get_server_stats()
+        assert stats.role == "all" and stats.items == len(items) and stats.recommend_latency.calls >= 1
+        quality = client.get_online_quality(bucket_seconds=10, buckets=3)
+        assert quality.total.issued >= 3 and len(quality.over_time) == 3

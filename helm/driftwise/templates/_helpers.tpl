@@ -199,8 +199,8 @@ directory, the Milvus token) come from environment variables, which win over the
     "lease_ttl_seconds" .Values.cluster.leaseTtlSeconds
     "lease_heartbeat_seconds" .Values.cluster.leaseHeartbeatSeconds -}}
 {{- $_ := mustMerge $cluster (include "driftwise.natsSecurity" . | fromJson) -}}
-{{- if le (float64 .Values.cluster.leaseTtlSeconds) (float64 .Values.cluster.leaseHeartbeatSeconds) -}}
-{{- fail "cluster.leaseTtlSeconds must be longer than cluster.leaseHeartbeatSeconds (leases would lapse between renewals)" -}}
+{{- if le (float64 .Values.cluster.leaseTtlSeconds) (mulf 2 .Values.cluster.leaseHeartbeatSeconds) -}}
+{{- fail "cluster.leaseHeartbeatSeconds must be below half of cluster.leaseTtlSeconds (a lease must survive a missed renewal; the workers refuse to start otherwise)" -}}
 {{- end -}}
 {{- $s := dict
   "server" (dict

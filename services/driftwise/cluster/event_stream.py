@@ -435,6 +435,8 @@ class EventStream:
             mem_storage=True,
             inactive_threshold=inactive_threshold_s,
         )
-        await self.js.add_consumer(self.stream, config)
+        # ack_timeout_s, not the context's 5 s: a request sent while the meta group elects a leader
+        # is never answered; the worker taking a partition over tries again within a second
+        await self.js.add_consumer(self.stream, config, timeout=self.ack_timeout_s)
         subscription = await self.js.pull_subscribe_bind(consumer=name, stream=self.stream)
         return PartitionReader(partition, self.js, self.stream, name, subscription)

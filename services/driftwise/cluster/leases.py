@@ -17,16 +17,28 @@ server 2.11+), but nats-py 2.16 takes one only on ``create`` (not on ``update``)
 here wants the same TTL, so the bucket's is used.
 
 Every heartbeat (``heartbeat_s``) each worker: rewrites its liveness key, renews its leases,
-lists the keys, releases leases above its share and creates free ones up to it. Timing:
+lists the keys, releases leases above its share and creates free ones up to it (all it lacks at
+once). A round that fails the way a leader election fails it is tried again every 0.25 s, not a
+heartbeat later: a takeover follows the bucket's new leader at once. Timing:
 
 * a dead (or partitioned) worker's partitions are free ``ttl_s`` after its last renewal and
   taken at a survivor's next round: takeover within ``ttl_s + heartbeat_s`` of its death (plus
-  a round trip); defaults 10 s + 2 s;
+  a round trip); defaults 6 s + 1.5 s, for a target of "a dead worker's users served again
+  within 10 s" (bench/cluster.py's failover phase, a worker and a NATS node SIGKILLed together,
+  5 kills: p99 9.0 s; 13.1 s with 10 s + 2 s);
 * a joining worker gets its share within two heartbeats (others see it and release, it takes),
-  no restart needed;
-* ``ttl_s`` must outlast a JetStream leader election of the bucket (measured ~2-5 s on
-  loopback after SIGKILL of a node), during which renewals fail: a renewal every 2 s and a 10 s
-  TTL ride out one election; 6 s would cut it close.
+  no restart needed; a worker stopped cleanly (SIGTERM) hands its leases back at once;
+* false takeovers: a live worker keeps its leases through any stall shorter than
+  ``ttl_s - heartbeat_s`` (4.5 s by default: GC pauses and a starved event loop are
+  milliseconds to a second) and through lease rounds that fail for as long, each request
+  waiting at most ``heartbeat_s``. A leader election of the lease bucket after SIGKILL of its
+  leader's node can last longer (measured 3.7-7.5 s on loopback, nats-server 2.15): then every
+  worker's leases lapse and each takes a share again in its first round after the election.
+  That costs no event (fencing), only a restart of the partitions (readers anew from the
+  applied positions, snapshots reloaded, a batch in hand read again): well under a second
+  more staleness than the election itself causes, since during it no worker can commit
+  anyway (:meth:`PartitionLeases.still_owns` reads the bucket's leader). A TTL that outlasted
+  every election (10 s) would make every dead worker's users wait that much longer instead.
 
 Fencing: a lease's token is the revision that created it (a stream sequence: a later owner's
 token is always larger). A worker holds a lease locally only until ``sent + ttl_s`` of its last
@@ -61,13 +73,14 @@ __all__ = ["BUCKET", "Lease", "OnChange", "PartitionLeases", "ensure_bucket", "f
 _log = logging.getLogger(__name__)
 
 BUCKET = "DRIFTWISE_LEASES"
-DEFAULT_TTL_S = 10.0
-DEFAULT_HEARTBEAT_S = 2.0
+DEFAULT_TTL_S = 6.0
+DEFAULT_HEARTBEAT_S = 1.5
 _PARTITION = "partition."
 _WORKER = "worker."
 _WORKER_ID = re.compile(r"^[-_=a-zA-Z0-9]+$")  # a KV key token (no dots: keys are <kind>.<id>)
 _STREAM_IN_USE = 10058
 _FIRST_ROUND_RETRY_S = 0.1
+_RETRY_S = 0.25  # after a round failed the way a leader election fails it
 _CLOCK_MARGIN_S = 0.2  # local and server clocks tick at slightly different rates
 
 # What a leader election or a reconnect causes; the next round tries again.
@@ -236,17 +249,32 @@ class PartitionLeases:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        failing_since: float | None = None
         while True:
             began = loop.time()
+            pause = self.heartbeat_s
             try:
                 await self.balance()
+                if failing_since is not None:
+                    _log.info(
+                        "lease round of %s succeeded after %.1f s", self.worker_id, began - failing_since
+                    )
+                failing_since = None
             except _TRANSIENT as exc:
-                _log.warning(
-                    "lease round of %s failed (%r); next in %.1f s", self.worker_id, exc, self.heartbeat_s
-                )
+                # a leader election (or a reconnect): try again soon, so that a takeover (or a
+                # renewal) follows the new leader within a fraction of a heartbeat
+                pause = min(self.heartbeat_s, _RETRY_S)
+                if failing_since is None:
+                    failing_since = began
+                    _log.warning(
+                        "lease round of %s failed (%r); trying again every %.2f s",
+                        self.worker_id,
+                        exc,
+                        pause,
+                    )
             except Exception:
                 _log.exception("lease round of %s failed", self.worker_id)
-            await asyncio.sleep(max(0.0, began + self.heartbeat_s - loop.time()))
+            await asyncio.sleep(max(0.0, began + pause - loop.time()))
 
     # ------------------------------------------------------------------ one round
 
@@ -255,7 +283,16 @@ class PartitionLeases:
         seen alive, then release or take up to the fair share."""
         async with self._lock:
             await self._drop_expired()
-            await asyncio.gather(*(self._renew(partition) for partition in list(self._leases)))
+            renewed = await asyncio.gather(*(self._renew(partition) for partition in list(self._leases)))
+            failed = [error for error in renewed if error is not None]
+            if failed:
+                _log.warning(
+                    "%s could not renew %d of its %d leases: %r",
+                    self.worker_id,
+                    len(failed),
+                    len(renewed),
+                    failed[0],
+                )
             await self._kv.put(f"{_WORKER}{self.worker_id}", b"")
             workers, taken = await self._snapshot()
             self.live_workers = sorted(set(workers) | {self.worker_id})
@@ -265,10 +302,14 @@ class PartitionLeases:
                 await self._release(partition)
             free = [p for p in range(self.partitions) if p not in taken and p not in self._leases]
             random.shuffle(free)  # workers short of their share try different partitions first
-            for partition in free:
-                if len(self._leases) >= share:
-                    break
-                await self._acquire(partition)
+            while free and len(self._leases) < share:
+                # as many at once as the share lacks (a takeover is one round trip, not one per
+                # partition); those another worker took first are replaced by the next free ones
+                trying, free = free[: share - len(self._leases)], free[share - len(self._leases) :]
+                results = await asyncio.gather(*(self._acquire(p) for p in trying), return_exceptions=True)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
 
     async def _snapshot(self) -> tuple[list[str], set[int]]:
         """The live worker ids and the partitions with a lease (anyone's), from the bucket's
@@ -299,7 +340,9 @@ class PartitionLeases:
         if self.on_change is not None:
             await self.on_change(partition, revision)
 
-    async def _renew(self, partition: int) -> None:
+    async def _renew(self, partition: int) -> BaseException | None:
+        """Renew one lease; returns the transient error that failed it (it is still held until
+        its valid_until, and the next round tries again)."""
         lease = self._leases[partition]
         sent = asyncio.get_running_loop().time()
         value = json.dumps({"worker": self.worker_id, "token": lease.token}).encode()
@@ -308,11 +351,11 @@ class PartitionLeases:
         except nats.js.errors.KeyWrongLastSequenceError:
             # expired, or taken and written by another worker since: it is no longer ours
             await self._forget(partition, "lost")
-            return
+            return None
         except _TRANSIENT as exc:
-            _log.warning("%s could not renew partition %d: %r", self.worker_id, partition, exc)
-            return  # still held until valid_until; the next round tries again
+            return exc
         self._leases[partition] = replace(lease, revision=revision, valid_until=self._valid_from(sent))
+        return None
 
     def _valid_from(self, sent: float) -> float:
         """A write sent at ``sent`` keeps the key on the server until at least ``sent + ttl_s``."""

@@ -47,6 +47,7 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS
 from driftwise.cluster.partitions import partition_of, user_key, user_of_key
+from driftwise.errors import UnavailableError
 from driftwise.model.profile import UserProfile
 
 __all__ = ["BUCKET", "Fenced", "Position", "ProfileSnapshots", "Snapshot", "SnapshotFormatError"]
@@ -65,6 +66,8 @@ _STREAM_IN_USE = 10058
 _WRONG_LAST_SEQUENCE = 10071
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.0
+_READ_TRY_S = 1.0  # a read takes milliseconds; one unanswered for a second went to no leader
+_MAX_READ_BACKOFF_S = 0.25
 _LIST_TIMEOUT_S = 5.0
 # create() reads the key after a refusal; a tombstone purged in between reads as not found
 _RETRY: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, nats.js.errors.KeyNotFoundError)
@@ -169,10 +172,13 @@ class Position:
 class ProfileSnapshots:
     """Each user's :class:`Snapshot` in a KV bucket; build it with :meth:`open`."""
 
-    def __init__(self, kv: KeyValue, *, partitions: int, write_deadline_s: float = 15.0) -> None:
+    def __init__(
+        self, kv: KeyValue, *, partitions: int, write_deadline_s: float = 15.0, read_deadline_s: float = 15.0
+    ) -> None:
         self._kv = kv
         self.partitions = partitions
         self.write_deadline_s = write_deadline_s
+        self.read_deadline_s = read_deadline_s
 
     @classmethod
     async def open(
@@ -183,6 +189,7 @@ class ProfileSnapshots:
         bucket: str = BUCKET,
         replicas: int = 1,
         write_deadline_s: float = 15.0,
+        read_deadline_s: float = 15.0,
     ) -> ProfileSnapshots:
         """Create the bucket, or open it as it is (every worker and replica calls this)."""
         try:
@@ -197,7 +204,9 @@ class ProfileSnapshots:
             if exc.err_code != _STREAM_IN_USE:
                 raise
             kv = await js.key_value(bucket)
-        return cls(kv, partitions=partitions, write_deadline_s=write_deadline_s)
+        return cls(
+            kv, partitions=partitions, write_deadline_s=write_deadline_s, read_deadline_s=read_deadline_s
+        )
 
     def key(self, user_id: str) -> str:
         return f"p.{partition_of(user_id, self.partitions)}.{user_key(user_id)}"
@@ -271,10 +280,23 @@ class ProfileSnapshots:
         return entry.revision if entry is not None and entry.value == data else None
 
     async def _entry(self, key: str) -> KeyValue.Entry | None:
-        try:
-            return await self._kv.get(key)
-        except nats.js.errors.KeyNotFoundError:  # never written, or deleted
-            return None
+        """The key's entry (None: never written, or deleted). A read sent while the bucket has no
+        leader (an election after its leader's node died) is never answered: each try waits
+        ``_READ_TRY_S``, and tries go on until ``read_deadline_s``, so a read (a Recommend's)
+        is answered soon after the new leader is elected, not a whole request timeout later."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.read_deadline_s
+        backoff = _FIRST_BACKOFF_S
+        while True:
+            try:
+                return await asyncio.wait_for(self._kv.get(key), _READ_TRY_S)
+            except nats.js.errors.KeyNotFoundError:  # never written, or deleted
+                return None
+            except TRANSIENT_ERRORS as exc:
+                if loop.time() >= deadline:  # no leader for that long: the callers answer UNAVAILABLE
+                    raise UnavailableError(f"the profile store (JetStream) did not answer: {exc!r}") from exc
+                await asyncio.sleep(backoff)
+                backoff = min(2 * backoff, _MAX_READ_BACKOFF_S)
 
     async def delete(self, user_id: str, expected_revision: int) -> None:
         """Delete the user's snapshot if it is still at ``expected_revision`` (else

@@ -85,6 +85,7 @@ from driftwise.cluster.batches import BatchApplier, Change, Message, UserState, 
 from driftwise.cluster.event_stream import TRANSIENT_ERRORS, EventStream, ReaderLost, StoredEvent
 from driftwise.cluster.leases import OnChange, PartitionLeases
 from driftwise.cluster.snapshots import Fenced, Position, ProfileSnapshots
+from driftwise.errors import UnavailableError
 from driftwise.model.config import InterestModelConfig
 from driftwise.model.topics import TopicModel
 from driftwise.observability.tracing import tracer
@@ -102,7 +103,7 @@ _RECONCILE_S = 0.25
 _FETCH_RETRIES = 5
 _FETCH_RETRY_S = 0.1
 # a node died with the reader's consumer, a leader election outlasted the retries
-_READ_ANEW: tuple[type[BaseException], ...] = (ReaderLost, *TRANSIENT_ERRORS)
+_READ_ANEW: tuple[type[BaseException], ...] = (ReaderLost, UnavailableError, *TRANSIENT_ERRORS)
 _FORGETTING_FAILURES: tuple[type[BaseException], ...] = (Fenced, *TRANSIENT_ERRORS)
 
 

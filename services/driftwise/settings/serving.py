@@ -49,9 +49,16 @@ class ClusterSettings(Section):
         1, ge=1, le=5, description="Replicas of the event stream and the KV buckets (3 in production)."
     )
     lease_ttl_seconds: float = Field(
-        10.0, gt=0, description="A worker's partitions are taken over this long after its last renewal."
+        6.0,
+        gt=0,
+        description="A worker's partitions are taken over this long after its last renewal: a dead "
+        "worker's users are served again within about TTL + heartbeat + 1.5 s (9 s measured with the "
+        "defaults, a NATS node killed with the worker); a worker stalled longer than TTL - heartbeat "
+        "loses its leases. More than twice the heartbeat.",
     )
-    lease_heartbeat_seconds: float = Field(2.0, gt=0, description="How often a worker renews its leases.")
+    lease_heartbeat_seconds: float = Field(
+        1.5, gt=0, description="How often a worker renews its leases (and takes over free ones)."
+    )
     worker_id: str = Field("", description="This worker's id (role worker); empty: host name and pid.")
     # TLS and credentials towards the NATS servers of nats_urls (every JetStream role). Paths name
     # files, read at start (driftwise.cluster.nats_security): a missing or bad one stops the start.
@@ -158,8 +165,9 @@ class LimitSettings(Section):
         100_000,
         ge=0,
         description="Recommendation lists kept in memory (the newest) so that StreamFeedback can say "
-        "whether its impression_id names a list issued to that user and where the item was in it; "
-        "about 0.4 KB each at 10 items: 40 MB at the default.",
+        "whether its impression_id names a list issued to that user and where the item was in it (and "
+        "the online quality count the feedback under the item's reason and layer); about 0.5 KB each "
+        "at 10 items: 50 MB at the default.",
     )
     max_message_bytes: int = Field(
         4 * 1024 * 1024,

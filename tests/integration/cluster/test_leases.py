@@ -16,7 +16,7 @@ from driftwise.cluster.leases import OnChange, PartitionLeases
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 16
-TTL_S = 3.0  # short, to keep the tests quick; production defaults are 10 s and 2 s
+TTL_S = 3.0  # short, to keep the tests quick; production defaults are 6 s and 1.5 s
 HEARTBEAT_S = 1.0
 # how long two fresh workers may take to settle their first shares on a loaded machine (not a
 # claim the test checks; the takeover and hand-over bounds below are)

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.integration
 DIMENSION = 8
 TOPICS = TopicModel(["a", "b", "c"], np.random.default_rng(0).normal(size=(3, DIMENSION)), temperature=0.1)
 CONFIG = InterestModelConfig()
-TTL_S = 3.0  # short, to keep the tests quick; production defaults are 10 s and 2 s
+TTL_S = 3.0  # short, to keep the tests quick; production defaults are 6 s and 1.5 s
 HEARTBEAT_S = 1.0
 TYPES = [EventType.CLICK, EventType.VIEW, EventType.LIKE, EventType.SKIP, EventType.STATED_INTEREST]
 

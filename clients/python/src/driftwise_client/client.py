@@ -21,6 +21,8 @@ from driftwise_client.v1 import (
     common_pb2,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
+    insight_service_pb2,
+    insight_service_pb2_grpc,
     profile_service_pb2,
     profile_service_pb2_grpc,
     ranking_service_pb2,
@@ -41,7 +43,7 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class DriftwiseClient:
-    """Synchronous client of the three Driftwise services over one channel.
+    """Synchronous client of the four Driftwise services over one channel.
 
     `timeout` is every unary call's default deadline in seconds (each method's `timeout=`
     overrides it; the deadline covers all retries). Idempotent unary calls - every unary method
@@ -86,6 +88,7 @@ class DriftwiseClient:
         self._ingest = ingest_service_pb2_grpc.IngestServiceStub(self._channel)
         self._profiles = profile_service_pb2_grpc.ProfileServiceStub(self._channel)
         self._ranking = ranking_service_pb2_grpc.RankingServiceStub(self._channel)
+        self._insights = insight_service_pb2_grpc.InsightServiceStub(self._channel)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -182,10 +185,12 @@ class DriftwiseClient:
         diversity: float = 0.0,
         as_of_time: datetime | None = None,
         page_token: str = "",
+        topic_temperature: float = 0.0,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> ranking_service_pb2.RecommendResponse:
-        """Recommend items for a user (count 0 means 10). See iter_recommendations for pages."""
+        """Recommend items for a user (count 0 means 10). See iter_recommendations for pages.
+        `topic_temperature` previews another temperature of the topic weights (0: the server's)."""
         request = messages.recommend_request(
             user_id,
             count=count,
@@ -198,6 +203,7 @@ class DriftwiseClient:
             diversity=diversity,
             as_of_time=as_of_time,
             page_token=page_token,
+            topic_temperature=topic_temperature,
         )
         return self._unary(self._ranking.Recommend, request, True, timeout, metadata)
 
@@ -215,6 +221,7 @@ class DriftwiseClient:
         context: common_pb2.Context | None = None,
         diversity: float = 0.0,
         as_of_time: datetime | None = None,
+        topic_temperature: float = 0.0,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> Iterator[ranking_service_pb2.RecommendResponse]:
@@ -235,6 +242,7 @@ class DriftwiseClient:
                 diversity=diversity,
                 as_of_time=as_of_time,
                 page_token=token,
+                topic_temperature=topic_temperature,
                 timeout=timeout,
                 metadata=metadata,
             )
@@ -258,6 +266,7 @@ class DriftwiseClient:
         context: common_pb2.Context | None = None,
         diversity: float = 0.0,
         as_of_time: datetime | None = None,
+        topic_temperature: float = 0.0,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> Iterator[ranking_service_pb2.ScoredItem]:
@@ -275,6 +284,7 @@ class DriftwiseClient:
             context=context,
             diversity=diversity,
             as_of_time=as_of_time,
+            topic_temperature=topic_temperature,
             timeout=timeout,
             metadata=metadata,
         ):
@@ -323,12 +333,18 @@ class DriftwiseClient:
         top_topics: int = 0,
         recent_events: int = 0,
         as_of_time: datetime | None = None,
+        topic_temperature: float = 0.0,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> profile_service_pb2.Profile:
-        """The user's layered interests (raises NotFound for a user without events)."""
+        """The user's layered interests (raises NotFound for a user without events);
+        `topic_temperature` previews the topic weights at another temperature (0: the server's)."""
         request = messages.get_profile_request(
-            user_id, top_topics=top_topics, recent_events=recent_events, as_of_time=as_of_time
+            user_id,
+            top_topics=top_topics,
+            recent_events=recent_events,
+            as_of_time=as_of_time,
+            topic_temperature=topic_temperature,
         )
         return self._unary(self._profiles.GetProfile, request, True, timeout, metadata).profile
 
@@ -350,6 +366,141 @@ class DriftwiseClient:
         """Forget the user: events, profile and interest vectors (idempotent: retried)."""
         request = profile_service_pb2.DeleteUserDataRequest(user_id=user_id)
         return self._unary(self._profiles.DeleteUserData, request, True, timeout, metadata)
+
+    # -- InsightService ------------------------------------------------------------------------
+
+    def list_users(
+        self,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        user_id_prefix: str = "",
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> insight_service_pb2.ListUsersResponse:
+        """A page of the users with events, most recently active first (page_size 0 means 50).
+        Raises FailedPrecondition when the server pseudonymises user ids. See iter_users."""
+        request = insight_service_pb2.ListUsersRequest(
+            page_size=page_size, page_token=page_token, user_id_prefix=user_id_prefix
+        )
+        return self._unary(self._insights.ListUsers, request, True, timeout, metadata)
+
+    def iter_users(
+        self,
+        *,
+        page_size: int = 0,
+        user_id_prefix: str = "",
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Iterator[insight_service_pb2.UserSummary]:
+        """Every user with events (whose id starts with `user_id_prefix`), page by page."""
+        token = ""
+        while True:
+            page = self.list_users(
+                page_size=page_size,
+                page_token=token,
+                user_id_prefix=user_id_prefix,
+                timeout=timeout,
+                metadata=metadata,
+            )
+            yield from page.users
+            token = page.next_page_token
+            if not token:
+                return
+
+    def list_items(
+        self,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        title_contains: str = "",
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> insight_service_pb2.ListItemsResponse:
+        """A page of the catalogue in item id order (page_size 0 means 50). See iter_items."""
+        request = insight_service_pb2.ListItemsRequest(
+            page_size=page_size, page_token=page_token, title_contains=title_contains
+        )
+        return self._unary(self._insights.ListItems, request, True, timeout, metadata)
+
+    def iter_items(
+        self,
+        *,
+        page_size: int = 0,
+        title_contains: str = "",
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Iterator[common_pb2.Item]:
+        """Every item of the catalogue (whose title contains `title_contains`, ignoring case)."""
+        token = ""
+        while True:
+            page = self.list_items(
+                page_size=page_size,
+                page_token=token,
+                title_contains=title_contains,
+                timeout=timeout,
+                metadata=metadata,
+            )
+            yield from page.items
+            token = page.next_page_token
+            if not token:
+                return
+
+    def search_items(
+        self, text: str, *, count: int = 0, timeout: float | None = None, metadata: Metadata | None = None
+    ) -> list[insight_service_pb2.ItemHit]:
+        """The items nearest a free text, nearest first (count 0 means 10)."""
+        request = insight_service_pb2.SearchItemsRequest(text=text, count=count)
+        return list(self._unary(self._insights.SearchItems, request, True, timeout, metadata).items)
+
+    def get_item(
+        self,
+        item_id: str,
+        *,
+        neighbours: int = 0,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> insight_service_pb2.GetItemResponse:
+        """An item, its nearest neighbours, what users chose right after it and its newest events
+        (raises NotFound for an unknown item)."""
+        request = insight_service_pb2.GetItemRequest(item_id=item_id, neighbours=neighbours)
+        return self._unary(self._insights.GetItem, request, True, timeout, metadata)
+
+    def get_topic_history(
+        self,
+        user_id: str,
+        *,
+        max_points: int = 0,
+        top_topics: int = 0,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> list[insight_service_pb2.TopicHistoryPoint]:
+        """The user's topic weights per layer after their events, oldest first (raises NotFound
+        for a user without events)."""
+        request = insight_service_pb2.GetTopicHistoryRequest(
+            user_id=user_id, max_points=max_points, top_topics=top_topics
+        )
+        return list(self._unary(self._insights.GetTopicHistory, request, True, timeout, metadata).points)
+
+    def get_server_stats(
+        self, *, timeout: float | None = None, metadata: Metadata | None = None
+    ) -> insight_service_pb2.GetServerStatsResponse:
+        """The answering server's counts, event rate, Recommend latency, dependencies and model."""
+        request = insight_service_pb2.GetServerStatsRequest()
+        return self._unary(self._insights.GetServerStats, request, True, timeout, metadata)
+
+    def get_online_quality(
+        self,
+        *,
+        bucket_seconds: int = 0,
+        buckets: int = 0,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> insight_service_pb2.GetOnlineQualityResponse:
+        """What became of the items Recommend issued: feedback by reason, layer, position and time
+        (bucket_seconds 0 means 60, buckets 0 means 30)."""
+        request = insight_service_pb2.GetOnlineQualityRequest(bucket_seconds=bucket_seconds, buckets=buckets)
+        return self._unary(self._insights.GetOnlineQuality, request, True, timeout, metadata)
 
     # -- the retry loop -------------------------------------------------------------------------
 

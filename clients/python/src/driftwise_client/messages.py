@@ -117,6 +117,7 @@ def recommend_request(
     diversity: float,
     as_of_time: datetime | None,
     page_token: str,
+    topic_temperature: float = 0.0,
 ) -> ranking_service_pb2.RecommendRequest:
     request = ranking_service_pb2.RecommendRequest(
         user_id=user_id,
@@ -125,6 +126,7 @@ def recommend_request(
         include_seen=include_seen,
         diversity=diversity,
         page_token=page_token,
+        topic_temperature=topic_temperature,
     )
     request.filter.categories.extend(categories)
     if created_after is not None:
@@ -154,10 +156,18 @@ def rank_request(
 
 
 def get_profile_request(
-    user_id: str, *, top_topics: int, recent_events: int, as_of_time: datetime | None
+    user_id: str,
+    *,
+    top_topics: int,
+    recent_events: int,
+    as_of_time: datetime | None,
+    topic_temperature: float = 0.0,
 ) -> profile_service_pb2.GetProfileRequest:
     request = profile_service_pb2.GetProfileRequest(
-        user_id=user_id, top_topics=top_topics, recent_events=recent_events
+        user_id=user_id,
+        top_topics=top_topics,
+        recent_events=recent_events,
+        topic_temperature=topic_temperature,
     )
     if as_of_time is not None:
         request.as_of_time.CopyFrom(timestamp(as_of_time))
