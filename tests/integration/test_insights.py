@@ -389,6 +389,17 @@ async def test_online_quality_counts_issued_items_and_feedback_under_reason_laye
     )
     assert "driftwise_recommended_items_total{" in text
 
+    # feedback sent as an event through IngestEvents, with the list's id, counts the same (once)
+    fifth = recs.items[4]
+    skip = feedback(user, fifth.item_id, common_pb2.EVENT_TYPE_SKIP, recs.recommendation_id, count=5).event
+    for _ in range(2):  # the second time a duplicate
+        await client.ingest.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=[skip]))
+    again = delta(
+        counts_of(await client.insight.GetOnlineQuality(pb.GetOnlineQualityRequest())), counts_of(after)
+    )
+    assert again.pop("total") == (0, 0, 0, 1, 0)
+    assert again.pop("position 5")[3] == 1
+
     error = await rpc_error(client.insight.GetOnlineQuality(pb.GetOnlineQualityRequest(bucket_seconds=5)))
     assert bad_request_fields(error) == ["bucket_seconds"]
 

@@ -50,12 +50,12 @@ from driftwise.engine.types import (
     TopicHistory,
     UserPage,
 )
-from driftwise.engine.writes import WritePath
-from driftwise.errors import NotFoundError
+from driftwise.engine.writes import WritePath, match_feedback
+from driftwise.errors import InvalidArgumentError, NotFoundError
 from driftwise.inference.coverage import TextCoverage
 from driftwise.inference.encoder import TextEncoder
 from driftwise.model.config import RankingConfig
-from driftwise.model.impressions import Impressions, Matched
+from driftwise.model.impressions import ImpressionMatch, Impressions, Matched
 from driftwise.model.online_quality import QualityReport
 from driftwise.model.profile import UserProfile
 from driftwise.model.refit import Refitted
@@ -293,7 +293,19 @@ class Engine:
     ) -> list[Ack]:
         acks = await self.writes.ingest_events(events, field_prefix, indexed)
         self.stats.acknowledged(len(acks))
+        # feedback may come through IngestEvents too: an event with the impression id of a list
+        # issued here counts in the online quality as StreamFeedback's does (a list issued to
+        # another user is not refused here, only not counted)
+        for logged, ack in zip(events, acks, strict=True):
+            if logged.event.impression_id and not ack.duplicate:
+                self.stats.count_feedback(logged.event, self._quiet_match(logged))
         return acks
+
+    def _quiet_match(self, logged: LoggedEvent) -> Matched:
+        try:
+            return match_feedback(self.impressions, self.user_ids, logged)
+        except InvalidArgumentError:  # another user's list
+            return Matched(ImpressionMatch.UNKNOWN)
 
     async def record_feedback(self, feedback: LoggedEvent) -> tuple[Ack, Matched]:
         ack, matched = await self.writes.record_feedback(feedback)

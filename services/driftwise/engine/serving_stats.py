@@ -36,10 +36,14 @@ class ServingStats:
         self.acked_events.add(events)
 
     def feedback(self, event: Event, ack: Ack, matched: Matched) -> None:
-        """A StreamFeedback event recorded: acknowledged; counted as feedback on its item when its
-        impression id matched a list issued here with the item in it (SHOWN), once (a resent
-        event is a duplicate)."""
+        """A StreamFeedback event recorded: acknowledged, and counted (count_feedback) unless it
+        is a resend (a duplicate)."""
         self.acknowledged(1)
-        if ack.duplicate or matched.match is not ImpressionMatch.SHOWN or matched.why is None:
-            return
-        self.quality.feedback(event.type, matched.why, matched.position, matched.issued_at)
+        if not ack.duplicate:
+            self.count_feedback(event, matched)
+
+    def count_feedback(self, event: Event, matched: Matched) -> None:
+        """Feedback on its item when its impression id matched a list issued here with the item
+        in it (SHOWN); anything else is not counted."""
+        if matched.match is ImpressionMatch.SHOWN and matched.why is not None:
+            self.quality.feedback(event.type, matched.why, matched.position, matched.issued_at)
