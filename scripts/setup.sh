@@ -5,7 +5,8 @@
 #    dependency, which Driftwise does not use.
 #  - then the project with its dev tools; nvidia-pytriton brings the real tritonserver binary;
 #  - then the Python client (clients/python), editable: some server tests use it;
-#  - then the ONNX variants of the encoder are generated into model_repository/.
+#  - then the ONNX variants of the encoder are generated into model_repository/;
+#  - then Debian's chromium and chromium-driver, for the console's browser tests, if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -22,4 +23,6 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # ONNX fp32 + int8 encoders for Triton, exported from the shipped weights (not committed; ~35 s
 # the first time, a few seconds when up to date)
 .venv/bin/python scripts/export_onnx.py
+# the headless browser of the web console's tests (apt-get as root, when missing)
+scripts/install_browser.sh
 echo "setup done: $(.venv/bin/python --version), driftwise $(.venv/bin/python -c 'import driftwise; print(driftwise.__version__)')"
