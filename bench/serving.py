@@ -282,26 +282,35 @@ PROFILE_GROUPS = ("grpc.aio", "pymilvus", "numpy", "driftwise", "other")
 
 def _frame_group(frame: str) -> str | None:
     """The group of one py-spy frame, "function (path:line)"; None for the standard library etc."""
-    path = frame[frame.rfind("(") + 1 :]
+    path = "/" + frame[frame.rfind("(") + 1 :]  # py-spy drops the site-packages/ prefix
     if "pymilvus" in path or "milvus_lite" in path or "google/protobuf" in path:
         return "pymilvus"
     if "/numpy/" in path:
         return "numpy"
     if "/grpc/" in path or "grpc_" in path:
         return "grpc.aio"
-    if "/driftwise/" in path or "driftwise" in path.split("/")[0]:
+    if "/driftwise/" in path and "/driftwise/cli.py" not in path:  # cli.py: the frames running the loop
         return "driftwise"
     return None
+
+
+EVENT_LOOP_FRAMES = ("Handle._run (asyncio/events.py", "BaseEventLoop._run_once (", "Selector.select (")
 
 
 def stack_group(frames: Sequence[str]) -> str:
     """A sample's group: pymilvus if any frame is pymilvus's (the gRPC client and protobuf work it
     drives included); else the group of the innermost frame in a known group (the standard library
-    under it, asyncio and selectors included, counts to that group); else other."""
+    under it counts to that group); else grpc.aio if the innermost frame is the event loop's
+    (Handle._run, _run_once, selectors): py-spy sees no Python frame in grpc.aio's Cython server,
+    so its work (reading, parsing and writing the calls) shows as the loop's own time, together
+    with asyncio's C parts; else other (other threads' own time, the standard library)."""
     groups = [_frame_group(f) for f in frames]  # root first
     if "pymilvus" in groups:
         return "pymilvus"
-    return next((g for g in reversed(groups) if g is not None), "other")
+    known = next((g for g in reversed(groups) if g is not None), None)
+    if known is not None:
+        return known
+    return "grpc.aio" if any(f in frames[-1] for f in EVENT_LOOP_FRAMES) else "other"
 
 
 def _short(frame: str) -> str:
@@ -370,10 +379,17 @@ class Sampler:
         exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         command = [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate)]
         command += ["--nonblocking", "--output", str(out)]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.error = ""
+        try:
+            with open(self.log, "wb") as log:
+                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as e:  # not installed: `pip install py-spy`
+            self.error = f"py-spy: cannot run {exe}: {e}"
 
     async def stop(self, concurrency: int) -> Profile:
+        if self.proc is None:
+            return Profile(concurrency, 0, {}, [], [], error=self.error)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
             try:
