@@ -1,7 +1,7 @@
 """Serving benchmark: the real all-in-one process under Recommend and ingest load, per vector store.
 
     .venv/bin/python bench/serving.py [--sizes 10000,100000] [--stores lite,server] [--users 1000]
-        [--requests 2000] [--level-seconds 20] [--freshness-samples 100] [--quick]
+        [--requests 2000] [--level-seconds 20] [--freshness-samples 100] [--quick] [--profile]
         [--out /tmp/driftwise-serving.json]
 
 For every (store, catalogue size) this script, a separate client process:
@@ -20,7 +20,15 @@ For every (store, catalogue size) this script, a separate client process:
    would have it; it serves at once and tunes in the background: the load waits for that;
 5. Recommend (count 10, random users): warm-up, then at each concurrency --requests calls or
    --level-seconds of calls, whichever ends first (slow stores get fewer calls, so the run stays
-   ~15 min), latency per call measured here, client side: p50, p99 and QPS;
+   ~15 min), latency per call measured here, client side: p50, p99 and QPS; and the CPU each call
+   cost, per process: utime + stime (children's included) from /proc/<pid>/stat before and after
+   the level, divided by its calls, for `driftwise serve` (its refit worker included), Milvus (the
+   server, or the Milvus Lite process the server started) and Triton; this load generator's own
+   CPU (time.process_time) is reported apart and never counted. With --profile, py-spy samples
+   the server process during each level (`record --format raw --nonblocking`, non-idle threads)
+   and the samples are grouped: pymilvus (its gRPC client and protobuf work included), numpy,
+   Driftwise's Python, grpc.aio (the event loop's own time: grpc.aio's server is Cython, without
+   Python frames) and other; the top functions by own and by total time are listed;
 6. freshness: one new event per sample via IngestEvents; from its acknowledgement (profile version
    v) Recommend is called until a response has profile_version >= v; p50/p99 of that time
    (same time budget);
@@ -314,13 +322,13 @@ def stack_group(frames: Sequence[str]) -> str:
 
 
 def _short(frame: str) -> str:
-    """ "f (/long/path/site-packages/pkg/mod.py:12)" -> "f (pkg/mod.py:12)"."""
+    """ "f (/long/path/site-packages/pkg/mod.py:12)" -> "f (pkg/mod.py)": per function, not line."""
     name, _, path = frame.partition(" (")
     for marker in ("site-packages/", "services/", "lib/python3"):
         if marker in path:
             path = path.split(marker, 1)[1]
             break
-    return f"{name} ({path}"
+    return f"{name} ({path.rstrip(')').rsplit(':', 1)[0]})"
 
 
 @dataclass
