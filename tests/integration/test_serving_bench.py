@@ -58,13 +58,15 @@ def test_quick_serving_bench_on_lite(tmp_path: Path) -> None:
     # --profile: py-spy samples of the server at each level, grouped; shares sum to 1
     assert [p["concurrency"] for p in row["profile"]] == [1, 8, 32]
     for profile in row["profile"]:
-        if profile["error"]:  # py-spy could not attach (no ptrace here): said so, not hidden
+        if profile["error"]:  # py-spy missing or unable to attach (no ptrace): said so, not hidden
             assert profile["samples"] == 0 and "py-spy" in profile["error"]
             continue
-        assert profile["samples"] > 0
         assert set(profile["groups"]) == {"grpc.aio", "pymilvus", "numpy", "driftwise", "other"}
-        assert abs(sum(profile["groups"].values()) - 1.0) < 1e-6
-        assert profile["top_self"] and all(0 < share <= 1 for _, share in profile["top_self"])
+        if profile["samples"]:  # a --quick level lasts well under a second: it may catch none
+            assert abs(sum(profile["groups"].values()) - 1.0) < 1e-6
+            assert profile["top_self"] and all(0 < share <= 1 for _, share in profile["top_self"])
+    if not any(p["error"] for p in row["profile"]):
+        assert sum(p["samples"] for p in row["profile"]) > 0
     fresh = row["freshness"]
     assert fresh["samples"] >= 3
     assert 0 < fresh["p50_ms"] <= fresh["p99_ms"] <= fresh["max_ms"]
