@@ -1,7 +1,7 @@
 """Serving benchmark: the real all-in-one process under Recommend and ingest load, per vector store.
 
     .venv/bin/python bench/serving.py [--sizes 10000,100000] [--stores lite,server] [--users 1000]
-        [--requests 2000] [--level-seconds 20] [--freshness-samples 100] [--quick]
+        [--requests 2000] [--level-seconds 20] [--freshness-samples 100] [--quick] [--profile]
         [--out /tmp/driftwise-serving.json]
 
 For every (store, catalogue size) this script, a separate client process:
@@ -20,7 +20,15 @@ For every (store, catalogue size) this script, a separate client process:
    would have it; it serves at once and tunes in the background: the load waits for that;
 5. Recommend (count 10, random users): warm-up, then at each concurrency --requests calls or
    --level-seconds of calls, whichever ends first (slow stores get fewer calls, so the run stays
-   ~15 min), latency per call measured here, client side: p50, p99 and QPS;
+   ~15 min), latency per call measured here, client side: p50, p99 and QPS; and the CPU each call
+   cost, per process: utime + stime (children's included) from /proc/<pid>/stat before and after
+   the level, divided by its calls, for `driftwise serve` (its refit worker included), Milvus (the
+   server, or the Milvus Lite process the server started) and Triton; this load generator's own
+   CPU (time.process_time) is reported apart and never counted. With --profile, py-spy samples
+   the server process during each level (`record --format raw --nonblocking`, non-idle threads)
+   and the samples are grouped: pymilvus (its gRPC client and protobuf work included), numpy,
+   Driftwise's Python, grpc.aio (the event loop's own time: grpc.aio's server is Cython, without
+   Python frames) and other; the top functions by own and by total time are listed;
 6. freshness: one new event per sample via IngestEvents; from its acknowledgement (profile version
    v) Recommend is called until a response has profile_version >= v; p50/p99 of that time
    (same time budget);
@@ -118,14 +126,30 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass
+class Cpu:
+    """CPU milliseconds per call of one load level, per process (None: not measured here)."""
+
+    server_ms: float | None  # driftwise serve (its refit worker included), Milvus Lite excluded
+    milvus_ms: float | None  # the Milvus server or the Milvus Lite process
+    triton_ms: float | None
+    client_ms: float | None  # this load generator, for reference only: never in the sum
+
+    @property
+    def total_ms(self) -> float:
+        """Server + Milvus + Triton: the serving cost of one call."""
+        return sum(v for v in (self.server_ms, self.milvus_ms, self.triton_ms) if v is not None)
+
+
+@dataclass
 class Latency:
-    """Client-side latency of one load level."""
+    """Client-side latency of one load level, and the CPU it cost the processes under test."""
 
     concurrency: int
     requests: int
     p50_ms: float
     p99_ms: float
     qps: float
+    cpu: Cpu | None = None
 
 
 @dataclass
@@ -158,6 +182,233 @@ class Row:
     during_refit: Latency | None = None  # Recommend calls started while it ran
     outside_refit: Latency | None = None  # the other calls of the same load
     self_tuning: str = ""  # what it chose
+    profile: list[Profile] = field(default_factory=list)  # per load level, with --profile
+
+
+# -- CPU per call ----------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (index 0 = state), None if gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def _children() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from /proc."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None:
+                tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def _descendants(pid: int, tree: dict[int, list[int]]) -> list[int]:
+    found, todo = [], list(tree.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += tree.get(child, [])
+    return found
+
+
+def _cpu_s(pid: int, reaped: bool) -> float:
+    """utime + stime of `pid` (+ cutime + cstime, its reaped children's, when `reaped`), seconds."""
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14, 15)
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime (16, 17)
+    return ticks / CLOCK_TICKS
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class CpuMeter:
+    """CPU seconds of the processes under test, read from /proc/<pid>/stat; never this process (the
+    load generator, measured apart with time.process_time).
+
+    server: `driftwise serve` and its descendants (the refit worker, its fork server) plus the
+    children it reaped, less a Milvus Lite process among them, which counts as milvus. milvus: the
+    Milvus server (none when --milvus-uri points elsewhere) or the Milvus Lite process, with its
+    descendants. triton: the shared Triton and its descendants (Python backend stubs)."""
+
+    server_pid: int
+    milvus_pid: int | None  # a Milvus server's; Milvus Lite's is found among the server's children
+    triton_pid: int | None
+
+    def sample(self) -> dict[str, float | None]:
+        tree = _children()
+        server_tree = _descendants(self.server_pid, tree)
+        milvus_root = self.milvus_pid
+        if milvus_root is None:  # Milvus Lite: the server's child running the milvus binary
+            milvus_root = next((p for p in server_tree if _comm(p).startswith("milvus")), None)
+        milvus_tree = [] if milvus_root is None else [milvus_root, *_descendants(milvus_root, tree)]
+        server = _cpu_s(self.server_pid, reaped=True) + sum(
+            _cpu_s(p, reaped=True) for p in server_tree if p not in milvus_tree
+        )
+
+        def total(root: int | None) -> float | None:
+            if root is None:
+                return None
+            return _cpu_s(root, reaped=True) + sum(_cpu_s(p, reaped=True) for p in _descendants(root, tree))
+
+        return {
+            "server": server,
+            "milvus": total(milvus_root),
+            "triton": total(self.triton_pid),
+            "client": time.process_time(),
+        }
+
+
+def cpu_ms_per_call(before: dict[str, float | None], after: dict[str, float | None], calls: int) -> Cpu:
+    def per_call(key: str) -> float | None:
+        b, a = before[key], after[key]
+        return None if a is None or b is None or calls == 0 else (a - b) * 1000.0 / calls
+
+    return Cpu(per_call("server"), per_call("milvus"), per_call("triton"), per_call("client"))
+
+
+# -- where the server's CPU goes -------------------------------------------------------------------
+
+PROFILE_GROUPS = ("grpc.aio", "pymilvus", "numpy", "driftwise", "other")
+
+
+def _frame_group(frame: str) -> str | None:
+    """The group of one py-spy frame, "function (path:line)"; None for the standard library etc."""
+    path = "/" + frame[frame.rfind("(") + 1 :]  # py-spy drops the site-packages/ prefix
+    if "pymilvus" in path or "milvus_lite" in path or "google/protobuf" in path:
+        return "pymilvus"
+    if "/numpy/" in path:
+        return "numpy"
+    if "/grpc/" in path or "grpc_" in path:
+        return "grpc.aio"
+    if "/driftwise/" in path and "/driftwise/cli.py" not in path:  # cli.py: the frames running the loop
+        return "driftwise"
+    return None
+
+
+EVENT_LOOP_FRAMES = ("Handle._run (asyncio/events.py", "BaseEventLoop._run_once (", "Selector.select (")
+
+
+def stack_group(frames: Sequence[str]) -> str:
+    """A sample's group: pymilvus if any frame is pymilvus's (the gRPC client and protobuf work it
+    drives included); else the group of the innermost frame in a known group (the standard library
+    under it counts to that group); else grpc.aio if the innermost frame is the event loop's
+    (Handle._run, _run_once, selectors): py-spy sees no Python frame in grpc.aio's Cython server,
+    so its work (reading, parsing and writing the calls) shows as the loop's own time, together
+    with asyncio's C parts; else other (other threads' own time, the standard library)."""
+    groups = [_frame_group(f) for f in frames]  # root first
+    if "pymilvus" in groups:
+        return "pymilvus"
+    known = next((g for g in reversed(groups) if g is not None), None)
+    if known is not None:
+        return known
+    return "grpc.aio" if any(f in frames[-1] for f in EVENT_LOOP_FRAMES) else "other"
+
+
+def _short(frame: str) -> str:
+    """ "f (/long/path/site-packages/pkg/mod.py:12)" -> "f (pkg/mod.py)": per function, not line."""
+    name, _, path = frame.partition(" (")
+    for marker in ("site-packages/", "services/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path.rstrip(')').rsplit(':', 1)[0]})"
+
+
+@dataclass
+class Profile:
+    """py-spy samples of the server process during one load level (threads that were not idle)."""
+
+    concurrency: int
+    samples: int
+    groups: dict[str, float]  # group -> share of samples
+    top_self: list[tuple[str, float]]  # innermost frames, share of samples
+    top_total: list[tuple[str, float]]  # frames on the stack, share of samples
+    error: str = ""
+
+
+def parse_raw_profile(text: str, concurrency: int, top: int = 15) -> Profile:
+    """py-spy `record --format raw` (collapsed stacks: "frame;frame;... count" per line)."""
+    groups = dict.fromkeys(PROFILE_GROUPS, 0)
+    self_counts: dict[str, int] = {}
+    total_counts: dict[str, int] = {}
+    samples = 0
+    for line in text.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if f]
+        frames = [f for f in frames if " (" in f]  # no "process ..." / "thread ..." pseudo-frames
+        if not frames:
+            continue
+        samples += count
+        groups[stack_group(frames)] += count
+        leaf = _short(frames[-1])
+        self_counts[leaf] = self_counts.get(leaf, 0) + count
+        for frame in {_short(f) for f in frames}:
+            total_counts[frame] = total_counts.get(frame, 0) + count
+
+    def shares(counts: dict[str, int]) -> list[tuple[str, float]]:
+        best = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        return [(name, n / samples) for name, n in best]
+
+    return Profile(
+        concurrency,
+        samples,
+        {g: (n / samples if samples else 0.0) for g, n in groups.items()},
+        shares(self_counts),
+        shares(total_counts),
+    )
+
+
+class Sampler:
+    """py-spy record of one pid (non-blocking: the process is not paused) until stop()."""
+
+    def __init__(self, pid: int, out: Path, rate: int) -> None:
+        self.out = out
+        self.log = out.with_suffix(".log")
+        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        command = [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate)]
+        command += ["--nonblocking", "--output", str(out)]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.error = ""
+        try:
+            with open(self.log, "wb") as log:
+                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as e:  # not installed: `pip install py-spy`
+            self.error = f"py-spy: cannot run {exe}: {e}"
+
+    async def stop(self, concurrency: int) -> Profile:
+        if self.proc is None:
+            return Profile(concurrency, 0, {}, [], [], error=self.error)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+            try:
+                await asyncio.to_thread(self.proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.out.exists():
+            error = self.log.read_text(errors="replace")[-500:] if self.log.exists() else "no output"
+            return Profile(concurrency, 0, {}, [], [], error=f"py-spy: {error.strip()}")
+        return parse_raw_profile(self.out.read_text(errors="replace"), concurrency)
 
 
 # -- catalogue -------------------------------------------------------------------------------------
@@ -573,6 +824,7 @@ class StoreTarget:
     name: str  # "lite" or "server"
     uri: str  # "" for Lite: <data_dir>/milvus.db
     token: str = ""
+    pid: int | None = None  # the Milvus server's process when started here (for its CPU)
 
     @property
     def index_type(self) -> str:
@@ -590,6 +842,7 @@ async def bench_one(
     users: Sequence[str],
     args: argparse.Namespace,
     triton_url: str,
+    triton_pid: int | None,
     data_dir: Path,
 ) -> Row:
     size = len(catalogue)
@@ -621,16 +874,28 @@ async def bench_one(
             ranking = ranking_service_pb2_grpc.RankingServiceStub(channel)
             sources: list[int] = []
             await recommend_load(ranking, users, args.warmup, args.level_seconds, 4, rng, [])
+            assert server.proc is not None
+            meter = CpuMeter(server.proc.pid, store.pid, triton_pid)
             for concurrency in CONCURRENCY:
+                sampler = None
+                if args.profile:
+                    out = data_dir / f"profile-c{concurrency}.txt"
+                    sampler = Sampler(server.proc.pid, out, args.profile_rate)
+                before = meter.sample()
                 level = await recommend_load(
                     ranking, users, args.requests, args.level_seconds, concurrency, rng, sources
                 )
+                level.cpu = cpu_ms_per_call(before, meter.sample(), level.requests)
                 row.recommend.append(level)
                 print(
                     f"  Recommend c={concurrency:>2}: p50 {level.p50_ms:6.1f} ms  p99 {level.p99_ms:6.1f} ms"
-                    f"  {level.qps:6.1f} QPS ({level.requests} calls)",
+                    f"  {level.qps:6.1f} QPS ({level.requests} calls); CPU ms/call {_cpu_text(level.cpu)}",
                     flush=True,
                 )
+                if sampler is not None:
+                    profile = await sampler.stop(concurrency)
+                    row.profile.append(profile)
+                    print(f"  {_profile_text(profile)}", flush=True)
             row.personalized_share = sources.count(
                 ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED
             ) / len(sources)
@@ -680,7 +945,7 @@ async def milvus_server(args: argparse.Namespace, work: Path) -> AsyncIterator[S
     server = LocalMilvusServer(work / "milvus-server")
     await asyncio.to_thread(server.start)
     try:
-        yield StoreTarget("server", server.uri, server.token)
+        yield StoreTarget("server", server.uri, server.token, server.pid)
     finally:
         await asyncio.to_thread(server.stop)
 
@@ -717,6 +982,27 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}"
 
 
+def _fmt(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms:.2f}"
+
+
+def _cpu_text(cpu: Cpu | None) -> str:
+    if cpu is None:
+        return "-"
+    return (
+        f"server {_fmt(cpu.server_ms)} + milvus {_fmt(cpu.milvus_ms)} + triton {_fmt(cpu.triton_ms)}"
+        f" = {cpu.total_ms:.2f} (load generator {_fmt(cpu.client_ms)})"
+    )
+
+
+def _profile_text(profile: Profile) -> str:
+    if profile.error:
+        return f"profile c={profile.concurrency}: none ({profile.error})"
+    groups = ", ".join(f"{g} {share:.0%}" for g, share in profile.groups.items())
+    tops = "; ".join(f"{name} {share:.0%}" for name, share in profile.top_self[:5])
+    return f"profile c={profile.concurrency} ({profile.samples} samples): {groups}. Top self: {tops}"
+
+
 def _mark(value: float, target: float, below: bool) -> str:
     return "met" if (value <= target if below else value >= target) else "MISSED"
 
@@ -742,6 +1028,27 @@ def report(rows: list[Row], context: dict[str, Any]) -> None:
         target = P99_TARGETS_MS.get((row.store, row.items))
         cells.append("-" if target is None else f"<= {target:.0f}")
         print("| " + " | ".join(cells) + " |")
+    print(
+        "\nCPU ms per Recommend (from /proc/<pid>/stat over each load level; the load generator is not "
+        "in the total)\n"
+    )
+    print("| store | items | c | QPS | server | milvus | triton | total | load generator |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        for level in row.recommend:
+            cpu = level.cpu
+            if cpu is None:
+                continue
+            print(
+                f"| {row.store} | {row.items:,} | {level.concurrency} | {level.qps:.1f} | "
+                f"{_fmt(cpu.server_ms)} | {_fmt(cpu.milvus_ms)} | {_fmt(cpu.triton_ms)} | "
+                f"{cpu.total_ms:.2f} | {_fmt(cpu.client_ms)} |"
+            )
+    for row in rows:
+        if row.profile:
+            print(f"\nWhere the server's CPU goes, {row.store} {row.items:,} (py-spy, non-idle samples):")
+            for profile in row.profile:
+                print(f"- {_profile_text(profile)}")
     print("\nTargets (reported, not asserted):")
     for row in rows:
         target = P99_TARGETS_MS.get((row.store, row.items))
@@ -804,6 +1111,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--milvus-uri", default="", help="use this Milvus server instead of starting one")
     parser.add_argument("--milvus-token", default="")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the server process with py-spy during each Recommend load level (where its CPU goes)",
+    )
+    parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument(
         "--work-dir", type=Path, help="data directories go here (default: a temp dir, removed)"
     )
@@ -887,6 +1200,7 @@ async def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[str
                             users,
                             args,
                             triton.grpc_url,
+                            triton.pid,
                             work / f"{store_name}-{size}",
                         )
                     )

@@ -26,6 +26,7 @@ def test_quick_serving_bench_on_lite(tmp_path: Path) -> None:
             "--quick",
             "--stores",
             "lite",
+            "--profile",
             "--out",
             str(out),
         ],
@@ -47,6 +48,25 @@ def test_quick_serving_bench_on_lite(tmp_path: Path) -> None:
     for level in row["recommend"]:
         assert level["requests"] > 0 and level["qps"] > 0
         assert 0 < level["p50_ms"] <= level["p99_ms"]
+        # CPU per call of the processes under test, from /proc: the server's and Milvus Lite's
+        # (its own process); Triton encodes nothing here, the load generator is reported apart
+        cpu = level["cpu"]
+        assert 0 < cpu["server_ms"] < 1000 and 0 < cpu["milvus_ms"] < 1000
+        assert cpu["triton_ms"] is not None and 0 <= cpu["triton_ms"] < cpu["server_ms"]
+        assert cpu["client_ms"] is not None and cpu["client_ms"] >= 0
+    assert "CPU ms per Recommend" in result.stdout
+    # --profile: py-spy samples of the server at each level, grouped; shares sum to 1
+    assert [p["concurrency"] for p in row["profile"]] == [1, 8, 32]
+    for profile in row["profile"]:
+        if profile["error"]:  # py-spy missing or unable to attach (no ptrace): said so, not hidden
+            assert profile["samples"] == 0 and "py-spy" in profile["error"]
+            continue
+        assert set(profile["groups"]) == {"grpc.aio", "pymilvus", "numpy", "driftwise", "other"}
+        if profile["samples"]:  # a --quick level lasts well under a second: it may catch none
+            assert abs(sum(profile["groups"].values()) - 1.0) < 1e-6
+            assert profile["top_self"] and all(0 < share <= 1 for _, share in profile["top_self"])
+    if not any(p["error"] for p in row["profile"]):
+        assert sum(p["samples"] for p in row["profile"]) > 0
     fresh = row["freshness"]
     assert fresh["samples"] >= 3
     assert 0 < fresh["p50_ms"] <= fresh["p99_ms"] <= fresh["max_ms"]
