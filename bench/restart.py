@@ -100,13 +100,16 @@ async def measure(tree: Path, template: Path, work: Path, triton_url: str) -> tu
     shutil.copytree(template, work)
     server = ServerProcess(work, env_for(tree, work, triton_url))
     started = time.perf_counter()
-    try:
-        serving_s = await server.start()
+    try:  # -v: the start's own log lines (cache warm-up, quick refit or restored fit) are printed
+        serving_s = await server.start(command=[sys.executable, "-m", "driftwise.cli", "-v", "serve"])
         async with grpc.aio.insecure_channel(server.target) as channel:
             await until_fitted(channel, logged(work))
         return serving_s, time.perf_counter() - started
     finally:
         await server.stop()
+        for line in server.log_tail(200_000).splitlines():
+            if any(w in line for w in ("item cache warmed", "refitted on", "restored the saved", "ignoring")):
+                print(f"    {line[:160]}", flush=True)
 
 
 async def main() -> None:

@@ -102,8 +102,8 @@ class LearnedModels:
         await self._refit(settings.ranking, settings.tuning, taxonomy, reread_items)
         return True
 
-    def _fit_key(self) -> saved_fit.FitKey:
-        return saved_fit.FitKey.of(self.settings, self.dimension, self.profiles.topics.fingerprint)
+    def _fit_key(self, topics: TopicModel) -> saved_fit.FitKey:
+        return saved_fit.FitKey.of(self.settings, self.dimension, topics.fingerprint)
 
     async def restore(self) -> bool:
         """At start: serve the last full refit saved in the data directory, if it was fitted for
@@ -111,7 +111,7 @@ class LearnedModels:
         events logged since, in the background. Returns whether one was restored."""
         count = await self.logs.read(EventLog.event_count)
         path = self.settings.data_dir / saved_fit.FILE_NAME
-        restored = await asyncio.to_thread(saved_fit.load, path, self._fit_key(), count)
+        restored = await asyncio.to_thread(saved_fit.load, path, self._fit_key(self.profiles.topics), count)
         if restored is None:
             return False
         # the topics are the profiles' own (the key matched their fingerprint): share the object
@@ -125,7 +125,7 @@ class LearnedModels:
     async def _save(self, refitted: Refitted) -> None:
         path = self.settings.data_dir / saved_fit.FILE_NAME
         try:
-            await asyncio.to_thread(saved_fit.save, path, self._fit_key(), refitted)
+            await asyncio.to_thread(saved_fit.save, path, self._fit_key(refitted.topics), refitted)
         except Exception:  # only a head start for the next start
             log.exception("could not save the fit to %s", path)
 
