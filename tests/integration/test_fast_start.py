@@ -11,6 +11,7 @@ import pytest
 from driftwise.datasets.movielens import Movie
 from driftwise.engine import saved_fit
 from driftwise.engine.learned_models import LearnedModels
+from driftwise.evaluation.served import until_tuned
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.tuning import TuningStatus
 from driftwise_client.v1 import ingest_service_pb2, ranking_service_pb2
@@ -81,3 +82,29 @@ async def test_a_corrupt_saved_fit_is_ignored(
         assert app.engine.refitted is not None and app.engine.refitted.events == 5
         assert app.engine.refitted.finished_at > damaged_at
         assert await recommended(client, user)
+
+
+async def test_events_logged_since_the_saved_fit_are_refitted_in_the_background(
+    triton: LocalTritonServer, movies: list[Movie], tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, triton)
+    user = new_user()
+    async with app_and_client(settings) as (app, client):
+        await client.upsert_movies(movies[:60])
+        await client.ingest.IngestEvents(
+            ingest_service_pb2.IngestEventsRequest(events=[event(user, m.item_id) for m in movies[:5]])
+        )
+        await app.engine.refit_learned_models()
+        saved = app.engine.refitted
+        await client.ingest.IngestEvents(
+            ingest_service_pb2.IngestEventsRequest(events=[event(user, m.item_id) for m in movies[5:8]])
+        )
+    assert saved is not None and saved.events == 5
+    async with app_and_client(settings) as (app, client):
+        # served at once: the saved fit, and GetModelStatus says its refit is under way
+        (shard,) = (await model_status(client)).shards
+        if shard.fitted_events == 5:  # (the background refit may already have finished)
+            assert shard.tuning.status == ranking_service_pb2.SELF_TUNING_STATUS_PENDING
+        assert await recommended(client, user)
+        shard = await until_tuned(client.channel)
+        assert shard.fitted_events == 8

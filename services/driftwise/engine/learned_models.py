@@ -115,7 +115,11 @@ class LearnedModels:
         if restored is None:
             return False
         # the topics are the profiles' own (the key matched their fingerprint): share the object
-        self.refitted = dataclasses.replace(restored, topics=self.profiles.topics)
+        restored = dataclasses.replace(restored, topics=self.profiles.topics)
+        if restored.events < count:  # events logged since: GetModelStatus says a refit is under way
+            pending = dataclasses.replace(restored.tuning, status=TuningStatus.PENDING)
+            restored = dataclasses.replace(restored, tuning=pending)
+        self.refitted = restored
         gc.freeze()  # long-lived, acyclic (see _refit)
         log.info(
             "restored the saved fit: %d of %d events, %s", restored.events, count, restored.tuning.summary()
