@@ -95,13 +95,17 @@ async def build_template(args: argparse.Namespace, data_dir: Path, triton_url: s
     return f"{len(catalogue):,} items, {len(events):,} events ({later:,} after the last full refit)"
 
 
-async def measure(tree: Path, template: Path, work: Path, triton_url: str) -> tuple[float, float]:
+async def measure(
+    tree: Path, template: Path, work: Path, triton_url: str, serving_only: bool
+) -> tuple[float, float]:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(template, work)
     server = ServerProcess(work, env_for(tree, work, triton_url))
     started = time.perf_counter()
     try:  # -v: the start's own log lines (cache warm-up, quick refit or restored fit) are printed
         serving_s = await server.start(command=[sys.executable, "-m", "driftwise.cli", "-v", "serve"])
+        if serving_only:
+            return serving_s, float("nan")
         async with grpc.aio.insecure_channel(server.target) as channel:
             await until_fitted(channel, logged(work))
         return serving_s, time.perf_counter() - started
@@ -121,6 +125,7 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--max-history", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serving-only", action="store_true", help="stop at SERVING (no refit wait)")
     parser.add_argument("--vector-cache", type=Path, default=EVAL_CACHE)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="driftwise-restart-") as tmp_name:
@@ -139,7 +144,9 @@ async def main() -> None:
             print(f"template: {what}", flush=True)
             for round_ in range(args.rounds):
                 for name, tree in trees.items():
-                    row = await measure(tree, tmp / "template", tmp / "run", triton.grpc_url)
+                    row = await measure(
+                        tree, tmp / "template", tmp / "run", triton.grpc_url, args.serving_only
+                    )
                     results[name].append(row)
                     print(f"round {round_ + 1} {name}: SERVING {row[0]:.2f} s, refit done {row[1]:.2f} s")
         finally:
