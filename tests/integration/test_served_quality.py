@@ -68,10 +68,11 @@ async def test_the_in_process_evaluation_and_the_black_box_replay_agree(
         name: str(v).lower() if isinstance(v, bool) else str(v) for name, v in tuning_inside.chosen.items()
     }
 
-    # the next start serves what that tuning chose at once (kept in the log), and tunes again behind
+    # the next start serves that fit at once (saved in the data dir): nothing was logged since, so
+    # it is served as it was, no refit pending (tests/integration/test_fast_start.py: more cases)
     async with running_app(settings) as app:
         assert app.engine.refitted is not None
-        assert app.engine.refitted.tuning.status is TuningStatus.PENDING
+        assert app.engine.refitted.tuning.status is TuningStatus.TUNED
         assert app.engine.ranking == apply_choice(settings.ranking, tuning_inside)
 
 

@@ -206,7 +206,8 @@ class Engine:
         engine._popularity.add(await engine.logs.read(EventLog.item_counts))
         if settings.milvus.warm_item_cache:
             await engine._warm_item_cache()
-        await engine.learned.quick_refit()
+        if not await engine.learned.restore():  # the last saved fit, or a quick one on the log
+            await engine.learned.quick_refit()
         engine.interest_mirror.start()
         engine.learned.start_periodic()
         rebuilt_for = await engine.logs.read(EventLog.profiles_topics)

@@ -1,6 +1,8 @@
 """The models learned from the event log (`driftwise.model.refit`: topics, co-occurrence,
-transitions, the two-tower, the self-tuned ranking settings): refitted at start (quickly, with the
-last tuned settings) and then periodically in a niced child process, swapped in whole."""
+transitions, the two-tower, the self-tuned ranking settings): restored at start from the last
+full refit saved in the data directory (`driftwise.engine.saved_fit`), or refitted quickly with the
+last tuned settings when there is none, then refitted periodically in a niced child process,
+swapped in whole."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from driftwise.concurrency import WorkerProcess
+from driftwise.engine import saved_fit
 from driftwise.engine.log_access import LogAccess
 from driftwise.engine.profiles import Profiles
 from driftwise.model.config import RankingConfig, TuningConfig
@@ -99,6 +102,37 @@ class LearnedModels:
         await self._refit(settings.ranking, settings.tuning, taxonomy, reread_items)
         return True
 
+    def _fit_key(self, topics: TopicModel) -> saved_fit.FitKey:
+        return saved_fit.FitKey.of(self.settings, self.dimension, topics.fingerprint)
+
+    async def restore(self) -> bool:
+        """At start: serve the last full refit saved in the data directory, if it was fitted for
+        what this server serves now (`saved_fit`); the first periodic refit catches up with the
+        events logged since, in the background. Returns whether one was restored."""
+        count = await self.logs.read(EventLog.event_count)
+        path = self.settings.data_dir / saved_fit.FILE_NAME
+        restored = await asyncio.to_thread(saved_fit.load, path, self._fit_key(self.profiles.topics), count)
+        if restored is None:
+            return False
+        # the topics are the profiles' own (the key matched their fingerprint): share the object
+        restored = dataclasses.replace(restored, topics=self.profiles.topics)
+        if restored.events < count:  # events logged since: GetModelStatus says a refit is under way
+            pending = dataclasses.replace(restored.tuning, status=TuningStatus.PENDING)
+            restored = dataclasses.replace(restored, tuning=pending)
+        self.refitted = restored
+        gc.freeze()  # long-lived, acyclic (see _refit)
+        log.info(
+            "restored the saved fit: %d of %d events, %s", restored.events, count, restored.tuning.summary()
+        )
+        return True
+
+    async def _save(self, refitted: Refitted) -> None:
+        path = self.settings.data_dir / saved_fit.FILE_NAME
+        try:
+            await asyncio.to_thread(saved_fit.save, path, self._fit_key(refitted.topics), refitted)
+        except Exception:  # only a head start for the next start
+            log.exception("could not save the fit to %s", path)
+
     async def quick_refit(self) -> None:
         """At start: the learned signals fitted on the log with the ranking settings the last
         self-tuning chose (kept in the log), so the server is ready in seconds; the first periodic
@@ -159,6 +193,8 @@ class LearnedModels:
         if refitted.tuning.status in (TuningStatus.TUNED, TuningStatus.NO_GAIN):
             await self.logs.write(EventLog.record_tuned_ranking, json.dumps(refitted.tuning.chosen))
         self.refitted = refitted
+        if two_tower:  # a full refit: what the next start serves at once (not the quick one)
+            await self._save(refitted)
         log.info(
             "refitted on %d events, %d items in %.1f s; %s",
             count,
