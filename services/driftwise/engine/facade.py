@@ -50,12 +50,12 @@ from driftwise.engine.types import (
     TopicHistory,
     UserPage,
 )
-from driftwise.engine.writes import WritePath, match_feedback
-from driftwise.errors import InvalidArgumentError, NotFoundError
+from driftwise.engine.writes import WritePath
+from driftwise.errors import NotFoundError
 from driftwise.inference.coverage import TextCoverage
 from driftwise.inference.encoder import TextEncoder
 from driftwise.model.config import RankingConfig
-from driftwise.model.impressions import ImpressionMatch, Impressions, Matched
+from driftwise.model.impressions import ImpressionMatch, Impressions, Matched, OtherUsersImpression
 from driftwise.model.online_quality import QualityReport
 from driftwise.model.profile import UserProfile
 from driftwise.model.refit import Refitted
@@ -303,9 +303,12 @@ class Engine:
         return acks
 
     def _quiet_match(self, logged: LoggedEvent) -> Matched:
+        event = logged.event
         try:
-            return match_feedback(self.impressions, self.user_ids, logged)
-        except InvalidArgumentError:  # another user's list
+            return self.impressions.match(
+                event.impression_id, self.user_ids.stored_id(event.user_id), event.item_id
+            )
+        except OtherUsersImpression:
             return Matched(ImpressionMatch.UNKNOWN)
 
     async def record_feedback(self, feedback: LoggedEvent) -> tuple[Ack, Matched]:
