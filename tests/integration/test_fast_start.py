@@ -20,10 +20,14 @@ from tests.integration.support import NOW, Client, app_and_client, event, new_us
 pytestmark = pytest.mark.integration
 
 
-async def recommended(client: Client, user: str) -> list[str]:
+async def recommend(client: Client, user: str) -> ranking_service_pb2.RecommendResponse:
     request = ranking_service_pb2.RecommendRequest(user_id=user, count=10)
     request.as_of_time.FromSeconds(int(NOW))
-    return [i.item_id for i in (await client.ranking.Recommend(request)).items]
+    return await client.ranking.Recommend(request)
+
+
+async def recommended(client: Client, user: str) -> list[str]:
+    return [i.item_id for i in (await recommend(client, user)).items]
 
 
 async def model_status(client: Client) -> ranking_service_pb2.GetModelStatusResponse:
@@ -62,6 +66,10 @@ async def test_a_restart_serves_the_saved_fit_without_refitting(
         assert restored.topics is app.engine.topic_model
         assert await model_status(client) == status
         assert [await recommended(client, u) for u in users] == lists
+        # nothing logged since the saved fit: the lists say their learned signals are complete
+        assert (
+            await recommend(client, users[0])
+        ).learned_models == ranking_service_pb2.LEARNED_MODELS_STATE_CURRENT
 
 
 async def test_a_corrupt_saved_fit_is_ignored(
@@ -101,10 +109,15 @@ async def test_events_logged_since_the_saved_fit_are_refitted_in_the_background(
         )
     assert saved is not None and saved.events == 5
     async with app_and_client(settings) as (app, client):
-        # served at once: the saved fit, and GetModelStatus says its refit is under way
+        # served at once: the saved fit; GetModelStatus says its refit is under way, and so
+        # does each list ranked with it
+        served = await recommend(client, user)
         (shard,) = (await model_status(client)).shards
         if shard.fitted_events == 5:  # (the background refit may already have finished)
             assert shard.tuning.status == ranking_service_pb2.SELF_TUNING_STATUS_PENDING
-        assert await recommended(client, user)
+            assert served.learned_models == ranking_service_pb2.LEARNED_MODELS_STATE_REFITTING
+        assert served.items
         shard = await until_tuned(client.channel)
         assert shard.fitted_events == 8
+        served = await recommend(client, user)
+        assert served.learned_models == ranking_service_pb2.LEARNED_MODELS_STATE_CURRENT

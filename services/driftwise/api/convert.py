@@ -287,6 +287,7 @@ def recommendations_to_proto(
         if recs.cold_start
         else ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED,
         next_page_token=next_page_token,
+        learned_models=ranking_service_pb2.LearnedModelsState.ValueType(recs.learned),
     )
 
 
@@ -307,7 +308,10 @@ def rank_request(
 
 
 def rank_response(recs: Recommendations) -> ranking_service_pb2.RankResponse:
-    return ranking_service_pb2.RankResponse(items=[_scored_item(r, recs) for r in recs.ranked])
+    return ranking_service_pb2.RankResponse(
+        items=[_scored_item(r, recs) for r in recs.ranked],
+        learned_models=ranking_service_pb2.LearnedModelsState.ValueType(recs.learned),
+    )
 
 
 def _scored_item(r: Ranked, recs: Recommendations) -> ranking_service_pb2.ScoredItem:

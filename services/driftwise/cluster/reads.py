@@ -14,6 +14,7 @@ from collections.abc import Collection
 
 from driftwise.cluster.snapshots import ProfileSnapshots, Snapshot
 from driftwise.engine.popularity import Popularity
+from driftwise.engine.types import LearnedState
 from driftwise.model.config import RankingConfig
 from driftwise.model.learned import Learned, signals_for
 from driftwise.model.profile import UserProfile
@@ -108,3 +109,7 @@ class ConfiguredModels:
 
     def signals(self, profile: UserProfile) -> Learned:
         return signals_for(profile, None, self._topics, self._ranking)
+
+    @property
+    def learned_state(self) -> LearnedState:
+        return LearnedState.NONE

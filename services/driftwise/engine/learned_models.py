@@ -19,7 +19,9 @@ import numpy as np
 from driftwise.concurrency import WorkerProcess
 from driftwise.engine import saved_fit
 from driftwise.engine.log_access import LogAccess
+from driftwise.engine.profile_memo import ProfileMemo
 from driftwise.engine.profiles import Profiles
+from driftwise.engine.types import LearnedState
 from driftwise.model.config import RankingConfig, TuningConfig
 from driftwise.model.events import Event
 from driftwise.model.learned import Learned, signals_for
@@ -55,6 +57,7 @@ class LearnedModels:
         self.profiles = profiles
         # learned from the whole event log, refitted in the background (refit)
         self.refitted: Refitted | None = None
+        self._signals: ProfileMemo[Learned] = ProfileMemo(settings.limits.profiles_remembered)
         # refits run in a child process: the tuning's minute of Python would otherwise hold this
         # process's GIL, and requests would wait their turn for it; niced, it yields the CPU to them
         self._process = WorkerProcess(
@@ -80,9 +83,22 @@ class LearnedModels:
         return self.settings.ranking if self.refitted is None else self.refitted.ranking
 
     def signals(self, profile: UserProfile) -> Learned:
-        """The signals learned from the log, for one profile (computed once per request)."""
+        """The signals learned from the log, for one profile: computed once per profile object and
+        fit (the next Recommend of a user whose profile has not changed since reuses them)."""
+        basis = (self.refitted, self.profiles.topics)
+        if (known := self._signals.get(profile, basis)) is not None:
+            return known
         fitted = None if self.refitted is None else self.refitted.fitted
-        return signals_for(profile, fitted, self.profiles.topics, self.ranking)
+        return self._signals.put(
+            profile, signals_for(profile, fitted, self.profiles.topics, self.ranking), basis
+        )
+
+    @property
+    def learned_state(self) -> LearnedState:
+        if self.refitted is None:
+            return LearnedState.NONE
+        pending = self.refitted.tuning.status is TuningStatus.PENDING  # saved or quick fit, refit due
+        return LearnedState.REFITTING if pending else LearnedState.CURRENT
 
     async def refit(self, reread_items: bool = True) -> bool:
         """Learn topics when due, tune the ranking settings on the log and fit item co-occurrence
@@ -140,11 +156,13 @@ class LearnedModels:
         ranking = self.settings.ranking
         if (chosen := await self.logs.read(EventLog.tuned_ranking)) is not None:
             ranking = ranking.model_validate({**ranking.model_dump(), **json.loads(chosen)})
-        # the catalogue from the cache the warm-up just filled (a full read waits for the next refit)
-        cached = self.items.cached() if self.settings.milvus.warm_item_cache else None
-        catalogue = None if not cached else catalogue_of(cached, self.dimension)
+        # the items in the log are all it fits on without topic learning, self-tuning or the
+        # two-tower (a read of the whole catalogue waits for the next refit); read through the cache
+        logged = await self.logs.read(EventLog.item_ids)
+        items = await self.items.get_in_chunks(logged)
         untuned = self.settings.tuning.model_copy(update={"enabled": False})
         # no two-tower yet: training it takes its time budget, and the first refit trains one
+        catalogue = catalogue_of(list(items.values()), self.dimension)
         await self._refit(ranking, untuned, None, catalogue=catalogue, two_tower=False)
         assert self.refitted is not None
         pending = dataclasses.replace(self.refitted.tuning, status=TuningStatus.PENDING)

@@ -14,6 +14,7 @@ from typing import Protocol
 from driftwise.engine.log_access import LogAccess
 from driftwise.engine.popularity import Popularity
 from driftwise.engine.profiles import Profiles
+from driftwise.engine.types import LearnedState
 from driftwise.model.config import RankingConfig
 from driftwise.model.learned import Learned
 from driftwise.model.profile import UserProfile
@@ -51,6 +52,11 @@ class RankingModels(Protocol):
 
     def signals(self, profile: UserProfile) -> Learned:
         """What the learned models say about the profile's next items."""
+        ...
+
+    @property
+    def learned_state(self) -> LearnedState:
+        """How complete those signals are now."""
         ...
 
 

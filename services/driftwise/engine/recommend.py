@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import numpy as np
 
+from driftwise.engine.profile_memo import ProfileMemo
 from driftwise.engine.reads import RankingModels, UserReads
 from driftwise.engine.serving_stats import ServingStats
 from driftwise.engine.types import Explanation, Recommendations, RecommendQuery
@@ -24,7 +25,7 @@ from driftwise.observability.tracing import tracer
 from driftwise.privacy import UserIdScheme
 from driftwise.settings import Settings
 from driftwise.storage.item_cache import ItemCache
-from driftwise.storage.item_filter import ItemFilter
+from driftwise.storage.item_filter import NOTHING_EXCLUDED, Excluded, ItemFilter
 from driftwise.storage.vector_store import MilvusVectorStore, StoredItem
 
 # Milvus answers at most this many hits per search (its topk limit)
@@ -53,19 +54,24 @@ class Recommender:
         self.models = models  # the ranking settings served and the learned signals
         self.impressions = impressions
         self.stats = stats or ServingStats()  # the issued lists are counted there
+        # the seen items, while the profile is served
+        self._seen: ProfileMemo[Excluded] = ProfileMemo(settings.limits.profiles_remembered)
 
     async def recommend(self, query: RecommendQuery) -> Recommendations:
         stored_id = self.user_ids.stored_id(query.user_id)
         profile = await self.reads.profile(stored_id)
         at = query.as_of if query.as_of is not None else time.time()
-        exclude = {*query.exclude_item_ids, *query.shown}
+        seen = NOTHING_EXCLUDED
         if not query.include_seen and profile is not None:
-            exclude.update(await self.reads.seen_item_ids(stored_id))
+            seen = self._seen.get(profile) or self._seen.put(
+                profile, Excluded.of(await self.reads.seen_item_ids(stored_id))
+            )
         allowed = ItemFilter(
             categories=query.categories,
             created_after=_opt_int(query.created_after),
             created_before=_opt_int(query.created_before),
-            exclude_ids=frozenset(exclude),
+            exclude_ids=frozenset((*query.exclude_item_ids, *query.shown)),
+            also_excluded=seen,
         )
         directions = [] if profile is None else self._directions(profile)
         wanted = query.count + 1  # one more than asked for tells whether another page exists
@@ -123,7 +129,10 @@ class Recommender:
         else:
             ranked, cold_start = self._rank_cold_start(items, at, len(items)), True
         why = self._explanations(ranked)
-        return Recommendations(ranked, items, why, uuid.uuid4().hex, version, cold_start=cold_start)
+        state = self.models.learned_state
+        return Recommendations(
+            ranked, items, why, uuid.uuid4().hex, version, cold_start=cold_start, learned=state
+        )
 
     def _recommendations(
         self,
@@ -149,6 +158,7 @@ class Recommender:
             profile_version,
             cold_start=cold_start,
             more=len(ranked) > len(shown),
+            learned=self.models.learned_state,
         )
 
     def _explanations(self, ranked: list[Ranked]) -> dict[str, Explanation]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,6 +12,15 @@ from driftwise.model.topic_history import HistoryPoint
 from driftwise.observability.recent import LatencySummary
 from driftwise.storage.event_log import Interaction, UserRow
 from driftwise.storage.vector_store import StoredItem
+
+
+class LearnedState(enum.IntEnum):
+    """How complete the learned signals a list was ranked with were. Numbers match
+    driftwise.v1.LearnedModelsState."""
+
+    CURRENT = 1  # fitted on the log as of the last periodic refit
+    REFITTING = 2  # a saved or quick fit of part of the log, while a full refit runs
+    NONE = 3  # no learned models: layers, topics and popularity only
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,7 @@ class Recommendations:
     profile_version: int
     cold_start: bool
     more: bool = False  # Recommend: whether more items pass the request (another page exists)
+    learned: LearnedState = LearnedState.CURRENT  # how complete the learned signals were
 
 
 # -- what InsightService reads (engine/insights.py) ---------------------------------------------

@@ -20,7 +20,7 @@ from driftwise.model.config import RankingConfig
 from driftwise.model.layers import Vector
 from driftwise.model.profile import RecentEvent, UserProfile
 from driftwise.model.ranking import Signals
-from driftwise.model.topics import TopicModel
+from driftwise.model.topics import TopicModel, rows
 from driftwise.model.transitions import TopicTransitions
 from driftwise.sequence.two_tower import TwoTowerScorer
 
@@ -145,17 +145,25 @@ def signals_for(
         scores = cooccurrence.scores(pairs, config.collaborative_half_life_events)
         k = min(config.collaborative_candidates, len(scores))
         best = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.intp)
-        followers = [cooccurrence.items[i] for i in best if scores[i] > 0]
+        items = cooccurrence.items
+        followers = [items[i] for i in best[scores[best] > 0].tolist()]
+
+    # kept as the nonzero entries only: the scores cover every item the co-occurrence model knows
+    # (up to the whole catalogue, 0.8 MB at 100k items), and a Learned is remembered per profile
+    scored = np.flatnonzero(scores)
+    scored_values = scores[scored]
 
     def collaborative(item_ids: Sequence[str]) -> Vector:
-        if cooccurrence is None:
+        if cooccurrence is None or not len(scored):
             return np.zeros(len(item_ids))
         index = cooccurrence.item_index
-        return np.array([scores[index[i]] if i in index else 0.0 for i in item_ids])
+        wanted = np.array([index.get(i, -1) for i in item_ids], dtype=np.intp)
+        at = np.minimum(np.searchsorted(scored, wanted), len(scored) - 1)
+        return np.where(scored[at] == wanted, scored_values[at], 0.0)
 
     next_topics = None
     if fitted is not None and recent:
-        probs = topics.assign(np.stack([r.vector for r in recent]))
+        probs = topics.assign(rows([r.vector for r in recent]))
         next_topics = fitted.transitions.predict(list(probs), config.transition_user_prior)
 
     def followed(item_id: str) -> list[tuple[RecentEvent, float]]:

@@ -161,6 +161,13 @@ class LimitSettings(Section):
     max_attributes: int = Field(64, ge=0, description="Attributes of one item.")
     max_future_seconds: float = Field(300.0, ge=0, description="How far in the future an event may be.")
     max_count: int = Field(100, ge=1, description="Items per Recommend.")
+    profiles_remembered: int = Field(
+        1024,
+        ge=0,
+        description="Users whose seen items and learned signals Recommend keeps between calls, while "
+        "their profile is unchanged (the next call skips the log read and the signals); up to ~50 KB "
+        "each (the co-occurrence scores of their recent events): 50 MB at the default. 0: none.",
+    )
     impressions_remembered: int = Field(
         100_000,
         ge=0,

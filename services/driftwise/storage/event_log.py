@@ -228,6 +228,10 @@ class EventLog:
         )
         return [r[0] for r in rows]
 
+    def item_ids(self) -> list[str]:
+        """Every item that any event refers to."""
+        return [r[0] for r in self._db.execute("SELECT DISTINCT item_id FROM events WHERE item_id != ''")]
+
     def popular_items(self, limit: int) -> list[tuple[str, int]]:
         rows = self._db.execute(
             "SELECT item_id, positives FROM item_stats ORDER BY positives DESC, item_id LIMIT ?", (limit,)

@@ -54,6 +54,14 @@ class ItemCache:
             found.update(fetched)
         return found
 
+    async def get_in_chunks(self, item_ids: Sequence[str], chunk: int = 256) -> dict[str, StoredItem]:
+        """`get` of many items: the misses read `chunk` at a time (a bounded expression per call)."""
+        found: dict[str, StoredItem] = {}
+        ids = list(dict.fromkeys(item_ids))
+        for i in range(0, len(ids), chunk):
+            found.update(await self.get(ids[i : i + chunk]))
+        return found
+
     async def refresh(self, item_ids: Sequence[str], chunk: int = 256) -> dict[str, StoredItem]:
         """Read the items again from the store and cache them; in chunks, so that other calls to
         the store (searches of requests in flight) get their turn in between."""
@@ -65,13 +73,14 @@ class ItemCache:
             found.update(fetched)
         return found
 
-    async def warm(self) -> int:
+    async def warm(self, batch: int = 2048) -> int:
         """Read items from the store until the cache is full (at start: the first requests would
-        otherwise read hundreds of items each); returns how many are cached."""
+        otherwise read hundreds of items each); returns how many are cached. Items already here
+        are left as they are: what a request or an upsert put is at least as fresh as the scan."""
         if self._size <= 0:
             return 0
-        async for batch in self._store.scan_items():
-            self.put(batch)
+        async for items in self._store.scan_items(batch):
+            self.put(item for item in items if item.item_id not in self._entries)
             if len(self._entries) >= self._size:
                 break
         return len(self._entries)

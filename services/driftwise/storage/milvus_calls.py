@@ -1,7 +1,8 @@
 """How the vector store's Milvus calls run: one at a time on one thread, traced, outages told apart.
 
 Every call goes through one worker thread: calls are serialised (Milvus Lite has lost rows under
-concurrent writers) and the event loop stays free.
+concurrent writers) and the event loop stays free. The exception: a Milvus server's searches, the
+calls of every Recommend, run as coroutines on the event loop (`run_on_loop`), concurrently.
 
 Outages: every MilvusClient call has a deadline (`timeout`, set by the store: without one pymilvus
 retries an unreachable server 75 times, backing off up to a minute), and so has its reconnection
@@ -66,6 +67,14 @@ class MilvusCalls:
     async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """`fn(*args, **kwargs)` on the store's thread, in a client span named after `fn`;
         UnavailableError if Milvus is down (at once while another call is trying it)."""
+        return await self._guarded(fn, args, lambda: self._worker.run(fn, *args, **kwargs))
+
+    async def run_on_loop(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """`await fn(*args, **kwargs)`, a coroutine of pymilvus's AsyncMilvusClient, on the event
+        loop (no hand-off to the store's thread and back), with `run`'s span and outage rules."""
+        return await self._guarded(fn, args, lambda: fn(*args, **kwargs))
+
+    async def _guarded(self, fn: Any, args: tuple[Any, ...], call: Any) -> Any:
         operation = getattr(fn, "__name__", "call").lstrip("_")
         collection = args[0] if args and isinstance(args[0], str) else ""
         down = self._down_since is not None
@@ -76,7 +85,7 @@ class MilvusCalls:
             f"milvus.{operation}", "milvus", {"db.system": "milvus", "db.collection.name": collection}
         ):
             try:
-                result = await self._worker.run(fn, *args, **kwargs)
+                result = await call()
             except Exception as exc:
                 if not _is_outage(exc):
                     raise

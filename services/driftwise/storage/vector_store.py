@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pymilvus import DataType, MilvusClient
+from pymilvus import AsyncMilvusClient, DataType, MilvusClient
 from pymilvus.client.constants import ITERATOR_FIELD, REDUCE_STOP_FOR_BEST
 
 from driftwise.errors import UnavailableError
@@ -88,6 +88,8 @@ class MilvusVectorStore:
             raise ValueError("TLS needs a Milvus server; Milvus Lite is a local file")
         self._calls = MilvusCalls(uri)
         self._client: MilvusClient | None = None
+        # a server's searches: on the event loop, sparing a thread hand-off per call (bench/serving.py)
+        self._searcher: AsyncMilvusClient | None = None
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if self._client is not None and getattr(fn, "__self__", None) is self._client:
@@ -105,6 +107,11 @@ class MilvusVectorStore:
             self._tls.check()
         try:
             await self._call(self._open)
+            if not self._lite:
+                tls = self._tls.client_kwargs() if self._tls is not None else {}
+                self._searcher = AsyncMilvusClient(  # connects at its first search
+                    uri=self._uri, token=self._token, timeout=self._connect_timeout, dedicated=True, **tls
+                )
         except UnavailableError as exc:
             if self._lite:
                 raise
@@ -169,6 +176,9 @@ class MilvusVectorStore:
         self.client.create_collection(name, schema=schema, index_params=index, consistency_level=STRONG)
 
     async def close(self) -> None:
+        if self._searcher is not None:
+            await self._searcher.close()
+            self._searcher = None
         if self._client is not None:
             await self._call(self._close)
         self._calls.shutdown()
@@ -262,16 +272,19 @@ class MilvusVectorStore:
     ) -> Any:
         if len(queries) == 0:
             return []
-        return await self._call(
-            self.client.search,
-            ITEMS,
-            data=[q.astype(np.float32).tolist() for q in queries],
-            limit=limit,
-            filter=filter_expr,
-            output_fields=output_fields,  # a 2.3 server names the key only as an output field
-            search_params={"metric_type": "IP", "params": {"ef": max(64, limit)}},
-            consistency_level=consistency,
-        )
+        arguments: dict[str, Any] = {
+            "data": [q.astype(np.float32).tolist() for q in queries],
+            "limit": limit,
+            "filter": filter_expr,
+            "output_fields": output_fields,  # a 2.3 server names the key only as an output field
+            "search_params": {"metric_type": "IP", "params": {"ef": max(64, limit)}},
+            "consistency_level": consistency,
+        }
+        if self._searcher is not None:
+            return await self._calls.run_on_loop(
+                self._searcher.search, ITEMS, timeout=self._timeout, **arguments
+            )
+        return await self._call(self.client.search, ITEMS, **arguments)
 
     async def query_items(
         self, filter_expr: str, limit: int = 1000, *, with_vectors: bool = True
@@ -288,9 +301,10 @@ class MilvusVectorStore:
         )
         return [self._item(row) for row in rows]
 
-    async def scan_items(self, batch: int = 256) -> AsyncIterator[list[StoredItem]]:
+    async def scan_items(self, batch: int = 2048) -> AsyncIterator[list[StoredItem]]:
         """Every item with its vector, `batch` at a time; each batch is one call on the store's
-        thread, so the calls of requests in flight get their turn in between."""
+        thread, so other calls on it (item reads, upserts) get their turn in between. Per item,
+        on a Milvus server at 100k items: 1.1 ms in batches of 256, 0.40 in 1024, 0.21 in 4096."""
         iterator = await self._call(
             self.client.query_iterator, ITEMS, batch_size=batch, output_fields=_item_fields(True)
         )

@@ -135,6 +135,8 @@ async def test_events_sent_to_ingest_are_served_by_every_ranking_replica_and_del
             served = await recommended(ranking, user, 4)
             freshness = time.monotonic() - sent
             assert served.source == ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED
+            # the ranking role has no learned models (no refits in cluster mode), and says so
+            assert served.learned_models == ranking_service_pb2.LEARNED_MODELS_STATE_NONE
             shown = [r.item_id for r in served.items]
             assert len(shown) == 5 and not set(shown) & {m.item_id for m in liked}  # seen items left out
 

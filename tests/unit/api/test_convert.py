@@ -332,3 +332,13 @@ def test_stream_rate_refuses_a_message_over_the_rate_and_recovers() -> None:
         rate.take("StreamEvents")
     with pytest.raises(ResourceExhaustedError):
         rate.take("StreamEvents")
+
+
+def test_learned_state_numbers_match_the_proto_enum() -> None:
+    from driftwise.engine.types import LearnedState, Recommendations
+
+    for state in LearnedState:
+        assert ranking_service_pb2.LearnedModelsState.Value(f"LEARNED_MODELS_STATE_{state.name}") == state
+        recs = Recommendations([], {}, {}, "rid", 3, cold_start=False, learned=state)
+        assert convert.recommendations_to_proto(recs).learned_models == state.value
+        assert convert.rank_response(recs).learned_models == state.value

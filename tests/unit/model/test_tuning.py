@@ -170,3 +170,25 @@ def test_refit_serves_the_tuned_settings_and_fits_on_the_whole_log() -> None:
     )
     assert off.ranking == configured and off.tuning.status is TuningStatus.DISABLED
     assert off.fitted is not None and off.fitted.two_tower is None  # nothing would weigh it
+
+
+def test_the_collaborative_signal_equals_the_dense_scores() -> None:
+    """signals_for keeps only the nonzero co-occurrence scores (a Learned is remembered per
+    profile); looked up, they are the dense scores, and 0 for items the model does not know."""
+    events = chains(40, seed=5)
+    t = tuner(events, min_users=10)
+    config = RankingConfig(collaborative_boost=1.0)
+    fitted = t.fitted(config)
+    cooccurrence = fitted.cooccurrence
+    checked = 0
+    for h in t.held[:10]:
+        profile = t.replayed.profiles[h.user_id]
+        learned = signals_for(profile, fitted, TOPICS, config)
+        push = config.collaborative_negatives_push
+        pairs = [(r.item_id, r.weight if push else 1.0) for r in profile.recent]
+        dense = cooccurrence.scores(pairs, config.collaborative_half_life_events)
+        ids = [*cooccurrence.items, "not-an-item"]
+        expected = [*dense, 0.0]
+        assert learned.collaborative(ids).tolist() == expected
+        checked += int(dense.any())
+    assert checked  # some profiles had followers

@@ -60,7 +60,36 @@ def test_the_store_interface_matches() -> None:
 async def test_warming_fills_the_cache_and_stops_when_full() -> None:
     store = CountingStore({f"i{i}": item(i) for i in range(7)})
     cache = ItemCache(store, size=3, ttl_seconds=10)  # type: ignore[arg-type]
-    assert await cache.warm() == 3 and store.rows_read == 4  # two batches of two, then full
+    assert await cache.warm(batch=2) == 3 and store.rows_read == 4  # two batches of two, then full
     read = store.rows_read
     await cache.get(["i0", "i1", "i2", "i3"])
     assert store.rows_read == read + 1  # three of the four were warm
+
+
+async def test_warming_leaves_fresher_entries_as_they_are() -> None:
+    """The warm-up runs alongside requests and upserts: what they put is at least as fresh as the
+    scan, so the scan does not overwrite it."""
+    store = CountingStore({f"i{i}": item(i) for i in range(4)})
+    cache = ItemCache(store, size=10, ttl_seconds=10)  # type: ignore[arg-type]
+    upserted = StoredItem("i1", "new title", "c", 0, np.ones(4, dtype=np.float32))
+    cache.put([upserted])
+    assert await cache.warm(batch=2) == 4
+    assert (await cache.get(["i1"]))["i1"] is upserted
+    assert (await cache.get(["i2"]))["i2"].title == "t2"
+
+
+async def test_get_in_chunks_reads_only_the_misses_a_chunk_at_a_time() -> None:
+    store = CountingStore({f"i{i}": item(i) for i in range(7)})
+    cache = ItemCache(store, size=10, ttl_seconds=10)  # type: ignore[arg-type]
+    await cache.get(["i0", "i1"])
+    reads: list[int] = []
+    get_items = store.get_items
+
+    async def counted(item_ids: Sequence[str], **kw: object) -> dict[str, StoredItem]:
+        reads.append(len(item_ids))
+        return await get_items(item_ids, **kw)
+
+    store.get_items = counted  # type: ignore[method-assign]
+    found = await cache.get_in_chunks([f"i{i}" for i in range(8)], chunk=3)
+    assert set(found) == {f"i{i}" for i in range(7)}  # i7 is unknown
+    assert reads == [1, 3, 2]  # chunks i0-i2, i3-i5, i6-i7: the cached i0 and i1 not read again

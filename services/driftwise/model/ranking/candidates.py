@@ -17,7 +17,7 @@ from driftwise.model.layers import Vector
 from driftwise.model.profile import RecentEvent, UserProfile
 from driftwise.model.ranking.ordering import final_scores
 from driftwise.model.ranking.scoring import ItemScores, Signals, score_items
-from driftwise.model.topics import TopicModel, UnitRows, normalize_rows, unit_rows32
+from driftwise.model.topics import TopicModel, UnitRows, normalize_rows, rows, unit_rows32
 
 # the tracing API only (no-op unless the process configures an SDK); one scope for all of ranking
 _tracer = trace.get_tracer("driftwise.model.ranking")
@@ -76,7 +76,7 @@ def score_candidates(
     own candidates, `Rank`) kept and marked to go after every other item."""
     if not candidates:
         return None
-    vectors = unit_rows32(np.stack([c.vector for c in candidates]))  # (n, d)
+    vectors = unit_rows32(rows([c.vector for c in candidates]))  # (n, d)
     rejected = near_rejected(vectors, profile.recent, config.rejected_similarity)
     if signals is None:
         signals = Signals()

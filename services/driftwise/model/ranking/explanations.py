@@ -14,7 +14,7 @@ from driftwise.model.events import Layer
 from driftwise.model.layers import Vector
 from driftwise.model.profile import RecentEvent
 from driftwise.model.ranking.candidates import Scored
-from driftwise.model.topics import Matrix, TopicModel, normalize_rows
+from driftwise.model.topics import Matrix, TopicModel, normalize_rows, rows
 
 Evidence = tuple[tuple[RecentEvent, float], ...]  # past events, each with its similarity or share
 
@@ -59,9 +59,7 @@ def explain_order(
         config.layer_boost * scores.components["layers"]
     )
     positives = [r for r in recent if r.weight > 0]
-    positive_vectors = (
-        normalize_rows(np.stack([r.vector for r in positives])) if positives else np.zeros((0, 1))
-    )
+    positive_vectors = normalize_rows(rows([r.vector for r in positives])) if positives else np.zeros((0, 1))
     ranked = []
     for i in order:
         item_id = scored.candidates[i].item_id

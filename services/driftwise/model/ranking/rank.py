@@ -15,7 +15,7 @@ from driftwise.model.ranking.candidates import Candidate, score_candidates
 from driftwise.model.ranking.explanations import Ranked, Reason, explain_order
 from driftwise.model.ranking.ordering import mmr_order
 from driftwise.model.ranking.scoring import Signals
-from driftwise.model.topics import TopicModel, unit_rows32
+from driftwise.model.topics import TopicModel, rows, unit_rows32
 
 # the tracing API only (no-op unless the process configures an SDK); one scope for all of ranking
 _tracer = trace.get_tracer("driftwise.model.ranking")
@@ -63,7 +63,7 @@ def rank_cold_start(
     """For users without a profile: popular and fresh items, diversified."""
     if not candidates:
         return []
-    vectors = unit_rows32(np.stack([c.vector for c in candidates]))
+    vectors = unit_rows32(rows([c.vector for c in candidates]))
     freshness = np.array(
         [
             0.0

@@ -26,7 +26,7 @@ from driftwise_client.v1 import common_pb2 as driftwise_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"driftwise/v1/ranking_service.proto\x12\x0c\x64riftwise.v1\x1a\x19\x64riftwise/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n\x0fRecommendFilter\x12\x12\n\ncategories\x18\x01 \x03(\t\x12\x31\n\rcreated_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xab\x02\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12-\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x1d.driftwise.v1.RecommendFilter\x12\x18\n\x10\x65xclude_item_ids\x18\x04 \x03(\t\x12\x14\n\x0cinclude_seen\x18\x05 \x01(\x08\x12&\n\x07\x63ontext\x18\x06 \x01(\x0b\x32\x15.driftwise.v1.Context\x12\x11\n\tdiversity\x18\x07 \x01(\x01\x12.\n\nas_of_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\npage_token\x18\t \x01(\t\x12\x19\n\x11topic_temperature\x18\n \x01(\x01\"\xbd\x01\n\x11RecommendResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.driftwise.v1.ScoredItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\x12\x17\n\x0fprofile_version\x18\x03 \x01(\x03\x12\x32\n\x06source\x18\x04 \x01(\x0e\x32\".driftwise.v1.RecommendationSource\x12\x17\n\x0fnext_page_token\x18\x05 \x01(\t\"\xee\x01\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12.\n\x0b\x65xplanation\x18\x05 \x01(\x0b\x32\x19.driftwise.v1.Explanation\x12<\n\nattributes\x18\x06 \x03(\x0b\x32(.driftwise.v1.ScoredItem.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xde\x01\n\x0b\x45xplanation\x12*\n\x05layer\x18\x01 \x01(\x0e\x32\x1b.driftwise.v1.InterestLayer\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x14\n\x0ctopic_weight\x18\x03 \x01(\x01\x12\x12\n\nsimilarity\x18\x04 \x01(\x01\x12(\n\x08\x65vidence\x18\x05 \x03(\x0b\x32\x16.driftwise.v1.Evidence\x12\x0f\n\x07summary\x18\x06 \x01(\t\x12/\n\x06reason\x18\x07 \x01(\x0e\x32\x1f.driftwise.v1.ExplanationReason\"O\n\x08\x45vidence\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x12\n\nsimilarity\x18\x04 \x01(\x01\"\x92\x01\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x1a\n\x12\x63\x61ndidate_item_ids\x18\x02 \x03(\t\x12&\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x15.driftwise.v1.Context\x12.\n\nas_of_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x0cRankResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.driftwise.v1.ScoredItem\"J\n\x15StreamFeedbackRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.driftwise.v1.Event\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\x97\x02\n\x16StreamFeedbackResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12:\n\x0frecommendations\x18\x02 \x01(\x0b\x32\x1f.driftwise.v1.RecommendResponseH\x00\x12$\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x13.driftwise.v1.ErrorH\x00\x12\x10\n\x08recorded\x18\x04 \x01(\x08\x12\x17\n\x0fprofile_version\x18\x05 \x01(\x03\x12\x37\n\x10impression_match\x18\x06 \x01(\x0e\x32\x1d.driftwise.v1.ImpressionMatch\x12\x1b\n\x13impression_position\x18\x07 \x01(\x05\x42\x08\n\x06result\"\x17\n\x15GetModelStatusRequest\"C\n\x16GetModelStatusResponse\x12)\n\x06shards\x18\x01 \x03(\x0b\x32\x19.driftwise.v1.ModelStatus\"\xa4\x01\n\x0bModelStatus\x12\r\n\x05shard\x18\x01 \x01(\x05\x12.\n\nrefit_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rfitted_events\x18\x03 \x01(\x03\x12\x15\n\rrefit_seconds\x18\x04 \x01(\x01\x12(\n\x06tuning\x18\x05 \x01(\x0b\x32\x18.driftwise.v1.SelfTuning\"\x99\x04\n\nSelfTuning\x12.\n\x06status\x18\x01 \x01(\x0e\x32\x1e.driftwise.v1.SelfTuningStatus\x12\x34\n\x06\x63hosen\x18\x02 \x03(\x0b\x32$.driftwise.v1.SelfTuning.ChosenEntry\x12\x16\n\x0eheld_out_users\x18\x03 \x01(\x05\x12\x33\n\rdefaults_tune\x18\x04 \x01(\x0b\x32\x1c.driftwise.v1.HoldoutQuality\x12\x31\n\x0b\x63hosen_tune\x18\x05 \x01(\x0b\x32\x1c.driftwise.v1.HoldoutQuality\x12\x35\n\x0f\x64\x65\x66\x61ults_report\x18\x06 \x01(\x0b\x32\x1c.driftwise.v1.HoldoutQuality\x12\x33\n\rchosen_report\x18\x07 \x01(\x0b\x32\x1c.driftwise.v1.HoldoutQuality\x12\x0e\n\x06trials\x18\x08 \x01(\x05\x12\x0f\n\x07seconds\x18\t \x01(\x01\x12\x38\n\x08rejected\x18\n \x03(\x0b\x32&.driftwise.v1.SelfTuning.RejectedEntry\x1a-\n\x0b\x43hosenEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x0eHoldoutQuality\x12\r\n\x05users\x18\x01 \x01(\x05\x12\x10\n\x08hr_at_10\x18\x02 \x01(\x01\x12\x12\n\nndcg_at_10\x18\x03 \x01(\x01*\x8b\x01\n\x14RecommendationSource\x12%\n!RECOMMENDATION_SOURCE_UNSPECIFIED\x10\x00\x12&\n\"RECOMMENDATION_SOURCE_PERSONALIZED\x10\x01\x12$\n RECOMMENDATION_SOURCE_COLD_START\x10\x02*\xba\x01\n\x11\x45xplanationReason\x12\"\n\x1e\x45XPLANATION_REASON_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45XPLANATION_REASON_INTEREST\x10\x01\x12\x1f\n\x1b\x45XPLANATION_REASON_SEQUENCE\x10\x02\x12\x1f\n\x1b\x45XPLANATION_REASON_NEW_ITEM\x10\x03\x12\x1e\n\x1a\x45XPLANATION_REASON_POPULAR\x10\x04*\x8f\x01\n\x0fImpressionMatch\x12 \n\x1cIMPRESSION_MATCH_UNSPECIFIED\x10\x00\x12\x1a\n\x16IMPRESSION_MATCH_SHOWN\x10\x01\x12 \n\x1cIMPRESSION_MATCH_NOT_IN_LIST\x10\x02\x12\x1c\n\x18IMPRESSION_MATCH_UNKNOWN\x10\x03*\xdb\x01\n\x10SelfTuningStatus\x12\"\n\x1eSELF_TUNING_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18SELF_TUNING_STATUS_TUNED\x10\x01\x12$\n SELF_TUNING_STATUS_TOO_FEW_USERS\x10\x02\x12\x1f\n\x1bSELF_TUNING_STATUS_DISABLED\x10\x03\x12\x1e\n\x1aSELF_TUNING_STATUS_PENDING\x10\x04\x12\x1e\n\x1aSELF_TUNING_STATUS_NO_GAIN\x10\x05\x32\xdb\x02\n\x0eRankingService\x12L\n\tRecommend\x12\x1e.driftwise.v1.RecommendRequest\x1a\x1f.driftwise.v1.RecommendResponse\x12=\n\x04Rank\x12\x19.driftwise.v1.RankRequest\x1a\x1a.driftwise.v1.RankResponse\x12_\n\x0eStreamFeedback\x12#.driftwise.v1.StreamFeedbackRequest\x1a$.driftwise.v1.StreamFeedbackResponse(\x01\x30\x01\x12[\n\x0eGetModelStatus\x12#.driftwise.v1.GetModelStatusRequest\x1a$.driftwise.v1.GetModelStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"driftwise/v1/ranking_service.proto\x12\x0c\x64riftwise.v1\x1a\x19\x64riftwise/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n\x0fRecommendFilter\x12\x12\n\ncategories\x18\x01 \x03(\t\x12\x31\n\rcreated_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xab\x02\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12-\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x1d.driftwise.v1.RecommendFilter\x12\x18\n\x10\x65xclude_item_ids\x18\x04 \x03(\t\x12\x14\n\x0cinclude_seen\x18\x05 \x01(\x08\x12&\n\x07\x63ontext\x18\x06 \x01(\x0b\x32\x15.driftwise.v1.Context\x12\x11\n\tdiversity\x18\x07 \x01(\x01\x12.\n\nas_of_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\npage_token\x18\t \x01(\t\x12\x19\n\x11topic_temperature\x18\n \x01(\x01\"\xf7\x01\n\x11RecommendResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.driftwise.v1.ScoredItem\x12\x19\n\x11recommendation_id\x18\x02 \x01(\t\x12\x17\n\x0fprofile_version\x18\x03 \x01(\x03\x12\x32\n\x06source\x18\x04 \x01(\x0e\x32\".driftwise.v1.RecommendationSource\x12\x17\n\x0fnext_page_token\x18\x05 \x01(\t\x12\x38\n\x0elearned_models\x18\x06 \x01(\x0e\x32 .driftwise.v1.LearnedModelsState\"\xee\x01\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12.\n\x0b\x65xplanation\x18\x05 \x01(\x0b\x32\x19.driftwise.v1.Explanation\x12<\n\nattributes\x18\x06 \x03(\x0b\x32(.driftwise.v1.ScoredItem.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xde\x01\n\x0b\x45xplanation\x12*\n\x05layer\x18\x01 \x01(\x0e\x32\x1b.driftwise.v1.InterestLayer\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x14\n\x0ctopic_weight\x18\x03 \x01(\x01\x12\x12\n\nsimilarity\x18\x04 \x01(\x01\x12(\n\x08\x65vidence\x18\x05 \x03(\x0b\x32\x16.driftwise.v1.Evidence\x12\x0f\n\x07summary\x18\x06 \x01(\t\x12/\n\x06reason\x18\x07 \x01(\x0e\x32\x1f.driftwise.v1.ExplanationReason\"O\n\x08\x45vidence\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x12\n\nsimilarity\x18\x04 \x01(\x01\"\x92\x01\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x1a\n\x12\x63\x61ndidate_item_ids\x18\x02 \x03(\t\x12&\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x15.driftwise.v1.Context\x12.\n\nas_of_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"q\n\x0cRankResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.driftwise.v1.ScoredItem\x12\x38\n\x0elearned_models\x18\x02 \x01(\x0e\x32 .driftwise.v1.LearnedModelsState\"J\n\x15StreamFeedbackRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.driftwise.v1.Event\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\x97\x02\n\x16StreamFeedbackResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12:\n\x0frecommendations\x18\x02 \x01(\x0b\x32\x1f.driftwise.v1.RecommendResponseH\x00\x12$\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x13.driftwise.v1.ErrorH\x00\x12\x10\n\x08recorded\x18\x04 \x01(\x08\x12\x17\n\x0fprofile_version\x18\x05 \x01(\x03\x12\x37\n\x10impression_match\x18\x06 \x01(\x0e\x32\x1d.driftwise.v1.ImpressionMatch\x12\x1b\n\x13impression_position\x18\x07 \x01(\x05\x42\x08\n\x06result\"\x17\n\x15GetModelStatusRequest\"C\n\x16GetModelStatusResponse\x12)\n\x06shards\x18\x01 \x03(\x0b\x32\x19.driftwise.v1.ModelStatus\"\xa4\x01\n\x0bModelStatus\x12\r\n\x05shard\x18\x01 \x01(\x05\x12.\n\nrefit_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rfitted_events\x18\x03 \x01(\x03\x12\x15\n\rrefit_seconds\x18\x04 \x01(\x01\x12(\n\x06tuning\x18\x05 \x01(\x0b\x32\x18.driftwise.v1.SelfTuning\"\x99\x04\n\nSelfTuning\x12.\n\x06status\x18\x01 \x01(\x0e\x32\x1e.driftwise.v1.SelfTuningStatus\x12\x34\n\x06\x63hosen\x18\x02 \x03(\x0b\x32$.driftwise.v1.SelfTuning.ChosenEntry\x12\x16\n\x0eheld_out_users\x18\x03 \x01(\x05\x12\x33\n\rdefaults_tune\x18\x04 \x01(\x0b\x32\x1c.driftwise.v1.HoldoutQuality\x12\x31\n\x0b\x63hosen_tune\x18\x05 \x01(\x0b\x32\x1c.driftwise.v1.HoldoutQuality\x12\x35\n\x0f\x64\x65\x66\x61ults_report\x18\x06 \x01(\x0b\x32\x1c.driftwise.v1.HoldoutQuality\x12\x33\n\rchosen_report\x18\x07 \x01(\x0b\x32\x1c.driftwise.v1.HoldoutQuality\x12\x0e\n\x06trials\x18\x08 \x01(\x05\x12\x0f\n\x07seconds\x18\t \x01(\x01\x12\x38\n\x08rejected\x18\n \x03(\x0b\x32&.driftwise.v1.SelfTuning.RejectedEntry\x1a-\n\x0b\x43hosenEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x0eHoldoutQuality\x12\r\n\x05users\x18\x01 \x01(\x05\x12\x10\n\x08hr_at_10\x18\x02 \x01(\x01\x12\x12\n\nndcg_at_10\x18\x03 \x01(\x01*\x8b\x01\n\x14RecommendationSource\x12%\n!RECOMMENDATION_SOURCE_UNSPECIFIED\x10\x00\x12&\n\"RECOMMENDATION_SOURCE_PERSONALIZED\x10\x01\x12$\n RECOMMENDATION_SOURCE_COLD_START\x10\x02*\x9f\x01\n\x12LearnedModelsState\x12$\n LEARNED_MODELS_STATE_UNSPECIFIED\x10\x00\x12 \n\x1cLEARNED_MODELS_STATE_CURRENT\x10\x01\x12\"\n\x1eLEARNED_MODELS_STATE_REFITTING\x10\x02\x12\x1d\n\x19LEARNED_MODELS_STATE_NONE\x10\x03*\xba\x01\n\x11\x45xplanationReason\x12\"\n\x1e\x45XPLANATION_REASON_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45XPLANATION_REASON_INTEREST\x10\x01\x12\x1f\n\x1b\x45XPLANATION_REASON_SEQUENCE\x10\x02\x12\x1f\n\x1b\x45XPLANATION_REASON_NEW_ITEM\x10\x03\x12\x1e\n\x1a\x45XPLANATION_REASON_POPULAR\x10\x04*\x8f\x01\n\x0fImpressionMatch\x12 \n\x1cIMPRESSION_MATCH_UNSPECIFIED\x10\x00\x12\x1a\n\x16IMPRESSION_MATCH_SHOWN\x10\x01\x12 \n\x1cIMPRESSION_MATCH_NOT_IN_LIST\x10\x02\x12\x1c\n\x18IMPRESSION_MATCH_UNKNOWN\x10\x03*\xdb\x01\n\x10SelfTuningStatus\x12\"\n\x1eSELF_TUNING_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18SELF_TUNING_STATUS_TUNED\x10\x01\x12$\n SELF_TUNING_STATUS_TOO_FEW_USERS\x10\x02\x12\x1f\n\x1bSELF_TUNING_STATUS_DISABLED\x10\x03\x12\x1e\n\x1aSELF_TUNING_STATUS_PENDING\x10\x04\x12\x1e\n\x1aSELF_TUNING_STATUS_NO_GAIN\x10\x05\x32\xdb\x02\n\x0eRankingService\x12L\n\tRecommend\x12\x1e.driftwise.v1.RecommendRequest\x1a\x1f.driftwise.v1.RecommendResponse\x12=\n\x04Rank\x12\x19.driftwise.v1.RankRequest\x1a\x1a.driftwise.v1.RankResponse\x12_\n\x0eStreamFeedback\x12#.driftwise.v1.StreamFeedbackRequest\x1a$.driftwise.v1.StreamFeedbackResponse(\x01\x30\x01\x12[\n\x0eGetModelStatus\x12#.driftwise.v1.GetModelStatusRequest\x1a$.driftwise.v1.GetModelStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,50 +39,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SELFTUNING_CHOSENENTRY']._serialized_options = b'8\001'
   _globals['_SELFTUNING_REJECTEDENTRY']._loaded_options = None
   _globals['_SELFTUNING_REJECTEDENTRY']._serialized_options = b'8\001'
-  _globals['_RECOMMENDATIONSOURCE']._serialized_start=2733
-  _globals['_RECOMMENDATIONSOURCE']._serialized_end=2872
-  _globals['_EXPLANATIONREASON']._serialized_start=2875
-  _globals['_EXPLANATIONREASON']._serialized_end=3061
-  _globals['_IMPRESSIONMATCH']._serialized_start=3064
-  _globals['_IMPRESSIONMATCH']._serialized_end=3207
-  _globals['_SELFTUNINGSTATUS']._serialized_start=3210
-  _globals['_SELFTUNINGSTATUS']._serialized_end=3429
+  _globals['_RECOMMENDATIONSOURCE']._serialized_start=2849
+  _globals['_RECOMMENDATIONSOURCE']._serialized_end=2988
+  _globals['_LEARNEDMODELSSTATE']._serialized_start=2991
+  _globals['_LEARNEDMODELSSTATE']._serialized_end=3150
+  _globals['_EXPLANATIONREASON']._serialized_start=3153
+  _globals['_EXPLANATIONREASON']._serialized_end=3339
+  _globals['_IMPRESSIONMATCH']._serialized_start=3342
+  _globals['_IMPRESSIONMATCH']._serialized_end=3485
+  _globals['_SELFTUNINGSTATUS']._serialized_start=3488
+  _globals['_SELFTUNINGSTATUS']._serialized_end=3707
   _globals['_RECOMMENDFILTER']._serialized_start=113
   _globals['_RECOMMENDFILTER']._serialized_end=253
   _globals['_RECOMMENDREQUEST']._serialized_start=256
   _globals['_RECOMMENDREQUEST']._serialized_end=555
   _globals['_RECOMMENDRESPONSE']._serialized_start=558
-  _globals['_RECOMMENDRESPONSE']._serialized_end=747
-  _globals['_SCOREDITEM']._serialized_start=750
-  _globals['_SCOREDITEM']._serialized_end=988
-  _globals['_SCOREDITEM_ATTRIBUTESENTRY']._serialized_start=939
-  _globals['_SCOREDITEM_ATTRIBUTESENTRY']._serialized_end=988
-  _globals['_EXPLANATION']._serialized_start=991
-  _globals['_EXPLANATION']._serialized_end=1213
-  _globals['_EVIDENCE']._serialized_start=1215
-  _globals['_EVIDENCE']._serialized_end=1294
-  _globals['_RANKREQUEST']._serialized_start=1297
-  _globals['_RANKREQUEST']._serialized_end=1443
-  _globals['_RANKRESPONSE']._serialized_start=1445
-  _globals['_RANKRESPONSE']._serialized_end=1500
-  _globals['_STREAMFEEDBACKREQUEST']._serialized_start=1502
-  _globals['_STREAMFEEDBACKREQUEST']._serialized_end=1576
-  _globals['_STREAMFEEDBACKRESPONSE']._serialized_start=1579
-  _globals['_STREAMFEEDBACKRESPONSE']._serialized_end=1858
-  _globals['_GETMODELSTATUSREQUEST']._serialized_start=1860
-  _globals['_GETMODELSTATUSREQUEST']._serialized_end=1883
-  _globals['_GETMODELSTATUSRESPONSE']._serialized_start=1885
-  _globals['_GETMODELSTATUSRESPONSE']._serialized_end=1952
-  _globals['_MODELSTATUS']._serialized_start=1955
-  _globals['_MODELSTATUS']._serialized_end=2119
-  _globals['_SELFTUNING']._serialized_start=2122
-  _globals['_SELFTUNING']._serialized_end=2659
-  _globals['_SELFTUNING_CHOSENENTRY']._serialized_start=2565
-  _globals['_SELFTUNING_CHOSENENTRY']._serialized_end=2610
-  _globals['_SELFTUNING_REJECTEDENTRY']._serialized_start=2612
-  _globals['_SELFTUNING_REJECTEDENTRY']._serialized_end=2659
-  _globals['_HOLDOUTQUALITY']._serialized_start=2661
-  _globals['_HOLDOUTQUALITY']._serialized_end=2730
-  _globals['_RANKINGSERVICE']._serialized_start=3432
-  _globals['_RANKINGSERVICE']._serialized_end=3779
+  _globals['_RECOMMENDRESPONSE']._serialized_end=805
+  _globals['_SCOREDITEM']._serialized_start=808
+  _globals['_SCOREDITEM']._serialized_end=1046
+  _globals['_SCOREDITEM_ATTRIBUTESENTRY']._serialized_start=997
+  _globals['_SCOREDITEM_ATTRIBUTESENTRY']._serialized_end=1046
+  _globals['_EXPLANATION']._serialized_start=1049
+  _globals['_EXPLANATION']._serialized_end=1271
+  _globals['_EVIDENCE']._serialized_start=1273
+  _globals['_EVIDENCE']._serialized_end=1352
+  _globals['_RANKREQUEST']._serialized_start=1355
+  _globals['_RANKREQUEST']._serialized_end=1501
+  _globals['_RANKRESPONSE']._serialized_start=1503
+  _globals['_RANKRESPONSE']._serialized_end=1616
+  _globals['_STREAMFEEDBACKREQUEST']._serialized_start=1618
+  _globals['_STREAMFEEDBACKREQUEST']._serialized_end=1692
+  _globals['_STREAMFEEDBACKRESPONSE']._serialized_start=1695
+  _globals['_STREAMFEEDBACKRESPONSE']._serialized_end=1974
+  _globals['_GETMODELSTATUSREQUEST']._serialized_start=1976
+  _globals['_GETMODELSTATUSREQUEST']._serialized_end=1999
+  _globals['_GETMODELSTATUSRESPONSE']._serialized_start=2001
+  _globals['_GETMODELSTATUSRESPONSE']._serialized_end=2068
+  _globals['_MODELSTATUS']._serialized_start=2071
+  _globals['_MODELSTATUS']._serialized_end=2235
+  _globals['_SELFTUNING']._serialized_start=2238
+  _globals['_SELFTUNING']._serialized_end=2775
+  _globals['_SELFTUNING_CHOSENENTRY']._serialized_start=2681
+  _globals['_SELFTUNING_CHOSENENTRY']._serialized_end=2726
+  _globals['_SELFTUNING_REJECTEDENTRY']._serialized_start=2728
+  _globals['_SELFTUNING_REJECTEDENTRY']._serialized_end=2775
+  _globals['_HOLDOUTQUALITY']._serialized_start=2777
+  _globals['_HOLDOUTQUALITY']._serialized_end=2846
+  _globals['_RANKINGSERVICE']._serialized_start=3710
+  _globals['_RANKINGSERVICE']._serialized_end=4057
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,46 @@ RECOMMENDATION_SOURCE_COLD_START: RecommendationSource.ValueType  # 2
 """The user has no usable profile: popular and fresh items, diversified."""
 Global___RecommendationSource: _TypeAlias = RecommendationSource  # noqa: Y015
 
+class _LearnedModelsState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LearnedModelsStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LearnedModelsState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LEARNED_MODELS_STATE_UNSPECIFIED: _LearnedModelsState.ValueType  # 0
+    """Not set (a server older than this field)."""
+    LEARNED_MODELS_STATE_CURRENT: _LearnedModelsState.ValueType  # 1
+    """Fitted on the log as of the last periodic refit."""
+    LEARNED_MODELS_STATE_REFITTING: _LearnedModelsState.ValueType  # 2
+    """Fitted on part of the log: the fit saved before a restart, or the quick one made at start,
+    while a refit over the whole log runs in the background. The list is ranked with every signal,
+    but events since that fit are not in the learned ones yet (they are in the profile).
+    """
+    LEARNED_MODELS_STATE_NONE: _LearnedModelsState.ValueType  # 3
+    """No learned models: ranked on the interest layers, topics and popularity only (cluster-mode
+    ranking replicas).
+    """
+
+class LearnedModelsState(_LearnedModelsState, metaclass=_LearnedModelsStateEnumTypeWrapper):
+    """LearnedModelsState says how complete the signals learned from the event log (co-occurrence
+    followers, the sequence model, trending, the self-tuned weights) were when a list was ranked.
+    """
+
+LEARNED_MODELS_STATE_UNSPECIFIED: LearnedModelsState.ValueType  # 0
+"""Not set (a server older than this field)."""
+LEARNED_MODELS_STATE_CURRENT: LearnedModelsState.ValueType  # 1
+"""Fitted on the log as of the last periodic refit."""
+LEARNED_MODELS_STATE_REFITTING: LearnedModelsState.ValueType  # 2
+"""Fitted on part of the log: the fit saved before a restart, or the quick one made at start,
+while a refit over the whole log runs in the background. The list is ranked with every signal,
+but events since that fit are not in the learned ones yet (they are in the profile).
+"""
+LEARNED_MODELS_STATE_NONE: LearnedModelsState.ValueType  # 3
+"""No learned models: ranked on the interest layers, topics and popularity only (cluster-mode
+ranking replicas).
+"""
+Global___LearnedModelsState: _TypeAlias = LearnedModelsState  # noqa: Y015
+
 class _ExplanationReason:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -275,6 +315,7 @@ class RecommendResponse(_message.Message):
     PROFILE_VERSION_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    LEARNED_MODELS_FIELD_NUMBER: _builtins.int
     recommendation_id: _builtins.str
     """Id of this list; send it back as Event.impression_id with feedback on its items."""
     profile_version: _builtins.int
@@ -286,6 +327,10 @@ class RecommendResponse(_message.Message):
     request, so a next page is never empty; empty on the last page, and once the pages would pass
     500 items. Later pages never repeat items of earlier ones; they are ranked from the profile as
     it is then.
+    """
+    learned_models: Global___LearnedModelsState.ValueType
+    """Whether the learned signals the list was ranked with were complete (say, right after a
+    restart they are the saved fit while a refit catches up).
     """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredItem]:
@@ -299,10 +344,11 @@ class RecommendResponse(_message.Message):
         profile_version: _builtins.int = ...,
         source: Global___RecommendationSource.ValueType = ...,
         next_page_token: _builtins.str = ...,
+        learned_models: Global___LearnedModelsState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "next_page_token", b"next_page_token", "profile_version", b"profile_version", "recommendation_id", b"recommendation_id", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "learned_models", b"learned_models", "next_page_token", b"next_page_token", "profile_version", b"profile_version", "recommendation_id", b"recommendation_id", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -507,6 +553,9 @@ class RankResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ITEMS_FIELD_NUMBER: _builtins.int
+    LEARNED_MODELS_FIELD_NUMBER: _builtins.int
+    learned_models: Global___LearnedModelsState.ValueType
+    """Whether the learned signals they were ranked with were complete (as in RecommendResponse)."""
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredItem]:
         """The candidates with scores, best first."""
@@ -515,10 +564,11 @@ class RankResponse(_message.Message):
         self,
         *,
         items: _abc.Iterable[Global___ScoredItem] | None = ...,
+        learned_models: Global___LearnedModelsState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "learned_models", b"learned_models"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -66,6 +66,66 @@ export function recommendationSourceToJSON(object: RecommendationSource): string
   }
 }
 
+/**
+ * LearnedModelsState says how complete the signals learned from the event log (co-occurrence
+ * followers, the sequence model, trending, the self-tuned weights) were when a list was ranked.
+ */
+export enum LearnedModelsState {
+  /** LEARNED_MODELS_STATE_UNSPECIFIED - Not set (a server older than this field). */
+  LEARNED_MODELS_STATE_UNSPECIFIED = 0,
+  /** LEARNED_MODELS_STATE_CURRENT - Fitted on the log as of the last periodic refit. */
+  LEARNED_MODELS_STATE_CURRENT = 1,
+  /**
+   * LEARNED_MODELS_STATE_REFITTING - Fitted on part of the log: the fit saved before a restart, or the quick one made at start,
+   * while a refit over the whole log runs in the background. The list is ranked with every signal,
+   * but events since that fit are not in the learned ones yet (they are in the profile).
+   */
+  LEARNED_MODELS_STATE_REFITTING = 2,
+  /**
+   * LEARNED_MODELS_STATE_NONE - No learned models: ranked on the interest layers, topics and popularity only (cluster-mode
+   * ranking replicas).
+   */
+  LEARNED_MODELS_STATE_NONE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function learnedModelsStateFromJSON(object: any): LearnedModelsState {
+  switch (object) {
+    case 0:
+    case "LEARNED_MODELS_STATE_UNSPECIFIED":
+      return LearnedModelsState.LEARNED_MODELS_STATE_UNSPECIFIED;
+    case 1:
+    case "LEARNED_MODELS_STATE_CURRENT":
+      return LearnedModelsState.LEARNED_MODELS_STATE_CURRENT;
+    case 2:
+    case "LEARNED_MODELS_STATE_REFITTING":
+      return LearnedModelsState.LEARNED_MODELS_STATE_REFITTING;
+    case 3:
+    case "LEARNED_MODELS_STATE_NONE":
+      return LearnedModelsState.LEARNED_MODELS_STATE_NONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LearnedModelsState.UNRECOGNIZED;
+  }
+}
+
+export function learnedModelsStateToJSON(object: LearnedModelsState): string {
+  switch (object) {
+    case LearnedModelsState.LEARNED_MODELS_STATE_UNSPECIFIED:
+      return "LEARNED_MODELS_STATE_UNSPECIFIED";
+    case LearnedModelsState.LEARNED_MODELS_STATE_CURRENT:
+      return "LEARNED_MODELS_STATE_CURRENT";
+    case LearnedModelsState.LEARNED_MODELS_STATE_REFITTING:
+      return "LEARNED_MODELS_STATE_REFITTING";
+    case LearnedModelsState.LEARNED_MODELS_STATE_NONE:
+      return "LEARNED_MODELS_STATE_NONE";
+    case LearnedModelsState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** ExplanationReason is the main reason an item was recommended. */
 export enum ExplanationReason {
   /** EXPLANATION_REASON_UNSPECIFIED - Not set (older servers). */
@@ -320,6 +380,11 @@ export interface RecommendResponse {
    * it is then.
    */
   nextPageToken: string;
+  /**
+   * Whether the learned signals the list was ranked with were complete (say, right after a
+   * restart they are the saved fit while a refit catches up).
+   */
+  learnedModels: LearnedModelsState;
 }
 
 /** ScoredItem is one recommended or ranked item. */
@@ -399,6 +464,8 @@ export interface RankRequest {
 export interface RankResponse {
   /** The candidates with scores, best first. */
   items: ScoredItem[];
+  /** Whether the learned signals they were ranked with were complete (as in RecommendResponse). */
+  learnedModels: LearnedModelsState;
 }
 
 /** StreamFeedbackRequest carries one feedback event about a shown recommendation. */
@@ -894,7 +961,7 @@ export const RecommendRequest: MessageFns<RecommendRequest> = {
 };
 
 function createBaseRecommendResponse(): RecommendResponse {
-  return { items: [], recommendationId: "", profileVersion: 0, source: 0, nextPageToken: "" };
+  return { items: [], recommendationId: "", profileVersion: 0, source: 0, nextPageToken: "", learnedModels: 0 };
 }
 
 export const RecommendResponse: MessageFns<RecommendResponse> = {
@@ -913,6 +980,9 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
     }
     if (message.nextPageToken !== "") {
       writer.uint32(42).string(message.nextPageToken);
+    }
+    if (message.learnedModels !== 0) {
+      writer.uint32(48).int32(message.learnedModels);
     }
     return writer;
   },
@@ -970,6 +1040,14 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
             message.nextPageToken = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.learnedModels = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1001,6 +1079,11 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
         : isSet(object.next_page_token)
         ? globalThis.String(object.next_page_token)
         : "",
+      learnedModels: isSet(object.learnedModels)
+        ? learnedModelsStateFromJSON(object.learnedModels)
+        : isSet(object.learned_models)
+        ? learnedModelsStateFromJSON(object.learned_models)
+        : 0,
     };
   },
 
@@ -1021,6 +1104,9 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
     if (message.nextPageToken !== "") {
       obj.nextPageToken = message.nextPageToken;
     }
+    if (message.learnedModels !== 0) {
+      obj.learnedModels = learnedModelsStateToJSON(message.learnedModels);
+    }
     return obj;
   },
 
@@ -1034,6 +1120,7 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
     message.profileVersion = object.profileVersion ?? 0;
     message.source = object.source ?? 0;
     message.nextPageToken = object.nextPageToken ?? "";
+    message.learnedModels = object.learnedModels ?? 0;
     return message;
   },
 };
@@ -1734,13 +1821,16 @@ export const RankRequest: MessageFns<RankRequest> = {
 };
 
 function createBaseRankResponse(): RankResponse {
-  return { items: [] };
+  return { items: [], learnedModels: 0 };
 }
 
 export const RankResponse: MessageFns<RankResponse> = {
   encode(message: RankResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.items) {
       ScoredItem.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.learnedModels !== 0) {
+      writer.uint32(16).int32(message.learnedModels);
     }
     return writer;
   },
@@ -1766,6 +1856,14 @@ export const RankResponse: MessageFns<RankResponse> = {
             message.items.push(ScoredItem.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.learnedModels = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1781,6 +1879,11 @@ export const RankResponse: MessageFns<RankResponse> = {
   fromJSON(object: any): RankResponse {
     return {
       items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => ScoredItem.fromJSON(e)) : [],
+      learnedModels: isSet(object.learnedModels)
+        ? learnedModelsStateFromJSON(object.learnedModels)
+        : isSet(object.learned_models)
+        ? learnedModelsStateFromJSON(object.learned_models)
+        : 0,
     };
   },
 
@@ -1788,6 +1891,9 @@ export const RankResponse: MessageFns<RankResponse> = {
     const obj: any = {};
     if (message.items?.length) {
       obj.items = message.items.map((e) => ScoredItem.toJSON(e));
+    }
+    if (message.learnedModels !== 0) {
+      obj.learnedModels = learnedModelsStateToJSON(message.learnedModels);
     }
     return obj;
   },
@@ -1798,6 +1904,7 @@ export const RankResponse: MessageFns<RankResponse> = {
   fromPartial<I extends Exact<DeepPartial<RankResponse>, I>>(object: I): RankResponse {
     const message = createBaseRankResponse();
     message.items = object.items?.map((e) => ScoredItem.fromPartial(e)) || [];
+    message.learnedModels = object.learnedModels ?? 0;
     return message;
   },
 };
