@@ -183,6 +183,7 @@ class Row:
     outside_refit: Latency | None = None  # the other calls of the same load
     self_tuning: str = ""  # what it chose
     profile: list[Profile] = field(default_factory=list)  # per load level, with --profile
+    memory: dict[str, dict[str, float]] = field(default_factory=dict)  # after the load levels (memory_mb)
 
 
 # -- CPU per call ----------------------------------------------------------------------------------
@@ -273,6 +274,53 @@ class CpuMeter:
             "triton": total(self.triton_pid),
             "client": time.process_time(),
         }
+
+
+async def until_idle(meter: CpuMeter, below: float = 0.05, timeout_s: float = 300.0) -> float:
+    """Wait until the server process tree uses under `below` of a core over a second (at most
+    `timeout_s`); returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        before = meter.sample()["server"]
+        await asyncio.sleep(1.0)
+        after = meter.sample()["server"]
+        if before is not None and after is not None and after - before < below:
+            break
+    return time.monotonic() - started
+
+
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MB of one process from /proc/<pid>/status; zeros if gone."""
+    try:
+        fields = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+        )
+    except OSError:
+        return 0.0, 0.0
+    kb = [float(fields.get(key, "0 kB").split()[0]) for key in ("VmRSS", "VmHWM")]
+    return kb[0] / 1024.0, kb[1] / 1024.0
+
+
+def memory_mb(meter: CpuMeter) -> dict[str, dict[str, float]]:
+    """Resident memory now and at its peak (MB) per process: the serving process alone, its other
+    descendants (the refit worker and its fork server) summed, Milvus and Triton with theirs."""
+    tree = _children()
+    out: dict[str, dict[str, float]] = {}
+
+    def add(name: str, pids: list[int]) -> None:
+        if pids:
+            pairs = [_memory_mb(p) for p in pids]
+            out[name] = {"rss_mb": sum(r for r, _ in pairs), "peak_mb": sum(h for _, h in pairs)}
+
+    server_tree = _descendants(meter.server_pid, tree)
+    milvus_root = meter.milvus_pid or next((p for p in server_tree if _comm(p).startswith("milvus")), None)
+    milvus_tree = [] if milvus_root is None else [milvus_root, *_descendants(milvus_root, tree)]
+    add("server", [meter.server_pid])
+    add("server children", [p for p in server_tree if p not in milvus_tree])
+    add("milvus", milvus_tree)
+    if meter.triton_pid is not None:
+        add("triton", [meter.triton_pid, *_descendants(meter.triton_pid, tree)])
+    return out
 
 
 def cpu_ms_per_call(before: dict[str, float | None], after: dict[str, float | None], calls: int) -> Cpu:
@@ -870,12 +918,17 @@ async def bench_one(
     async with serving(data_dir, env) as (server, restart_s):
         row.restart_s = restart_s
         async with grpc.aio.insecure_channel(server.target) as channel:
-            await until_tuned(channel)  # the refit it starts with, off the load levels below
+            # the refit it starts with, off the load levels below
+            await until_tuned(channel, timeout_s=args.refit_timeout)
+            assert server.proc is not None
+            meter = CpuMeter(server.proc.pid, store.pid, triton_pid)
+            # what follows a refit (profiles rebuilt for learned topics, the item cache's warm-up)
+            # would otherwise be counted in the first load level's CPU per call
+            settled_s = await until_idle(meter)
+            print(f"  server idle {settled_s:.1f} s after its first refit", flush=True)
             ranking = ranking_service_pb2_grpc.RankingServiceStub(channel)
             sources: list[int] = []
             await recommend_load(ranking, users, args.warmup, args.level_seconds, 4, rng, [])
-            assert server.proc is not None
-            meter = CpuMeter(server.proc.pid, store.pid, triton_pid)
             for concurrency in CONCURRENCY:
                 sampler = None
                 if args.profile:
@@ -896,6 +949,8 @@ async def bench_one(
                     profile = await sampler.stop(concurrency)
                     row.profile.append(profile)
                     print(f"  {_profile_text(profile)}", flush=True)
+            row.memory = memory_mb(meter)
+            print("  memory (MB, resident / peak): " + _memory_text(row.memory), flush=True)
             row.personalized_share = sources.count(
                 ranking_service_pb2.RECOMMENDATION_SOURCE_PERSONALIZED
             ) / len(sources)
@@ -908,6 +963,8 @@ async def bench_one(
                 f"(mean {row.freshness.mean_recommend_calls:.2f} Recommend calls)",
                 flush=True,
             )
+    if args.skip_refit_phase:
+        return row
     refitting = {**env, "DRIFTWISE_RANKING__REFIT_SECONDS": "5"}
     async with (
         serving(data_dir, refitting) as (server, _),
@@ -933,7 +990,7 @@ async def bench_one(
 async def milvus_server(args: argparse.Namespace, work: Path) -> AsyncIterator[StoreTarget]:
     """The Milvus server: --milvus-uri if given, else a LocalMilvusServer for the whole run."""
     if args.milvus_uri:
-        yield StoreTarget("server", args.milvus_uri, args.milvus_token)
+        yield StoreTarget("server", args.milvus_uri, args.milvus_token, args.milvus_pid)
         return
     try:
         from driftwise_testing.milvus_server import LocalMilvusServer
@@ -984,6 +1041,10 @@ def machine() -> str:
 
 def _fmt(ms: float | None) -> str:
     return "-" if ms is None else f"{ms:.2f}"
+
+
+def _memory_text(memory: dict[str, dict[str, float]]) -> str:
+    return ", ".join(f"{name} {m['rss_mb']:,.0f} / {m['peak_mb']:,.0f}" for name, m in memory.items())
 
 
 def _cpu_text(cpu: Cpu | None) -> str:
@@ -1044,6 +1105,10 @@ def report(rows: list[Row], context: dict[str, Any]) -> None:
                 f"{_fmt(cpu.server_ms)} | {_fmt(cpu.milvus_ms)} | {_fmt(cpu.triton_ms)} | "
                 f"{cpu.total_ms:.2f} | {_fmt(cpu.client_ms)} |"
             )
+    if any(row.memory for row in rows):
+        print("\nMemory after the load levels (MB, resident now / peak since start; /proc/<pid>/status)\n")
+        for row in rows:
+            print(f"- {row.store} {row.items:,}: {_memory_text(row.memory)}")
     for row in rows:
         if row.profile:
             print(f"\nWhere the server's CPU goes, {row.store} {row.items:,} (py-spy, non-idle samples):")
@@ -1110,11 +1175,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--noise", type=float, default=0.025, help="per-dimension sigma of synthetic vectors")
     parser.add_argument("--milvus-uri", default="", help="use this Milvus server instead of starting one")
     parser.add_argument("--milvus-token", default="")
+    parser.add_argument(
+        "--milvus-pid",
+        type=int,
+        help="the --milvus-uri server's process on this machine (for its CPU per call)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--profile",
         action="store_true",
         help="sample the server process with py-spy during each Recommend load level (where its CPU goes)",
+    )
+    parser.add_argument(
+        "--refit-timeout", type=float, default=600.0, help="seconds to wait for the restart's first refit"
+    )
+    parser.add_argument(
+        "--skip-refit-phase", action="store_true", help="leave out the last phase (Recommend during a refit)"
     )
     parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument(
