@@ -133,6 +133,10 @@ class Cpu:
     milvus_ms: float | None  # the Milvus server or the Milvus Lite process
     triton_ms: float | None
     client_ms: float | None  # this load generator, for reference only: never in the sum
+    # Milvus's own background work (time ticks, compaction, index building) at the rate measured
+    # over 3 idle seconds just before the level, times the level's wall time, per call: part of
+    # milvus_ms that the calls did not cause (it varies for minutes after a catalogue is written)
+    milvus_background_ms: float | None = None
 
     @property
     def total_ms(self) -> float:
@@ -273,18 +277,21 @@ class CpuMeter:
             "milvus": total(milvus_root),
             "triton": total(self.triton_pid),
             "client": time.process_time(),
+            "client_wall": time.perf_counter(),
         }
 
 
-async def until_idle(meter: CpuMeter, below: float = 0.05, timeout_s: float = 300.0) -> float:
-    """Wait until the server process tree uses under `below` of a core over a second (at most
+async def until_idle(
+    meter: CpuMeter, below: float = 0.05, timeout_s: float = 300.0, window_s: float = 1.0
+) -> float:
+    """Wait until the server process tree uses under `below` of a core over `window_s` (at most
     `timeout_s`); returns the seconds waited."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         before = meter.sample()["server"]
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(window_s)
         after = meter.sample()["server"]
-        if before is not None and after is not None and after - before < below:
+        if before is not None and after is not None and after - before < below * window_s:
             break
     return time.monotonic() - started
 
@@ -321,6 +328,17 @@ def memory_mb(meter: CpuMeter) -> dict[str, dict[str, float]]:
     if meter.triton_pid is not None:
         add("triton", [meter.triton_pid, *_descendants(meter.triton_pid, tree)])
     return out
+
+
+def _background_ms(
+    idle_from: dict[str, float | None], idle_to: dict[str, float | None], wall_s: float, calls: int
+) -> float | None:
+    """Milvus's CPU rate over the idle seconds between two samples, times `wall_s`, per call (ms)."""
+    a, b = idle_from["milvus"], idle_to["milvus"]
+    idle_s = (idle_to["client_wall"] or 0.0) - (idle_from["client_wall"] or 0.0)
+    if a is None or b is None or calls == 0 or idle_s <= 0:
+        return None
+    return (b - a) / idle_s * wall_s * 1000.0 / calls
 
 
 def cpu_ms_per_call(before: dict[str, float | None], after: dict[str, float | None], calls: int) -> Cpu:
@@ -899,6 +917,10 @@ async def bench_one(
     data_dir.mkdir(parents=True)
     populate_s = await populate(store.uri_for(data_dir), store.token, store.index_type, catalogue)
     print(f"  catalogue written in {populate_s:.1f} s", flush=True)
+    if store.pid is not None:  # a Milvus server compacts and indexes for minutes after a write
+        milvus = CpuMeter(store.pid, None, None)  # (its tree in the "server" slot)
+        settled_s = await until_idle(milvus, below=0.15, timeout_s=900.0, window_s=5.0)
+        print(f"  Milvus idle {settled_s:.0f} s after the catalogue was written", flush=True)
     env = {
         "DRIFTWISE_DATA_DIR": str(data_dir),
         "DRIFTWISE_TRITON__URL": triton_url,
@@ -934,11 +956,17 @@ async def bench_one(
                 if args.profile:
                     out = data_dir / f"profile-c{concurrency}.txt"
                     sampler = Sampler(server.proc.pid, out, args.profile_rate)
+                idle_before = meter.sample()
+                await asyncio.sleep(3.0)
                 before = meter.sample()
+                started = time.perf_counter()
                 level = await recommend_load(
                     ranking, users, args.requests, args.level_seconds, concurrency, rng, sources
                 )
                 level.cpu = cpu_ms_per_call(before, meter.sample(), level.requests)
+                level.cpu.milvus_background_ms = _background_ms(
+                    idle_before, before, time.perf_counter() - started, level.requests
+                )
                 row.recommend.append(level)
                 print(
                     f"  Recommend c={concurrency:>2}: p50 {level.p50_ms:6.1f} ms  p99 {level.p99_ms:6.1f} ms"
@@ -1052,7 +1080,8 @@ def _cpu_text(cpu: Cpu | None) -> str:
         return "-"
     return (
         f"server {_fmt(cpu.server_ms)} + milvus {_fmt(cpu.milvus_ms)} + triton {_fmt(cpu.triton_ms)}"
-        f" = {cpu.total_ms:.2f} (load generator {_fmt(cpu.client_ms)})"
+        f" = {cpu.total_ms:.2f} (load generator {_fmt(cpu.client_ms)}; Milvus background "
+        f"{_fmt(cpu.milvus_background_ms)})"
     )
 
 
@@ -1093,8 +1122,10 @@ def report(rows: list[Row], context: dict[str, Any]) -> None:
         "\nCPU ms per Recommend (from /proc/<pid>/stat over each load level; the load generator is not "
         "in the total)\n"
     )
-    print("| store | items | c | QPS | server | milvus | triton | total | load generator |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| store | items | c | QPS | server | milvus | triton | total | load generator | Milvus background |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         for level in row.recommend:
             cpu = level.cpu
@@ -1103,7 +1134,7 @@ def report(rows: list[Row], context: dict[str, Any]) -> None:
             print(
                 f"| {row.store} | {row.items:,} | {level.concurrency} | {level.qps:.1f} | "
                 f"{_fmt(cpu.server_ms)} | {_fmt(cpu.milvus_ms)} | {_fmt(cpu.triton_ms)} | "
-                f"{cpu.total_ms:.2f} | {_fmt(cpu.client_ms)} |"
+                f"{cpu.total_ms:.2f} | {_fmt(cpu.client_ms)} | {_fmt(cpu.milvus_background_ms)} |"
             )
     if any(row.memory for row in rows):
         print("\nMemory after the load levels (MB, resident now / peak since start; /proc/<pid>/status)\n")

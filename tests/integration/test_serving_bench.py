@@ -54,7 +54,11 @@ def test_quick_serving_bench_on_lite(tmp_path: Path) -> None:
         assert 0 < cpu["server_ms"] < 1000 and 0 < cpu["milvus_ms"] < 1000
         assert cpu["triton_ms"] is not None and 0 <= cpu["triton_ms"] < cpu["server_ms"]
         assert cpu["client_ms"] is not None and cpu["client_ms"] >= 0
+        assert cpu["milvus_background_ms"] is not None and 0 <= cpu["milvus_background_ms"]
     assert "CPU ms per Recommend" in result.stdout
+    # resident memory per process after the load levels (the Lite process apart from the server's)
+    assert {"server", "milvus", "triton"} <= set(row["memory"])
+    assert all(0 < m["rss_mb"] <= m["peak_mb"] for m in row["memory"].values())
     # --profile: py-spy samples of the server at each level, grouped; shares sum to 1
     assert [p["concurrency"] for p in row["profile"]] == [1, 8, 32]
     for profile in row["profile"]:
