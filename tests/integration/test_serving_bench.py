@@ -54,7 +54,7 @@ def test_quick_serving_bench_on_lite(tmp_path: Path) -> None:
         assert 0 < cpu["server_ms"] < 1000 and 0 < cpu["milvus_ms"] < 1000
         assert cpu["triton_ms"] is not None and 0 <= cpu["triton_ms"] < cpu["server_ms"]
         assert cpu["client_ms"] is not None and cpu["client_ms"] >= 0
-        assert cpu["milvus_background_ms"] is not None and 0 <= cpu["milvus_background_ms"]
+        assert cpu["milvus_background_ms"] is not None and cpu["milvus_background_ms"] >= 0
     assert "CPU ms per Recommend" in result.stdout
     # resident memory per process after the load levels (the Lite process apart from the server's)
     assert {"server", "milvus", "triton"} <= set(row["memory"])
