@@ -219,8 +219,8 @@ class Engine:
 
     async def _warm_item_cache(self) -> None:
         """Read the catalogue into the item cache in the background, from the start on: the
-        server is SERVING meanwhile (before, at 100k items, it waited 25 s on Milvus Lite and
-        100 s on a server). Until it is done, a request reads the items it misses itself
+        server is SERVING meanwhile (before, at 100k items, it waited ~25 s on Milvus Lite and
+        100-180 s on a server). Until it is done, a request reads the items it misses itself
         (read-through: the same lists, slower) and the warm-up's reads take turns with the
         requests' on the store's thread."""
         started = time.perf_counter()
