@@ -14,6 +14,7 @@ from driftwise.engine.learned_models import LearnedModels
 from driftwise.evaluation.served import until_tuned
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.tuning import TuningStatus
+from driftwise.server import App
 from driftwise_client.v1 import ingest_service_pb2, ranking_service_pb2
 from tests.integration.support import NOW, Client, app_and_client, event, new_user, settings_for
 
@@ -32,6 +33,15 @@ async def recommended(client: Client, user: str) -> list[str]:
 
 async def model_status(client: Client) -> ranking_service_pb2.GetModelStatusResponse:
     return await client.ranking.GetModelStatus(ranking_service_pb2.GetModelStatusRequest())
+
+
+async def fit_on_five_events(app: App, client: Client, movies: list[Movie], user: str) -> None:
+    """60 movies, 5 of them liked by `user`, and a full refit (saved for the next start)."""
+    await client.upsert_movies(movies[:60])
+    await client.ingest.IngestEvents(
+        ingest_service_pb2.IngestEventsRequest(events=[event(user, m.item_id) for m in movies[:5]])
+    )
+    await app.engine.refit_learned_models()
 
 
 async def test_a_restart_serves_the_saved_fit_without_refitting(
@@ -78,11 +88,7 @@ async def test_a_corrupt_saved_fit_is_ignored(
     settings = settings_for(tmp_path, triton)
     user = new_user()
     async with app_and_client(settings) as (app, client):
-        await client.upsert_movies(movies[:60])
-        await client.ingest.IngestEvents(
-            ingest_service_pb2.IngestEventsRequest(events=[event(user, m.item_id) for m in movies[:5]])
-        )
-        await app.engine.refit_learned_models()
+        await fit_on_five_events(app, client, movies, user)
     path = tmp_path / saved_fit.FILE_NAME
     path.write_bytes(path.read_bytes()[:100])
     damaged_at = path.stat().st_mtime
@@ -98,11 +104,7 @@ async def test_events_logged_since_the_saved_fit_are_refitted_in_the_background(
     settings = settings_for(tmp_path, triton)
     user = new_user()
     async with app_and_client(settings) as (app, client):
-        await client.upsert_movies(movies[:60])
-        await client.ingest.IngestEvents(
-            ingest_service_pb2.IngestEventsRequest(events=[event(user, m.item_id) for m in movies[:5]])
-        )
-        await app.engine.refit_learned_models()
+        await fit_on_five_events(app, client, movies, user)
         saved = app.engine.refitted
         await client.ingest.IngestEvents(
             ingest_service_pb2.IngestEventsRequest(events=[event(user, m.item_id) for m in movies[5:8]])

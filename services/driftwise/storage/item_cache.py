@@ -62,17 +62,6 @@ class ItemCache:
             found.update(await self.get(ids[i : i + chunk]))
         return found
 
-    async def refresh(self, item_ids: Sequence[str], chunk: int = 256) -> dict[str, StoredItem]:
-        """Read the items again from the store and cache them; in chunks, so that other calls to
-        the store (searches of requests in flight) get their turn in between."""
-        found: dict[str, StoredItem] = {}
-        ids = list(dict.fromkeys(item_ids))
-        for i in range(0, len(ids), chunk):
-            fetched = await self._store.get_items(ids[i : i + chunk], consistency=BOUNDED)
-            self.put(fetched.values())
-            found.update(fetched)
-        return found
-
     async def warm(self, batch: int = 2048) -> int:
         """Read items from the store until the cache is full (at start: the first requests would
         otherwise read hundreds of items each); returns how many are cached. Items already here
@@ -94,10 +83,6 @@ class ItemCache:
             self._entries.move_to_end(item.item_id)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
-
-    def cached(self) -> list[StoredItem]:
-        """Every item in the cache now (expired ones too: for a start-up refit, not for requests)."""
-        return [item for _, item in self._entries.values()]
 
     def drop(self, item_ids: Iterable[str]) -> None:
         for item_id in item_ids:
