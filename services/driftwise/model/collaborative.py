@@ -196,6 +196,17 @@ class SequentialCoOccurrence:
     def scores(self, recent: Sequence[tuple[str, float]], half_life_events: float) -> FloatArray:
         """Scores for every item from recent (item_id, signed event weight) pairs, newest first."""
         scores = np.zeros(len(self.items))
+        scored, values = self.nonzero_scores(recent, half_life_events)
+        scores[scored] = values
+        return scores
+
+    def nonzero_scores(
+        self, recent: Sequence[tuple[str, float]], half_life_events: float
+    ) -> tuple[npt.NDArray[np.intp], FloatArray]:
+        """`scores` where they are not 0: (item indices ascending, scores). The work grows with the
+        recent events' followers, not with the catalogue (at a million items a dense pass over
+        every item cost more than the rest of a Recommend)."""
+        targets, weights = [], []
         total = 0.0
         for position, (item, event_weight) in enumerate(recent):
             j = self.item_index.get(item)
@@ -203,9 +214,18 @@ class SequentialCoOccurrence:
                 continue
             weight = 0.5 ** (position / half_life_events) * float(np.sign(event_weight))
             start, stop = self.indptr[j], self.indptr[j + 1]
-            scores[self.targets[start:stop]] += weight * self.weights[start:stop]
+            targets.append(self.targets[start:stop])
+            weights.append(weight * self.weights[start:stop])
             total += abs(weight)
-        return scores / total if total else scores
+        if not targets:
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
+        scored, owner = np.unique(np.concatenate(targets), return_inverse=True)
+        # bincount adds in the events' order, as a dense `+=` per event would
+        values = np.bincount(owner, weights=np.concatenate(weights), minlength=len(scored))
+        if total:
+            values = values / total
+        keep = values != 0
+        return scored[keep].astype(np.intp), values[keep]
 
 
 def _with_text_edges(

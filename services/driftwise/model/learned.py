@@ -138,20 +138,17 @@ def signals_for(
     whose weight is 0 is left out unless `every_component` (the self-tuning tries other weights)."""
     recent = profile.recent
     cooccurrence = None if fitted is None else fitted.cooccurrence
-    scores = np.zeros(0)
+    # only the nonzero scores: a Learned is remembered per profile, and the dense scores cover
+    # every item the co-occurrence model knows (up to the whole catalogue)
+    scored, scored_values = np.zeros(0, dtype=np.intp), np.zeros(0)
     followers: list[str] = []
     if cooccurrence is not None:
         pairs = [(r.item_id, r.weight if config.collaborative_negatives_push else 1.0) for r in recent]
-        scores = cooccurrence.scores(pairs, config.collaborative_half_life_events)
-        k = min(config.collaborative_candidates, len(scores))
-        best = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.intp)
+        scored, scored_values = cooccurrence.nonzero_scores(pairs, config.collaborative_half_life_events)
+        # the strongest positive ones; ties at the cut: the lower item index first
+        best = np.argsort(-scored_values, kind="stable")[: config.collaborative_candidates]
         items = cooccurrence.items
-        followers = [items[i] for i in best[scores[best] > 0].tolist()]
-
-    # kept as the nonzero entries only: the scores cover every item the co-occurrence model knows
-    # (up to the whole catalogue, 0.8 MB at 100k items), and a Learned is remembered per profile
-    scored = np.flatnonzero(scores)
-    scored_values = scores[scored]
+        followers = [items[i] for i in scored[best[scored_values[best] > 0]].tolist()]
 
     def collaborative(item_ids: Sequence[str]) -> Vector:
         if cooccurrence is None or not len(scored):

@@ -76,3 +76,32 @@ def test_sequential_scores_follow_the_newest_events_and_signs() -> None:
     rejected = model.scores([("a", -1.0)], half_life_events=1.0)
     assert rejected[model.item_index["b"]] < 0
     assert not model.scores([("unknown", 1.0)], half_life_events=1.0).any()
+
+
+def test_nonzero_scores_are_the_scores_without_a_pass_over_every_item() -> None:
+    """The sum by hand, over the recent events' kept followers; an item whose terms cancel (a
+    liked and a rejected event with the same follower) is left out like any 0."""
+    rng = np.random.default_rng(3)
+    items = [f"i{n}" for n in range(60)]
+    sequences = [list(rng.choice(items, 12, replace=False)) for _ in range(40)]
+    model = SequentialCoOccurrence.fit(sequences, items, neighbours=8)
+    recent = [(str(item), float(rng.choice([-1.0, 1.0]))) for item in rng.choice(items, 10, replace=False)]
+    recent += [("unknown", 1.0)]
+    by_hand: dict[int, float] = {}
+    for position, (item, sign) in enumerate(recent):
+        if item == "unknown":
+            continue
+        j = model.item_index[item]
+        edges = range(model.indptr[j], model.indptr[j + 1])
+        for target, weight in zip(model.targets[edges], model.weights[edges], strict=True):
+            by_hand[int(target)] = by_hand.get(int(target), 0.0) + sign * 0.5 ** (position / 2.0) * weight
+    total = sum(0.5 ** (p / 2.0) for p, (item, _) in enumerate(recent) if item != "unknown")
+    scored, values = model.nonzero_scores(recent, half_life_events=2.0)
+    assert scored.tolist() == sorted(scored.tolist())
+    assert (values != 0).all()
+    expected = {i: v / total for i, v in by_hand.items() if v != 0}
+    assert dict(zip(scored.tolist(), values.tolist(), strict=True)) == pytest.approx(expected)
+    dense = model.scores(recent, half_life_events=2.0)
+    assert np.flatnonzero(dense).tolist() == scored.tolist()
+    cancelled = model.nonzero_scores([("i0", 1.0), ("i0", -1.0)], half_life_events=math.inf)
+    assert len(cancelled[0]) == 0
