@@ -159,42 +159,46 @@ def popularity(repeats: int) -> None:
     )
 
 
-def followers(repeats: int) -> None:
+def cooccurrence_signal(n: int) -> tuple[Callable[[], object], Callable[[], object]]:
+    """The old and the new way to a profile's co-occurrence signal, on a model of `n` items."""
     from driftwise.model.collaborative import SequentialCoOccurrence
+    from driftwise.model.learned import strongest
 
     kept, taken, interacted = 200, 200, 20_000
+    # followers for the items people interacted with; the rest of the catalogue has none
+    sources = np.sort(rng.choice(n, min(n, interacted), replace=False))
+    lengths = np.zeros(n, dtype=np.intp)
+    lengths[sources] = kept
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp)
+    steps = np.arange(kept) * 4999  # distinct followers per item (gcd(4999, n) = 1), as a fit keeps
+    targets = np.concatenate([(s * 7919 + steps) % n for s in sources]).astype(np.intp)
+    model = SequentialCoOccurrence([f"i{k}" for k in range(n)], indptr, targets, rng.random(len(targets)))
+    recent = [(f"i{k}", 1.0 if k % 5 else -1.0) for k in rng.choice(sources, 20, replace=False)]
+
+    def dense() -> object:  # the old path: a += per event over a vector of every item
+        scores, total = np.zeros(n), 0.0
+        for position, (item, sign) in enumerate(recent):
+            j = model.item_index[item]
+            weight = 0.5 ** (position / 3.0) * sign
+            edges = slice(indptr[j], indptr[j + 1])
+            scores[targets[edges]] += weight * model.weights[edges]
+            total += abs(weight)
+        scores /= total
+        best = np.argpartition(-scores, taken - 1)[:taken]
+        scored = np.flatnonzero(scores)
+        return best[scores[best] > 0], scored, scores[scored]
+
+    def nonzero() -> object:
+        scored, values = model.nonzero_scores(recent, 3.0)
+        best = strongest(values, taken)
+        return scored[best[values[best] > 0]], scored, values
+
+    return dense, nonzero
+
+
+def followers(repeats: int) -> None:
     for n in (10_000, 100_000, 1_000_000):
-        # followers for the items people interacted with; the rest of the catalogue has none
-        sources = rng.choice(n, min(n, interacted), replace=False)
-        lengths = np.zeros(n, dtype=np.intp)
-        lengths[sources] = kept
-        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp)
-        # distinct followers per item (gcd(4999, n) = 1), as a fit keeps them
-        steps = np.arange(kept) * 4999
-        targets = np.concatenate([(s * 7919 + steps) % n for s in np.sort(sources)]).astype(np.intp)
-        model = SequentialCoOccurrence(
-            [f"i{k}" for k in range(n)], indptr, targets, rng.random(len(targets))
-        )
-        recent = [(f"i{k}", 1.0 if k % 5 else -1.0) for k in rng.choice(sources, 20, replace=False)]
-
-        def dense() -> object:  # the old path: a += per event over a vector of every item
-            scores, total = np.zeros(n), 0.0
-            for position, (item, sign) in enumerate(recent):
-                j = model.item_index[item]
-                weight = 0.5 ** (position / 3.0) * sign
-                edges = slice(indptr[j], indptr[j + 1])
-                scores[targets[edges]] += weight * model.weights[edges]
-                total += abs(weight)
-            scores /= total
-            best = np.argpartition(-scores, taken - 1)[:taken]
-            scored = np.flatnonzero(scores)
-            return best[scores[best] > 0], scored, scores[scored]
-
-        def nonzero() -> object:
-            scored, values = model.nonzero_scores(recent, 3.0)
-            best = np.argsort(-values, kind="stable")[:taken]
-            return scored[best[values[best] > 0]], scored, values
-
+        dense, nonzero = cooccurrence_signal(n)
         row(
             f"co-occurrence signal of a profile, {n:,} items: dense vs nonzero",
             median_ms(dense, max(10, repeats // 10)),

@@ -221,9 +221,9 @@ class SequentialCoOccurrence:
             return np.zeros(0, dtype=np.intp), np.zeros(0)
         scored, owner = np.unique(np.concatenate(targets), return_inverse=True)
         # bincount adds in the events' order, as a dense `+=` per event would
-        values = np.bincount(owner, weights=np.concatenate(weights), minlength=len(scored))
+        values: FloatArray = np.bincount(owner, weights=np.concatenate(weights), minlength=len(scored))
         if total:
-            values = values / total
+            values /= total
         keep = values != 0
         return scored[keep].astype(np.intp), values[keep]
 

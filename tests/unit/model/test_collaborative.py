@@ -42,7 +42,7 @@ def test_followers_weigh_by_order_and_gap() -> None:
     assert _weight(model, "a", "d") == 0.0 and _weight(model, "a", "a") == 0.0
 
 
-def test_an_items_followers_strongest_first_with_their_share() -> None:
+def test_an_items_followersstrongest_first_with_their_share() -> None:
     model = SequentialCoOccurrence.fit(
         [["a", "b", "c"]], ["a", "b", "c", "d"], window=10, backward=0.5, popularity_exponent=0.0
     )
@@ -105,3 +105,13 @@ def test_nonzero_scores_are_the_scores_without_a_pass_over_every_item() -> None:
     assert np.flatnonzero(dense).tolist() == scored.tolist()
     cancelled = model.nonzero_scores([("i0", 1.0), ("i0", -1.0)], half_life_events=math.inf)
     assert len(cancelled[0]) == 0
+
+
+def test_thestrongest_followers_are_a_stable_sort_cut() -> None:
+    from driftwise.model.learned import strongest
+
+    rng = np.random.default_rng(4)
+    for size in (0, 5, 300):
+        values = rng.integers(-3, 4, size).astype(np.float64)  # many ties at any cut
+        for k in (0, 1, 7, 300, 400):
+            assert strongest(values, k).tolist() == np.argsort(-values, kind="stable")[:k].tolist()
