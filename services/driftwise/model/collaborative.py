@@ -221,7 +221,8 @@ class SequentialCoOccurrence:
             return np.zeros(0, dtype=np.intp), np.zeros(0)
         scored, owner = np.unique(np.concatenate(targets), return_inverse=True)
         # bincount adds in the events' order, as a dense `+=` per event would
-        values: FloatArray = np.bincount(owner, weights=np.concatenate(weights), minlength=len(scored))
+        summed = np.bincount(owner, weights=np.concatenate(weights), minlength=len(scored))
+        values = summed.astype(np.float64, copy=False)
         if total:
             values /= total
         keep = values != 0
