@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from driftwise.concurrency import WorkerProcess
 from driftwise.engine import saved_fit
@@ -27,7 +28,7 @@ from driftwise.model.events import Event
 from driftwise.model.learned import Learned, signals_for
 from driftwise.model.profile import UserProfile
 from driftwise.model.refit import Refitted, refit
-from driftwise.model.topics import TopicModel, unit_rows32
+from driftwise.model.topics import TopicModel
 from driftwise.model.tuning import Catalogue, TuningStatus
 from driftwise.settings import Settings
 from driftwise.storage.event_log import EventLog
@@ -227,13 +228,20 @@ class LearnedModels:
         return refitted
 
     async def _catalogue(self, logged: Mapping[str, Sequence[Event]] | None) -> Catalogue:
-        """Every item in the store with its unit vector; the `logged` ones go into the cache."""
+        """Every item in the store with its unit vector; the `logged` ones go into the cache. Kept
+        as ids, titles and one matrix per scanned batch, not as items: at a million items the
+        items themselves held GBs more while the matrix was built."""
         in_log = {e.item_id for events in (logged or {}).values() for e in events}
-        items: list[StoredItem] = []
+        ids: list[str] = []
+        titles: list[str] = []
+        blocks: list[npt.NDArray[np.float32]] = []
         async for batch in self.store.scan_items():
             self.items.put(item for item in batch if item.item_id in in_log)
-            items.extend(batch)
-        return catalogue_of(items, self.dimension)
+            if batch:
+                ids += (item.item_id for item in batch)
+                titles += (item.title for item in batch)
+                blocks.append(np.stack([item.vector for item in batch]).astype(np.float32, copy=False))
+        return gathered_catalogue(ids, titles, blocks, self.dimension)
 
     async def _refit_periodically(self) -> None:
         """Refit (self-tuning included) now, since the start only refitted quickly, then every
@@ -247,10 +255,19 @@ class LearnedModels:
 
 
 def catalogue_of(items: list[StoredItem], dimension: int) -> Catalogue:
-    items = sorted(items, key=lambda item: item.item_id)  # the same catalogue gives the same topics
-    matrix = (
-        unit_rows32(np.stack([item.vector for item in items]))
-        if items
-        else np.zeros((0, dimension), dtype=np.float32)
-    )
-    return Catalogue(tuple(i.item_id for i in items), matrix, tuple(i.title for i in items))
+    vectors = [np.stack([item.vector for item in items]).astype(np.float32, copy=False)] if items else []
+    return gathered_catalogue([i.item_id for i in items], [i.title for i in items], vectors, dimension)
+
+
+def gathered_catalogue(
+    ids: list[str], titles: list[str], blocks: list[npt.NDArray[np.float32]], dimension: int
+) -> Catalogue:
+    """The catalogue sorted by item id (the same catalogue gives the same topics), with unit rows;
+    `blocks` are the vectors in the order of `ids`, in consecutive row blocks."""
+    if not ids:
+        return Catalogue((), np.zeros((0, dimension), dtype=np.float32), ())
+    order = np.array(sorted(range(len(ids)), key=ids.__getitem__), dtype=np.intp)
+    matrix = np.concatenate(blocks)[order]  # one copy of the vectors at a time, the blocks' aside
+    blocks.clear()
+    matrix /= np.maximum(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)), np.float32(1e-12))[:, np.newaxis]
+    return Catalogue(tuple(ids[i] for i in order), matrix, tuple(titles[i] for i in order))
