@@ -17,6 +17,10 @@ Matrix = npt.NDArray[np.float64]
 UnitRows = npt.NDArray[np.floating[Any]]  # unit vectors in rows, float32 (serving) or float64
 
 
+# the most items k-means learns topics from (`learn_topics`)
+TOPIC_SAMPLE = 50_000
+
+
 def normalize_rows(x: npt.ArrayLike) -> Matrix:
     m = np.asarray(x, dtype=np.float64)
     norms = np.sqrt(np.einsum("...i,...i->...", m, m))[..., np.newaxis]  # ~5x np.linalg.norm
@@ -151,28 +155,36 @@ def learn_topics(
     *,
     seed: int = 0,
     examples: int = 3,
+    sample: int = TOPIC_SAMPLE,
 ) -> TopicModel:
     """Topics learned from a catalogue: k-means over its item vectors, each topic named after the
     taxonomy label nearest to its centroid and shown with the titles of its most central items.
 
     A label nearest to several topics (a "hub" label close to everything) names each of them with
-    its first title added, so no two topics read the same.
+    its first title added, so no two topics read the same. A catalogue of more than `sample` items
+    is learned from `sample` of them (seeded): a few tens of thousands place a few dozen centroids
+    as well as a million do, and the float64 copies of a million rows took 6 GB.
     """
-    x = normalize_rows(vectors)
+    everything = np.asarray(vectors)
+    n = len(everything)
+    chosen = np.arange(n)
+    if n > sample:
+        chosen = np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
+    x = normalize_rows(everything[chosen] if n > sample else everything)
     centroids = kmeans_centroids(x, k, seed=seed)
     members = (x @ centroids.T).argmax(axis=1)
     shown: list[tuple[str, ...]] = []
     for j in range(k):
         rows = np.flatnonzero(members == j)
         central = rows[np.argsort(-(x[rows] @ centroids[j]), kind="stable")[:examples]]
-        shown.append(tuple(titles[i] for i in central))
+        shown.append(tuple(titles[chosen[i]] for i in central))
     names = _name_topics(centroids, taxonomy)
     counts = Counter(names)
     labels = [
         name if counts[name] == 1 or not shown[j] else f"{name} \u00b7 {shown[j][0]}"
         for j, name in enumerate(names)
     ]
-    return TopicModel(labels, centroids, taxonomy.temperature, shown, len(x))
+    return TopicModel(labels, centroids, taxonomy.temperature, shown, n)
 
 
 def _name_topics(centroids: Matrix, taxonomy: TopicModel) -> list[str]:

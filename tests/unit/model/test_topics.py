@@ -71,3 +71,18 @@ def test_a_label_nearest_to_two_topics_names_each_with_its_first_title() -> None
         label == f"only \u00b7 {shown[0]}"
         for label, shown in zip(topics.labels, topics.examples, strict=True)
     )
+
+
+def test_a_big_catalogue_is_learned_from_a_sample_and_counted_whole() -> None:
+    rng = np.random.default_rng(2)
+    x = np.concatenate([np.eye(4)[k] + 0.05 * rng.normal(size=(200, 4)) for k in range(3)])
+    titles = [f"{name} {i}" for name in ("space", "cooking", "war") for i in range(200)]
+    taxonomy = TopicModel(["space", "cooking", "war"], np.eye(4)[:3], 0.05)
+    whole = learn_topics(x, titles, taxonomy, 3)
+    sampled = learn_topics(x, titles, taxonomy, 3, sample=60)
+    assert sorted(sampled.labels) == sorted(whole.labels) == ["cooking", "space", "war"]
+    for label, shown in zip(sampled.labels, sampled.examples, strict=True):
+        assert shown and all(title.startswith(label) for title in shown)  # titles of the sampled rows
+    assert np.allclose(np.sort(sampled.centroids, axis=0), np.sort(whole.centroids, axis=0), atol=0.05)
+    assert sampled.items == whole.items == 600  # when to relearn counts the whole catalogue
+    assert learn_topics(x, titles, taxonomy, 3, sample=600).fingerprint == whole.fingerprint
