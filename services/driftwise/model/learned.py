@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,9 @@ from driftwise.model.ranking import Signals
 from driftwise.model.topics import TopicModel, rows
 from driftwise.model.transitions import TopicTransitions
 from driftwise.sequence.two_tower import TwoTowerScorer
+
+if TYPE_CHECKING:
+    from driftwise.model.tuning import Catalogue
 
 
 @dataclass(frozen=True)
@@ -79,20 +83,22 @@ class Fitted:
         item_topics: Mapping[str, Vector],
         topics: TopicModel,
         config: RankingConfig,
-        vectors: Mapping[str, npt.NDArray[np.float32]] | None = None,
+        catalogue: Catalogue | None = None,
         positives: Iterable[tuple[str, float]] = (),
         two_tower: TwoTowerScorer | None = None,
     ) -> Fitted:
-        """`item_topics`: topic assignment per known item; `vectors` (unit rows per item id, the
-        catalogue) give items nobody has touched text edges from their nearest interacted items;
+        """`item_topics`: topic assignment per known item; `catalogue` (unit rows, sorted by id)
+        gives items nobody has touched text edges from their nearest interacted items;
         `positives`: (item_id, time) of the positive events; `two_tower`: trained apart (it takes
         a time budget, and none of the ranking settings changes it)."""
-        items = sorted({i for seq in sequences for i in seq} | set(vectors or ()))
+        known = () if catalogue is None else catalogue.item_ids
+        items = sorted({i for seq in sequences for i in seq}.union(known))
         matrix = None
-        if vectors is not None and items:
-            dimension = len(next(iter(vectors.values())))
-            zero = np.zeros(dimension, dtype=np.float32)
-            matrix = np.stack([vectors.get(i, zero) for i in items])
+        if catalogue is not None and items == list(known):
+            matrix = catalogue.vectors  # every item is in the catalogue: its rows as they are
+        elif catalogue is not None and items:
+            index, zero = catalogue.index, np.zeros(catalogue.vectors.shape[1], dtype=np.float32)
+            matrix = np.stack([catalogue.vectors[index[i]] if i in index else zero for i in items])
         cooccurrence = SequentialCoOccurrence.fit(
             sequences,
             items,

@@ -87,12 +87,11 @@ def refit(
     fitted = None
     if sequences and catalogue.item_ids:
         item_topics = dict(zip(catalogue.item_ids, topics.assign(catalogue.vectors, unit=True), strict=True))
-        vectors = dict(zip(catalogue.item_ids, catalogue.vectors, strict=True))
         positives = [
             (e.item_id, e.time)
             for user_events in events_by_user.values()
             for e in user_events
             if e.item_id in index and interest.weight(e.type) > 0
         ]
-        fitted = Fitted.fit(sequences, item_topics, topics, served, vectors, positives, trained)
+        fitted = Fitted.fit(sequences, item_topics, topics, served, catalogue, positives, trained)
     return Refitted(fitted, topics, served, report, events, time.perf_counter() - started)

@@ -283,13 +283,12 @@ class Tuner:
         key = tuple(getattr(config, k) for k in sorted(REFIT_KNOBS))
         if key not in self._fitted:
             item_topics = dict(zip(self.catalogue.item_ids, self.item_topics, strict=True))
-            vectors = dict(zip(self.catalogue.item_ids, self.catalogue.vectors, strict=True))
             self._fitted[key] = Fitted.fit(
                 self.replayed.sequences,
                 item_topics,
                 self.topics,
                 config,
-                vectors,
+                self.catalogue,
                 self.replayed.positives,
                 self.two_tower,
             )
