@@ -942,7 +942,7 @@ async def bench_one(
     if store.pid is not None:  # a Milvus server compacts and indexes for minutes after a write
         milvus = CpuMeter(store.pid, None, None)  # (its tree in the "server" slot)
         settled_s = await until_idle(milvus, below=0.15, timeout_s=900.0, window_s=5.0)
-        print(f"  Milvus idle {settled_s:.0f} s after the catalogue was written", flush=True)
+        print(f"  Milvus idle {settled_s:.0f} s later", flush=True)
     env = {
         "DRIFTWISE_DATA_DIR": str(data_dir),
         "DRIFTWISE_TRITON__URL": triton_url,

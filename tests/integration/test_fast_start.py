@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from driftwise.datasets.movielens import Movie
-from driftwise.engine import saved_fit
+from driftwise.engine import refit_handoff, saved_fit
 from driftwise.engine.learned_models import LearnedModels
 from driftwise.evaluation.served import until_tuned
 from driftwise.inference.triton_server import LocalTritonServer
@@ -59,6 +59,7 @@ async def test_a_restart_serves_the_saved_fit_without_refitting(
         await client.ingest.IngestEvents(ingest_service_pb2.IngestEventsRequest(events=events))
         assert await app.engine.refit_learned_models()  # a full refit: saved for the next start
         assert (tmp_path / saved_fit.FILE_NAME).exists()
+        assert not list(tmp_path.glob(refit_handoff.FILE_PATTERN))  # its catalogue file is gone
         before = app.engine.refitted
         status, lists = await model_status(client), [await recommended(client, u) for u in users]
         assert all(lists)

@@ -22,6 +22,7 @@ from driftwise.engine import saved_fit
 from driftwise.engine.log_access import LogAccess
 from driftwise.engine.profile_memo import ProfileMemo
 from driftwise.engine.profiles import Profiles
+from driftwise.engine.refit_handoff import CatalogueFile, refit_from_file, remove_leftovers
 from driftwise.engine.types import LearnedState
 from driftwise.model.config import RankingConfig, TuningConfig
 from driftwise.model.events import Event
@@ -63,12 +64,14 @@ class LearnedModels:
         # process's GIL, and requests would wait their turn for it; niced, it yields the CPU to them
         self._process = WorkerProcess(
             "driftwise-refit",
-            preload=["driftwise.model.refit", "driftwise.sequence.two_tower_training"],  # torch: here only
+            # torch: here only
+            preload=["driftwise.engine.refit_handoff", "driftwise.sequence.two_tower_training"],
             nice=10,
         )
         self.periodic_task: asyncio.Task[None] | None = None
 
     def start_periodic(self) -> None:
+        remove_leftovers(self.settings.data_dir)  # before the first refit that writes one
         self.periodic_task = asyncio.create_task(self._refit_periodically())
 
     async def close(self) -> None:
@@ -189,7 +192,6 @@ class LearnedModels:
             catalogue = await self._catalogue(events_by_user if reread else None)
         topics = self.profiles.topics
         arguments = (
-            catalogue,
             events_by_user,
             count,
             topics,
@@ -200,10 +202,16 @@ class LearnedModels:
             taxonomy,
             two_tower,
         )
+        items = len(catalogue.item_ids)
         if two_tower:
-            refitted = await self._process.run(refit, *arguments)
+            spilled = await asyncio.to_thread(CatalogueFile.write, catalogue, self.settings.data_dir)
+            del catalogue  # the worker reads the vectors from the file: not held here meanwhile
+            try:
+                refitted = await self._process.run(refit_from_file, spilled, *arguments)
+            finally:
+                spilled.path.unlink(missing_ok=True)
         else:  # a quick one at start, before any request: no process to start first
-            refitted = await asyncio.to_thread(refit, *arguments)
+            refitted = await asyncio.to_thread(refit, catalogue, *arguments)
         if refitted.topics.fingerprint == self.profiles.topics.fingerprint:
             refitted = dataclasses.replace(refitted, topics=self.profiles.topics)  # a copy came back
         if refitted.topics is not self.profiles.topics:
@@ -217,7 +225,7 @@ class LearnedModels:
         log.info(
             "refitted on %d events, %d items in %.1f s; %s",
             count,
-            len(catalogue.item_ids),
+            items,
             refitted.seconds,
             refitted.tuning.summary(),
         )
