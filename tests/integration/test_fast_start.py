@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from driftwise.datasets.movielens import Movie
-from driftwise.engine import refit_handoff, saved_fit
+from driftwise.engine import saved_fit
 from driftwise.engine.learned_models import LearnedModels
 from driftwise.evaluation.served import until_tuned
 from driftwise.inference.triton_server import LocalTritonServer
 from driftwise.model.tuning import TuningStatus
 from driftwise.server import App
+from driftwise.storage import refit_handoff
 from driftwise_client.v1 import ingest_service_pb2, ranking_service_pb2
 from tests.integration.support import NOW, Client, app_and_client, event, new_user, settings_for
 

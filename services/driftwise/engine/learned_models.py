@@ -22,7 +22,6 @@ from driftwise.engine import saved_fit
 from driftwise.engine.log_access import LogAccess
 from driftwise.engine.profile_memo import ProfileMemo
 from driftwise.engine.profiles import Profiles
-from driftwise.engine.refit_handoff import CatalogueFile, refit_from_file, remove_leftovers
 from driftwise.engine.types import LearnedState
 from driftwise.model.config import RankingConfig, TuningConfig
 from driftwise.model.events import Event
@@ -34,6 +33,7 @@ from driftwise.model.tuning import Catalogue, TuningStatus
 from driftwise.settings import Settings
 from driftwise.storage.event_log import EventLog
 from driftwise.storage.item_cache import ItemCache
+from driftwise.storage.refit_handoff import CatalogueFile, refit_from_file, remove_leftovers
 from driftwise.storage.vector_store import MilvusVectorStore, StoredItem
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class LearnedModels:
         self._process = WorkerProcess(
             "driftwise-refit",
             # torch: here only
-            preload=["driftwise.engine.refit_handoff", "driftwise.sequence.two_tower_training"],
+            preload=["driftwise.storage.refit_handoff", "driftwise.sequence.two_tower_training"],
             nice=10,
         )
         self.periodic_task: asyncio.Task[None] | None = None

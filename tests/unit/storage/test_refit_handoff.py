@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from driftwise.engine.refit_handoff import CatalogueFile, remove_leftovers
 from driftwise.model.tuning import Catalogue
+from driftwise.storage.refit_handoff import CatalogueFile, remove_leftovers
 
 
 def test_the_file_gives_back_the_catalogue_and_only_ids_and_titles_are_pickled(tmp_path: Path) -> None:
