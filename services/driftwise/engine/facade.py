@@ -141,17 +141,21 @@ class Engine:
             self.impressions,
             self.interest_mirror,
         )
-        self.recommender = Recommender(
-            settings,
+        self.recommender = self._recommender()
+        self.insights = self._insights()
+
+    def _recommender(self) -> Recommender:
+        reads = LogReads(self.profiles, self.logs, self._popularity)
+        return Recommender(
+            self.settings,
             self.user_ids,
-            store,
+            self.store,
             self.items,
-            LogReads(self.profiles, self.logs, self._popularity),
+            reads,
             self.learned,
             self.impressions,
             self.stats,
         )
-        self.insights = self._insights()
 
     def _insights(self) -> Insights:
         return Insights(
