@@ -9,6 +9,7 @@ dependency). On ml-latest-small it carries most of the ranking quality (docs/eva
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +18,7 @@ FloatArray = npt.NDArray[np.float64]
 _BLOCK = 1024
 
 
-def top_k_columns(values: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
+def top_k_columns(values: npt.NDArray[np.floating[Any]], k: int) -> npt.NDArray[np.intp]:
     """Per row, the column indices of the ``k`` largest values (ties at the cut: lower index first).
 
     Returned in ascending column order, not by value. O(columns) per row (partition, no full sort).

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from driftwise.model.collaborative import SequentialCoOccurrence
+from driftwise.model.collaborative import SequentialCoOccurrence, top_k_columns
 from driftwise.model.config import RankingConfig
 from driftwise.model.layers import Vector
 from driftwise.model.profile import RecentEvent, UserProfile
@@ -196,10 +196,11 @@ def signals_for(
 
 def strongest(values: Vector, k: int) -> npt.NDArray[np.intp]:
     """Positions of the `k` largest values, largest first; ties at the cut: the lower position
-    first. A partition, then a sort of the `k` only (a full sort of thousands of scores cost more
-    than the rest of `signals_for`)."""
-    if len(values) > k > 0:
-        cut = np.partition(values, len(values) - k)[len(values) - k]
-        above = np.flatnonzero(values >= cut)
-        return above[np.argsort(-values[above], kind="stable")][:k]
-    return np.argsort(-values, kind="stable")[:k]
+    first. `top_k_columns`' partition, then a sort of the `k` only (a full sort of thousands of
+    scores cost more than the rest of `signals_for`)."""
+    k = min(k, len(values))
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    chosen = top_k_columns(values[np.newaxis], k)[0]  # ascending positions
+    best: npt.NDArray[np.intp] = chosen[np.argsort(-values[chosen], kind="stable")]
+    return best
